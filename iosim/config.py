@@ -1,0 +1,257 @@
+"""Hardware profiles and scenarios: the one place that reads and validates configuration.
+
+A profile is a TOML file of sections (``[cpu]``, ``[disk]`` …) whose keys are listed in
+``SCHEMA``. Values carry their units (``"100us"``, ``"10Gbit/s"``, ``"64KiB"``); a bare number is
+in base units (seconds, bytes, bytes per second). A profile may start from another with
+``extends = "NAME"``. Every error names the file and the key and says what was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from iosim import units
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+
+
+class ConfigError(ValueError):
+    """Bad configuration; ``str()`` is the one line shown to the user."""
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise units.UnitError(f"expected a whole number, got {value!r}")
+    return int(value)
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise units.UnitError(f"expected true or false, got {value!r}")
+    return value
+
+
+# kind -> (parser, dataclass field suffix, example shown in errors)
+_KINDS: dict[str, tuple[Callable[[Any], Any], str, str]] = {
+    "time": (units.parse_time, "_s", "a time like 5us"),
+    "size": (units.parse_size, "_bytes", "a size like 64KiB"),
+    "rate": (units.parse_rate, "_bytes_per_s", "a rate like 10Gbit/s or 2GB/s"),
+    "count": (_count, "", "a whole number"),
+    "bool": (_flag, "", "true or false"),
+}
+
+# section -> key -> (kind, what it means). Every key is required (directly or via `extends`).
+SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
+    "cpu": {
+        "cores": ("count", "cores available to the sender and the kernel's IRQ work"),
+        "copy_bandwidth": ("rate", "memcpy speed of one core on cold data"),
+        "mode_switch": ("time", "one user<->kernel transition (a syscall makes two)"),
+        "syscall": ("time", "fixed in-kernel work of a data syscall (fd lookup, locking)"),
+        "context_switch": ("time", "switching away from a task that blocked and back"),
+        "page_fault": ("time", "handling one minor page fault"),
+        "page_pin": ("time", "pinning one user page (get_user_pages)"),
+        "pipe_op": ("time", "moving one pipe_buffer (page reference) in or out of a pipe"),
+        "irq": ("time", "one interrupt: entry, handler, exit"),
+        "notification": ("time", "queueing one MSG_ZEROCOPY completion on the error queue"),
+        "per_skb": ("time", "TCP/IP processing of one sk_buff (headers, queueing)"),
+    },
+    "membus": {
+        "bandwidth": ("rate", "DRAM bandwidth shared by CPU copies and DMA"),
+    },
+    "disk": {
+        "latency": ("time", "per-request access latency"),
+        "bandwidth": ("rate", "sequential transfer rate"),
+        "queue_depth": ("count", "requests the device serves at once"),
+    },
+    "dma": {
+        "descriptor": ("time", "device cost to fetch and process one DMA descriptor"),
+        "max_sg_entries": ("count", "scatter-gather entries one NIC transfer may use"),
+        "alignment": ("size", "address alignment the NIC DMA needs (1 = any byte)"),
+    },
+    "nic": {
+        "rate": ("rate", "link rate"),
+        "mtu": ("size", "maximum transmission unit (IP packet)"),
+        "tso_max": ("size", "largest TSO super-segment the NIC accepts"),
+        "tx_ring": ("count", "TX descriptors (skbs) the NIC holds at once"),
+        "sg": ("bool", "scatter-gather DMA (NETIF_F_SG)"),
+        "csum_offload": ("bool", "checksum offload; the kernel drops SG without it"),
+    },
+    "wire": {
+        "rtt": ("time", "round-trip time to the receiver and back"),
+    },
+    "kernel": {
+        "page_size": ("size", "page size"),
+        "page_cache": ("size", "memory available to the page cache"),
+        "readahead": ("size", "read-ahead window"),
+        "pipe_size": ("size", "pipe capacity (16 pages by default; F_SETPIPE_SZ)"),
+        "sndbuf": ("size", "socket send buffer (autotuned tcp_wmem ceiling)"),
+        "max_skb_frags": ("count", "page frags one sk_buff can hold (MAX_SKB_FRAGS)"),
+    },
+}
+
+
+def _field_name(key: str, kind: str) -> str:
+    return key + _KINDS[kind][1]
+
+
+def _make_section(name: str, spec: Mapping[str, tuple[str, str]]) -> type:
+    fields = [(_field_name(k, kind), bool if kind == "bool" else int if kind in ("count", "size")
+               else float) for k, (kind, _) in spec.items()]
+    return dataclasses.make_dataclass(name.capitalize(), fields, frozen=True)
+
+
+Cpu = _make_section("cpu", SCHEMA["cpu"])
+Membus = _make_section("membus", SCHEMA["membus"])
+Disk = _make_section("disk", SCHEMA["disk"])
+Dma = _make_section("dma", SCHEMA["dma"])
+Nic = _make_section("nic", SCHEMA["nic"])
+Wire = _make_section("wire", SCHEMA["wire"])
+Kernel = _make_section("kernel", SCHEMA["kernel"])
+_SECTION_TYPES = {"cpu": Cpu, "membus": Membus, "disk": Disk, "dma": Dma, "nic": Nic,
+                  "wire": Wire, "kernel": Kernel}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A validated hardware profile; ``raw`` keeps the values as written, for the record."""
+
+    name: str
+    source: str
+    cpu: Any
+    membus: Any
+    disk: Any
+    dma: Any
+    nic: Any
+    wire: Any
+    kernel: Any
+    raw: dict[str, dict[str, Any]] = field(repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Effective values in base units, keyed like the dataclass fields."""
+        out: dict[str, Any] = {"name": self.name, "source": self.source}
+        for section in SCHEMA:
+            out[section] = dataclasses.asdict(getattr(self, section))
+        return out
+
+    def with_overrides(self, overrides: Mapping[str, Any], origin: str = "--set") -> Profile:
+        """A copy with ``{"nic.rate": "25Gbit/s", ...}`` applied and validated."""
+        raw = {s: dict(v) for s, v in self.raw.items()}
+        for dotted, value in overrides.items():
+            section, _, key = dotted.partition(".")
+            if section not in SCHEMA or key not in SCHEMA[section]:
+                raise ConfigError(f"{origin}: unknown profile key {dotted!r}; "
+                                  f"known keys: {', '.join(known_keys())}")
+            raw[section][key] = value
+        return _build(self.name, f"{self.source} + {origin}", raw, origin)
+
+
+def known_keys() -> list[str]:
+    """Every profile key as ``section.key``."""
+    return [f"{s}.{k}" for s, spec in SCHEMA.items() for k in spec]
+
+
+def bundled_profiles() -> dict[str, Path]:
+    """Profiles shipped in ``iosim/models``, by name."""
+    return {p.stem: p for p in sorted(MODELS_DIR.glob("*.toml"))}
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read profile: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _resolve(name_or_path: str | Path, seen: tuple[str, ...] = ()) -> tuple[str, Path, dict]:
+    """Find a profile by bundled name or file path and merge its ``extends`` chain."""
+    text = str(name_or_path)
+    bundled = bundled_profiles()
+    if text in bundled:
+        path = bundled[text]
+    elif Path(text).suffix == ".toml" or Path(text).exists():
+        path = Path(text)
+    else:
+        raise ConfigError(f"unknown profile {text!r}: expected one of "
+                          f"{', '.join(bundled)} or a path to a .toml file")
+    if str(path) in seen:
+        raise ConfigError(f"{path}: 'extends' forms a cycle")
+    data = _read_toml(path)
+    base: dict[str, dict[str, Any]] = {s: {} for s in SCHEMA}
+    parent = data.pop("extends", None)
+    if parent is not None:
+        if not isinstance(parent, str):
+            raise ConfigError(f"{path}: key 'extends': expected a profile name, got {parent!r}")
+        _, _, base = _resolve(parent, (*seen, str(path)))
+    data.pop("description", None)
+    name = data.pop("name", path.stem)
+    for section, values in data.items():
+        if section not in SCHEMA:
+            raise ConfigError(f"{path}: unknown section [{section}]; expected one of "
+                              f"{', '.join(SCHEMA)}")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: key {section!r}: expected a [{section}] table")
+        for key, value in values.items():
+            if key not in SCHEMA[section]:
+                raise ConfigError(f"{path}: unknown key '{section}.{key}'; expected one of "
+                                  f"{', '.join(SCHEMA[section])}")
+            base[section][key] = value
+    return str(name), path, base
+
+
+def _build(name: str, source: str, raw: dict[str, dict[str, Any]], origin: str) -> Profile:
+    sections: dict[str, Any] = {}
+    for section, spec in SCHEMA.items():
+        values = {}
+        for key, (kind, meaning) in spec.items():
+            parser, _, example = _KINDS[kind]
+            if key not in raw.get(section, {}):
+                raise ConfigError(f"{origin}: missing key '{section}.{key}' ({meaning}): "
+                                  f"expected {example}")
+            try:
+                value = parser(raw[section][key])
+            except units.UnitError as exc:
+                raise ConfigError(f"{origin}: key '{section}.{key}': {exc}") from None
+            if kind != "bool" and not value > 0:
+                raise ConfigError(f"{origin}: key '{section}.{key}': expected a positive "
+                                  f"value, got {raw[section][key]!r}")
+            values[_field_name(key, kind)] = value
+        sections[section] = _SECTION_TYPES[section](**values)
+    profile = Profile(name=name, source=source, raw=raw, **sections)
+    _check_consistency(profile, origin)
+    return profile
+
+
+def _check_consistency(p: Profile, origin: str) -> None:
+    page = p.kernel.page_size_bytes
+    checks = [
+        ("kernel.pipe_size", p.kernel.pipe_size_bytes % page == 0 and p.kernel.pipe_size_bytes
+         >= page, f"a whole number of pages ({page} bytes each)"),
+        ("kernel.page_cache", p.kernel.page_cache_bytes >= 64 * page, "at least 64 pages"),
+        ("kernel.readahead", p.kernel.readahead_bytes % page == 0,
+         f"a whole number of pages ({page} bytes each)"),
+        ("nic.tso_max", p.nic.tso_max_bytes >= p.nic.mtu_bytes, "at least nic.mtu"),
+        ("nic.mtu", p.nic.mtu_bytes > 40, "more than the 40 bytes of TCP/IP headers"),
+        ("kernel.sndbuf", p.kernel.sndbuf_bytes >= page, "at least one page"),
+    ]
+    for key, ok, expected in checks:
+        if not ok:
+            raise ConfigError(f"{origin}: key '{key}': expected {expected}")
+
+
+def load_profile(name_or_path: str | Path = "teaching",
+                 overrides: Mapping[str, Any] | None = None) -> Profile:
+    """Load a bundled profile by name (``"teaching"``) or a TOML file, with optional overrides."""
+    if isinstance(name_or_path, Profile):
+        profile = name_or_path
+    else:
+        name, path, raw = _resolve(name_or_path)
+        profile = _build(name, str(path), raw, str(path))
+    return profile.with_overrides(overrides) if overrides else profile
