@@ -255,3 +255,66 @@ def load_profile(name_or_path: str | Path = "teaching",
         name, path, raw = _resolve(name_or_path)
         profile = _build(name, str(path), raw, str(path))
     return profile.with_overrides(overrides) if overrides else profile
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """What to send and how: the inputs of one run besides the hardware."""
+
+    path: str
+    size_bytes: int
+    cache: str = "cold"
+    seed: int = 0
+    buffer_bytes: int = 64 * 1024
+    zc_buffers: int = 8
+    offset_bytes: int = 0
+    buffer_offset_bytes: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The effective scenario, for the record."""
+        return dataclasses.asdict(self)
+
+
+SCENARIO_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Scenario)
+                     if f.default is not dataclasses.MISSING}
+_SCENARIO_PARSERS: dict[str, tuple[Callable[[Any], Any], str]] = {
+    "size_bytes": (units.parse_size, "a size like 1GiB"),
+    "buffer_bytes": (units.parse_size, "a size like 64KiB"),
+    "offset_bytes": (units.parse_size, "a size like 100 or 4KiB"),
+    "buffer_offset_bytes": (units.parse_size, "a size like 100"),
+    "zc_buffers": (_count, "a whole number"),
+    "seed": (_count, "a whole number"),
+}
+
+
+def make_scenario(path: str, size_bytes: Any, paths: Mapping[str, Any],
+                  origin: str = "scenario", **options: Any) -> Scenario:
+    """Validate scenario inputs (sizes may be strings like ``"64KiB"``)."""
+    if path not in paths:
+        raise ConfigError(f"{origin}: unknown path {path!r}: expected one of "
+                          f"{', '.join(paths)}")
+    values: dict[str, Any] = {"path": path, "size_bytes": size_bytes}
+    for key, value in options.items():
+        if key not in SCENARIO_DEFAULTS:
+            raise ConfigError(f"{origin}: unknown scenario key {key!r}; expected one of "
+                              f"{', '.join(SCENARIO_DEFAULTS)}")
+        values[key] = value
+    for key, (parser, example) in _SCENARIO_PARSERS.items():
+        if key in values:
+            try:
+                values[key] = parser(values[key])
+            except units.UnitError as exc:
+                raise ConfigError(f"{origin}: key {key!r}: {exc}") from None
+    sc = Scenario(**values)
+    positive = ("size_bytes", "buffer_bytes", "zc_buffers")
+    for key in positive:
+        if getattr(sc, key) <= 0:
+            raise ConfigError(f"{origin}: key {key!r}: expected a positive value, "
+                              f"got {getattr(sc, key)}")
+    for key in ("seed", "offset_bytes", "buffer_offset_bytes"):
+        if getattr(sc, key) < 0:
+            raise ConfigError(f"{origin}: key {key!r}: expected zero or more, "
+                              f"got {getattr(sc, key)}")
+    if sc.cache not in ("cold", "warm"):
+        raise ConfigError(f"{origin}: key 'cache': expected 'cold' or 'warm', got {sc.cache!r}")
+    return sc

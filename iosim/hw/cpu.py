@@ -1,0 +1,37 @@
+"""The CPU: cores that run the sender's syscalls, copies and the kernel's interrupt work.
+
+Work is booked on the earliest free core; a copy holds its core until both the core's copy
+speed and the memory bus let it finish. Every CPU second is charged to a category.
+"""
+
+from __future__ import annotations
+
+from iosim.hw.lanes import Lanes
+from iosim.hw.membus import MemBus
+from iosim.metrics import Accounting
+
+
+class Cpu:
+    """``cores`` lanes; ``run`` books fixed costs, ``copy`` books memcpy-like work."""
+
+    def __init__(self, spec, membus: MemBus, acct: Accounting) -> None:
+        self.spec = spec
+        self.lanes = Lanes("cpu", spec.cores)
+        self.membus = membus
+        self.acct = acct
+
+    def run(self, ready_s: float, duration_s: float, category: str) -> float:
+        """Book ``duration_s`` of CPU work charged to ``category``; return its end time."""
+        self.acct.cpu_time_s[category] += duration_s
+        return self.lanes.reserve(ready_s, duration_s)[1]
+
+    def copy(self, ready_s: float, nbytes: int) -> float:
+        """Copy ``nbytes``: the core works at its copy speed, the bus carries 2 bytes per byte."""
+        self.acct.cpu_copy_bytes += nbytes
+        lane, start = self.lanes.acquire(ready_s)
+        bus_end = self.membus.transfer(start, 2 * nbytes)  # read + write: 2 bytes/byte
+        # the core stalls on the bus if the bus is the slower of the two
+        end = max(start + nbytes / self.spec.copy_bandwidth_bytes_per_s, bus_end)
+        self.lanes.occupy(lane, start, end)
+        self.acct.cpu_time_s["copy"] += end - start
+        return end

@@ -1,0 +1,59 @@
+"""The memory bus: one bandwidth that CPU copies and DMA engines share, so they slow each other.
+
+A CPU copy reads and writes DRAM (2 bytes of traffic per byte copied); a DMA crosses it once.
+The bus is a timeline of 1 us slots, each able to carry ``bandwidth x 1 us`` bytes: a
+transfer fills the free capacity of the slots from its start onwards. Unlike a FIFO queue,
+a transfer booked for later (a disk DMA behind its seek) leaves the slots before it free for
+the copies that run meanwhile, which is how DRAM bandwidth is really shared.
+"""
+
+from __future__ import annotations
+
+from iosim.metrics import Accounting
+
+SLOT_S = 1e-6
+
+
+class MemBus:
+    """Shared DRAM bandwidth, booked by slot."""
+
+    def __init__(self, env, bandwidth_bytes_per_s: float, acct: Accounting) -> None:
+        self.env = env
+        self.bandwidth_bytes_per_s = bandwidth_bytes_per_s
+        self.slot_bytes = bandwidth_bytes_per_s * SLOT_S
+        self.used: dict[int, float] = {}  # slot index -> bytes already booked in it
+        self.acct = acct
+
+    @property
+    def busy_s(self) -> float:
+        """Seconds of full-bandwidth use the traffic so far amounts to."""
+        return self.acct.membus_bytes / self.bandwidth_bytes_per_s
+
+    def transfer(self, ready_s: float, traffic_bytes: int) -> float:
+        """Book ``traffic_bytes`` of DRAM traffic from ``ready_s``; return when it is carried."""
+        self.acct.membus_bytes += traffic_bytes
+        used = self.used
+        cap = self.slot_bytes
+        slot = int(ready_s / SLOT_S)
+        # the first slot only has the capacity left after ready_s
+        head = (ready_s / SLOT_S - slot) * cap
+        remaining = float(traffic_bytes)
+        while True:
+            filled = max(used.get(slot, 0.0), head)
+            take = min(cap - filled, remaining)
+            if take > 0:
+                filled += take
+                used[slot] = filled
+                remaining -= take
+                if remaining <= 0:
+                    break
+            slot += 1
+            head = 0.0
+        if len(used) > 4096:
+            self._prune()
+        return max(ready_s, (slot + filled / cap) * SLOT_S)
+
+    def _prune(self) -> None:
+        floor = int(self.env.now / SLOT_S)
+        for key in [k for k in self.used if k < floor]:
+            del self.used[key]

@@ -1,0 +1,91 @@
+"""The NIC: a TX ring, a gather-DMA engine that reads skb frags *at DMA time*, TSO, the link.
+
+Per skb the DMA engine walks one descriptor per scatter-gather entry (header, linear area,
+each frag) and moves the payload over the memory bus once; the link then serialises the TSO
+segments with their header and framing overhead. An skb with more entries than the DMA
+engine allows is linearised by the driver first: a CPU copy (skb_linearize).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+from iosim.hw.lanes import Lanes
+
+TCPIP_HEADER_BYTES = 52  # IPv4 20 + TCP 20 + timestamps option 12
+ETH_OVERHEAD_BYTES = 38  # Ethernet header 14 + FCS 4 + preamble 8 + inter-frame gap 12
+
+
+class Nic:
+    """Transmit side of one network interface."""
+
+    def __init__(self, env, spec, dma_spec, membus, cpu, irq_s: float, acct) -> None:
+        self.env = env
+        self.spec = spec
+        self.dma_spec = dma_spec
+        self.membus = membus
+        self.cpu = cpu
+        self.irq_s = irq_s
+        self.acct = acct
+        self.mss_bytes = spec.mtu_bytes - TCPIP_HEADER_BYTES
+        self.link = Lanes("link")
+        self.queue: deque = deque()  # qdisc: skbs waiting for a ring slot
+        self.in_ring = 0
+        self.dma_busy = False
+        self.on_tx_complete: Callable = lambda skb: None
+        self.on_wire: Callable = lambda skb, snapshot, end_s: None
+
+    def xmit(self, skb, ready_s: float) -> None:
+        """ndo_start_xmit: queue an skb whose data is ready at ``ready_s``."""
+        self.queue.append((skb, ready_s))
+        if not self.dma_busy:
+            self._next()
+
+    def _next(self) -> None:
+        if not self.queue or self.in_ring >= self.spec.tx_ring:
+            return
+        skb, ready_s = self.queue.popleft()
+        self.in_ring += 1
+        self.dma_busy = True
+        now = self.env.now
+        start = max(now, ready_s)
+        entries = 1 + (1 if skb.linear_len else 0) + len(skb.frags)  # +1: the header
+        if entries > self.dma_spec.max_sg_entries:
+            # skb_linearize: the driver copies the frags into one buffer before DMA
+            self.acct.linearized_bytes += skb.len - skb.linear_len
+            start = self.cpu.copy(start, skb.len - skb.linear_len)
+            entries = 2
+        self.acct.nic_dma_bytes += skb.len
+        self.acct.dma_copy_bytes += skb.len
+        bus_end = self.membus.transfer(start, skb.len)  # the DMA read crosses the bus once
+        dma_end = max(start + entries * self.dma_spec.descriptor_s, bus_end)
+        ev = self.env.timeout(dma_end - now)
+        ev.callbacks.append(lambda _ev: self._dma_done(skb))
+
+    def _dma_done(self, skb) -> None:
+        """The DMA has read the skb: snapshot what the pages hold now and send it."""
+        snapshot = None
+        for frag in skb.frags:
+            if frag.page.version != frag.version:
+                snapshot = [(f.version, f.page.version, f.len) for f in skb.frags]
+                break
+        segments = -(-skb.len // self.mss_bytes)
+        wire_bytes = skb.len + segments * (TCPIP_HEADER_BYTES + ETH_OVERHEAD_BYTES)
+        self.acct.wire_bytes += wire_bytes
+        now = self.env.now
+        _, end = self.link.reserve(now, wire_bytes / self.spec.rate_bytes_per_s)
+        self.on_wire(skb, snapshot, end)
+        done = self.env.timeout(end - now)
+        done.callbacks.append(lambda _ev: self._tx_done(skb))
+        self.dma_busy = False
+        self._next()
+
+    def _tx_done(self, skb) -> None:
+        """TX completion interrupt: the ring slot and the clone are released."""
+        self.acct.irqs += 1
+        self.cpu.run(self.env.now, self.irq_s, "irq")
+        self.in_ring -= 1
+        self.on_tx_complete(skb)
+        if not self.dma_busy:
+            self._next()

@@ -1,0 +1,1 @@
+"""The kernel: pages, page cache, pipes, sockets and the sending task's syscalls."""

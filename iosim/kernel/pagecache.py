@@ -1,0 +1,160 @@
+"""The page cache: file pages by (file, index), LRU order, read-ahead, and reclaim.
+
+The cache holds one reference on each of its pages. Reclaim frees a page only when that is
+the only reference left besides its mappings (which it can unmap); a page also held by a
+pipe, an sk_buff or a pin is skipped, exactly as the kernel's reclaim skips it.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+
+from iosim.kernel.page import FILE, Page, Pages
+
+
+class File:
+    """A regular file: a size and the content version of every page ever written."""
+
+    def __init__(self, name: str, size_bytes: int, page_bytes: int) -> None:
+        self.name = name
+        self.size_bytes = size_bytes
+        self.page_bytes = page_bytes
+        self.npages = -(-size_bytes // page_bytes)
+        self.versions: dict[int, int] = {}  # index -> version; absent means 0 (as on disk)
+
+    def page_len(self, index: int) -> int:
+        """Bytes of file data in page ``index`` (the last page may be partial)."""
+        return min(self.page_bytes, self.size_bytes - index * self.page_bytes)
+
+
+class PageCache:
+    """File pages in LRU order with the kernel's read-ahead and reclaim rules."""
+
+    def __init__(self, env, kernel_spec, pages: Pages, disk, cpu, irq_s: float, acct) -> None:
+        self.env = env
+        self.page_bytes = kernel_spec.page_size_bytes
+        self.capacity_pages = kernel_spec.page_cache_bytes // self.page_bytes
+        self.ra_pages = max(1, kernel_spec.readahead_bytes // self.page_bytes)
+        self.pages = pages
+        self.disk = disk
+        self.cpu = cpu
+        self.irq_s = irq_s
+        self.acct = acct
+        self.lru: OrderedDict[tuple[str, int], Page] = OrderedDict()
+        self.on_unmap: Callable[[Page], None] | None = None  # rmap: set by the mm owner
+
+    def prefill(self, file: File, count: int) -> None:
+        """Warm start: the first ``count`` pages are already cached and uptodate."""
+        for index in range(min(count, file.npages, self.capacity_pages)):
+            self._insert(self.pages.new(FILE, file, index, file.versions.get(index, 0)))
+
+    def find(self, file: File, index: int) -> Page | None:
+        """The cached page, or None."""
+        return self.lru.get((file.name, index))
+
+    def read_pages(self, file: File, first: int, count: int) -> tuple[list[Page], object]:
+        """Pages ``first .. first+count-1``, reading ahead as the kernel would.
+
+        Returns the pages and an event to wait on (None when all are uptodate). The
+        synchronous read-ahead window starts at a miss; touching the first page of a window
+        starts the asynchronous read of the next one, so the disk stays a window ahead.
+        """
+        lru = self.lru
+        out = []
+        waits = []
+        name = file.name
+        for index in range(first, first + count):
+            key = (name, index)
+            page = lru.get(key)
+            if page is None:
+                self._read_window(file, index)
+                page = lru[key]
+            else:
+                lru.move_to_end(key)
+            if page.readahead_mark:
+                page.readahead_mark = False
+                self._read_window(file, index + self.ra_pages)
+            if page.io is not None and (not waits or waits[-1] is not page.io):
+                waits.append(page.io)
+            out.append(page)
+        if not waits:
+            return out, None
+        return out, waits[0] if len(waits) == 1 else self.env.all_of(waits)
+
+    def _read_window(self, file: File, start: int) -> None:
+        """Submit disk reads for the missing pages of the window at ``start``."""
+        end = min(start + self.ra_pages, file.npages)
+        run: list[Page] = []
+        for index in range(start, end):
+            if (file.name, index) in self.lru:
+                self._submit(file, run)
+                run = []
+                continue
+            page = self.pages.new(FILE, file, index, file.versions.get(index, 0))
+            page.uptodate = False
+            self._insert(page)
+            run.append(page)
+        self._submit(file, run)
+        first = self.lru.get((file.name, start))
+        if first is not None and end < file.npages:
+            first.readahead_mark = True
+
+    def _submit(self, file: File, run: list[Page]) -> None:
+        if not run:
+            return
+        nbytes = sum(file.page_len(p.index) for p in run)
+        now = self.env.now
+        event = self.env.timeout(self.disk.read(now, nbytes, len(run)) - now)
+        for page in run:
+            page.io = event
+        event.callbacks.append(lambda _ev, run=run: self._complete(run))
+
+    def _complete(self, run: list[Page]) -> None:
+        """Disk completion interrupt: the pages become uptodate."""
+        self.acct.irqs += 1
+        self.cpu.run(self.env.now, self.irq_s, "irq")
+        for page in run:
+            page.uptodate = True
+            page.io = None
+
+    def _insert(self, page: Page) -> None:
+        if len(self.lru) >= self.capacity_pages:
+            self.reclaim(len(self.lru) - self.capacity_pages + 1)
+        page.in_cache = True
+        self.lru[(page.file.name, page.index)] = page
+
+    def reclaim(self, want: int) -> int:
+        """Evict up to ``want`` pages from the cold end; return how many were freed.
+
+        Pages referenced beyond the cache and their mappings (pipe, skb, pin) or with I/O in
+        flight are skipped and rotated, as the kernel's shrink_page_list does.
+        """
+        freed = 0
+        scanned = 0
+        limit = len(self.lru)
+        while freed < want and scanned < limit:
+            scanned += 1
+            key, page = next(iter(self.lru.items()))
+            if page.io is not None or page.refcount > 1 + page.mapcount:
+                if page.io is None:
+                    self.acct.reclaim_skipped_pinned += 1
+                self.lru.move_to_end(key)
+                continue
+            if page.mapcount and self.on_unmap is not None:
+                self.on_unmap(page)
+            self.evict(page)
+            freed += 1
+        return freed
+
+    def evict(self, page: Page) -> None:
+        """Remove ``page`` from the cache and drop the cache's reference."""
+        del self.lru[(page.file.name, page.index)]
+        page.in_cache = False
+        self.acct.evictions += 1
+        self.pages.put((page,), "pagecache")
+
+    def cached_refs_ok(self) -> list[str]:
+        """End-of-run check: every cached page holds only the cache's reference (+ maps)."""
+        return [f"{p!r} still referenced at the end" for p in self.lru.values()
+                if p.refcount != 1 + p.mapcount]

@@ -1,0 +1,40 @@
+"""A pipe: a ring of ``pipe_buffer {page, offset, len}`` slots holding page references.
+
+Splicing a file page into a pipe takes a reference on the page instead of copying it;
+F_SETPIPE_SZ changes the number of slots (16 one-page slots by default).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from iosim.kernel.page import Page
+
+
+@dataclass(slots=True)
+class PipeBuffer:
+    """One slot: a page reference and the byte range of it that holds data."""
+
+    page: Page
+    offset: int
+    len: int
+    version: int  # the page's content version when the data entered the pipe
+
+
+class Pipe:
+    """Bounded FIFO of pipe buffers."""
+
+    def __init__(self, size_bytes: int, page_bytes: int) -> None:
+        self.slots = size_bytes // page_bytes
+        self.buffers: deque[PipeBuffer] = deque()
+
+    @property
+    def free_slots(self) -> int:
+        """Slots that can take another page."""
+        return self.slots - len(self.buffers)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes waiting in the pipe."""
+        return sum(b.len for b in self.buffers)

@@ -1,0 +1,181 @@
+"""The sending task: its syscall entry, its CPU clock, its blocking, and its user memory.
+
+A task books CPU work ahead on its own clock and only yields to SimPy when it must wait or
+hand work to another component; blocking on an event that has not yet fired is a context
+switch (the scheduler runs something else), counted and costed.
+"""
+
+from __future__ import annotations
+
+from iosim.kernel.page import ANON, Page, Pages
+from iosim.kernel.pagecache import File, PageCache
+from iosim.kernel.skbuff import add_run
+
+FAULT_AROUND_PAGES = 16  # fault_around_bytes = 64 KiB: one read fault maps 16 cached pages
+
+
+class Task:
+    """One single-threaded process issuing syscalls."""
+
+    def __init__(self, env, cpu, cpu_spec, pages: Pages, acct) -> None:
+        self.env = env
+        self.cpu = cpu
+        self.spec = cpu_spec
+        self.pages = pages
+        self.acct = acct
+        self.clock_s = 0.0  # when the task's booked CPU work ends
+        self.busy_s = 0.0  # CPU time the task itself used (its core's utilisation)
+
+    def charge(self, duration_s: float, category: str) -> None:
+        """Book fixed CPU work on the task's clock."""
+        start = max(self.env.now, self.clock_s)
+        self.clock_s = self.cpu.run(start, duration_s, category)
+        self.busy_s += duration_s
+
+    def copy(self, nbytes: int) -> None:
+        """Book a CPU copy of ``nbytes`` on the task's clock."""
+        start = max(self.env.now, self.clock_s)
+        self.clock_s = self.cpu.copy(start, nbytes)
+        self.busy_s += self.clock_s - start
+
+    def syscall(self) -> None:
+        """Enter and leave the kernel once: two mode switches and the syscall's fixed cost."""
+        self.acct.syscalls += 1
+        self.acct.mode_switches += 2
+        self.charge(2 * self.spec.mode_switch_s + self.spec.syscall_s, "syscall")
+
+    def sync(self):
+        """Let simulated time catch up with the work the task has booked."""
+        if self.clock_s > self.env.now:
+            yield self.env.timeout(self.clock_s - self.env.now)
+
+    def block(self, event):
+        """Wait for ``event``; if it has not fired, the task sleeps: a context switch."""
+        yield from self.sync()
+        before = self.env.now
+        value = yield event
+        if self.env.now > before:  # time passed while it slept
+            self.acct.context_switches += 1
+            self.charge(self.spec.context_switch_s, "context_switch")
+        return value
+
+    def fault(self) -> None:
+        """Take one page fault (exception entry, handler, return)."""
+        self.acct.page_faults += 1
+        self.charge(self.spec.page_fault_s, "fault")
+
+
+class UserBuffer:
+    """A malloc'd buffer: anonymous pages, each faulted in on first touch."""
+
+    def __init__(self, task: Task, size_bytes: int, page_bytes: int, offset_bytes: int = 0
+                 ) -> None:
+        self.task = task
+        self.size_bytes = size_bytes
+        self.page_bytes = page_bytes
+        self.offset_bytes = offset_bytes % page_bytes  # start address within its first page
+        self.pages: list[Page | None] = [None] * (-(-(self.offset_bytes + size_bytes)
+                                                    // page_bytes))
+
+    def page_span(self, start: int, nbytes: int) -> range:
+        """Indexes of the buffer pages holding bytes ``start .. start+nbytes-1``."""
+        first = (self.offset_bytes + start) // self.page_bytes
+        last = (self.offset_bytes + start + nbytes - 1) // self.page_bytes
+        return range(first, last + 1)
+
+    def touch(self, start: int, nbytes: int) -> list[Page]:
+        """The pages under a byte range, faulting in the ones never touched."""
+        out = []
+        for i in self.page_span(start, nbytes):
+            page = self.pages[i]
+            if page is None:
+                self.task.fault()
+                page = self.pages[i] = self.task.pages.new(ANON)
+            out.append(page)
+        return out
+
+    def fill(self, start: int, runs: list[list[int]]) -> None:
+        """Record that file data of version ``runs`` now occupies the buffer from ``start``."""
+        pos = self.offset_bytes + start
+        for version, n in runs:
+            end = pos + n
+            for i in range(pos // self.page_bytes, (end - 1) // self.page_bytes + 1):
+                self.pages[i].version = version
+            pos = end
+
+    def runs(self, start: int, nbytes: int) -> list[list[int]]:
+        """Content versions of a byte range, run-length encoded."""
+        out: list[list[int]] = []
+        pos = self.offset_bytes + start
+        end = pos + nbytes
+        while pos < end:
+            i = pos // self.page_bytes
+            n = min(end, (i + 1) * self.page_bytes) - pos
+            add_run(out, self.pages[i].version, n)
+            pos += n
+        return out
+
+    def free(self) -> None:
+        """free(): drop the owner's reference on every page."""
+        self.task.pages.put([p for p in self.pages if p is not None], "free")
+        self.pages = [None] * len(self.pages)
+
+
+class Mapping:
+    """A shared read mapping of a file (mmap): page-cache pages mapped on demand by faults."""
+
+    def __init__(self, task: Task, cache: PageCache, file: File) -> None:
+        self.task = task
+        self.cache = cache
+        self.file = file
+        self.mapped: dict[int, Page] = {}
+        cache.on_unmap = self.unmap_page
+
+    def touch(self, start: int, nbytes: int):
+        """Fault in the pages under a byte range (generator: a fault may wait for the disk)."""
+        pb = self.cache.page_bytes
+        for index in range(start // pb, (start + nbytes - 1) // pb + 1):
+            if index in self.mapped:
+                continue
+            self.task.fault()
+            _, wait = self.cache.read_pages(self.file, index, 1)
+            if wait is not None:
+                yield from self.task.block(wait)
+            block = index - index % FAULT_AROUND_PAGES
+            for i in range(block, min(block + FAULT_AROUND_PAGES, self.file.npages)):
+                page = self.cache.find(self.file, i)
+                # filemap_map_pages skips pages under I/O and read-ahead markers, so the
+                # access that reaches a marker faults and starts the next read-ahead
+                if i not in self.mapped and page is not None and page.uptodate and (
+                        i == index or not page.readahead_mark):
+                    self._map(i, page)
+
+    def _map(self, index: int, page: Page) -> None:
+        page.mapcount += 1
+        self.task.pages.get((page,), "mmap")
+        self.mapped[index] = page
+
+    def runs(self, start: int, nbytes: int) -> list[list[int]]:
+        """Content versions of the mapped byte range (the pages must be mapped)."""
+        pb = self.cache.page_bytes
+        out: list[list[int]] = []
+        pos, end = start, start + nbytes
+        while pos < end:
+            index = pos // pb
+            n = min(end, (index + 1) * pb) - pos
+            add_run(out, self.mapped[index].version, n)
+            pos += n
+        return out
+
+    def unmap_page(self, page: Page) -> None:
+        """Reclaim's rmap walk: remove the PTE, so a later access faults again."""
+        if self.mapped.get(page.index) is page:
+            del self.mapped[page.index]
+            page.mapcount -= 1
+            self.task.pages.put((page,), "munmap")
+
+    def unmap(self) -> None:
+        """munmap(): drop every mapping."""
+        for page in list(self.mapped.values()):
+            self.unmap_page(page)
+        self.cache.on_unmap = None

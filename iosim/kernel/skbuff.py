@@ -1,0 +1,57 @@
+"""sk_buff: a linear area that owns copied bytes plus up to MAX_SKB_FRAGS page frags.
+
+Copied bytes are recorded as runs of (reference version, bytes): the version the data had
+when the application handed it over. A frag is a page reference plus the version the page
+had when the frag was attached; the NIC reads the page's version *at DMA time*, which is how
+an in-place writer can change what goes on the wire.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from iosim.kernel.page import Page
+
+
+def add_run(runs: list[list[int]], version: int, nbytes: int) -> None:
+    """Append ``nbytes`` of ``version`` to run-length ``runs``, merging with the last run."""
+    if runs and runs[-1][0] == version:
+        runs[-1][1] += nbytes
+    else:
+        runs.append([version, nbytes])
+
+
+@dataclass(slots=True)
+class Frag:
+    """A page frag: the skb holds one reference on ``page`` for it."""
+
+    page: Page
+    offset: int
+    len: int
+    version: int
+
+
+@dataclass(eq=False, slots=True)
+class SkBuff:
+    """One TCP sk_buff (a TSO super-segment on the write/retransmit queue)."""
+
+    seq: int
+    len: int = 0
+    linear: list[list[int]] = field(default_factory=list)  # runs [version, bytes], copied
+    linear_len: int = 0
+    frags: list[Frag] = field(default_factory=list)
+    dataref: int = 1  # the original on the queue; each transmitted clone adds one
+    zc_id: int | None = None  # MSG_ZEROCOPY notification id this skb carries
+    zc_copied: bool = False
+
+    def add_linear(self, runs: list[list[int]], nbytes: int) -> None:
+        """Account ``nbytes`` of copied data whose versions are ``runs``."""
+        for version, n in runs:
+            add_run(self.linear, version, n)
+        self.linear_len += nbytes
+        self.len += nbytes
+
+    def add_frag(self, page: Page, offset: int, nbytes: int, version: int) -> None:
+        """Attach a page frag; the caller has taken the page reference."""
+        self.frags.append(Frag(page, offset, nbytes, version))
+        self.len += nbytes

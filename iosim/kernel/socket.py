@@ -1,0 +1,234 @@
+"""A TCP socket's send side: send buffer, sk_buff building, retransmit queue, ACKs, and
+MSG_ZEROCOPY completion notifications.
+
+Copied data goes into an skb's linear area; page data becomes frags that hold page
+references, but only when the NIC can gather (``sg``, which the kernel drops without checksum
+offload); otherwise even sendfile and splice copy here. An skb stays on the retransmit queue,
+holding its references, until it is ACKed; each transmission is a clone sharing its data.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from iosim.kernel.page import Page, Pages
+from iosim.kernel.process import Task
+from iosim.kernel.skbuff import SkBuff
+
+
+class TcpSocket:
+    """The sender's end of one TCP connection."""
+
+    def __init__(self, env, kernel_spec, nic_spec, cpu_spec, cpu, nic, pages: Pages, acct
+                 ) -> None:
+        self.env = env
+        self.cpu = cpu
+        self.nic = nic
+        self.pages = pages
+        self.acct = acct
+        self.cpu_spec = cpu_spec
+        # netdev_fix_features: "Dropping NETIF_F_SG since no checksum feature"
+        self.sg = nic_spec.sg and nic_spec.csum_offload
+        self.size_goal = nic_spec.tso_max_bytes
+        self.max_frags = kernel_spec.max_skb_frags
+        self.sndbuf = kernel_spec.sndbuf_bytes
+        self.queued = 0  # sk_wmem_queued: bytes in skbs not yet ACKed
+        self.write_seq = 0
+        self.tail: SkBuff | None = None
+        self.rtx: deque[SkBuff] = deque()
+        self.snd_una = 0
+        self._space = None  # event the blocked writer waits on
+        self._drained = None  # event the closing task waits on
+        self.zc_next_id = 0
+        self.zc_pending: dict[int, int] = {}  # notification id -> skbs still holding it
+        self.zc_copied: set[int] = set()
+        self.errqueue: list[list[int]] = []  # coalesced [lo, hi] ranges of completed ids
+        self._errqueue_event = None
+
+    # --- the writer side -------------------------------------------------------------
+    def wait_space(self, task: Task):
+        """sk_stream_wait_memory: sleep until the send buffer has room."""
+        if self.queued < self.sndbuf:
+            return
+        yield from task.sync()
+        while self.queued >= self.sndbuf:
+            self._space = self.env.event()
+            yield from task.block(self._space)
+
+    def _skb(self) -> SkBuff:
+        if self.tail is None:
+            self.tail = SkBuff(seq=self.write_seq)
+        return self.tail
+
+    def _room(self, skb: SkBuff) -> int:
+        return min(self.size_goal - skb.len, self.sndbuf - self.queued)
+
+    def send_copy(self, task: Task, source, start: int, nbytes: int):
+        """tcp_sendmsg: copy ``nbytes`` of user memory (``source.runs``) into skbs."""
+        done = 0
+        while done < nbytes:
+            yield from self.wait_space(task)
+            skb = self._skb()
+            n = min(nbytes - done, self._room(skb))
+            task.copy(n)
+            skb.add_linear(source.runs(start + done, n), n)
+            self._queue(n)
+            done += n
+            if skb.len >= self.size_goal:
+                yield from self.push(task)
+        yield from self.push(task)
+
+    def send_pages(self, task: Task, buffers):
+        """do_tcp_sendpages for pipe buffers: frags with SG, a copy without."""
+        for buf in buffers:
+            page, offset, length, version = buf.page, buf.offset, buf.len, buf.version
+            done = 0
+            while done < length:
+                yield from self.wait_space(task)
+                skb = self._skb()
+                n = min(length - done, self._room(skb))
+                if self.sg:
+                    if len(skb.frags) >= self.max_frags:
+                        yield from self.push(task)
+                        continue
+                    self.pages.get((page,), "skb")
+                    skb.add_frag(page, offset + done, n, version)
+                else:
+                    task.copy(n)
+                    skb.add_linear([[page.version, n]], n)
+                self._queue(n)
+                done += n
+                if skb.len >= self.size_goal or len(skb.frags) >= self.max_frags:
+                    yield from self.push(task)
+        yield from self.push(task)
+
+    def send_zerocopy(self, task: Task, buffer, start: int, nbytes: int):
+        """send(MSG_ZEROCOPY): pin the user pages and attach them as frags.
+
+        Without SG the kernel copies instead and flags the completion as COPIED. Either way
+        one notification id is consumed, completed when every skb carrying it is freed.
+        """
+        zc_id = self.zc_next_id
+        self.zc_next_id += 1
+        self.zc_pending[zc_id] = 1  # the call's own reference, dropped when it returns
+        if not self.sg:
+            self.zc_copied.add(zc_id)
+            self.acct.zerocopy_copied_sends += 1
+        pb = buffer.page_bytes
+        pos = buffer.offset_bytes + start
+        end = pos + nbytes
+        while pos < end:
+            yield from self.wait_space(task)
+            skb = self._skb()
+            if skb.zc_id is not None and skb.zc_id != zc_id:
+                yield from self.push(task)
+                continue
+            i = pos // pb
+            n = min(end, (i + 1) * pb) - pos, self._room(skb)
+            n = min(n)
+            page: Page = buffer.pages[i]
+            if self.sg:
+                if len(skb.frags) >= self.max_frags:
+                    yield from self.push(task)
+                    continue
+                task.charge(self.cpu_spec.page_pin_s, "pin")
+                self.acct.pages_pinned += 1
+                self.pages.get((page,), "pin")
+                skb.add_frag(page, pos % pb, n, page.version)
+            else:
+                task.copy(n)
+                skb.add_linear([[page.version, n]], n)
+            if skb.zc_id is None:
+                skb.zc_id = zc_id
+                self.zc_pending[zc_id] += 1
+            self._queue(n)
+            pos += n
+            if skb.len >= self.size_goal or len(skb.frags) >= self.max_frags:
+                yield from self.push(task)
+        yield from self.push(task)
+        self._zc_put(zc_id)
+
+    def _queue(self, nbytes: int) -> None:
+        self.queued += nbytes
+        self.write_seq += nbytes
+
+    def push(self, task: Task):
+        """tcp_push: close the tail skb and hand a clone of it to the NIC."""
+        skb = self.tail
+        if skb is None or skb.len == 0:
+            return
+        self.tail = None
+        self.acct.skbs += 1
+        self.acct.frags += len(skb.frags)
+        task.charge(self.cpu_spec.per_skb_s, "net")
+        yield from task.sync()  # the skb exists once the copies into it are done
+        self.rtx.append(skb)
+        skb.dataref += 1  # the clone handed to the driver shares the data
+        self.nic.xmit(skb, self.env.now)
+
+    # --- completions -----------------------------------------------------------------
+    def tx_complete(self, skb: SkBuff) -> None:
+        """The NIC's TX completion freed the clone."""
+        self._unref(skb)
+
+    def on_ack(self, ack_seq: int) -> None:
+        """Cumulative ACK: free every skb it covers and wake a writer waiting for room."""
+        rtx = self.rtx
+        while rtx and rtx[0].seq + rtx[0].len <= ack_seq:
+            skb = rtx.popleft()
+            self.queued -= skb.len
+            self._unref(skb)
+        self.snd_una = max(self.snd_una, ack_seq)
+        # sk_stream_write_space: wake when free space >= half of what is queued
+        if self._space is not None and self.sndbuf - self.queued >= self.queued // 2:
+            self._space.succeed()
+            self._space = None
+        if self._drained is not None and not self.rtx:
+            self._drained.succeed()
+            self._drained = None
+
+    def _unref(self, skb: SkBuff) -> None:
+        skb.dataref -= 1
+        if skb.dataref:
+            return
+        if skb.frags:
+            self.pages.put([f.page for f in skb.frags], "skb")
+        if skb.zc_id is not None:
+            self._zc_put(skb.zc_id)
+
+    def _zc_put(self, zc_id: int) -> None:
+        """Drop one reference on a notification; the last one queues the completion."""
+        self.zc_pending[zc_id] -= 1
+        if self.zc_pending[zc_id]:
+            return
+        del self.zc_pending[zc_id]
+        self.cpu.run(self.env.now, self.cpu_spec.notification_s, "notification")
+        self.acct.zerocopy_notifications += 1
+        # the completion is coalesced with the previous one if the task has not read it yet
+        q = self.errqueue
+        if q and q[-1][1] == zc_id - 1:
+            q[-1][1] = zc_id
+        else:
+            q.append([zc_id, zc_id])
+        if self._errqueue_event is not None:
+            self._errqueue_event.succeed()
+            self._errqueue_event = None
+
+    def errqueue_ready(self):
+        """An event that fires when a completion is queued (poll(POLLERR))."""
+        if self.errqueue:
+            ev = self.env.event()
+            ev.succeed()
+            return ev
+        if self._errqueue_event is None:
+            self._errqueue_event = self.env.event()
+        return self._errqueue_event
+
+    def drained(self):
+        """An event that fires when every sent byte is ACKed (for close with linger)."""
+        ev = self.env.event()
+        if not self.rtx:
+            ev.succeed()
+        else:
+            self._drained = ev
+        return ev

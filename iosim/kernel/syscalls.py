@@ -1,0 +1,169 @@
+"""The syscalls the paths are made of, each as the kernel carries it out.
+
+Every syscall costs two mode switches and its fixed cost; blocking inside one (disk, full
+send buffer, no completion yet) is a context switch. sendfile() is built on splice, as in
+Linux since 2.6.23: a per-task internal pipe of 16 buffers limits each round.
+"""
+
+from __future__ import annotations
+
+from iosim.kernel.pagecache import File, PageCache
+from iosim.kernel.pipe import Pipe, PipeBuffer
+from iosim.kernel.process import Mapping, Task, UserBuffer
+from iosim.kernel.skbuff import add_run
+from iosim.kernel.socket import TcpSocket
+
+PIPE_DEF_BUFFERS = 16  # the internal pipe of sendfile (do_splice_direct)
+MAX_RW_COUNT = 0x7FFFF000  # one read/write/sendfile call moves at most this many bytes
+
+
+def _file_runs(file: File, pages, pos: int, nbytes: int) -> list[list[int]]:
+    """Content-version runs of file bytes ``pos .. pos+nbytes-1`` held by ``pages``."""
+    pb = file.page_bytes
+    out: list[list[int]] = []
+    first = pages[0].index
+    end = pos + nbytes
+    while pos < end:
+        page = pages[pos // pb - first]
+        n = min(end, (page.index + 1) * pb) - pos
+        add_run(out, page.version, n)
+        pos += n
+    return out
+
+
+def _cached(task: Task, cache: PageCache, file: File, pos: int, nbytes: int):
+    """filemap_get_pages: the uptodate pages under a file range, waiting for the disk."""
+    pb = file.page_bytes
+    first = pos // pb
+    pages, wait = cache.read_pages(file, first, (pos + nbytes - 1) // pb - first + 1)
+    if wait is not None:
+        yield from task.block(wait)
+    return pages
+
+
+def read(task: Task, cache: PageCache, file: File, pos: int, buf: UserBuffer, nbytes: int):
+    """read(fd, buf, n): page cache -> user buffer, one CPU copy (copy_to_user)."""
+    task.syscall()
+    nbytes = min(nbytes, file.size_bytes - pos, MAX_RW_COUNT)
+    if nbytes <= 0:
+        return 0
+    pages = yield from _cached(task, cache, file, pos, nbytes)
+    buf.touch(0, nbytes)  # copy_to_user faults in buffer pages never touched
+    task.copy(nbytes)
+    buf.fill(0, _file_runs(file, pages, pos, nbytes))
+    yield from task.sync()
+    return nbytes
+
+
+def write(task: Task, sock: TcpSocket, source, start: int, nbytes: int):
+    """write(sock, buf, n) on a blocking socket: copies all n bytes into skbs."""
+    task.syscall()
+    if isinstance(source, Mapping):
+        yield from source.touch(start, nbytes)  # copy_from_user faults on unmapped pages
+    yield from sock.send_copy(task, source, start, nbytes)
+    yield from task.sync()
+    return nbytes
+
+
+def mmap(task: Task, cache: PageCache, file: File) -> Mapping:
+    """mmap(PROT_READ, MAP_SHARED): sets up the VMA; pages come later, by faults."""
+    task.syscall()
+    return Mapping(task, cache, file)
+
+
+def munmap(task: Task, mapping: Mapping) -> None:
+    """munmap(): tear down the mapping, dropping its page references."""
+    task.syscall()
+    mapping.unmap()
+
+
+def pipe(task: Task, size_bytes: int, page_bytes: int) -> Pipe:
+    """pipe() (+ F_SETPIPE_SZ when the size is not the default)."""
+    task.syscall()
+    return Pipe(size_bytes, page_bytes)
+
+
+def _splice_to_pipe(task: Task, cache: PageCache, file: File, pos: int, nbytes: int,
+                    pipe: Pipe):
+    """filemap_splice_read: reference page-cache pages into pipe buffers; no copy."""
+    pb = file.page_bytes
+    room = pipe.free_slots * pb - pos % pb
+    nbytes = min(nbytes, room, file.size_bytes - pos)
+    if nbytes <= 0:
+        return 0
+    pages = yield from _cached(task, cache, file, pos, nbytes)
+    task.pages.get(pages, "pipe")
+    task.charge(len(pages) * task.spec.pipe_op_s, "pipe")
+    end = pos + nbytes
+    for page in pages:
+        lo = max(pos, page.index * pb)
+        hi = min(end, (page.index + 1) * pb)
+        pipe.buffers.append(PipeBuffer(page, lo - page.index * pb, hi - lo, page.version))
+    return nbytes
+
+
+def _splice_from_pipe(task: Task, sock: TcpSocket, pipe: Pipe):
+    """splice_to_socket: hand every pipe buffer to the socket, then release it."""
+    buffers = list(pipe.buffers)
+    pipe.buffers.clear()
+    yield from sock.send_pages(task, buffers)
+    task.charge(len(buffers) * task.spec.pipe_op_s, "pipe")
+    task.pages.put([b.page for b in buffers], "pipe")
+    return sum(b.len for b in buffers)
+
+
+def splice_in(task: Task, cache: PageCache, file: File, pos: int, pipe: Pipe, nbytes: int):
+    """splice(file -> pipe): as many bytes as the pipe has room for."""
+    task.syscall()
+    n = yield from _splice_to_pipe(task, cache, file, pos, nbytes, pipe)
+    yield from task.sync()
+    return n
+
+
+def splice_out(task: Task, sock: TcpSocket, pipe: Pipe):
+    """splice(pipe -> socket): everything in the pipe."""
+    task.syscall()
+    n = yield from _splice_from_pipe(task, sock, pipe)
+    yield from task.sync()
+    return n
+
+
+def sendfile(task: Task, cache: PageCache, file: File, pos: int, sock: TcpSocket,
+             nbytes: int):
+    """sendfile(): splice rounds through the task's internal 16-buffer pipe, in one call."""
+    task.syscall()
+    nbytes = min(nbytes, MAX_RW_COUNT, file.size_bytes - pos)
+    internal = Pipe(PIPE_DEF_BUFFERS * file.page_bytes, file.page_bytes)
+    done = 0
+    while done < nbytes:
+        n = yield from _splice_to_pipe(task, cache, file, pos + done, nbytes - done, internal)
+        yield from _splice_from_pipe(task, sock, internal)
+        done += n
+    yield from task.sync()
+    return done
+
+
+def send_zerocopy(task: Task, sock: TcpSocket, buf: UserBuffer, nbytes: int):
+    """send(sock, buf, n, MSG_ZEROCOPY): pins the buffer pages instead of copying them."""
+    task.syscall()
+    yield from sock.send_zerocopy(task, buf, 0, nbytes)
+    yield from task.sync()
+    return nbytes
+
+
+def setsockopt(task: Task) -> None:
+    """setsockopt(SO_ZEROCOPY, 1) or any other option: one plain syscall."""
+    task.syscall()
+
+
+def recv_errqueue(task: Task, sock: TcpSocket):
+    """poll(POLLERR) if nothing is queued, then recvmsg(MSG_ERRQUEUE): one completion range.
+
+    Returns [lo, hi]: every send with an id in that range has completed.
+    """
+    if not sock.errqueue:
+        task.syscall()  # poll() sleeps until a completion is queued
+        yield from task.block(sock.errqueue_ready())
+    task.syscall()
+    yield from task.sync()
+    return sock.errqueue.pop(0)

@@ -1,0 +1,16 @@
+"""mmap() + write(): the user buffer *is* the page cache, so one CPU copy is saved."""
+
+from __future__ import annotations
+
+from iosim.kernel import syscalls
+
+
+def program(m, sc):
+    """``p = mmap(file); while off < size: write(sock, p + off, chunk); munmap(p)``."""
+    mapping = syscalls.mmap(m.task, m.cache, m.file)
+    pos, end = sc.offset_bytes, sc.offset_bytes + sc.size_bytes
+    while pos < end:
+        n = min(sc.buffer_bytes, end - pos)
+        yield from syscalls.write(m.task, m.socket, mapping, pos, n)
+        pos += n
+    syscalls.munmap(m.task, mapping)

@@ -1,0 +1,46 @@
+"""send(MSG_ZEROCOPY): the NIC DMAs straight from pinned user pages.
+
+A buffer may not be reused until the kernel reports its send complete, which happens after
+the data is ACKed, not when it is transmitted; so the program cycles through a ring of
+buffers and reaps completions from the socket's error queue before reusing one.
+"""
+
+from __future__ import annotations
+
+from iosim.kernel import syscalls
+from iosim.kernel.process import UserBuffer
+
+
+def program(m, sc):
+    """Ring of ``zc_buffers`` buffers: read into one, send it zero-copy, reap before reuse."""
+    task, sock = m.task, m.socket
+    syscalls.setsockopt(task)  # SO_ZEROCOPY
+    ring = [UserBuffer(task, sc.buffer_bytes, m.page_bytes, sc.buffer_offset_bytes)
+            for _ in range(sc.zc_buffers)]
+    in_flight: list[int | None] = [None] * len(ring)  # notification id using each buffer
+    done: set[int] = set()
+    next_id = 0
+
+    def reap(until_id):
+        while until_id not in done:
+            lo, hi = yield from syscalls.recv_errqueue(task, sock)
+            done.update(range(lo, hi + 1))
+
+    pos, end = sc.offset_bytes, sc.offset_bytes + sc.size_bytes
+    while pos < end:
+        slot = next_id % len(ring)
+        if in_flight[slot] is not None:
+            yield from reap(in_flight[slot])
+            done.discard(in_flight[slot])
+        buf = ring[slot]
+        n = yield from syscalls.read(task, m.cache, m.file, pos, buf,
+                                     min(sc.buffer_bytes, end - pos))
+        yield from syscalls.send_zerocopy(task, sock, buf, n)
+        in_flight[slot] = next_id
+        next_id += 1
+        pos += n
+    for zc_id in in_flight:
+        if zc_id is not None:
+            yield from reap(zc_id)
+    for buf in ring:
+        buf.free()
