@@ -9,6 +9,7 @@ in base units (seconds, bytes, bytes per second). A profile may start from anoth
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -122,6 +123,7 @@ class Profile:
 
     name: str
     source: str
+    description: str
     cpu: Any
     membus: Any
     disk: Any
@@ -133,19 +135,22 @@ class Profile:
 
     def to_dict(self) -> dict[str, Any]:
         """Effective values in base units, keyed like the dataclass fields."""
-        out: dict[str, Any] = {"name": self.name, "source": self.source}
+        out: dict[str, Any] = {"name": self.name, "description": self.description}
         for section in SCHEMA:
             out[section] = dataclasses.asdict(getattr(self, section))
         return out
 
     def with_overrides(self, overrides: Mapping[str, Any], origin: str = "--set") -> Profile:
         """A copy with ``{"nic.rate": "25Gbit/s", ...}`` applied and validated."""
-        raw = {s: dict(v) for s, v in self.raw.items()}
+        raw: dict[str, Any] = {s: dict(v) for s, v in self.raw.items() if s in SCHEMA}
+        raw["description"] = self.description
         for dotted, value in overrides.items():
             section, _, key = dotted.partition(".")
             if section not in SCHEMA or key not in SCHEMA[section]:
-                raise ConfigError(f"{origin}: unknown profile key {dotted!r}; "
-                                  f"known keys: {', '.join(known_keys())}")
+                close = difflib.get_close_matches(dotted, known_keys(), n=3)
+                hint = f"did you mean {' or '.join(close)}?" if close else (
+                    "see `iosim profiles --keys`")
+                raise ConfigError(f"{origin}: unknown profile key {dotted!r}; {hint}")
             raw[section][key] = value
         return _build(self.name, f"{self.source} + {origin}", raw, origin)
 
@@ -184,13 +189,13 @@ def _resolve(name_or_path: str | Path, seen: tuple[str, ...] = ()) -> tuple[str,
     if str(path) in seen:
         raise ConfigError(f"{path}: 'extends' forms a cycle")
     data = _read_toml(path)
-    base: dict[str, dict[str, Any]] = {s: {} for s in SCHEMA}
+    base: dict[str, Any] = {s: {} for s in SCHEMA}
     parent = data.pop("extends", None)
     if parent is not None:
         if not isinstance(parent, str):
             raise ConfigError(f"{path}: key 'extends': expected a profile name, got {parent!r}")
         _, _, base = _resolve(parent, (*seen, str(path)))
-    data.pop("description", None)
+    description = data.pop("description", "")
     name = data.pop("name", path.stem)
     for section, values in data.items():
         if section not in SCHEMA:
@@ -203,6 +208,7 @@ def _resolve(name_or_path: str | Path, seen: tuple[str, ...] = ()) -> tuple[str,
                 raise ConfigError(f"{path}: unknown key '{section}.{key}'; expected one of "
                                   f"{', '.join(SCHEMA[section])}")
             base[section][key] = value
+    base["description"] = description
     return str(name), path, base
 
 
@@ -224,7 +230,8 @@ def _build(name: str, source: str, raw: dict[str, dict[str, Any]], origin: str) 
                                   f"value, got {raw[section][key]!r}")
             values[_field_name(key, kind)] = value
         sections[section] = _SECTION_TYPES[section](**values)
-    profile = Profile(name=name, source=source, raw=raw, **sections)
+    profile = Profile(name=name, source=source, description=raw.get("description", ""),
+                      raw=raw, **sections)
     _check_consistency(profile, origin)
     return profile
 
@@ -269,6 +276,7 @@ class Scenario:
     zc_buffers: int = 8
     offset_bytes: int = 0
     buffer_offset_bytes: int = 0
+    watch_page: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The effective scenario, for the record."""
@@ -277,13 +285,14 @@ class Scenario:
 
 SCENARIO_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Scenario)
                      if f.default is not dataclasses.MISSING}
-_SCENARIO_PARSERS: dict[str, tuple[Callable[[Any], Any], str]] = {
-    "size_bytes": (units.parse_size, "a size like 1GiB"),
-    "buffer_bytes": (units.parse_size, "a size like 64KiB"),
-    "offset_bytes": (units.parse_size, "a size like 100 or 4KiB"),
-    "buffer_offset_bytes": (units.parse_size, "a size like 100"),
-    "zc_buffers": (_count, "a whole number"),
-    "seed": (_count, "a whole number"),
+_SCENARIO_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "size_bytes": units.parse_size,
+    "buffer_bytes": units.parse_size,
+    "offset_bytes": units.parse_size,
+    "buffer_offset_bytes": units.parse_size,
+    "zc_buffers": _count,
+    "seed": _count,
+    "watch_page": lambda v: None if v is None else _count(v),
 }
 
 
@@ -299,7 +308,7 @@ def make_scenario(path: str, size_bytes: Any, paths: Mapping[str, Any],
             raise ConfigError(f"{origin}: unknown scenario key {key!r}; expected one of "
                               f"{', '.join(SCENARIO_DEFAULTS)}")
         values[key] = value
-    for key, (parser, example) in _SCENARIO_PARSERS.items():
+    for key, parser in _SCENARIO_PARSERS.items():
         if key in values:
             try:
                 values[key] = parser(values[key])
@@ -311,8 +320,8 @@ def make_scenario(path: str, size_bytes: Any, paths: Mapping[str, Any],
         if getattr(sc, key) <= 0:
             raise ConfigError(f"{origin}: key {key!r}: expected a positive value, "
                               f"got {getattr(sc, key)}")
-    for key in ("seed", "offset_bytes", "buffer_offset_bytes"):
-        if getattr(sc, key) < 0:
+    for key in ("seed", "offset_bytes", "buffer_offset_bytes", "watch_page"):
+        if (getattr(sc, key) or 0) < 0:
             raise ConfigError(f"{origin}: key {key!r}: expected zero or more, "
                               f"got {getattr(sc, key)}")
     if sc.cache not in ("cold", "warm"):

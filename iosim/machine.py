@@ -51,6 +51,9 @@ class Machine:
         self.wire.on_ack = self.socket.on_ack
         self.file = File("data.bin", scenario.offset_bytes + scenario.size_bytes,
                          self.page_bytes)
+        if scenario.watch_page is not None:
+            self.pages.watch.add((self.file.name,
+                                  scenario.offset_bytes // self.page_bytes + scenario.watch_page))
         if scenario.cache == "warm":
             self.cache.prefill(self.file, self.file.npages)
 

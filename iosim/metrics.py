@@ -115,6 +115,8 @@ class Result:
     """Broken invariants found during or after the run; empty when the model is sound."""
     seed: int
     """RNG seed of the run."""
+    page_log: list[tuple[float, int, str]] = field(default_factory=list)
+    """(time, refcount, event) of the page ``watch_page`` names, over all its lives."""
     scenario: dict[str, Any] = field(default_factory=dict)
     """The effective scenario (path options, cache state, sizes)."""
     profile: dict[str, Any] = field(default_factory=dict)

@@ -84,6 +84,7 @@ def _result(m: Machine) -> Result:
         zerocopy_copied_sends=a.zerocopy_copied_sends,
         invariant_violations=m.check_invariants(),
         seed=sc.seed,
+        page_log=list(m.pages.watch_log),
         scenario=sc.to_dict(),
         profile=m.profile.to_dict(),
     )

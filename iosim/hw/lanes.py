@@ -21,7 +21,7 @@ class Lanes:
     def acquire(self, ready_s: float) -> tuple[int, float]:
         """The lane that frees first, and when the job can start on it."""
         free = self.free_at_s
-        lane = min(range(len(free)), key=free.__getitem__) if len(free) > 1 else 0
+        lane = free.index(min(free)) if len(free) > 1 else 0
         return lane, max(ready_s, free[lane])
 
     def occupy(self, lane: int, start_s: float, end_s: float) -> None:

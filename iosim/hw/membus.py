@@ -1,8 +1,8 @@
 """The memory bus: one bandwidth that CPU copies and DMA engines share, so they slow each other.
 
 A CPU copy reads and writes DRAM (2 bytes of traffic per byte copied); a DMA crosses it once.
-The bus is a timeline of 1 us slots, each able to carry ``bandwidth x 1 us`` bytes: a
-transfer fills the free capacity of the slots from its start onwards. Unlike a FIFO queue,
+The bus is a timeline of slots, each the time the bus needs for 64 KiB: a transfer fills the
+free capacity of the slots from its start onwards. Unlike a FIFO queue,
 a transfer booked for later (a disk DMA behind its seek) leaves the slots before it free for
 the copies that run meanwhile, which is how DRAM bandwidth is really shared.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from iosim.metrics import Accounting
 
-SLOT_S = 1e-6
+SLOT_BYTES = 64 * 1024  # slot length: the time to carry 64 KiB (a few us on any bus)
 
 
 class MemBus:
@@ -20,7 +20,8 @@ class MemBus:
     def __init__(self, env, bandwidth_bytes_per_s: float, acct: Accounting) -> None:
         self.env = env
         self.bandwidth_bytes_per_s = bandwidth_bytes_per_s
-        self.slot_bytes = bandwidth_bytes_per_s * SLOT_S
+        self.slot_bytes = float(SLOT_BYTES)
+        self.slot_s = SLOT_BYTES / bandwidth_bytes_per_s
         self.used: dict[int, float] = {}  # slot index -> bytes already booked in it
         self.acct = acct
 
@@ -34,9 +35,11 @@ class MemBus:
         self.acct.membus_bytes += traffic_bytes
         used = self.used
         cap = self.slot_bytes
-        slot = int(ready_s / SLOT_S)
+        slot_s = self.slot_s
+        pos = ready_s / slot_s
+        slot = int(pos)
         # the first slot only has the capacity left after ready_s
-        head = (ready_s / SLOT_S - slot) * cap
+        head = (pos - slot) * cap
         remaining = float(traffic_bytes)
         while True:
             filled = max(used.get(slot, 0.0), head)
@@ -51,9 +54,9 @@ class MemBus:
             head = 0.0
         if len(used) > 4096:
             self._prune()
-        return max(ready_s, (slot + filled / cap) * SLOT_S)
+        return max(ready_s, (slot + filled / cap) * slot_s)
 
     def _prune(self) -> None:
-        floor = int(self.env.now / SLOT_S)
+        floor = int(self.env.now / self.slot_s)
         for key in [k for k in self.used if k < floor]:
             del self.used[key]

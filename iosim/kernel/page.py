@@ -56,13 +56,15 @@ class Pages:
         self.acct = acct
         self.live = 0  # pages allocated and not yet freed
         self.watch: set[tuple[str, int]] = set()  # (file name, index) whose refcount we log
+        self.watch_log: list[tuple[float, int, str]] = []  # shared by every life of the page
 
     def new(self, kind: str, file: Any = None, index: int = 0, version: int = 0) -> Page:
         """Allocate a page holding one reference for its creator."""
         page = Page(kind, file, index, version)
         self.live += 1
         if file is not None and (file.name, index) in self.watch:
-            page.log = [(self.env.now, 1, "alloc")]
+            page.log = self.watch_log
+            page.log.append((self.env.now, 1, "alloc"))
         return page
 
     def get(self, pages: Iterable[Page], holder: str) -> None:

@@ -103,7 +103,9 @@ class PageCache:
     def _submit(self, file: File, run: list[Page]) -> None:
         if not run:
             return
-        nbytes = sum(file.page_len(p.index) for p in run)
+        nbytes = len(run) * self.page_bytes
+        if run[-1].index == file.npages - 1:
+            nbytes -= self.page_bytes - file.page_len(run[-1].index)
         now = self.env.now
         event = self.env.timeout(self.disk.read(now, nbytes, len(run)) - now)
         for page in run:

@@ -21,6 +21,32 @@ def add_run(runs: list[list[int]], version: int, nbytes: int) -> None:
         runs.append([version, nbytes])
 
 
+def slice_runs(runs: list[list[int]], start: int, nbytes: int) -> list[list[int]]:
+    """The runs covering bytes ``start .. start+nbytes-1`` of ``runs``."""
+    out: list[list[int]] = []
+    pos = 0
+    end = start + nbytes
+    for version, n in runs:
+        lo, hi = max(pos, start), min(pos + n, end)
+        if lo < hi:
+            add_run(out, version, hi - lo)
+        pos += n
+        if pos >= end:
+            break
+    return out
+
+
+class Runs:
+    """Copy source over fixed runs (``runs(start, n)`` like user buffers and mappings)."""
+
+    def __init__(self, runs: list[list[int]]) -> None:
+        self._runs = runs
+
+    def runs(self, start: int, nbytes: int) -> list[list[int]]:
+        """Versions of bytes ``start .. start+nbytes-1``."""
+        return slice_runs(self._runs, start, nbytes)
+
+
 @dataclass(slots=True)
 class Frag:
     """A page frag: the skb holds one reference on ``page`` for it."""

@@ -13,7 +13,7 @@ from collections import deque
 
 from iosim.kernel.page import Page, Pages
 from iosim.kernel.process import Task
-from iosim.kernel.skbuff import SkBuff
+from iosim.kernel.skbuff import Runs, SkBuff, add_run
 
 
 class TcpSocket:
@@ -80,6 +80,13 @@ class TcpSocket:
 
     def send_pages(self, task: Task, buffers):
         """do_tcp_sendpages for pipe buffers: frags with SG, a copy without."""
+        if not self.sg:
+            # sock_no_sendpage -> kernel_sendmsg: the page data is copied like write()'s
+            runs: list[list[int]] = []
+            for buf in buffers:
+                add_run(runs, buf.page.version, buf.len)
+            yield from self.send_copy(task, Runs(runs), 0, sum(b.len for b in buffers))
+            return
         for buf in buffers:
             page, offset, length, version = buf.page, buf.offset, buf.len, buf.version
             done = 0
@@ -87,15 +94,11 @@ class TcpSocket:
                 yield from self.wait_space(task)
                 skb = self._skb()
                 n = min(length - done, self._room(skb))
-                if self.sg:
-                    if len(skb.frags) >= self.max_frags:
-                        yield from self.push(task)
-                        continue
-                    self.pages.get((page,), "skb")
-                    skb.add_frag(page, offset + done, n, version)
-                else:
-                    task.copy(n)
-                    skb.add_linear([[page.version, n]], n)
+                if len(skb.frags) >= self.max_frags:
+                    yield from self.push(task)
+                    continue
+                self.pages.get((page,), "skb")
+                skb.add_frag(page, offset + done, n, version)
                 self._queue(n)
                 done += n
                 if skb.len >= self.size_goal or len(skb.frags) >= self.max_frags:
@@ -114,6 +117,10 @@ class TcpSocket:
         if not self.sg:
             self.zc_copied.add(zc_id)
             self.acct.zerocopy_copied_sends += 1
+        if self.sg:  # get_user_pages: pin the whole range up front
+            pinned = len(buffer.page_span(start, nbytes))
+            task.charge(pinned * self.cpu_spec.page_pin_s, "pin")
+            self.acct.pages_pinned += pinned
         pb = buffer.page_bytes
         pos = buffer.offset_bytes + start
         end = pos + nbytes
@@ -123,16 +130,14 @@ class TcpSocket:
             if skb.zc_id is not None and skb.zc_id != zc_id:
                 yield from self.push(task)
                 continue
+            if self.sg and len(skb.frags) >= self.max_frags:
+                yield from self.push(task)
+                continue
             i = pos // pb
             n = min(end, (i + 1) * pb) - pos, self._room(skb)
             n = min(n)
             page: Page = buffer.pages[i]
             if self.sg:
-                if len(skb.frags) >= self.max_frags:
-                    yield from self.push(task)
-                    continue
-                task.charge(self.cpu_spec.page_pin_s, "pin")
-                self.acct.pages_pinned += 1
                 self.pages.get((page,), "pin")
                 skb.add_frag(page, pos % pb, n, page.version)
             else:
