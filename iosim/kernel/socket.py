@@ -50,7 +50,7 @@ class TcpSocket:
         """sk_stream_wait_memory: sleep until the send buffer has room."""
         if self.queued < self.sndbuf:
             return
-        yield from task.sync()
+        yield from self.push(task)  # tcp_sendmsg pushes what it has before it sleeps
         while self.queued >= self.sndbuf:
             self._space = self.env.event()
             yield from task.block(self._space)
