@@ -17,6 +17,7 @@ from iosim.config import ConfigError, bundled_profiles, load_profile
 from iosim.metrics import Result
 from iosim.paths import PATHS
 from iosim.simulate import simulate
+from iosim.trace import Tracer
 
 DEFAULT_SIZE = "256MiB"
 
@@ -73,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="simulate one path and print its result")
     run.add_argument("path", help=f"one of: {', '.join(PATHS)}")
     _add_run_options(run)
+    run.add_argument("--trace", metavar="FILE.json",
+                     help="write a Chrome trace-event file (open in Perfetto)")
+    run.add_argument("--trace-text", action="store_true",
+                     help="print every event of the run as a line")
+    run.add_argument("--watch-page", type=int, default=None, metavar="N",
+                     help="log the refcount of file page N over its life (default: page 0 "
+                          "when tracing)")
     compare = sub.add_parser("compare", help="simulate every path and compare them")
     _add_run_options(compare)
     sub.add_parser("profiles", help="list the bundled hardware profiles")
@@ -81,10 +89,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _simulate(args: argparse.Namespace, path: str) -> Result:
+def _simulate(args: argparse.Namespace, path: str, tracer: Tracer | None = None) -> Result:
+    extra = {}
+    watch = getattr(args, "watch_page", None)
+    if watch is None and tracer is not None:
+        watch = 0
+    if watch is not None:
+        extra["watch_page"] = watch
     return simulate(path, args.size, profile=args.profile, seed=args.seed,
                     overrides=dict(args.overrides) or None, cache=args.cache,
-                    buffer_bytes=args.buffer_bytes, zc_buffers=args.zc_buffers)
+                    buffer_bytes=args.buffer_bytes, zc_buffers=args.zc_buffers,
+                    tracer=tracer, **extra)
 
 
 def _echo(argv: Sequence[str]) -> None:
@@ -156,12 +171,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.path not in PATHS:
                 raise ConfigError(f"unknown path {args.path!r}: expected one of "
                                   f"{', '.join(PATHS)}")
-            result = _simulate(args, args.path)
+            tracer = Tracer() if args.trace or args.trace_text else None
+            result = _simulate(args, args.path, tracer)
+            if args.trace:
+                try:
+                    tracer.write_chrome(args.trace)
+                except OSError as exc:
+                    raise ConfigError(f"{args.trace}: cannot write trace: {exc.strerror}"
+                                      ) from None
+            if args.trace_text:
+                _echo(argv)
+                for line in tracer.lines():
+                    print(line)
+                return 0
             if args.json:
                 print(result.to_json())
             else:
                 _echo(argv)
                 print(format_result(result))
+                if result.page_log:
+                    print(f"{'page ' + str(result.scenario['watch_page']):>12}: " + " -> ".join(
+                        f"{count} ({what})" for _, count, what in result.page_log))
+                if args.trace:
+                    print(f"{'trace':>12}: {args.trace} (open in https://ui.perfetto.dev)")
             return 0
         results = [_simulate(args, path) for path in PATHS]
         if args.json:

@@ -47,6 +47,7 @@ class Accounting:
         self.cpu_time_s = dict.fromkeys(CPU_CATEGORIES, 0.0)
         self.busy_s: dict[str, float] = {}
         self.violations: list[str] = []
+        self.trace = None  # a trace.Tracer when the run is traced
 
     def violation(self, text: str) -> None:
         """Record a broken invariant; runs report them rather than crash mid-way."""

@@ -8,16 +8,18 @@ from iosim.config import Profile, load_profile, make_scenario
 from iosim.machine import Machine
 from iosim.metrics import CPU_CATEGORIES, Result
 from iosim.paths import PATHS
+from iosim.trace import Tracer
 
 
 def simulate(path: str, size_bytes: int | str, profile: str | Profile = "teaching",
-             seed: int = 0, overrides: dict[str, Any] | None = None, **scenario: Any
-             ) -> Result:
+             seed: int = 0, overrides: dict[str, Any] | None = None,
+             tracer: Tracer | None = None, **scenario: Any) -> Result:
     """Simulate sending ``size_bytes`` of a file to a TCP socket along ``path``.
 
     ``profile`` is a bundled profile name, a TOML path or a loaded ``Profile``;
     ``overrides`` changes profile keys (``{"nic.rate": "25Gbit/s"}``); other keyword
-    arguments are scenario keys (``cache="warm"``, ``buffer_bytes="16KiB"`` ...).
+    arguments are scenario keys (``cache="warm"``, ``buffer_bytes="16KiB"`` ...). A
+    ``tracer`` (``iosim.trace.Tracer``) collects every event of the run.
     Raises ``ConfigError`` on bad input.
     """
     sc = make_scenario(path, size_bytes, PATHS, seed=seed, **scenario)
@@ -28,6 +30,7 @@ def simulate(path: str, size_bytes: int | str, profile: str | Profile = "teachin
     if spec.overrides:
         prof = prof.with_overrides(spec.overrides, origin=f"path {path}")
     m = Machine(prof, sc)
+    m.acct.trace = tracer
     m.env.process(spec.program(m, sc))
     m.env.run()
     return _result(m)
@@ -54,16 +57,18 @@ def _result(m: Machine) -> Result:
     util = {k: round(min(v, 1.0), 6) for k, v in util.items()}
     busiest = max(util, key=util.get) if util else "none"
     bottleneck = busiest if util and util[busiest] >= 0.5 else "latency"
-    per_byte = 1 / delivered if delivered else 0.0
+    def per_byte(nbytes: int) -> float:
+        return nbytes / delivered if delivered else 0.0
+
     return Result(
         path=sc.path,
         bytes_requested=sc.size_bytes,
         bytes_delivered=delivered,
         sim_time_s=t,
         goodput_bps=delivered * 8 / t if t > 0 else 0.0,  # bytes -> bits: 8 bits per byte
-        copies=(a.cpu_copy_bytes + a.dma_copy_bytes) * per_byte,
-        cpu_copies=a.cpu_copy_bytes * per_byte,
-        dma_copies=a.dma_copy_bytes * per_byte,
+        copies=per_byte(a.cpu_copy_bytes + a.dma_copy_bytes),
+        cpu_copies=per_byte(a.cpu_copy_bytes),
+        dma_copies=per_byte(a.dma_copy_bytes),
         cpu_copy_bytes=a.cpu_copy_bytes,
         dma_copy_bytes=a.dma_copy_bytes,
         disk_dma_bytes=a.disk_dma_bytes,

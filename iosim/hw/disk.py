@@ -34,4 +34,9 @@ class Disk:
         # one scatter-gather descriptor per destination page
         done = max(media_end, bus_end) + pages * self.descriptor_s
         self.queue.occupy(slot, start, done)
+        if self.acct.trace is not None:
+            self.acct.trace.slice("disk", f"read {nbytes} B", media_start, media_end,
+                                  pages=pages, queued_at=start)
+            self.acct.trace.slice("dma", "DMA disk -> page cache", media_start, done,
+                                  bytes=nbytes)
         return done

@@ -60,6 +60,10 @@ class Nic:
         self.acct.dma_copy_bytes += skb.len
         bus_end = self.membus.transfer(start, skb.len)  # the DMA read crosses the bus once
         dma_end = max(start + entries * self.dma_spec.descriptor_s, bus_end)
+        if self.acct.trace is not None:
+            what = "page frags" if skb.frags else "skb linear data"
+            self.acct.trace.slice("dma", f"DMA {what} -> NIC", start, dma_end,
+                                  bytes=skb.len, sg_entries=entries)
         ev = self.env.timeout(dma_end - now)
         ev.callbacks.append(lambda _ev: self._dma_done(skb))
 
@@ -74,7 +78,10 @@ class Nic:
         wire_bytes = skb.len + segments * (TCPIP_HEADER_BYTES + ETH_OVERHEAD_BYTES)
         self.acct.wire_bytes += wire_bytes
         now = self.env.now
-        _, end = self.link.reserve(now, wire_bytes / self.spec.rate_bytes_per_s)
+        begin, end = self.link.reserve(now, wire_bytes / self.spec.rate_bytes_per_s)
+        if self.acct.trace is not None:
+            self.acct.trace.slice("wire", f"skb seq {skb.seq}", begin, end, bytes=skb.len,
+                                  segments=segments)
         self.on_wire(skb, snapshot, end)
         done = self.env.timeout(end - now)
         done.callbacks.append(lambda _ev: self._tx_done(skb))
@@ -85,6 +92,9 @@ class Nic:
         """TX completion interrupt: the ring slot and the clone are released."""
         self.acct.irqs += 1
         self.cpu.run(self.env.now, self.irq_s, "irq")
+        if self.acct.trace is not None:
+            self.acct.trace.instant("cpu", "IRQ: NIC TX completion", self.env.now,
+                                    seq=skb.seq)
         self.in_ring -= 1
         self.on_tx_complete(skb)
         if not self.dma_busy:

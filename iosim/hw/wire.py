@@ -53,4 +53,8 @@ class Wire:
         ack = self.receiver.deliver(skb.seq, skb.len, snapshot, delivered_s)
         self.acct.irqs += 1  # the ACK's receive interrupt on the sender
         self.cpu.run(self.env.now, self.irq_s, "irq")
+        if self.acct.trace is not None:
+            self.acct.trace.instant("receiver", f"delivered seq {skb.seq}", delivered_s,
+                                    bytes=skb.len)
+            self.acct.trace.instant("cpu", f"IRQ: ACK {ack}", self.env.now)
         self.on_ack(ack)

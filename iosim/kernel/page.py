@@ -64,8 +64,14 @@ class Pages:
         self.live += 1
         if file is not None and (file.name, index) in self.watch:
             page.log = self.watch_log
-            page.log.append((self.env.now, 1, "alloc"))
+            self._log(page, "alloc")
         return page
+
+    def _log(self, page: Page, what: str) -> None:
+        page.log.append((self.env.now, page.refcount, what))
+        if self.acct.trace is not None:
+            self.acct.trace.counter("pages", f"refcount of page {page.index}", self.env.now,
+                                    page.refcount)
 
     def get(self, pages: Iterable[Page], holder: str) -> None:
         """Take one reference on each page (``get_page``)."""
@@ -74,14 +80,14 @@ class Pages:
                 self.acct.violation(f"get_page on freed {page!r} by {holder}")
             page.refcount += 1
             if page.log is not None:
-                page.log.append((self.env.now, page.refcount, f"get {holder}"))
+                self._log(page, f"get {holder}")
 
     def put(self, pages: Iterable[Page], holder: str) -> None:
         """Drop one reference on each page (``put_page``); free those that reach 0."""
         for page in pages:
             page.refcount -= 1
             if page.log is not None:
-                page.log.append((self.env.now, page.refcount, f"put {holder}"))
+                self._log(page, f"put {holder}")
             if page.refcount <= 0:
                 if page.refcount < 0:
                     self.acct.violation(f"refcount below zero on {page!r} by {holder}")

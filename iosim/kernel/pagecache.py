@@ -116,6 +116,9 @@ class PageCache:
         """Disk completion interrupt: the pages become uptodate."""
         self.acct.irqs += 1
         self.cpu.run(self.env.now, self.irq_s, "irq")
+        if self.acct.trace is not None:
+            self.acct.trace.instant("cpu", "IRQ: disk read complete", self.env.now,
+                                    pages=len(run))
         for page in run:
             page.uptodate = True
             page.io = None

@@ -32,24 +32,38 @@ class Task:
         self.clock_s = self.cpu.run(start, duration_s, category)
         self.busy_s += duration_s
 
-    def copy(self, nbytes: int) -> None:
-        """Book a CPU copy of ``nbytes`` on the task's clock."""
+    def copy(self, nbytes: int, what: str) -> None:
+        """Book a CPU copy of ``nbytes`` (``what``: "from -> to") on the task's clock."""
         start = max(self.env.now, self.clock_s)
         self.clock_s = self.cpu.copy(start, nbytes)
         self.busy_s += self.clock_s - start
+        if self.acct.trace is not None:
+            self.acct.trace.slice("cpu", f"CPU copy {what}", start, self.clock_s,
+                                  bytes=nbytes)
 
-    def syscall(self) -> None:
-        """Enter and leave the kernel once: two mode switches and the syscall's fixed cost."""
+    def syscall(self, name: str) -> float:
+        """Enter the kernel: a mode switch in, one out, and the syscall's fixed cost.
+
+        Returns the entry time, for ``leave``.
+        """
         self.acct.syscalls += 1
         self.acct.mode_switches += 2
+        start = max(self.env.now, self.clock_s)
         self.charge(2 * self.spec.mode_switch_s + self.spec.syscall_s, "syscall")
+        return start
+
+    def leave(self, name: str, start_s: float, **args) -> None:
+        """Trace the syscall ``name`` entered at ``start_s`` as returning now."""
+        if self.acct.trace is not None:
+            self.acct.trace.slice("sender", f"{name}()", start_s,
+                                  max(self.env.now, self.clock_s), **args)
 
     def sync(self):
         """Let simulated time catch up with the work the task has booked."""
         if self.clock_s > self.env.now:
             yield self.env.timeout(self.clock_s - self.env.now)
 
-    def block(self, event):
+    def block(self, event, reason: str):
         """Wait for ``event``; if it has not fired, the task sleeps: a context switch."""
         yield from self.sync()
         before = self.env.now
@@ -57,11 +71,16 @@ class Task:
         if self.env.now > before:  # time passed while it slept
             self.acct.context_switches += 1
             self.charge(self.spec.context_switch_s, "context_switch")
+            if self.acct.trace is not None:
+                self.acct.trace.slice("sender", f"blocked: {reason} (context switch)",
+                                      before, self.env.now)
         return value
 
     def fault(self) -> None:
         """Take one page fault (exception entry, handler, return)."""
         self.acct.page_faults += 1
+        if self.acct.trace is not None:
+            self.acct.trace.instant("sender", "page fault", max(self.env.now, self.clock_s))
         self.charge(self.spec.page_fault_s, "fault")
 
 
@@ -76,6 +95,7 @@ class UserBuffer:
         self.offset_bytes = offset_bytes % page_bytes  # start address within its first page
         self.pages: list[Page | None] = [None] * (-(-(self.offset_bytes + size_bytes)
                                                     // page_bytes))
+        self.label = "user buffer"
 
     def page_span(self, start: int, nbytes: int) -> range:
         """Indexes of the buffer pages holding bytes ``start .. start+nbytes-1``."""
@@ -129,6 +149,7 @@ class Mapping:
         self.cache = cache
         self.file = file
         self.mapped: dict[int, Page] = {}
+        self.label = "mmap'd page cache"
         cache.on_unmap = self.unmap_page
 
     def touch(self, start: int, nbytes: int):
@@ -140,7 +161,7 @@ class Mapping:
             self.task.fault()
             _, wait = self.cache.read_pages(self.file, index, 1)
             if wait is not None:
-                yield from self.task.block(wait)
+                yield from self.task.block(wait, "disk read for an mmap fault")
             block = index - index % FAULT_AROUND_PAGES
             for i in range(block, min(block + FAULT_AROUND_PAGES, self.file.npages)):
                 page = self.cache.find(self.file, i)

@@ -39,8 +39,9 @@ def slice_runs(runs: list[list[int]], start: int, nbytes: int) -> list[list[int]
 class Runs:
     """Copy source over fixed runs (``runs(start, n)`` like user buffers and mappings)."""
 
-    def __init__(self, runs: list[list[int]]) -> None:
+    def __init__(self, runs: list[list[int]], label: str) -> None:
         self._runs = runs
+        self.label = label
 
     def runs(self, start: int, nbytes: int) -> list[list[int]]:
         """Versions of bytes ``start .. start+nbytes-1``."""

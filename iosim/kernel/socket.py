@@ -53,7 +53,7 @@ class TcpSocket:
         yield from self.push(task)  # tcp_sendmsg pushes what it has before it sleeps
         while self.queued >= self.sndbuf:
             self._space = self.env.event()
-            yield from task.block(self._space)
+            yield from task.block(self._space, "send buffer full")
 
     def _skb(self) -> SkBuff:
         if self.tail is None:
@@ -70,7 +70,7 @@ class TcpSocket:
             yield from self.wait_space(task)
             skb = self._skb()
             n = min(nbytes - done, self._room(skb))
-            task.copy(n)
+            task.copy(n, f"{source.label} -> socket buffer")
             skb.add_linear(source.runs(start + done, n), n)
             self._queue(n)
             done += n
@@ -85,7 +85,8 @@ class TcpSocket:
             runs: list[list[int]] = []
             for buf in buffers:
                 add_run(runs, buf.page.version, buf.len)
-            yield from self.send_copy(task, Runs(runs), 0, sum(b.len for b in buffers))
+            yield from self.send_copy(task, Runs(runs, "page cache"), 0,
+                                      sum(b.len for b in buffers))
             return
         for buf in buffers:
             page, offset, length, version = buf.page, buf.offset, buf.len, buf.version
@@ -141,7 +142,7 @@ class TcpSocket:
                 self.pages.get((page,), "pin")
                 skb.add_frag(page, pos % pb, n, page.version)
             else:
-                task.copy(n)
+                task.copy(n, "user buffer -> socket buffer (MSG_ZEROCOPY fallback)")
                 skb.add_linear([[page.version, n]], n)
             if skb.zc_id is None:
                 skb.zc_id = zc_id
@@ -168,6 +169,8 @@ class TcpSocket:
         task.charge(self.cpu_spec.per_skb_s, "net")
         yield from task.sync()  # the skb exists once the copies into it are done
         self.rtx.append(skb)
+        if self.acct.trace is not None:
+            self.acct.trace.counter("socket", "bytes queued (sndbuf)", self.env.now, self.queued)
         skb.dataref += 1  # the clone handed to the driver shares the data
         self.nic.xmit(skb, self.env.now)
 
@@ -184,6 +187,8 @@ class TcpSocket:
             self.queued -= skb.len
             self._unref(skb)
         self.snd_una = max(self.snd_una, ack_seq)
+        if self.acct.trace is not None:
+            self.acct.trace.counter("socket", "bytes queued (sndbuf)", self.env.now, self.queued)
         # sk_stream_write_space: wake when free space >= half of what is queued
         if self._space is not None and self.sndbuf - self.queued >= self.queued // 2:
             self._space.succeed()

@@ -37,49 +37,52 @@ def _cached(task: Task, cache: PageCache, file: File, pos: int, nbytes: int):
     first = pos // pb
     pages, wait = cache.read_pages(file, first, (pos + nbytes - 1) // pb - first + 1)
     if wait is not None:
-        yield from task.block(wait)
+        yield from task.block(wait, "disk read")
     return pages
 
 
 def read(task: Task, cache: PageCache, file: File, pos: int, buf: UserBuffer, nbytes: int):
     """read(fd, buf, n): page cache -> user buffer, one CPU copy (copy_to_user)."""
-    task.syscall()
+    t0 = task.syscall("read")
     nbytes = min(nbytes, file.size_bytes - pos, MAX_RW_COUNT)
     if nbytes <= 0:
         return 0
     pages = yield from _cached(task, cache, file, pos, nbytes)
     buf.touch(0, nbytes)  # copy_to_user faults in buffer pages never touched
-    task.copy(nbytes)
+    task.copy(nbytes, "page cache -> user buffer")
     buf.fill(0, _file_runs(file, pages, pos, nbytes))
     yield from task.sync()
+    task.leave("read", t0, bytes=nbytes)
     return nbytes
 
 
 def write(task: Task, sock: TcpSocket, source, start: int, nbytes: int):
     """write(sock, buf, n) on a blocking socket: copies all n bytes into skbs."""
-    task.syscall()
+    t0 = task.syscall("write")
     if isinstance(source, Mapping):
         yield from source.touch(start, nbytes)  # copy_from_user faults on unmapped pages
     yield from sock.send_copy(task, source, start, nbytes)
     yield from task.sync()
+    task.leave("write", t0, bytes=nbytes)
     return nbytes
 
 
 def mmap(task: Task, cache: PageCache, file: File) -> Mapping:
     """mmap(PROT_READ, MAP_SHARED): sets up the VMA; pages come later, by faults."""
-    task.syscall()
+    task.leave("mmap", task.syscall("mmap"))
     return Mapping(task, cache, file)
 
 
 def munmap(task: Task, mapping: Mapping) -> None:
     """munmap(): tear down the mapping, dropping its page references."""
-    task.syscall()
+    t0 = task.syscall("munmap")
     mapping.unmap()
+    task.leave("munmap", t0)
 
 
 def pipe(task: Task, size_bytes: int, page_bytes: int) -> Pipe:
     """pipe() (+ F_SETPIPE_SZ when the size is not the default)."""
-    task.syscall()
+    task.leave("pipe", task.syscall("pipe"))
     return Pipe(size_bytes, page_bytes)
 
 
@@ -114,24 +117,26 @@ def _splice_from_pipe(task: Task, sock: TcpSocket, pipe: Pipe):
 
 def splice_in(task: Task, cache: PageCache, file: File, pos: int, pipe: Pipe, nbytes: int):
     """splice(file -> pipe): as many bytes as the pipe has room for."""
-    task.syscall()
+    t0 = task.syscall("splice")
     n = yield from _splice_to_pipe(task, cache, file, pos, nbytes, pipe)
     yield from task.sync()
+    task.leave("splice", t0, direction="file -> pipe", bytes=n)
     return n
 
 
 def splice_out(task: Task, sock: TcpSocket, pipe: Pipe):
     """splice(pipe -> socket): everything in the pipe."""
-    task.syscall()
+    t0 = task.syscall("splice")
     n = yield from _splice_from_pipe(task, sock, pipe)
     yield from task.sync()
+    task.leave("splice", t0, direction="pipe -> socket", bytes=n)
     return n
 
 
 def sendfile(task: Task, cache: PageCache, file: File, pos: int, sock: TcpSocket,
              nbytes: int):
     """sendfile(): splice rounds through the task's internal 16-buffer pipe, in one call."""
-    task.syscall()
+    t0 = task.syscall("sendfile")
     nbytes = min(nbytes, MAX_RW_COUNT, file.size_bytes - pos)
     internal = Pipe(PIPE_DEF_BUFFERS * file.page_bytes, file.page_bytes)
     done = 0
@@ -140,20 +145,22 @@ def sendfile(task: Task, cache: PageCache, file: File, pos: int, sock: TcpSocket
         yield from _splice_from_pipe(task, sock, internal)
         done += n
     yield from task.sync()
+    task.leave("sendfile", t0, bytes=done)
     return done
 
 
 def send_zerocopy(task: Task, sock: TcpSocket, buf: UserBuffer, nbytes: int):
     """send(sock, buf, n, MSG_ZEROCOPY): pins the buffer pages instead of copying them."""
-    task.syscall()
+    t0 = task.syscall("send")
     yield from sock.send_zerocopy(task, buf, 0, nbytes)
     yield from task.sync()
+    task.leave("send", t0, flags="MSG_ZEROCOPY", bytes=nbytes)
     return nbytes
 
 
 def setsockopt(task: Task) -> None:
     """setsockopt(SO_ZEROCOPY, 1) or any other option: one plain syscall."""
-    task.syscall()
+    task.leave("setsockopt", task.syscall("setsockopt"), option="SO_ZEROCOPY")
 
 
 def recv_errqueue(task: Task, sock: TcpSocket):
@@ -162,8 +169,11 @@ def recv_errqueue(task: Task, sock: TcpSocket):
     Returns [lo, hi]: every send with an id in that range has completed.
     """
     if not sock.errqueue:
-        task.syscall()  # poll() sleeps until a completion is queued
-        yield from task.block(sock.errqueue_ready())
-    task.syscall()
+        t0 = task.syscall("poll")  # sleeps until a completion is queued
+        yield from task.block(sock.errqueue_ready(), "MSG_ZEROCOPY completion")
+        task.leave("poll", t0, events="POLLERR")
+    t0 = task.syscall("recvmsg")
     yield from task.sync()
-    return sock.errqueue.pop(0)
+    lo, hi = sock.errqueue.pop(0)
+    task.leave("recvmsg", t0, flags="MSG_ERRQUEUE", completed=f"{lo}..{hi}")
+    return [lo, hi]
