@@ -111,6 +111,15 @@ def test_cleanup_on_error_and_interrupt(monkeypatch, error):
         run_real("sendfile", MIB, repeats=1)
 
 
+def test_interrupt_inside_an_mmap_send_stays_an_interrupt(monkeypatch):
+    def interrupted_send_all(sock, view):  # the traceback keeps this slice of the mapping
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(realpaths, "_send_all", interrupted_send_all)
+    with pytest.raises(KeyboardInterrupt):
+        run_real("mmap_write", MIB, repeats=1)
+
+
 def test_source_file_is_cached_and_removed():
     with source_file(3 * MIB + 5) as path:
         assert os.path.getsize(path) == 3 * MIB + 5

@@ -294,16 +294,30 @@ def _send_read_write(sock: socket.socket, src_fd: int, size_bytes: int, buffer_b
     return syscalls, None
 
 
+@contextlib.contextmanager
+def _mapped(src_fd: int, size_bytes: int) -> Iterator[memoryview]:
+    """A read-only view of the file's own page-cache pages.
+
+    If an exception (Ctrl-C) escapes while its traceback still holds a slice, the mapping
+    cannot be closed yet; it is unmapped when the traceback goes, and the caller sees the
+    original exception rather than a BufferError.
+    """
+    mapped = mmap.mmap(src_fd, size_bytes, prot=mmap.PROT_READ)
+    view = memoryview(mapped)
+    try:
+        yield view
+    finally:
+        view.release()
+        with contextlib.suppress(BufferError):
+            mapped.close()
+
+
 def _send_mmap_write(sock: socket.socket, src_fd: int, size_bytes: int, buffer_bytes: int
                      ) -> tuple[int, bool | None]:
     syscalls = 2  # mmap and munmap
-    with mmap.mmap(src_fd, size_bytes, prot=mmap.PROT_READ) as mapped:
-        view = memoryview(mapped)
-        try:
-            for offset in range(0, size_bytes, buffer_bytes):
-                syscalls += _send_all(sock, view[offset:offset + buffer_bytes])
-        finally:
-            view.release()
+    with _mapped(src_fd, size_bytes) as view:
+        for offset in range(0, size_bytes, buffer_bytes):
+            syscalls += _send_all(sock, view[offset:offset + buffer_bytes])
     return syscalls, None
 
 
@@ -391,31 +405,27 @@ def _send_msg_zerocopy(sock: socket.socket, src_fd: int, size_bytes: int, buffer
         raise _Skip(f"setsockopt(SO_ZEROCOPY) refused: {exc.strerror or exc}") from None
     state = _Completions()
     syscalls = 2  # mmap and munmap: the pages sent are the page cache's own
-    with mmap.mmap(src_fd, size_bytes, prot=mmap.PROT_READ) as mapped:
-        view = memoryview(mapped)
-        try:
-            offset = 0
-            while offset < size_bytes:
-                try:
-                    n = sock.send(view[offset:offset + buffer_bytes], MSG_ZEROCOPY)
-                except OSError as exc:
-                    syscalls += 1
-                    if exc.errno != errno.ENOBUFS:
-                        raise
-                    # optmem_max is full of pending notifications: wait for completions.
-                    syscalls += _reap_zerocopy(sock, state, time.monotonic() + IO_TIMEOUT_S)
-                    continue
+    with _mapped(src_fd, size_bytes) as view:
+        offset = 0
+        while offset < size_bytes:
+            try:
+                n = sock.send(view[offset:offset + buffer_bytes], MSG_ZEROCOPY)
+            except OSError as exc:
                 syscalls += 1
-                offset += n
-                state.sends += 1
-                if state.sends % _ZEROCOPY_REAP_EVERY == 0:
-                    syscalls += _reap_zerocopy(sock, state, None)
-            # The pages stay pinned until every send is reported complete.
-            deadline = time.monotonic() + IO_TIMEOUT_S
-            while state.completed < state.sends:
-                syscalls += _reap_zerocopy(sock, state, deadline)
-        finally:
-            view.release()
+                if exc.errno != errno.ENOBUFS:
+                    raise
+                # optmem_max is full of pending notifications: wait for completions.
+                syscalls += _reap_zerocopy(sock, state, time.monotonic() + IO_TIMEOUT_S)
+                continue
+            syscalls += 1
+            offset += n
+            state.sends += 1
+            if state.sends % _ZEROCOPY_REAP_EVERY == 0:
+                syscalls += _reap_zerocopy(sock, state, None)
+        # The pages stay pinned until every send is reported complete.
+        deadline = time.monotonic() + IO_TIMEOUT_S
+        while state.completed < state.sends:
+            syscalls += _reap_zerocopy(sock, state, deadline)
     return syscalls, (state.copied if state.completed else None)
 
 
