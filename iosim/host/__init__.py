@@ -1,0 +1,1 @@
+"""Measurements of the real host, for ``iosim calibrate`` and ``iosim validate``."""

@@ -1,0 +1,668 @@
+"""Measure this host's costs and write them as an iosim profile.
+
+Every cost is timed from Python, so each figure is a difference between a loop that does the
+kernel work and a loop that does the same Python calls without it: the interpreter's own
+overhead (tens of ns per call) cancels, what remains is kernel work. Figures that come from
+differences are computed per repeat, so their spread is honest; a difference that comes out
+at or below zero is clamped to 1 ns and says so in its ``method``.
+
+The profile keys the host cannot measure (disk, DMA, interrupts, ...) are inherited from a
+base profile through ``extends``; the TOML lists each of them as a comment with the reason.
+"""
+
+from __future__ import annotations
+
+import datetime
+import fcntl
+import mmap
+import operator
+import os
+import platform
+import resource
+import select
+import statistics
+import struct
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from iosim import units
+from iosim.config import SCHEMA, load_profile
+from iosim.host.realpaths import RUSAGE_SENDER, loopback_peer, reap_child
+
+MIB = 1 << 20
+MIN_TIME_S = 1e-9  # floor for a derived cost that the noise pushed to zero or below
+F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
+TRAFFIC_BYTES_PER_COPIED_BYTE = 2  # a copy reads the source and writes the destination
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One figure: the median of ``samples``, in base units of ``unit_kind``.
+
+    ``unit_kind`` is a profile kind: "time" (s), "rate" (bytes/s), "size" (bytes), "count".
+    ``spread`` is (min, max) of the samples.
+    """
+
+    value: float
+    unit_kind: str
+    spread: tuple[float, float]
+    method: str
+    samples: tuple[float, ...] = ()
+
+
+def _summarize(samples: list[float], unit_kind: str, method: str) -> Measurement:
+    clamped = [MIN_TIME_S if unit_kind == "time" and s <= 0 else s for s in samples]
+    if clamped != samples:
+        method += f" (a sample <= 0 was clamped to {MIN_TIME_S * 1e9:g} ns: below resolution)"
+    return Measurement(statistics.median(clamped), unit_kind, (min(clamped), max(clamped)),
+                       method, tuple(clamped))
+
+
+def _fixed(value: float, unit_kind: str, method: str) -> Measurement:
+    return Measurement(value, unit_kind, (value, value), method, (value,))
+
+
+def _loop_s(fn: Callable, args: tuple, calls: int) -> float:
+    """Seconds per ``fn(*args)`` call, loop overhead included (it cancels in differences)."""
+    start_ns = time.perf_counter_ns()
+    for _ in range(calls):
+        fn(*args)
+    return (time.perf_counter_ns() - start_ns) / 1e9 / calls
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory
+
+
+def measure_copy_bandwidth(repeats: int = 5, size_bytes: int = 256 * MIB) -> Measurement:
+    """One core's memcpy speed on buffers far larger than any cache.
+
+    ``dst[:] = src`` on equal-length bytearrays is one memmove in C; at 256 MiB per call the
+    interpreter's few hundred ns are invisible.
+    """
+    src = bytearray(size_bytes)  # zero-filled by memset: every page is really backed
+    dst = bytearray(size_bytes)
+    dst[:] = src  # warm-up: page tables, TLB, frequency
+    samples = []
+    for _ in range(repeats):
+        start_ns = time.perf_counter_ns()
+        dst[:] = src
+        samples.append(size_bytes / ((time.perf_counter_ns() - start_ns) / 1e9))
+    return _summarize(samples, "rate", f"bytearray slice copy of {units.format_size(size_bytes)}"
+                      " on one core")
+
+
+def _read_exact(fd: int, count: int, timeout_s: float) -> bytes:
+    data = b""
+    deadline = time.monotonic() + timeout_s
+    while len(data) < count:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            raise TimeoutError("calibration child did not answer")
+        chunk = os.read(fd, count - len(data))
+        if not chunk:
+            raise RuntimeError("calibration child exited early")
+        data += chunk
+    return data
+
+
+_SPAN = struct.Struct("<qq")  # start_ns, end_ns on CLOCK_MONOTONIC, shared by all processes
+
+
+def _copy_child(go_fd: int, result_fd: int, size_bytes: int, copies: int) -> None:
+    src = bytearray(size_bytes)
+    dst = bytearray(size_bytes)
+    dst[:] = src
+    os.write(result_fd, b"r")
+    while os.read(go_fd, 1):
+        start_ns = time.perf_counter_ns()
+        for _ in range(copies):
+            dst[:] = src
+        os.write(result_fd, _SPAN.pack(start_ns, time.perf_counter_ns()))
+
+
+def measure_membus_bandwidth(repeats: int = 5, size_bytes: int = 128 * MIB,
+                             processes: int = 2, copies: int = 2) -> Measurement:
+    """Memory-bus bandwidth estimate from parallel copies in ``processes`` forked children.
+
+    Aggregate copy rate x 2 bytes of bus traffic per byte copied (read + write; write-allocate
+    reads are ignored, and a few cores rarely saturate DRAM): a lower bound.
+    """
+    processes = max(1, min(processes, len(os.sched_getaffinity(0))))
+    children: list[tuple[int, int, int]] = []  # pid, go write end, result read end
+    try:
+        for _ in range(processes):
+            go_r, go_w = os.pipe()
+            res_r, res_w = os.pipe()
+            try:
+                pid = os.fork()
+            except OSError:
+                for fd in (go_r, go_w, res_r, res_w):
+                    os.close(fd)
+                raise
+            if pid == 0:
+                code = 1
+                try:
+                    os.close(go_w)
+                    os.close(res_r)
+                    _copy_child(go_r, res_w, size_bytes, copies)
+                    code = 0
+                finally:  # the child never returns into the caller, whatever happened
+                    os._exit(code)
+            os.close(go_r)
+            os.close(res_w)
+            children.append((pid, go_w, res_r))
+        for _, _, res_r in children:
+            _read_exact(res_r, 1, 30.0)
+        samples = []
+        for _ in range(repeats):
+            for _, go_w, _ in children:
+                os.write(go_w, b"g")
+            spans = [_SPAN.unpack(_read_exact(res_r, _SPAN.size, 30.0))
+                     for _, _, res_r in children]
+            elapsed_s = (max(e for _, e in spans) - min(s for s, _ in spans)) / 1e9
+            copy_rate = processes * copies * size_bytes / elapsed_s
+            samples.append(copy_rate * TRAFFIC_BYTES_PER_COPIED_BYTE)
+    finally:
+        for pid, go_w, res_r in children:
+            os.close(go_w)  # EOF: the child leaves its loop
+            os.close(res_r)
+        for pid, _, _ in children:
+            reap_child(pid, grace_s=2.0)
+    return _summarize(samples, "rate", f"{processes} processes copying "
+                      f"{units.format_size(size_bytes)} at once, aggregate x "
+                      f"{TRAFFIC_BYTES_PER_COPIED_BYTE} bytes of traffic per byte copied "
+                      "(lower bound)")
+
+
+def measure_page_fault(repeats: int = 5, size_bytes: int = 64 * MIB) -> Measurement:
+    """One minor fault: read one byte per page of a fresh anonymous mapping.
+
+    A read fault maps the shared zero page: no allocation or zeroing, like a fault on a file
+    page already in the page cache. Transparent huge pages are disabled for the mapping so
+    that each 4 KiB page faults; ``ru_minflt`` counts the faults actually taken.
+    """
+    page = mmap.PAGESIZE
+    samples = []
+    for _ in range(repeats):
+        with mmap.mmap(-1, size_bytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS) as mapped:
+            if hasattr(mmap, "MADV_NOHUGEPAGE"):
+                mapped.madvise(mmap.MADV_NOHUGEPAGE)
+            faults_before = resource.getrusage(RUSAGE_SENDER).ru_minflt
+            start_ns = time.perf_counter_ns()
+            for offset in range(0, size_bytes, page):
+                mapped[offset]
+            fault_ns = time.perf_counter_ns() - start_ns
+            faults = resource.getrusage(RUSAGE_SENDER).ru_minflt - faults_before
+            start_ns = time.perf_counter_ns()
+            for offset in range(0, size_bytes, page):  # same loop, pages now mapped
+                mapped[offset]
+            base_ns = time.perf_counter_ns() - start_ns
+        samples.append((fault_ns - base_ns) / 1e9 / max(faults, 1))
+    return _summarize(samples, "time", f"read-touch each page of a fresh "
+                      f"{units.format_size(size_bytes)} anonymous mmap (no THP), minus the same "
+                      "loop on mapped pages, / ru_minflt")
+
+
+# ---------------------------------------------------------------------------------------------
+# Syscalls
+
+
+@dataclass(frozen=True)
+class SyscallCosts:
+    """The three costs that are measured together because they are derived from each other."""
+
+    null_syscall: Measurement
+    data_syscall: Measurement
+    pipe_op: Measurement | None  # None without os.splice
+
+
+def measure_syscalls(repeats: int = 5, calls: int = 200_000) -> SyscallCosts:
+    """Null syscall, a data syscall's fixed work, and one pipe_buffer move.
+
+    - null: ``os.getppid()`` minus ``sys.getrecursionlimit()`` (both: no arguments, return a
+      new int); the kernel work is entry + exit, i.e. two mode switches.
+    - data syscall: 1-byte ``os.write`` to /dev/null minus ``operator.is_`` with the same two
+      arguments, minus the null syscall: fd lookup, ``vfs_write`` checks, fsnotify.
+    - pipe op: ``splice`` of one page between two pipes minus ``splice`` of 0 bytes (the
+      kernel returns at once: a null syscall with identical Python work), minus the data
+      syscall's fixed work, / 2 (the page leaves one pipe and enters the other).
+    """
+    page = mmap.PAGESIZE
+    null_s, data_s, pipe_s = [], [], []
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    r1, w1 = os.pipe()
+    r2, w2 = os.pipe()
+    try:
+        os.write(w1, b"p" * page)
+        for _ in range(repeats):
+            base0 = _loop_s(sys.getrecursionlimit, (), calls)
+            null = _loop_s(os.getppid, (), calls) - base0
+            base2 = _loop_s(operator.is_, (devnull, b"x"), calls)
+            data = _loop_s(os.write, (devnull, b"x"), calls) - base2 - null
+            splice_page, splice_zero = 0.0, 0.0
+            if hasattr(os, "splice"):
+                splice_zero = _loop_s(os.splice, (r1, w2, 0), calls)
+                start_ns = time.perf_counter_ns()
+                for _ in range(calls // 2):  # the page goes back and forth: 2 splices a turn
+                    os.splice(r1, w2, page)
+                    os.splice(r2, w1, page)
+                splice_page = (time.perf_counter_ns() - start_ns) / 1e9 / (calls // 2 * 2)
+            null_s.append(null)
+            data_s.append(data)
+            pipe_s.append((splice_page - splice_zero - data) / 2)
+    finally:
+        for fd in (devnull, r1, w1, r2, w2):
+            os.close(fd)
+    pipe = (_summarize(pipe_s, "time", "splice of one page pipe->pipe minus splice of 0 bytes, "
+                       "minus the data syscall, / 2") if hasattr(os, "splice") else None)
+    return SyscallCosts(
+        _summarize(null_s, "time", "os.getppid() loop minus a no-syscall builtin loop"),
+        _summarize(data_s, "time", "1-byte os.write to /dev/null minus a 2-argument builtin, "
+                   "minus the null syscall"),
+        pipe)
+
+
+def _pingpong_child(read_fd: int, write_fd: int, cpu: int) -> None:
+    os.sched_setaffinity(0, {cpu})
+    while byte := os.read(read_fd, 1):
+        os.write(write_fd, byte)
+
+
+def measure_context_switch(repeats: int = 5, round_trips: int = 20_000) -> Measurement:
+    """One switch between two tasks: a pipe ping-pong with a forked child on the same CPU.
+
+    A round trip is 2 switches plus 2 pipe writes and 2 pipe reads; the writes and reads are
+    timed separately in one process (1-byte write then read, data always there) and removed,
+    so the switch includes the wakeup but not the syscalls.
+    """
+    cpu = min(os.sched_getaffinity(0))
+    saved_affinity = os.sched_getaffinity(0)
+    to_child_r, to_child_w = os.pipe()
+    to_parent_r, to_parent_w = os.pipe()
+    pair_r, pair_w = os.pipe()
+    pid = 0
+    samples = []
+    try:
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                os.close(to_child_w)
+                os.close(to_parent_r)
+                _pingpong_child(to_child_r, to_parent_w, cpu)
+                code = 0
+            finally:  # the child never returns into the caller, whatever happened
+                os._exit(code)
+        os.close(to_child_r)
+        os.close(to_parent_w)
+        to_child_r = to_parent_w = -1
+        os.sched_setaffinity(0, {cpu})
+        write, read = os.write, os.read
+        for _ in range(repeats):
+            start_ns = time.perf_counter_ns()
+            for _ in range(round_trips):
+                write(pair_w, b"x")
+                read(pair_r, 1)
+            pair_s = (time.perf_counter_ns() - start_ns) / 1e9 / round_trips
+            start_ns = time.perf_counter_ns()
+            for _ in range(round_trips):
+                write(to_child_w, b"x")
+                if not read(to_parent_r, 1):
+                    raise RuntimeError("context-switch child exited early")
+            round_trip_s = (time.perf_counter_ns() - start_ns) / 1e9 / round_trips
+            samples.append(round_trip_s / 2 - pair_s)
+    finally:
+        os.sched_setaffinity(0, saved_affinity)
+        for fd in (to_child_r, to_child_w, to_parent_r, to_parent_w, pair_r, pair_w):
+            if fd >= 0:
+                os.close(fd)
+        if pid:
+            reap_child(pid, grace_s=2.0)
+    return _summarize(samples, "time", "pipe ping-pong with a forked child pinned to the same "
+                      "CPU: round trip / 2 minus one pipe write+read")
+
+
+# ---------------------------------------------------------------------------------------------
+# Loopback TCP
+
+
+def _tcp_send_run(total_bytes: int, chunk_bytes: int) -> tuple[float, float, int]:
+    """Send ``total_bytes`` from memory in ``chunk_bytes`` sends to a draining child.
+
+    Returns wall seconds (until the child has everything), sender + receiver CPU seconds,
+    and the number of send calls.
+    """
+    view = memoryview(bytearray(chunk_bytes))
+    with loopback_peer("drain") as peer:
+        send = peer.sock.send
+        calls, sent = 0, 0
+        before = resource.getrusage(RUSAGE_SENDER)
+        start_ns = time.perf_counter_ns()
+        while sent < total_bytes:
+            sent += send(view[:min(chunk_bytes, total_bytes - sent)])
+            calls += 1
+        report = peer.finish()
+        wall_s = (time.perf_counter_ns() - start_ns) / 1e9
+        after = resource.getrusage(RUSAGE_SENDER)
+    if report.received_bytes != total_bytes:
+        raise RuntimeError("loopback receiver lost data")
+    sender_cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall_s, sender_cpu_s + report.cpu_s, calls
+
+
+def measure_loopback_tcp(repeats: int = 5, size_bytes: int = 256 * MIB,
+                         small_size_bytes: int = 32 * MIB, big_chunk_bytes: int = 64 * 1024,
+                         small_chunk_bytes: int = 1024) -> dict[str, Measurement]:
+    """Loopback TCP throughput, and its CPU cost split into per-call and per-byte parts.
+
+    Two runs per repeat, with large and with small sends; sender + receiver CPU time is
+    fitted to ``calls x per_call + bytes x per_byte`` (two equations, two unknowns).
+    """
+    rates, per_call, per_byte = [], [], []
+    for _ in range(repeats):
+        wall_s, cpu1_s, calls1 = _tcp_send_run(size_bytes, big_chunk_bytes)
+        _, cpu2_s, calls2 = _tcp_send_run(small_size_bytes, small_chunk_bytes)
+        rates.append(size_bytes / wall_s)
+        call_s = ((cpu2_s * size_bytes - cpu1_s * small_size_bytes)
+                  / (calls2 * size_bytes - calls1 * small_size_bytes))
+        per_call.append(call_s)
+        per_byte.append((cpu1_s - calls1 * call_s) / size_bytes)
+    big, small = units.format_size(big_chunk_bytes), units.format_size(small_chunk_bytes)
+    return {
+        "rate": _summarize(rates, "rate", f"{units.format_size(size_bytes)} in {big} sends "
+                           "over 127.0.0.1 to a draining child, until it has all"),
+        "per_call": _summarize(per_call, "time", f"sender+receiver CPU of {big} vs {small} "
+                               "sends, fitted per send() call"),
+        "per_byte": _summarize(per_byte, "time", f"sender+receiver CPU of {big} vs {small} "
+                               "sends, fitted per byte"),
+    }
+
+
+def measure_loopback_rtt(repeats: int = 5, round_trips: int = 2000) -> Measurement:
+    """Round trip of one byte over 127.0.0.1 TCP (TCP_NODELAY) to an echoing child.
+
+    It includes both stacks and two wakeups, which is what a round trip costs on loopback.
+    """
+    samples = []
+    with loopback_peer("echo") as peer:
+        sock = peer.sock
+        for _ in range(repeats):
+            start_ns = time.perf_counter_ns()
+            for _ in range(round_trips):
+                sock.send(b"x")
+                if not sock.recv(1):
+                    raise RuntimeError("echo child exited early")
+            samples.append((time.perf_counter_ns() - start_ns) / 1e9 / round_trips)
+        peer.finish()
+    return _summarize(samples, "time", "1-byte TCP ping-pong over 127.0.0.1 with a forked echo "
+                      "child (TCP_NODELAY)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Settings read from the kernel
+
+
+def _read_ints(path: str) -> list[int]:
+    with open(path) as fh:
+        return [int(x) for x in fh.read().split()]
+
+
+def read_settings() -> dict[str, Measurement]:
+    """Sizes and counts the kernel reports; a file that cannot be read is left out."""
+    out: dict[str, Measurement] = {}
+    out["cpu.cores"] = _fixed(len(os.sched_getaffinity(0)), "count",
+                              "len(os.sched_getaffinity(0)): CPUs this process may use")
+    out["kernel.page_size"] = _fixed(os.sysconf("SC_PAGE_SIZE"), "size",
+                                     "os.sysconf('SC_PAGE_SIZE')")
+    r, w = os.pipe()
+    try:
+        out["kernel.pipe_size"] = _fixed(fcntl.fcntl(w, F_GETPIPE_SZ), "size",
+                                         "fcntl(F_GETPIPE_SZ) on a new pipe")
+    except OSError:
+        pass
+    finally:
+        os.close(r)
+        os.close(w)
+    readers: list[tuple[str, str, str, Callable[[list[int]], int]]] = [
+        ("kernel.sndbuf", "/proc/sys/net/ipv4/tcp_wmem", "size", max),
+        ("host.tcp_wmem_default", "/proc/sys/net/ipv4/tcp_wmem", "size", lambda v: v[1]),
+        ("host.tcp_rmem_max", "/proc/sys/net/ipv4/tcp_rmem", "size", max),
+        ("host.tcp_rmem_default", "/proc/sys/net/ipv4/tcp_rmem", "size", lambda v: v[1]),
+        ("host.optmem_max", "/proc/sys/net/core/optmem_max", "size", max),
+        ("kernel.max_skb_frags", "/proc/sys/net/core/max_skb_frags", "count", max),
+        ("nic.mtu", "/sys/class/net/lo/mtu", "size", max),
+    ]
+    for key, path, kind, pick in readers:
+        try:
+            out[key] = _fixed(pick(_read_ints(path)), kind, f"read from {path}")
+        except (OSError, ValueError, IndexError):
+            pass
+    try:
+        with open("/proc/meminfo") as fh:
+            meminfo = dict(line.split(":", 1) for line in fh)
+        available_kib = int(meminfo["MemAvailable"].split()[0])
+        out["kernel.page_cache"] = _fixed(available_kib * 1024, "size",
+                                          "MemAvailable from /proc/meminfo at calibration")
+    except (OSError, KeyError, ValueError):
+        pass
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The report
+
+
+# Keys the host cannot measure from Python, and why; they come from the base profile.
+INHERITED_REASONS: dict[str, str] = {
+    "cpu.page_pin": "get_user_pages is not separable from the MSG_ZEROCOPY send cost",
+    "cpu.irq": "loopback raises no device interrupts",
+    "cpu.notification": "not separable from the MSG_ZEROCOPY send cost",
+    "cpu.per_skb": "not separable; see host.tcp_per_call and host.tcp_per_byte above",
+    "disk.latency": "a page-cache read of a cached file is not a disk; measure the device",
+    "disk.bandwidth": "a page-cache read of a cached file is not a disk; measure the device",
+    "disk.queue_depth": "a page-cache read of a cached file is not a disk; measure the device",
+    "dma.descriptor": "loopback does no DMA",
+    "dma.max_sg_entries": "loopback does no DMA",
+    "dma.alignment": "loopback does no DMA",
+    "nic.tx_ring": "loopback has no TX ring",
+    "kernel.readahead": "a property of the block device, not measured",
+}
+
+# Facts of the loopback device (drivers/net/loopback.c), written so that the profile matches
+# the host that iosim.host.realpaths measures.
+LOOPBACK_FACTS: dict[str, tuple[object, str]] = {
+    "nic.tso_max": (65536, "loopback GSO limit (GSO_LEGACY_MAX_SIZE, 64 KiB); not measured"),
+    "nic.sg": (True, "loopback sets NETIF_F_SG; not measured"),
+    "nic.csum_offload": (True, "loopback sets NETIF_F_HW_CSUM (no checksum); not measured"),
+}
+
+
+def _toml_value(value: object, unit_kind: str) -> str:
+    """A value in the unit a reader expects, exact enough to round-trip (4 digits)."""
+    if unit_kind == "time":
+        for unit, factor in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+            if value >= factor:  # type: ignore[operator]
+                return f'"{value / factor:.4g}{unit}"'  # type: ignore[operator]
+        return f'"{value / 1e-9:.4g}ns"'  # type: ignore[operator]
+    if unit_kind == "rate":
+        for unit, factor in (("GB/s", 1e9), ("MB/s", 1e6), ("kB/s", 1e3)):
+            if value >= factor:  # type: ignore[operator]
+                return f'"{value / factor:.4g}{unit}"'  # type: ignore[operator]
+        return f"{value:.4g}"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return str(int(value)) if float(value) == int(value) else repr(value)  # type: ignore
+
+
+def _human(value: float, unit_kind: str) -> str:
+    if unit_kind == "time":
+        return units.format_time(value)
+    if unit_kind == "rate":
+        return f"{value / 1e9:.3g} GB/s"
+    if unit_kind == "size":
+        return units.format_size(value)
+    return f"{value:g}"
+
+
+def _spread_text(m: Measurement) -> str:
+    lo, hi = m.spread
+    if lo == hi:
+        return _human(m.value, m.unit_kind)
+    return f"{_human(lo, m.unit_kind)} .. {_human(hi, m.unit_kind)}"
+
+
+@dataclass
+class CalibrationReport:
+    """What ``calibrate`` measured. Keys are ``section.key`` for profile keys, ``host.*`` for
+    figures that inform but have no profile key; ``failures`` says what could not be run."""
+
+    measurements: dict[str, Measurement]
+    date: str
+    host: str
+    kernel: str
+    repeats: int
+    quick: bool
+    elapsed_s: float
+    failures: dict[str, str] = field(default_factory=dict)
+
+    def to_profile_toml(self, base_profile_name: str = "teaching") -> str:
+        """A profile TOML of this host: measured keys set, the rest inherited and listed."""
+        base = load_profile(base_profile_name).raw
+        lines = [
+            f"# iosim profile measured on {self.host} ({self.kernel}) on {self.date}",
+            (f"# by iosim.host.calibrate ({'quick' if self.quick else 'full'} mode, "
+             f"{self.elapsed_s:.1f} s). Measured values are medians of repeated runs;"),
+            "# commented-out keys are inherited from the base profile (values shown as of now).",
+            "# This is a loopback host: nic.rate is loopback TCP throughput, wire.rtt is a",
+            "# loopback TCP round trip (both are CPU-bound, not a wire).",
+            f'name = {_toml_value("host-" + self.host, "")}',
+            f'description = {_toml_value(f"Calibrated on {self.host} on {self.date}", "")}',
+            f'extends = {_toml_value(base_profile_name, "")}',
+        ]
+        extras = sorted(k for k in self.measurements if k.startswith("host."))
+        if extras or self.failures:
+            lines.append("")
+            lines.append("# Also measured (no profile key):")
+            for key in extras:
+                m = self.measurements[key]
+                lines.append(f"#   {key} = {_human(m.value, m.unit_kind)}: {m.method}")
+            for key, reason in sorted(self.failures.items()):
+                lines.append(f"#   {key}: not measured: {reason}")
+        for section, spec in SCHEMA.items():
+            lines.append("")
+            lines.append(f"[{section}]")
+            for key, (kind, _) in spec.items():
+                dotted = f"{section}.{key}"
+                if dotted in self.measurements:
+                    m = self.measurements[dotted]
+                    if len(m.samples) > 1:
+                        lines.append(f"# measured {self.date}: median of {len(m.samples)}, "
+                                     f"spread {_spread_text(m)}; {m.method}")
+                    else:
+                        lines.append(f"# measured {self.date}: {m.method}")
+                    value = round(m.value) if kind in ("size", "count") else m.value
+                    lines.append(f"{key} = {_toml_value(value, kind)}")
+                elif dotted in LOOPBACK_FACTS:
+                    value, why = LOOPBACK_FACTS[dotted]
+                    lines.append(f"# {why}")
+                    lines.append(f"{key} = {_toml_value(value, kind)}")
+                else:
+                    why = INHERITED_REASONS.get(dotted, "not measured")
+                    inherited = base.get(section, {}).get(key)
+                    shown = _toml_value(inherited, "") if inherited is not None else "?"
+                    lines.append(f"# {key} = {shown}  # from {base_profile_name}: {why}")
+        return "\n".join(lines) + "\n"
+
+    def summary(self) -> str:
+        """One line per figure, for the terminal."""
+        rows = []
+        for key, m in sorted(self.measurements.items()):
+            spread = f"  ({_spread_text(m)})" if m.spread[0] != m.spread[1] else ""
+            rows.append(f"{key:26s} {_human(m.value, m.unit_kind):>12s}{spread}")
+        rows += [f"{key:26s} not measured: {why}" for key, why in sorted(self.failures.items())]
+        return "\n".join(rows)
+
+
+def calibrate(progress: Callable[[str], None] | None = None, repeats: int = 5,
+              quick: bool = False) -> CalibrationReport:
+    """Measure this host (< 60 s; < 10 s with ``quick``, which uses smaller sizes)."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
+    say = progress or (lambda _message: None)
+    started_s = time.monotonic()
+    if quick:
+        repeats = min(repeats, 3)
+    sizes = {
+        "copy": 64 * MIB if quick else 256 * MIB,
+        "membus": 64 * MIB if quick else 128 * MIB,  # per process, x2 buffers: beyond caches
+        "fault": 16 * MIB if quick else 64 * MIB,
+        "calls": 20_000 if quick else 200_000,
+        "ctx": 2_000 if quick else 20_000,
+        "tcp": 32 * MIB if quick else 256 * MIB,
+        "tcp_small": 4 * MIB if quick else 32 * MIB,
+        "rtt": 300 if quick else 2_000,
+    }
+    found: dict[str, Measurement] = {}
+    failures: dict[str, str] = {}
+
+    def attempt(label: str, keys: str, run: Callable[[], None]) -> None:
+        say(label)
+        try:
+            run()
+        except (OSError, RuntimeError, TimeoutError) as exc:
+            failures[keys] = f"{type(exc).__name__}: {exc}"
+
+    def settings() -> None:
+        found.update(read_settings())
+
+    def copy() -> None:
+        found["cpu.copy_bandwidth"] = measure_copy_bandwidth(repeats, sizes["copy"])
+
+    def membus() -> None:
+        found["membus.bandwidth"] = measure_membus_bandwidth(repeats, sizes["membus"])
+
+    def syscalls() -> None:
+        costs = measure_syscalls(repeats, sizes["calls"])
+        found["host.null_syscall"] = costs.null_syscall
+        null = costs.null_syscall
+        found["cpu.mode_switch"] = Measurement(
+            null.value / 2, "time", (null.spread[0] / 2, null.spread[1] / 2),
+            "null syscall / 2 (entry + exit); " + null.method,
+            tuple(s / 2 for s in null.samples))
+        found["cpu.syscall"] = costs.data_syscall
+        if costs.pipe_op is not None:
+            found["cpu.pipe_op"] = costs.pipe_op
+
+    def fault() -> None:
+        found["cpu.page_fault"] = measure_page_fault(repeats, sizes["fault"])
+
+    def ctx() -> None:
+        found["cpu.context_switch"] = measure_context_switch(repeats, sizes["ctx"])
+
+    def tcp() -> None:
+        tcp = measure_loopback_tcp(repeats, sizes["tcp"], sizes["tcp_small"])
+        found["nic.rate"] = tcp["rate"]
+        found["host.tcp_per_call"] = tcp["per_call"]
+        found["host.tcp_per_byte"] = tcp["per_byte"]
+
+    def rtt() -> None:
+        found["wire.rtt"] = measure_loopback_rtt(repeats, sizes["rtt"])
+
+    attempt("kernel settings", "kernel settings", settings)
+    attempt(f"copy bandwidth ({units.format_size(sizes['copy'])} x {repeats})",
+            "cpu.copy_bandwidth", copy)
+    attempt("memory bus (parallel copies)", "membus.bandwidth", membus)
+    attempt("syscall, mode switch, pipe op", "cpu.syscall", syscalls)
+    attempt("page fault", "cpu.page_fault", fault)
+    attempt("context switch (pipe ping-pong)", "cpu.context_switch", ctx)
+    attempt("loopback TCP throughput and cost", "nic.rate", tcp)
+    attempt("loopback TCP round trip", "wire.rtt", rtt)
+    return CalibrationReport(
+        measurements=found, date=datetime.date.today().isoformat(), host=platform.node(),
+        kernel=f"{platform.system()} {platform.release()}", repeats=repeats, quick=quick,
+        elapsed_s=time.monotonic() - started_s, failures=failures)

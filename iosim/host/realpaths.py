@@ -1,0 +1,556 @@
+"""Real file-to-socket transfers on this machine, to hold the simulator's answers against.
+
+Each transfer sends a file that sits in the page cache to a TCP socket on 127.0.0.1 whose far
+end is a forked child that drains it, so the receiver's CPU time never lands in the sender's
+``getrusage``. Only the loopback address is ever used. Everything is bounded: sizes are capped,
+sockets carry kernel send/receive timeouts (``SO_SNDTIMEO``/``SO_RCVTIMEO``, which cost no
+extra syscalls, unlike Python socket timeouts that ``poll`` before every call), and children
+and temporary files are removed on every exit, including errors and Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import mmap
+import os
+import resource
+import select
+import signal
+import socket
+import statistics
+import struct
+import tempfile
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+PATHS = ("read_write", "mmap_write", "sendfile", "splice", "msg_zerocopy")
+LOOPBACK = "127.0.0.1"
+MAX_SIZE_BYTES = 1 << 30  # 1 GiB: the source file lives in the page cache (and maybe tmpfs)
+MAX_BUFFER_BYTES = 64 << 20
+IO_TIMEOUT_S = 10.0  # no single send/recv/accept may block longer than this
+TEMP_PREFIX = "iosim-host-"
+
+# Linux ABI values, for Pythons whose socket module lacks the names.
+SO_ZEROCOPY = getattr(socket, "SO_ZEROCOPY", 60)
+MSG_ZEROCOPY = getattr(socket, "MSG_ZEROCOPY", 0x4000000)
+MSG_ERRQUEUE = getattr(socket, "MSG_ERRQUEUE", 0x2000)
+IP_RECVERR = getattr(socket, "IP_RECVERR", 11)
+IPV6_RECVERR = getattr(socket, "IPV6_RECVERR", 25)
+SO_EE_ORIGIN_ZEROCOPY = 5
+SO_EE_CODE_ZEROCOPY_COPIED = 1
+# struct sock_extended_err: ee_errno u32, ee_origin u8, ee_type u8, ee_code u8, ee_pad u8,
+# ee_info u32, ee_data u32. For zerocopy, [ee_info, ee_data] is the range of completed sends.
+_SOCK_EXTENDED_ERR = struct.Struct("=IBBBBII")
+_ERRQUEUE_ANC_BYTES = socket.CMSG_SPACE(_SOCK_EXTENDED_ERR.size + 16) if hasattr(
+    socket, "CMSG_SPACE") else 64
+_ZEROCOPY_REAP_EVERY = 8  # sends between non-blocking looks at the error queue
+
+RUSAGE_SENDER = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)
+# The child's report after EOF: bytes received, CRC-32 of them, its CPU seconds while receiving.
+_REPORT = struct.Struct("<QId")
+_CHILD_BUFFER_BYTES = 1 << 20
+
+
+class _Skip(Exception):
+    """The kernel refused a feature the path needs; the run is skipped, not failed."""
+
+
+@dataclass(frozen=True)
+class RealRun:
+    """One method's real transfer, medians over ``repeats``; all numbers are 0 when skipped.
+
+    CPU times, syscalls, context switches and faults are the sender thread's alone. On loopback
+    the sender's system time includes the receive-side TCP work the kernel does in softirq
+    context on the sending CPU; the receiver's own CPU (its copies out of the socket) is in
+    ``receiver_cpu_s``. ``syscalls`` counts the calls of the send loop (plus mmap/munmap for
+    the mmap-based methods), not the setup.
+    """
+
+    path: str
+    size_bytes: int
+    buffer_bytes: int
+    repeats: int
+    wall_s: float = 0.0
+    throughput_bytes_per_s: float = 0.0
+    user_cpu_s: float = 0.0
+    sys_cpu_s: float = 0.0
+    receiver_cpu_s: float = 0.0
+    syscalls: int = 0
+    voluntary_context_switches: int = 0
+    involuntary_context_switches: int = 0
+    minor_faults: int = 0
+    zerocopy_copied: bool | None = None
+    skipped: str | None = None
+
+
+@dataclass(frozen=True)
+class PeerReport:
+    """What the receiving child saw once the sender closed its side."""
+
+    received_bytes: int
+    crc32: int
+    cpu_s: float
+
+
+class LoopbackPeer:
+    """The sender's end of a TCP connection to a forked child on 127.0.0.1."""
+
+    def __init__(self, sock: socket.socket, pid: int) -> None:
+        self.sock = sock
+        self.pid = pid
+        self.finished = False
+
+    def finish(self) -> PeerReport:
+        """Close our sending side and wait until the child has received everything."""
+        self.sock.shutdown(socket.SHUT_WR)
+        data = bytearray()
+        while len(data) < _REPORT.size:
+            chunk = _retry_timeout(self.sock.recv, _REPORT.size - len(data))
+            if not chunk:
+                raise RuntimeError("loopback receiver exited without reporting")
+            data += chunk
+        self.finished = True
+        received, crc, cpu_s = _REPORT.unpack(data)
+        return PeerReport(received, crc, cpu_s)
+
+
+def _retry_timeout(call: Callable, *args):
+    """Run a blocking socket call; EAGAIN here means SO_SNDTIMEO/SO_RCVTIMEO expired."""
+    try:
+        return call(*args)
+    except BlockingIOError:
+        raise TimeoutError(f"loopback socket idle for {IO_TIMEOUT_S:g} s") from None
+
+
+def set_kernel_timeouts(sock: socket.socket, timeout_s: float = IO_TIMEOUT_S) -> None:
+    """Bound blocking calls in the kernel, keeping the socket in plain blocking mode."""
+    sock.settimeout(None)
+    timeval = struct.pack("@ll", int(timeout_s), int(timeout_s % 1 * 1e6))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+
+
+def _child_main(address: tuple[str, int], mode: str, verify: bool) -> int:
+    with socket.create_connection(address, timeout=IO_TIMEOUT_S) as sock:
+        set_kernel_timeouts(sock)
+        if mode == "echo":
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        buf = bytearray(_CHILD_BUFFER_BYTES)
+        view = memoryview(buf)
+        total_bytes, crc = 0, 0
+        start = resource.getrusage(resource.RUSAGE_SELF)
+        while True:
+            n = sock.recv_into(buf)
+            if not n:
+                break
+            if mode == "echo":
+                sock.sendall(view[:n])
+            if verify:
+                crc = zlib.crc32(view[:n], crc)
+            total_bytes += n
+        end = resource.getrusage(resource.RUSAGE_SELF)
+        cpu_s = (end.ru_utime - start.ru_utime) + (end.ru_stime - start.ru_stime)
+        sock.sendall(_REPORT.pack(total_bytes, crc, cpu_s))
+    return 0
+
+
+def reap_child(pid: int, grace_s: float = 0.0) -> None:
+    """Wait up to ``grace_s`` for a child to exit, then kill it; never leave a zombie."""
+    deadline = time.monotonic() + grace_s
+    try:
+        while True:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.001)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ChildProcessError, ProcessLookupError):
+        pass
+
+
+def child_pids() -> set[int]:
+    """Processes (zombies included) whose parent is this one: to check that none is left."""
+    me, found = os.getpid(), set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as fh:
+                stat = fh.read()
+        except OSError:  # the process ended while we looked
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == me:  # field 4, ppid, after "(comm)"
+            found.add(int(entry.name))
+    return found
+
+
+@contextlib.contextmanager
+def loopback_peer(mode: str = "drain", verify: bool = False) -> Iterator[LoopbackPeer]:
+    """A connected TCP socket on 127.0.0.1 whose far end is a forked child.
+
+    ``mode="drain"`` reads and discards; ``"echo"`` sends every byte back (TCP_NODELAY). With
+    ``verify`` the child keeps a CRC-32 of what it received.
+    """
+    if mode not in ("drain", "echo"):
+        raise ValueError(f"mode must be 'drain' or 'echo', got {mode!r}")
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    pid = 0
+    conn: socket.socket | None = None
+    peer: LoopbackPeer | None = None
+    try:
+        listener.bind((LOOPBACK, 0))
+        listener.listen(1)
+        listener.settimeout(IO_TIMEOUT_S)
+        address = listener.getsockname()
+        pid = os.fork()
+        if pid == 0:  # child: never return into the caller's code
+            code = 1
+            try:
+                listener.close()
+                code = _child_main(address, mode, verify)
+            finally:  # whatever happened, the child exits here
+                os._exit(code)
+        conn, _ = listener.accept()
+        set_kernel_timeouts(conn)
+        if mode == "echo":
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        peer = LoopbackPeer(conn, pid)
+        yield peer
+    finally:
+        if conn is not None:
+            conn.close()
+        listener.close()
+        if pid:
+            reap_child(pid, grace_s=1.0 if peer is not None and peer.finished else 0.0)
+
+
+@contextlib.contextmanager
+def source_file(size_bytes: int, directory: str | None = None) -> Iterator[str]:
+    """A temporary file of ``size_bytes``, read once so that it sits in the page cache.
+
+    The content repeats a random block of an odd length, so a transfer that sends the wrong
+    offsets changes the receiver's CRC.
+    """
+    _check_size(size_bytes)
+    block = os.urandom((1 << 20) + 4099)
+    with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX, dir=directory) as tmp:
+        path = os.path.join(tmp, "source.bin")
+        with open(path, "wb") as fh:
+            left = size_bytes
+            while left:
+                left -= fh.write(block[:min(left, len(block))])
+        _warm_page_cache(path)
+        yield path
+
+
+def _warm_page_cache(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+        while os.read(fd, 1 << 20):
+            pass
+    finally:
+        os.close(fd)
+
+
+def _check_size(size_bytes: int) -> None:
+    if not 0 < size_bytes <= MAX_SIZE_BYTES:
+        raise ValueError(f"size_bytes must be in 1..{MAX_SIZE_BYTES} (1 GiB), got {size_bytes}")
+
+
+# Senders: each moves size_bytes from src_fd to sock and returns (syscalls, zerocopy_copied).
+Sender = Callable[[socket.socket, int, int, int], tuple[int, bool | None]]
+
+
+def _send_all(sock: socket.socket, view: memoryview) -> int:
+    """``sendall`` that counts its ``send`` calls."""
+    calls, sent = 0, 0
+    while sent < len(view):
+        sent += sock.send(view[sent:])
+        calls += 1
+    return calls
+
+
+def _send_read_write(sock: socket.socket, src_fd: int, size_bytes: int, buffer_bytes: int
+                     ) -> tuple[int, bool | None]:
+    view = memoryview(bytearray(buffer_bytes))
+    syscalls, offset = 0, 0
+    with open(src_fd, "rb", buffering=0, closefd=False) as src:  # readinto: one read(2)
+        while offset < size_bytes:
+            n = src.readinto(view[:min(buffer_bytes, size_bytes - offset)])
+            syscalls += 1
+            if not n:
+                raise RuntimeError("source file shorter than size_bytes")
+            syscalls += _send_all(sock, view[:n])
+            offset += n
+    return syscalls, None
+
+
+@contextlib.contextmanager
+def _mapped(src_fd: int, size_bytes: int) -> Iterator[memoryview]:
+    """A read-only view of the file's own page-cache pages.
+
+    If an exception (Ctrl-C) escapes while its traceback still holds a slice, the mapping
+    cannot be closed yet; it is unmapped when the traceback goes, and the caller sees the
+    original exception rather than a BufferError.
+    """
+    mapped = mmap.mmap(src_fd, size_bytes, prot=mmap.PROT_READ)
+    view = memoryview(mapped)
+    try:
+        yield view
+    finally:
+        view.release()
+        with contextlib.suppress(BufferError):
+            mapped.close()
+
+
+def _send_mmap_write(sock: socket.socket, src_fd: int, size_bytes: int, buffer_bytes: int
+                     ) -> tuple[int, bool | None]:
+    syscalls = 2  # mmap and munmap
+    with _mapped(src_fd, size_bytes) as view:
+        for offset in range(0, size_bytes, buffer_bytes):
+            syscalls += _send_all(sock, view[offset:offset + buffer_bytes])
+    return syscalls, None
+
+
+def _send_sendfile(sock: socket.socket, src_fd: int, size_bytes: int, buffer_bytes: int
+                   ) -> tuple[int, bool | None]:
+    out_fd = sock.fileno()
+    syscalls, offset = 0, 0
+    while offset < size_bytes:
+        n = os.sendfile(out_fd, src_fd, offset, min(buffer_bytes, size_bytes - offset))
+        syscalls += 1
+        if n == 0:
+            raise RuntimeError("source file shorter than size_bytes")
+        offset += n
+    return syscalls, None
+
+
+def _send_splice(sock: socket.socket, src_fd: int, size_bytes: int, buffer_bytes: int
+                 ) -> tuple[int, bool | None]:
+    out_fd = sock.fileno()
+    pipe_r, pipe_w = os.pipe()
+    try:
+        syscalls, offset = 0, 0
+        while offset < size_bytes:
+            # file -> pipe moves page references; it stops at the pipe's capacity.
+            n = os.splice(src_fd, pipe_w, min(buffer_bytes, size_bytes - offset),
+                          offset_src=offset)
+            syscalls += 1
+            if n == 0:
+                raise RuntimeError("source file shorter than size_bytes")
+            offset += n
+            more = os.SPLICE_F_MORE if offset < size_bytes else 0
+            while n:
+                n -= os.splice(pipe_r, out_fd, n, flags=more)
+                syscalls += 1
+    finally:
+        os.close(pipe_r)
+        os.close(pipe_w)
+    return syscalls, None
+
+
+@dataclass
+class _Completions:
+    sends: int = 0  # MSG_ZEROCOPY sends accepted by the kernel (each gets one id)
+    completed: int = 0
+    copied: bool = False
+
+
+def _reap_zerocopy(sock: socket.socket, state: _Completions, deadline: float | None) -> int:
+    """Read completions off the error queue; with a deadline, first wait for one.
+
+    Returns the syscalls made. A MSG_ERRQUEUE read never blocks: an empty queue is EAGAIN.
+    """
+    calls = 0
+    if deadline is not None:
+        remaining_s = deadline - time.monotonic()
+        if remaining_s <= 0:
+            raise TimeoutError(f"MSG_ZEROCOPY: {state.sends - state.completed} completions "
+                               f"missing after {IO_TIMEOUT_S:g} s")
+        poller = select.poll()
+        poller.register(sock, select.POLLERR)  # a non-empty error queue raises POLLERR
+        poller.poll(remaining_s * 1000)
+        calls += 1
+    while True:
+        try:
+            _, ancdata, _, _ = sock.recvmsg(0, _ERRQUEUE_ANC_BYTES, MSG_ERRQUEUE)
+        except BlockingIOError:
+            return calls + 1
+        calls += 1
+        for level, kind, data in ancdata:
+            if (level, kind) not in ((socket.SOL_IP, IP_RECVERR),
+                                     (socket.IPPROTO_IPV6, IPV6_RECVERR)):
+                continue
+            ee_errno, origin, _, code, _, lo, hi = _SOCK_EXTENDED_ERR.unpack_from(data)
+            if origin != SO_EE_ORIGIN_ZEROCOPY:
+                raise OSError(ee_errno, f"unexpected error-queue entry (origin {origin})")
+            state.completed += (hi - lo + 1) & 0xFFFFFFFF
+            state.copied |= bool(code & SO_EE_CODE_ZEROCOPY_COPIED)
+
+
+def _send_msg_zerocopy(sock: socket.socket, src_fd: int, size_bytes: int, buffer_bytes: int
+                       ) -> tuple[int, bool | None]:
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_ZEROCOPY, 1)
+    except OSError as exc:
+        raise _Skip(f"setsockopt(SO_ZEROCOPY) refused: {exc.strerror or exc}") from None
+    state = _Completions()
+    syscalls = 2  # mmap and munmap: the pages sent are the page cache's own
+    with _mapped(src_fd, size_bytes) as view:
+        offset = 0
+        while offset < size_bytes:
+            try:
+                n = sock.send(view[offset:offset + buffer_bytes], MSG_ZEROCOPY)
+            except OSError as exc:
+                syscalls += 1
+                if exc.errno != errno.ENOBUFS:
+                    raise
+                # optmem_max is full of pending notifications: wait for completions.
+                syscalls += _reap_zerocopy(sock, state, time.monotonic() + IO_TIMEOUT_S)
+                continue
+            syscalls += 1
+            offset += n
+            state.sends += 1
+            if state.sends % _ZEROCOPY_REAP_EVERY == 0:
+                syscalls += _reap_zerocopy(sock, state, None)
+        # The pages stay pinned until every send is reported complete.
+        deadline = time.monotonic() + IO_TIMEOUT_S
+        while state.completed < state.sends:
+            syscalls += _reap_zerocopy(sock, state, deadline)
+    return syscalls, (state.copied if state.completed else None)
+
+
+SENDERS: dict[str, Sender] = {
+    "read_write": _send_read_write,
+    "mmap_write": _send_mmap_write,
+    "sendfile": _send_sendfile,
+    "splice": _send_splice,
+    "msg_zerocopy": _send_msg_zerocopy,
+}
+
+
+def unavailable_reason(path: str) -> str | None:
+    """Why ``path`` cannot run on this Python/OS at all, or None."""
+    if path in ("sendfile",) and not hasattr(os, "sendfile"):
+        return "os.sendfile is not available on this platform"
+    if path == "splice" and not hasattr(os, "splice"):
+        return "os.splice is not available (Linux and Python >= 3.10 only)"
+    if path == "msg_zerocopy" and not hasattr(socket, "CMSG_SPACE"):
+        return "socket.recvmsg ancillary data is not available on this platform"
+    return None
+
+
+def _file_crc32(path: str, size_bytes: int) -> int:
+    crc = 0
+    with open(path, "rb") as fh:
+        left = size_bytes
+        while left:
+            chunk = fh.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            crc = zlib.crc32(chunk, crc)
+            left -= len(chunk)
+    return crc
+
+
+def _one_run(path: str, source: str, size_bytes: int, buffer_bytes: int,
+             expected_crc: int | None) -> RealRun:
+    sender = SENDERS[path]
+    with loopback_peer("drain", verify=expected_crc is not None) as peer:
+        fd = os.open(source, os.O_RDONLY)
+        try:
+            before = resource.getrusage(RUSAGE_SENDER)
+            start_s = time.perf_counter()
+            try:
+                syscalls, copied = sender(peer.sock, fd, size_bytes, buffer_bytes)
+            except BlockingIOError:
+                raise TimeoutError(f"{path}: loopback socket idle for {IO_TIMEOUT_S:g} s"
+                                   ) from None
+            report = peer.finish()  # timed: the transfer ends when the receiver has it all
+            wall_s = time.perf_counter() - start_s
+            after = resource.getrusage(RUSAGE_SENDER)
+        finally:
+            os.close(fd)
+    if report.received_bytes != size_bytes:
+        raise RuntimeError(f"{path}: receiver got {report.received_bytes} bytes, "
+                           f"sent {size_bytes}")
+    if expected_crc is not None and report.crc32 != expected_crc:
+        raise RuntimeError(f"{path}: received data differs from the file (CRC-32 mismatch)")
+    return RealRun(
+        path=path, size_bytes=size_bytes, buffer_bytes=buffer_bytes, repeats=1, wall_s=wall_s,
+        throughput_bytes_per_s=size_bytes / wall_s,
+        user_cpu_s=after.ru_utime - before.ru_utime, sys_cpu_s=after.ru_stime - before.ru_stime,
+        receiver_cpu_s=report.cpu_s, syscalls=syscalls,
+        voluntary_context_switches=after.ru_nvcsw - before.ru_nvcsw,
+        involuntary_context_switches=after.ru_nivcsw - before.ru_nivcsw,
+        minor_faults=after.ru_minflt - before.ru_minflt, zerocopy_copied=copied)
+
+
+def _median_run(runs: list[RealRun]) -> RealRun:
+    """Each figure is the median over the runs, taken field by field."""
+    def med(name: str) -> float:
+        return statistics.median(getattr(r, name) for r in runs)
+
+    def med_int(name: str) -> int:
+        return statistics.median_low(getattr(r, name) for r in runs)
+
+    wall_s = med("wall_s")
+    copied = [r.zerocopy_copied for r in runs if r.zerocopy_copied is not None]
+    return replace(
+        runs[0], repeats=len(runs), wall_s=wall_s,
+        throughput_bytes_per_s=runs[0].size_bytes / wall_s,
+        user_cpu_s=med("user_cpu_s"), sys_cpu_s=med("sys_cpu_s"),
+        receiver_cpu_s=med("receiver_cpu_s"), syscalls=med_int("syscalls"),
+        voluntary_context_switches=med_int("voluntary_context_switches"),
+        involuntary_context_switches=med_int("involuntary_context_switches"),
+        minor_faults=med_int("minor_faults"), zerocopy_copied=any(copied) if copied else None)
+
+
+def run_real(path: str, size_bytes: int, buffer_bytes: int = 65536, repeats: int = 3, *,
+             source: str | None = None, verify: bool = False) -> RealRun:
+    """Send ``size_bytes`` of a cached file over loopback TCP with method ``path``.
+
+    ``buffer_bytes`` is the per-call amount for every method (read size, send size, sendfile
+    and splice count). ``source`` reuses a file from ``source_file``; otherwise a temporary
+    one is made. ``verify`` checks the receiver's CRC-32 (costs receiver CPU, not sender's).
+    """
+    if path not in SENDERS:
+        raise ValueError(f"unknown path {path!r}; expected one of {', '.join(PATHS)}")
+    _check_size(size_bytes)
+    if not 0 < buffer_bytes <= MAX_BUFFER_BYTES:
+        raise ValueError(f"buffer_bytes must be in 1..{MAX_BUFFER_BYTES}, got {buffer_bytes}")
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
+    reason = unavailable_reason(path)
+    if reason is not None:
+        return RealRun(path, size_bytes, buffer_bytes, repeats, skipped=reason)
+    with contextlib.ExitStack() as stack:
+        if source is None:
+            source = stack.enter_context(source_file(size_bytes))
+        elif Path(source).stat().st_size < size_bytes:
+            raise ValueError(f"{source} is shorter than {size_bytes} bytes")
+        expected_crc = _file_crc32(source, size_bytes) if verify else None
+        runs = []
+        for _ in range(repeats):
+            try:
+                runs.append(_one_run(path, source, size_bytes, buffer_bytes, expected_crc))
+            except _Skip as exc:
+                return RealRun(path, size_bytes, buffer_bytes, repeats, skipped=str(exc))
+        return _median_run(runs)
+
+
+def run_all(size_bytes: int, buffer_bytes: int = 65536, repeats: int = 3,
+            paths: tuple[str, ...] = PATHS, verify: bool = False) -> list[RealRun]:
+    """Every method on one shared cached source file."""
+    with source_file(size_bytes) as source:
+        return [run_real(p, size_bytes, buffer_bytes, repeats, source=source, verify=verify)
+                for p in paths]

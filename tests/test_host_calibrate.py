@@ -1,0 +1,148 @@
+"""Host calibration: plausible figures, a profile that loads, nothing left behind."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from iosim import units
+from iosim.config import SCHEMA, known_keys, load_profile
+from iosim.host import calibrate as cal
+from iosim.host.realpaths import child_pids
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork") or not os.path.isdir("/proc"),
+                                reason="needs Linux (fork, /proc)")
+
+# Generous bounds: any machine from a Raspberry Pi to a big server, idle or loaded.
+PLAUSIBLE = {
+    "cpu.copy_bandwidth": (100e6, 1e12),  # 100 MB/s .. 1 TB/s
+    "membus.bandwidth": (100e6, 10e12),
+    "cpu.mode_switch": (1e-9, 100e-6),
+    "cpu.syscall": (1e-9, 100e-6),
+    "cpu.pipe_op": (1e-9, 100e-6),
+    "cpu.page_fault": (1e-9, 1e-3),
+    "cpu.context_switch": (1e-9, 10e-3),
+    "nic.rate": (1e6, 1e12),
+    "wire.rtt": (100e-9, 100e-3),
+    "cpu.cores": (1, 10_000),
+    "kernel.page_size": (4096, 1 << 20),
+    "kernel.pipe_size": (4096, 1 << 30),
+    "kernel.sndbuf": (4096, 1 << 34),
+}
+
+
+@pytest.fixture(scope="module")
+def report() -> cal.CalibrationReport:
+    messages: list[str] = []
+    children = child_pids()
+    result = cal.calibrate(progress=messages.append, quick=True)
+    assert child_pids() == children
+    assert len(messages) >= 5
+    return result
+
+
+def test_quick_calibration_is_quick_and_complete(report):
+    assert report.elapsed_s < 10
+    assert report.failures == {}
+    assert set(PLAUSIBLE) <= set(report.measurements)
+
+
+def test_figures_are_plausible(report):
+    for key, (low, high) in PLAUSIBLE.items():
+        assert low <= report.measurements[key].value <= high, key
+
+
+def test_measurements_are_well_formed(report):
+    for key, m in report.measurements.items():
+        assert key in known_keys() or key.startswith("host."), key
+        assert m.unit_kind in ("time", "rate", "size", "count")
+        assert m.value > 0 and m.method and m.samples, key
+        assert m.spread[0] <= m.value <= m.spread[1], key
+        assert min(m.samples) == m.spread[0] and max(m.samples) == m.spread[1], key
+        if m.unit_kind in ("size", "count"):
+            assert m.value == int(m.value), key
+
+
+def test_mode_switch_is_half_a_null_syscall(report):
+    m = report.measurements
+    assert m["cpu.mode_switch"].value == pytest.approx(m["host.null_syscall"].value / 2)
+
+
+def test_profile_loads_and_keeps_the_measured_values(report, tmp_path):
+    path = tmp_path / "host.toml"
+    path.write_text(report.to_profile_toml())
+    profile = load_profile(path)
+    assert profile.cpu.cores == report.measurements["cpu.cores"].value
+    assert profile.kernel.page_size_bytes == report.measurements["kernel.page_size"].value
+    measured = report.measurements["cpu.copy_bandwidth"].value
+    assert profile.cpu.copy_bandwidth_bytes_per_s == pytest.approx(measured, rel=1e-3)
+    measured = report.measurements["wire.rtt"].value
+    assert profile.wire.rtt_s == pytest.approx(measured, rel=1e-3)
+    teaching = load_profile("teaching")
+    assert profile.disk == teaching.disk  # a page-cache read is not a disk
+    assert profile.dma == teaching.dma
+
+
+def test_profile_uses_exactly_the_schema_keys(report):
+    text = report.to_profile_toml()
+    data = tomllib.loads(text)
+    assert set(data) - set(SCHEMA) == {"name", "description", "extends"}
+    assert data["extends"] == "teaching"
+    for section, values in data.items():
+        if section in SCHEMA:
+            assert set(values) <= set(SCHEMA[section]), section
+    for dotted in known_keys():  # each key is either set or listed as inherited
+        key = dotted.split(".")[1]
+        assert f"\n{key} = " in text or f"\n# {key} = " in text, dotted
+    lines = text.splitlines()
+    first_section = next(i for i, line in enumerate(lines) if line.startswith("["))
+    for previous, line in zip(lines[first_section:], lines[first_section + 1:], strict=False):
+        if line and not line.startswith(("#", "[")):
+            assert previous.startswith("# "), line  # every value says where it comes from
+    assert f"measured {report.date}: median of" in text
+
+
+def test_profile_can_extend_another_base(report, tmp_path):
+    path = tmp_path / "host.toml"
+    path.write_text(report.to_profile_toml("nvme-100g-2024"))
+    assert load_profile(path).disk == load_profile("nvme-100g-2024").disk
+
+
+def test_a_failed_measurement_is_reported_and_inherited(monkeypatch, tmp_path):
+    def refuse(*args, **kwargs):
+        raise OSError("no loopback here")
+
+    for name in ("measure_copy_bandwidth", "measure_membus_bandwidth", "measure_syscalls",
+                 "measure_page_fault", "measure_context_switch", "measure_loopback_tcp"):
+        monkeypatch.setattr(cal, name, refuse)
+    report = cal.calibrate(quick=True, repeats=1)
+    assert "wire.rtt" in report.measurements
+    assert "no loopback here" in report.failures["nic.rate"]
+    path = tmp_path / "partial.toml"
+    path.write_text(report.to_profile_toml())
+    profile = load_profile(path)
+    assert profile.cpu.copy_bandwidth_bytes_per_s == load_profile("teaching").cpu \
+        .copy_bandwidth_bytes_per_s
+    assert "not measured: OSError: no loopback here" in path.read_text()
+
+
+def test_repeats_must_be_positive():
+    with pytest.raises(ValueError):
+        cal.calibrate(repeats=0)
+
+
+@given(st.floats(min_value=1e-10, max_value=100.0))
+def test_times_survive_the_toml_round_trip(seconds):
+    text = cal._toml_value(seconds, "time")
+    assert units.parse_time(text.strip('"')) == pytest.approx(seconds, rel=1e-3)
+
+
+@given(st.floats(min_value=1.0, max_value=1e13))
+def test_rates_survive_the_toml_round_trip(rate):
+    text = cal._toml_value(rate, "rate")
+    assert units.parse_rate(text.strip('"') if '"' in text else float(text)) == pytest.approx(
+        rate, rel=1e-3)

@@ -1,0 +1,157 @@
+"""Real loopback transfers: right bytes, plausible numbers, skips with reasons, nothing left."""
+
+from __future__ import annotations
+
+import glob
+import os
+import signal
+import tempfile
+import time
+
+import pytest
+
+from iosim.host import realpaths
+from iosim.host.realpaths import PATHS, child_pids, loopback_peer, run_all, run_real, source_file
+
+MIB = 1 << 20
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork") or not os.path.isdir("/proc"),
+                                reason="needs Linux (fork, /proc)")
+
+
+def _temp_leftovers() -> set[str]:
+    return set(glob.glob(os.path.join(tempfile.gettempdir(), realpaths.TEMP_PREFIX + "*")))
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_behind():
+    """Every test must leave no child process and no temporary file behind."""
+    temps, children = _temp_leftovers(), child_pids()
+    yield
+    assert child_pids() == children
+    assert _temp_leftovers() == temps
+
+
+@pytest.fixture(scope="module")
+def runs() -> dict[str, realpaths.RealRun]:
+    # An odd size and buffer: a transfer that gets offsets wrong fails the CRC check.
+    return {r.path: r for r in run_all(MIB + 123, buffer_bytes=10_000, repeats=2, verify=True)}
+
+
+def test_every_path_ran_or_says_why(runs):
+    assert set(runs) == set(PATHS)
+    for run in runs.values():
+        if run.skipped is not None:
+            assert run.skipped.strip(), run.path
+            continue
+        assert run.size_bytes == MIB + 123 and run.repeats == 2
+        assert 0 < run.wall_s < 10
+        assert 1e6 < run.throughput_bytes_per_s < 1e12  # 1 MB/s .. 1 TB/s
+        assert run.throughput_bytes_per_s == pytest.approx(run.size_bytes / run.wall_s)
+        assert run.user_cpu_s >= 0 and run.sys_cpu_s >= 0 and run.receiver_cpu_s >= 0
+        assert run.user_cpu_s + run.sys_cpu_s < 10
+        assert run.voluntary_context_switches >= 0 and run.involuntary_context_switches >= 0
+        assert run.minor_faults >= 0
+
+
+def test_syscall_counts_follow_the_method(runs):
+    calls = -(-(MIB + 123) // 10_000)  # per-call chunks of buffer_bytes
+    expected_min = {"read_write": 2 * calls, "mmap_write": calls + 2, "sendfile": calls,
+                    "splice": 2 * calls, "msg_zerocopy": calls + 2}
+    for path, run in runs.items():
+        if run.skipped is None:
+            assert run.syscalls >= expected_min[path], path
+    if runs["sendfile"].skipped is None:
+        assert runs["sendfile"].syscalls == calls
+    if runs["read_write"].skipped is None:
+        assert runs["read_write"].syscalls < 3 * calls
+
+
+def test_zerocopy_outcome_is_reported(runs):
+    for path, run in runs.items():
+        if path != "msg_zerocopy":
+            assert run.zerocopy_copied is None
+    zc = runs["msg_zerocopy"]
+    if zc.skipped is None:
+        assert zc.zerocopy_copied is True  # loopback always falls back to copying
+
+
+def test_splice_missing_is_a_skip(monkeypatch):
+    monkeypatch.delattr(os, "splice")
+    run = run_real("splice", MIB)
+    assert run.skipped and "splice" in run.skipped
+    assert run.wall_s == 0 and run.syscalls == 0
+
+
+def test_zerocopy_refused_is_a_skip(monkeypatch):
+    monkeypatch.setattr(realpaths, "SO_ZEROCOPY", 0x7FFF)  # no such option: ENOPROTOOPT
+    run = run_real("msg_zerocopy", MIB, repeats=1)
+    assert run.skipped and "SO_ZEROCOPY" in run.skipped
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"path": "carrier_pigeon", "size_bytes": MIB},
+    {"path": "sendfile", "size_bytes": 0},
+    {"path": "sendfile", "size_bytes": realpaths.MAX_SIZE_BYTES + 1},
+    {"path": "sendfile", "size_bytes": MIB, "buffer_bytes": 0},
+    {"path": "sendfile", "size_bytes": MIB, "repeats": 0},
+])
+def test_bad_arguments_are_refused(kwargs):
+    with pytest.raises(ValueError):
+        run_real(**kwargs)
+
+
+@pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt()])
+def test_cleanup_on_error_and_interrupt(monkeypatch, error):
+    def failing_sender(sock, src_fd, size_bytes, buffer_bytes):
+        sock.send(b"partial")
+        raise error
+
+    monkeypatch.setitem(realpaths.SENDERS, "sendfile", failing_sender)
+    with pytest.raises(type(error)):
+        run_real("sendfile", MIB, repeats=1)
+
+
+def test_interrupt_inside_an_mmap_send_stays_an_interrupt(monkeypatch):
+    def interrupted_send_all(sock, view):  # the traceback keeps this slice of the mapping
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(realpaths, "_send_all", interrupted_send_all)
+    with pytest.raises(KeyboardInterrupt):
+        run_real("mmap_write", MIB, repeats=1)
+
+
+def test_source_file_is_cached_and_removed():
+    with source_file(3 * MIB + 5) as path:
+        assert os.path.getsize(path) == 3 * MIB + 5
+        assert os.path.basename(os.path.dirname(path)).startswith(realpaths.TEMP_PREFIX)
+    assert not os.path.exists(path)
+
+
+def test_shared_source_of_the_wrong_size_is_refused():
+    with source_file(MIB) as path, pytest.raises(ValueError):
+        run_real("sendfile", 2 * MIB, source=path)
+
+
+def test_echo_peer_round_trips_and_reports():
+    with loopback_peer("echo") as peer:
+        peer.sock.sendall(b"hello")
+        got = b""
+        while len(got) < 5:
+            got += peer.sock.recv(5 - len(got))
+        report = peer.finish()
+    assert got == b"hello" and report.received_bytes == 5
+
+
+def test_child_pids_sees_a_child():
+    pid = os.fork()
+    if pid == 0:
+        try:
+            time.sleep(30)
+        finally:
+            os._exit(0)
+    try:
+        assert pid in child_pids()
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    assert pid not in child_pids()
