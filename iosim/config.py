@@ -81,6 +81,8 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
         "tx_ring": ("count", "TX descriptors (skbs) the NIC holds at once"),
         "sg": ("bool", "scatter-gather DMA (NETIF_F_SG)"),
         "csum_offload": ("bool", "checksum offload; the kernel drops SG without it"),
+        "loopback": ("bool", "the loopback device: no DMA and no wire; the receiver's copy "
+                             "out of the skb is what moves the bytes"),
     },
     "wire": {
         "rtt": ("time", "round-trip time to the receiver and back"),
@@ -92,6 +94,8 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
         "pipe_size": ("size", "pipe capacity (16 pages by default; F_SETPIPE_SZ)"),
         "sndbuf": ("size", "socket send buffer (autotuned tcp_wmem ceiling)"),
         "max_skb_frags": ("count", "page frags one sk_buff can hold (MAX_SKB_FRAGS)"),
+        "fault_around": ("size", "bytes of cached pages one read fault maps "
+                                 "(fault_around_bytes)"),
     },
 }
 
@@ -247,6 +251,8 @@ def _check_consistency(p: Profile, origin: str) -> None:
         ("nic.tso_max", p.nic.tso_max_bytes >= p.nic.mtu_bytes, "at least nic.mtu"),
         ("nic.mtu", p.nic.mtu_bytes > 40, "more than the 40 bytes of TCP/IP headers"),
         ("kernel.sndbuf", p.kernel.sndbuf_bytes >= page, "at least one page"),
+        ("kernel.fault_around", p.kernel.fault_around_bytes % page == 0,
+         f"a whole number of pages ({page} bytes each)"),
     ]
     for key, ok, expected in checks:
         if not ok:

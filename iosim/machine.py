@@ -38,9 +38,13 @@ class Machine:
         self.membus = MemBus(env, p.membus.bandwidth_bytes_per_s, acct)
         self.cpu = Cpu(p.cpu, self.membus, acct)
         self.disk = Disk(p.disk, p.dma.descriptor_s, self.membus, acct)
-        self.nic = Nic(env, p.nic, p.dma, self.membus, self.cpu, p.cpu.irq_s, acct)
+        # on loopback the receiver's stack (one skb) and its recv() syscall run on this host
+        receive_s = p.cpu.per_skb_s + 2 * p.cpu.mode_switch_s + p.cpu.syscall_s
+        self.nic = Nic(env, p.nic, p.dma, self.membus, self.cpu, p.cpu.irq_s, acct, receive_s)
         self.receiver = Receiver()
-        self.wire = Wire(env, p.wire.rtt_s, self.receiver, p.cpu.irq_s, self.cpu, acct)
+        # loopback: the receiver's softirq ACKs as it delivers; there is no wire to cross
+        rtt_s = 0.0 if p.nic.loopback else p.wire.rtt_s
+        self.wire = Wire(env, rtt_s, self.receiver, p.cpu.irq_s, self.cpu, acct)
         self.pages = Pages(env, acct)
         self.cache = PageCache(env, p.kernel, self.pages, self.disk, self.cpu, p.cpu.irq_s, acct)
         self.task = Task(env, self.cpu, p.cpu, self.pages, acct)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 CPU_CATEGORIES = ("copy", "syscall", "context_switch", "fault", "pin", "pipe", "net", "irq",
-                  "notification")
+                  "notification", "receive")
 
 
 class Accounting:

@@ -25,7 +25,7 @@ class Cpu:
         self.acct.cpu_time_s[category] += duration_s
         return self.lanes.reserve(ready_s, duration_s)[1]
 
-    def copy(self, ready_s: float, nbytes: int) -> float:
+    def copy(self, ready_s: float, nbytes: int, category: str = "copy") -> float:
         """Copy ``nbytes``: the core works at its copy speed, the bus carries 2 bytes per byte."""
         self.acct.cpu_copy_bytes += nbytes
         lane, start = self.lanes.acquire(ready_s)
@@ -33,5 +33,5 @@ class Cpu:
         # the core stalls on the bus if the bus is the slower of the two
         end = max(start + nbytes / self.spec.copy_bandwidth_bytes_per_s, bus_end)
         self.lanes.occupy(lane, start, end)
-        self.acct.cpu_time_s["copy"] += end - start
+        self.acct.cpu_time_s[category] += end - start
         return end

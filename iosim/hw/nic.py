@@ -20,7 +20,8 @@ ETH_OVERHEAD_BYTES = 38  # Ethernet header 14 + FCS 4 + preamble 8 + inter-frame
 class Nic:
     """Transmit side of one network interface."""
 
-    def __init__(self, env, spec, dma_spec, membus, cpu, irq_s: float, acct) -> None:
+    def __init__(self, env, spec, dma_spec, membus, cpu, irq_s: float, acct,
+                 receive_s: float = 0.0) -> None:
         self.env = env
         self.spec = spec
         self.dma_spec = dma_spec
@@ -33,6 +34,7 @@ class Nic:
         self.queue: deque = deque()  # qdisc: skbs waiting for a ring slot
         self.in_ring = 0
         self.dma_busy = False
+        self.receive_s = receive_s  # loopback: receiver's fixed cost per skb (stack + recv)
         self.on_tx_complete: Callable = lambda skb: None
         self.on_wire: Callable = lambda skb, snapshot, end_s: None
 
@@ -46,6 +48,9 @@ class Nic:
         if not self.queue or self.in_ring >= self.spec.tx_ring:
             return
         skb, ready_s = self.queue.popleft()
+        if self.spec.loopback:
+            self._loopback(skb, ready_s)
+            return
         self.in_ring += 1
         self.dma_busy = True
         now = self.env.now
@@ -86,6 +91,31 @@ class Nic:
         done = self.env.timeout(end - now)
         done.callbacks.append(lambda _ev: self._tx_done(skb))
         self.dma_busy = False
+        self._next()
+
+    def _loopback(self, skb, ready_s: float) -> None:
+        """lo: no DMA, no wire. The receiving task's stack and its copy out of the skb (a
+        CPU copy on another core) move the data; the skb is freed once it is delivered."""
+        self.dma_busy = True
+        now = self.env.now
+        lane, start = self.link.acquire(max(now, ready_s))  # the receiver handles one skb
+        work_end = self.cpu.run(start, self.receive_s, "receive")
+        if skb.zc_id is not None and skb.frags:
+            # skb_orphan_frags_rx: user pages may not reach a local socket, so the kernel
+            # copies them into its own pages first (the completion says COPIED)
+            work_end = self.cpu.copy(work_end, skb.len - skb.linear_len, "receive")
+        end = self.cpu.copy(work_end, skb.len, "receive")
+        self.link.occupy(lane, start, end)
+        if self.acct.trace is not None:
+            self.acct.trace.slice("receiver", "CPU copy socket buffer -> receiver's buffer",
+                                  work_end, end, bytes=skb.len)
+        self.on_wire(skb, None, end)
+        done = self.env.timeout(end - now)
+        done.callbacks.append(lambda _ev: self._loopback_done(skb))
+
+    def _loopback_done(self, skb) -> None:
+        self.dma_busy = False
+        self.on_tx_complete(skb)
         self._next()
 
     def _tx_done(self, skb) -> None:

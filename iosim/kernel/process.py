@@ -11,9 +11,6 @@ from iosim.kernel.page import ANON, Page, Pages
 from iosim.kernel.pagecache import File, PageCache
 from iosim.kernel.skbuff import add_run
 
-FAULT_AROUND_PAGES = 16  # fault_around_bytes = 64 KiB: one read fault maps 16 cached pages
-
-
 class Task:
     """One single-threaded process issuing syscalls."""
 
@@ -144,10 +141,12 @@ class UserBuffer:
 class Mapping:
     """A shared read mapping of a file (mmap): page-cache pages mapped on demand by faults."""
 
-    def __init__(self, task: Task, cache: PageCache, file: File) -> None:
+    def __init__(self, task: Task, cache: PageCache, file: File, fault_around_pages: int
+                 ) -> None:
         self.task = task
         self.cache = cache
         self.file = file
+        self.fault_around_pages = fault_around_pages
         self.mapped: dict[int, Page] = {}
         self.label = "mmap'd page cache"
         cache.on_unmap = self.unmap_page
@@ -162,8 +161,9 @@ class Mapping:
             _, wait = self.cache.read_pages(self.file, index, 1)
             if wait is not None:
                 yield from self.task.block(wait, "disk read for an mmap fault")
-            block = index - index % FAULT_AROUND_PAGES
-            for i in range(block, min(block + FAULT_AROUND_PAGES, self.file.npages)):
+            around = self.fault_around_pages
+            block = index - index % around
+            for i in range(block, min(block + around, self.file.npages)):
                 page = self.cache.find(self.file, i)
                 # filemap_map_pages skips pages under I/O and read-ahead markers, so the
                 # access that reaches a marker faults and starts the next read-ahead

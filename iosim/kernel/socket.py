@@ -29,6 +29,7 @@ class TcpSocket:
         self.cpu_spec = cpu_spec
         # netdev_fix_features: "Dropping NETIF_F_SG since no checksum feature"
         self.sg = nic_spec.sg and nic_spec.csum_offload
+        self.loopback = nic_spec.loopback
         self.size_goal = nic_spec.tso_max_bytes
         self.max_frags = kernel_spec.max_skb_frags
         self.sndbuf = kernel_spec.sndbuf_bytes
@@ -115,7 +116,7 @@ class TcpSocket:
         zc_id = self.zc_next_id
         self.zc_next_id += 1
         self.zc_pending[zc_id] = 1  # the call's own reference, dropped when it returns
-        if not self.sg:
+        if not self.sg or self.loopback:
             self.zc_copied.add(zc_id)
             self.acct.zerocopy_copied_sends += 1
         if self.sg:  # get_user_pages: pin the whole range up front

@@ -67,10 +67,10 @@ def write(task: Task, sock: TcpSocket, source, start: int, nbytes: int):
     return nbytes
 
 
-def mmap(task: Task, cache: PageCache, file: File) -> Mapping:
+def mmap(task: Task, cache: PageCache, file: File, fault_around_bytes: int) -> Mapping:
     """mmap(PROT_READ, MAP_SHARED): sets up the VMA; pages come later, by faults."""
     task.leave("mmap", task.syscall("mmap"))
-    return Mapping(task, cache, file)
+    return Mapping(task, cache, file, max(1, fault_around_bytes // file.page_bytes))
 
 
 def munmap(task: Task, mapping: Mapping) -> None:

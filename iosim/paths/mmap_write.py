@@ -7,7 +7,7 @@ from iosim.kernel import syscalls
 
 def program(m, sc):
     """``p = mmap(file); while off < size: write(sock, p + off, chunk); munmap(p)``."""
-    mapping = syscalls.mmap(m.task, m.cache, m.file)
+    mapping = syscalls.mmap(m.task, m.cache, m.file, m.profile.kernel.fault_around_bytes)
     pos, end = sc.offset_bytes, sc.offset_bytes + sc.size_bytes
     while pos < end:
         n = min(sc.buffer_bytes, end - pos)
