@@ -12,6 +12,7 @@ base profile through ``extends``; the TOML lists each of them as a comment with 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import fcntl
 import mmap
@@ -436,10 +437,8 @@ def read_settings() -> dict[str, Measurement]:
         ("nic.mtu", "/sys/class/net/lo/mtu", "size", max),
     ]
     for key, path, kind, pick in readers:
-        try:
+        with contextlib.suppress(OSError, ValueError, IndexError):
             out[key] = _fixed(pick(_read_ints(path)), kind, f"read from {path}")
-        except (OSError, ValueError, IndexError):
-            pass
     try:
         with open("/proc/meminfo") as fh:
             meminfo = dict(line.split(":", 1) for line in fh)

@@ -11,6 +11,7 @@ from iosim.kernel.page import ANON, Page, Pages
 from iosim.kernel.pagecache import File, PageCache
 from iosim.kernel.skbuff import add_run
 
+
 class Task:
     """One single-threaded process issuing syscalls."""
 
