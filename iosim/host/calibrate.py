@@ -167,7 +167,7 @@ def measure_membus_bandwidth(repeats: int = 5, size_bytes: int = 128 * MIB,
             copy_rate = processes * copies * size_bytes / elapsed_s
             samples.append(copy_rate * TRAFFIC_BYTES_PER_COPIED_BYTE)
     finally:
-        for pid, go_w, res_r in children:
+        for _pid, go_w, res_r in children:
             os.close(go_w)  # EOF: the child leaves its loop
             os.close(res_r)
         for pid, _, _ in children:
