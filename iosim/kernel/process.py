@@ -112,6 +112,11 @@ class UserBuffer:
             out.append(page)
         return out
 
+    def fault_in(self, start: int, nbytes: int):
+        """Make the range accessible (generator, for symmetry with ``Mapping``)."""
+        self.touch(start, nbytes)
+        yield from ()
+
     def fill(self, start: int, runs: list[list[int]]) -> None:
         """Record that file data of version ``runs`` now occupies the buffer from ``start``."""
         pos = self.offset_bytes + start
@@ -153,16 +158,23 @@ class Mapping:
         cache.on_unmap = self.unmap_page
 
     def touch(self, start: int, nbytes: int):
-        """Fault in the pages under a byte range (generator: a fault may wait for the disk)."""
+        """Fault in the pages under a byte range (generator: a fault may wait for the disk).
+
+        Returns only when every page is mapped at once: while one fault waits, reclaim or a
+        truncate may unmap another, which then faults again, as copy_from_user would.
+        """
         pb = self.cache.page_bytes
-        for index in range(start // pb, (start + nbytes - 1) // pb + 1):
-            if index in self.mapped:
-                continue
+        span = range(start // pb, (start + nbytes - 1) // pb + 1)
+        while True:
+            index = next((i for i in span if i not in self.mapped), None)
+            if index is None:
+                return
             self.task.fault()
-            _, wait = self.cache.read_pages(self.file, index, 1)
+            pages, wait = self.cache.read_pages(self.file, index, 1)
             while wait is not None:  # retry after the wait: the page may be gone again
                 yield from self.task.block(wait, "disk read for an mmap fault")
-                _, wait = self.cache.read_pages(self.file, index, 1)
+                pages, wait = self.cache.read_pages(self.file, index, 1)
+            self._map(index, pages[0])  # the faulting page, even if reclaim took it since
             around = self.fault_around_pages
             block = index - index % around
             for i in range(block, min(block + around, self.file.npages)):
@@ -170,13 +182,17 @@ class Mapping:
                 # filemap_map_pages skips pages under I/O and read-ahead markers, so the
                 # access that reaches a marker faults and starts the next read-ahead
                 if i not in self.mapped and page is not None and page.uptodate and (
-                        i == index or not page.readahead_mark):
+                        not page.readahead_mark):
                     self._map(i, page)
 
     def _map(self, index: int, page: Page) -> None:
         page.mapcount += 1
         self.task.pages.get((page,), "mmap")
         self.mapped[index] = page
+
+    def fault_in(self, start: int, nbytes: int):
+        """Make the range accessible (generator): what copy_from_user does on the way."""
+        yield from self.touch(start, nbytes)
 
     def runs(self, start: int, nbytes: int) -> list[list[int]]:
         """Content versions of the mapped byte range (the pages must be mapped)."""

@@ -39,6 +39,8 @@ def slice_runs(runs: list[list[int]], start: int, nbytes: int) -> list[list[int]
 class Runs:
     """Copy source over fixed runs (``runs(start, n)`` like user buffers and mappings)."""
 
+    fault_in = None  # kernel memory: nothing to fault in
+
     def __init__(self, runs: list[list[int]], label: str) -> None:
         self._runs = runs
         self.label = label

@@ -65,9 +65,7 @@ def read(task: Task, cache: PageCache, file: File, pos: int, buf: UserBuffer, nb
 def write(task: Task, sock: TcpSocket, source, start: int, nbytes: int):
     """write(sock, buf, n) on a blocking socket: copies all n bytes into skbs."""
     t0 = task.syscall("write")
-    if isinstance(source, Mapping):
-        yield from source.touch(start, nbytes)  # copy_from_user faults on unmapped pages
-    yield from sock.send_copy(task, source, start, nbytes)
+    yield from sock.send_copy(task, source, start, nbytes)  # copy_from_user faults as it goes
     yield from task.sync()
     task.leave("write", t0, bytes=nbytes)
     return nbytes
