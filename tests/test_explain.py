@@ -110,3 +110,9 @@ def test_cli_explain_and_its_errors(capsys):
     assert out.startswith("ARG path splice\n") and "Page 1 of the file" in out
     assert main(["explain", "sendfile_zz"]) == 2
     assert "unknown path" in capsys.readouterr().err
+
+
+def test_a_linearised_skb_is_told_as_the_cpu_copy_it_is():
+    text = explain("sendfile_sg", "64KiB", overrides={"dma.max_sg_entries": 8})
+    assert "CPU copy  page frags -> skb linear data (skb_linearize), 64 KiB" in text
+    assert "MISMATCH" not in text
