@@ -48,17 +48,14 @@ NOTES = {
 
 # page-log holder -> what taking or dropping that reference means
 HOLDERS = {
-    "alloc": "allocated: the page cache holds the first reference",
+    "alloc": "the page cache holds the first reference",
     "get pipe": "a pipe buffer references the page (no copy)",
     "put pipe": "the pipe buffer is released",
     "get skb": "an skb frag references the page (no copy)",
-    "put skb": "the skb is freed: its data was ACKed",
+    "put skb": "the ACK frees the skb that held it",
     "get mmap": "mapped into the process (page table entry)",
     "put munmap": "unmapped",
-    "get pin": "pinned for the NIC (MSG_ZEROCOPY)",
-    "put pin": "unpinned",
     "put pagecache": "evicted from the page cache",
-    "put free": "freed by its owner",
 }
 
 
