@@ -67,7 +67,12 @@ class Nic:
         if entries > self.dma_spec.max_sg_entries:
             # skb_linearize: the driver copies the frags into one buffer before DMA
             self.acct.linearized_bytes += skb.len - skb.linear_len
+            ready_s = start
             start = self.cpu.copy(start, skb.len - skb.linear_len)
+            if self.acct.trace is not None:
+                self.acct.trace.slice("cpu", "CPU copy page frags -> skb linear data "
+                                      "(skb_linearize)", ready_s, start,
+                                      bytes=skb.len - skb.linear_len)
             entries = 2
         self.acct.nic_dma_bytes += skb.len
         self.acct.dma_copy_bytes += skb.len

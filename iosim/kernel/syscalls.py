@@ -93,6 +93,7 @@ def pipe(task: Task, size_bytes: int, page_bytes: int) -> Pipe:
 def _splice_to_pipe(task: Task, cache: PageCache, file: File, pos: int, nbytes: int,
                     pipe: Pipe):
     """filemap_splice_read: reference page-cache pages into pipe buffers; no copy."""
+    t0 = max(task.env.now, task.clock_s)
     pb = file.page_bytes
     room = pipe.free_slots * pb - pos % pb
     nbytes = min(nbytes, room, file.size_bytes - pos)
@@ -106,17 +107,29 @@ def _splice_to_pipe(task: Task, cache: PageCache, file: File, pos: int, nbytes: 
         lo = max(pos, page.index * pb)
         hi = min(end, (page.index + 1) * pb)
         pipe.buffers.append(PipeBuffer(page, lo - page.index * pb, hi - lo, page.version))
+    _trace_pipe(task, "page cache -> pipe", t0, len(pages), nbytes)
     return nbytes
 
 
 def _splice_from_pipe(task: Task, sock: TcpSocket, pipe: Pipe):
     """splice_to_socket: hand every pipe buffer to the socket, then release it."""
+    t0 = max(task.env.now, task.clock_s)
     buffers = list(pipe.buffers)
     pipe.buffers.clear()
     yield from sock.send_pages(task, buffers)
     task.charge(len(buffers) * task.spec.pipe_op_s, "pipe")
     task.pages.put([b.page for b in buffers], "pipe")
-    return sum(b.len for b in buffers)
+    nbytes = sum(b.len for b in buffers)
+    _trace_pipe(task, "pipe -> socket", t0, len(buffers), nbytes)
+    return nbytes
+
+
+def _trace_pipe(task: Task, what: str, start_s: float, buffers: int, nbytes: int) -> None:
+    """Trace one pass of pipe buffers (page references, not bytes): sendfile's internal
+    rounds are otherwise invisible inside its one syscall."""
+    if task.acct.trace is not None:
+        task.acct.trace.slice("sender", f"pipe: {what}", start_s,
+                              max(task.env.now, task.clock_s), buffers=buffers, bytes=nbytes)
 
 
 def splice_in(task: Task, cache: PageCache, file: File, pos: int, pipe: Pipe, nbytes: int):
