@@ -86,7 +86,27 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("profiles", help="list the bundled hardware profiles")
     paths = sub.add_parser("paths", help="list the paths")
     paths.set_defaults()
+    _add_chart_commands(sub)
     return parser
+
+
+# --- charts: `iosim experiment` (matplotlib is imported only when used) ---
+def _add_chart_commands(sub: argparse._SubParsersAction) -> None:
+    from iosim.experiment import available
+
+    exp = sub.add_parser("experiment", help="run an experiment: CSV and PNG/SVG charts")
+    exp.add_argument("name", help=f"one of: {', '.join(available())}")
+    exp.add_argument("--quick", action="store_true", help="a few small runs, in seconds")
+    exp.add_argument("--out", metavar="DIR", help="output directory (default out/NAME)")
+
+
+def _chart_command(args: argparse.Namespace) -> int:
+    """Run `iosim experiment`."""
+    from iosim.experiment import run_experiment
+
+    return run_experiment(args.name, ["--quick"] * args.quick +
+                          (["--out", args.out] if args.out else []))
+# --- end of chart commands ---
 
 
 def _simulate(args: argparse.Namespace, path: str, tracer: Tracer | None = None) -> Result:
@@ -167,6 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name, spec in PATHS.items():
                 print(f"{name:13} {spec.summary}")
             return 0
+        if args.command == "experiment":
+            return _chart_command(args)
         if args.command == "run":
             if args.path not in PATHS:
                 raise ConfigError(f"unknown path {args.path!r}: expected one of "
