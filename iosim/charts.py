@@ -138,10 +138,9 @@ def line_width(path: str) -> float:
     return 2.0 + 1.2 * (len(order) - 1 - order.index(path)) / (len(order) - 1)
 
 
-def path_legend(ax: Axes, paths: Iterable[str], **kw: object) -> None:
-    """A legend of path colours."""
-    handles = [Patch(color=PATH_COLORS[p], label=p) for p in paths]
-    ax.legend(handles=handles, **kw)
+def path_handles(paths: Iterable[str]) -> list[Patch]:
+    """Legend entries of path colours."""
+    return [Patch(color=PATH_COLORS[p], label=p) for p in paths]
 
 
 def gbit_per_s(goodput_bps: float) -> float:
@@ -289,7 +288,7 @@ def compare_chart(results: Sequence[Result], title: str) -> Figure:
     ax_rate.set_ylim(0, max(gbit_per_s(r.goodput_bps) for r in results) * 1.1)
     cores = ax_cpu.bar(paths, [r.cpu_time_s / r.sim_time_s for r in results], color=colors,
                        edgecolor="black", linewidth=0.6)  # CPU-seconds per second = cores
-    _bar_labels(ax_cpu, cores, "{:.2g}")
+    _bar_labels(ax_cpu, cores, "{:.3g}")
     for ax in (ax_rate, ax_cpu):
         ax.tick_params(axis="x", rotation=30)
         for label in ax.get_xticklabels():
@@ -334,11 +333,11 @@ def sweep_chart(points: Sequence[tuple[float, Result]], x_label: str, title: str
     ax_rate.set_title("Goodput (marker = bottleneck)")
     ax_cpu.set_ylabel("CPU busy (cores)")
     ax_cpu.set_title("CPU used by the transfer")
-    path_legend(ax_rate, by_path, loc="upper left", title="path")
+    fig.legend(handles=path_handles(by_path), loc="outside lower center", ncols=len(by_path))
     ax_cpu.legend(handles=[Line2D([], [], linestyle="", marker=BOTTLENECK_MARKERS.get(b, "*"),
                                   markersize=9, color="grey", markeredgecolor="black", label=b)
                            for b in BOTTLENECK_MARKERS if b in seen],
-                  title="bottleneck", loc="upper left")
+                  title="bottleneck", loc="best")
     return fig
 
 
@@ -369,9 +368,8 @@ def failure_chart(points: Sequence[tuple[float, Result]], x_label: str,
         ax.set_xticks(ticks, [f"{x:g}" for x in ticks])
         ax.set_xlabel(x_label)
         ax.set_title(y_label)
-    path_legend(axes[0], by_path, loc="best", fontsize=12)
-    if note:
-        fig.supxlabel(note, fontsize=12, style="italic")
+    fig.legend(handles=path_handles(by_path), loc="outside lower center", ncols=len(by_path),
+               title=note or None, title_fontproperties={"style": "italic", "size": 12})
     return fig
 
 
@@ -508,12 +506,21 @@ def refcount_chart(page_log: Sequence[tuple[float, int, str]], result: Result) -
     ys = [c for _, c, _ in page_log]
     ax.step(xs, [*ys, ys[-1]] if ys else [0], where="post", color=PATH_COLORS[result.path],
             linewidth=2.5)
-    for i, (t, count, what) in enumerate(page_log):
-        ax.annotate(what, (t * us, count), xytext=(4, 8 + 14 * (i % 2)),
-                    textcoords="offset points", fontsize=12)
+    taken: list[tuple[int, float, float]] = []  # (level, start, end) of placed labels, µs
+    for t, count, what in page_log:
+        # about 0.9% of the axis per character at 12 pt on a 12-inch figure
+        lo, hi = t * us, t * us + 0.009 * end_us * (len(what) + 1)
+        level = min(lv for lv in range(len(page_log) + 1)
+                    if not any(lv == tl and lo < b and a < hi for tl, a, b in taken))
+        taken.append((level, lo, hi))
+        ax.annotate(what, (t * us, count), xytext=(4, 8 + 18 * level),
+                    textcoords="offset points", fontsize=12,
+                    arrowprops={"arrowstyle": "-", "color": "grey", "linewidth": 0.6}
+                    if level else None)
     ax.set_xlim(0, end_us * 1.05)
-    ax.set_ylim(0, max([*ys, 1]) + 1)
-    ax.set_yticks(range(max([*ys, 1]) + 2))
+    top = max([*ys, 1]) + 1 + max((lv for lv, _, _ in taken), default=0) // 3
+    ax.set_ylim(0, top)
+    ax.set_yticks(range(top + 1))
     ax.set_xlabel("simulated time (µs)")
     ax.set_ylabel("references held")
     return fig
