@@ -13,13 +13,14 @@ misalignment sweeps run, and the script says so rather than invent numbers.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from iosim import PATHS, RESULT_FIELDS, charts
 from iosim.config import SCENARIO_DEFAULTS
 from iosim.experiment import Case, announce, parse_args, row, write_csv
+from iosim.units import format_size
 
 NAME = "failure_modes"
 PROFILE = "teaching"
@@ -38,43 +39,43 @@ class Sweep:
     label: str
     x_label: str
     xs: Sequence[float]
-    scenario: Any  # x -> dict of scenario keys
+    scenario: Callable[[float], dict[str, Any]]  # x -> scenario keys
     overrides: dict[str, Any] = field(default_factory=dict)
 
 
 def sweeps(quick: bool) -> list[Sweep]:
     """The sweeps this core supports."""
-    offsets = [0, 1024, 3072] if quick else [0, 512, 1024, 2048, 3072]
+    offsets_bytes = [0, 1024, 3072] if quick else [0, 512, 1024, 2048, 3072]
     page_aligned = {"dma.alignment": f"{PAGE_BYTES}B"}
     out = [
         Sweep("misaligned_file", "file offset, NIC DMA from any byte", "file offset (bytes)",
-              offsets, lambda x: {"offset_bytes": x}),
+              offsets_bytes, lambda x: {"offset_bytes": x}),
         Sweep("misaligned_file_dma_page", "file offset, NIC DMA needs page alignment",
-              "file offset (bytes)", offsets, lambda x: {"offset_bytes": x}, page_aligned),
+              "file offset (bytes)", offsets_bytes, lambda x: {"offset_bytes": x}, page_aligned),
         Sweep("misaligned_buffer_dma_page", "user buffer offset, NIC DMA needs page alignment",
-              "user buffer offset (bytes)", offsets, lambda x: {"buffer_offset_bytes": x},
+              "user buffer offset (bytes)", offsets_bytes, lambda x: {"buffer_offset_bytes": x},
               page_aligned),
     ]
     if not HAS_FAILURE_KEYS:
         return out
     losses_pct = [0, 2, 5] if quick else [0, 0.5, 1, 2, 5]
-    rates = [0, 100_000] if quick else [0, 25_000, 50_000, 100_000, 200_000]
-    pressures = [0, 8192] if quick else [0, 2048, 4096, 8192, 16384]
+    rates_pages_s = [0, 100_000] if quick else [0, 25_000, 50_000, 100_000, 200_000]
+    pressures_pages = [0, 8192] if quick else [0, 2048, 4096, 8192, 16384]
     failures = [Sweep("loss", "packet loss", "segments lost (%)", losses_pct,
                       lambda x: {"loss": x / 100})]  # percent -> probability 0..1
     failures += [Sweep(f"writer_{kind}", f"writer '{kind}' modifying the data in flight",
-                       "writes (pages/s)", rates,
+                       "writes (pages/s)", rates_pages_s,
                        lambda x, kind=kind: {"writer": kind, "writer_rate": x} if x else {})
                  for kind in ("write", "shared", "private", "userbuf")]
     failures.append(Sweep("pressure", "memory pressure", "pages reclaimed per interval",
-                          pressures, lambda x: {"pressure": x} if x else {}))
+                          pressures_pages, lambda x: {"pressure": x} if x else {}))
     return failures + out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run every sweep for every path; write the CSV and one chart per failure mode."""
     args = parse_args(NAME, __doc__, argv)
-    size_bytes = (256 if args.quick else 4096) * 1024  # 256 KiB or 4 MiB
+    size_bytes = (256 if args.quick else 4096) * 1024  # 256 KiB or 4 MiB, 1024 bytes per KiB
     metrics = [("goodput", "goodput (Gbit/s)"), ("extra_copies", "extra copies per byte"),
                ("extra_frags", "extra skb frags")]
     if HAS_INTEGRITY:
@@ -91,8 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 result = case.run()
                 points.append((x, result))
                 rows.append(row(case, result, sweep=sweep.slug, x=x))
-        fig = charts.failure_chart(points, sweep.x_label, metrics,
-                                   f"{sweep.label} ({size_bytes // 1024} KiB, {PROFILE})", note)
+        title = f"{sweep.label} ({format_size(size_bytes)}, {PROFILE})"
+        fig = charts.failure_chart(points, sweep.x_label, metrics, title, note)
         files += charts.save_figure(fig, args.out / f"{NAME}_{sweep.slug}")
     files.insert(0, write_csv(rows, args.out / f"{NAME}.csv"))
     announce(files)

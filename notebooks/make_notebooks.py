@@ -194,7 +194,7 @@ def what_if() -> nbformat.NotebookNode:
             "for kib in (384, 1024, 4096, 65536):\n"
             "    for r in run_all(cache=\"cold\", **{\"kernel.page_cache\": f\"{kib}KiB\"}):\n"
             "        points.append((kib, r))\n"
-            "        if r.path in (\"read_write\", \"sendfile_sg\"):\n"
+            "        if r.path in (\"read_write\", \"sendfile_sg\"):  # 2**20 bytes per MiB\n"
             "            print(f\"page cache {kib:6} KiB {r.path:12} read \"\n"
             "                  f\"{r.disk_dma_bytes / 2**20:5.1f} MiB from disk to send \"\n"
             "                  f\"{r.bytes_delivered / 2**20:.0f} MiB\")\n"
