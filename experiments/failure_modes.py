@@ -40,6 +40,7 @@ class Sweep:
     x_label: str
     xs: Sequence[float]
     scenario: Callable[[float], dict[str, Any]]  # x -> scenario keys
+    detail: tuple[str, str]  # the Result field that shows this failure, its axis label
     overrides: dict[str, Any] = field(default_factory=dict)
 
 
@@ -47,28 +48,35 @@ def sweeps(quick: bool) -> list[Sweep]:
     """The sweeps this core supports."""
     offsets_bytes = [0, 1024, 3072] if quick else [0, 512, 1024, 2048, 3072]
     page_aligned = {"dma.alignment": f"{PAGE_BYTES}B"}
+    frags = ("extra_frags", "extra skb frags")
     out = [
         Sweep("misaligned_file", "file offset, NIC DMA from any byte", "file offset (bytes)",
-              offsets_bytes, lambda x: {"offset_bytes": x}),
+              offsets_bytes, lambda x: {"offset_bytes": x}, frags),
         Sweep("misaligned_file_dma_page", "file offset, NIC DMA needs page alignment",
-              "file offset (bytes)", offsets_bytes, lambda x: {"offset_bytes": x}, page_aligned),
+              "file offset (bytes)", offsets_bytes, lambda x: {"offset_bytes": x}, frags,
+              page_aligned),
         Sweep("misaligned_buffer_dma_page", "user buffer offset, NIC DMA needs page alignment",
               "user buffer offset (bytes)", offsets_bytes, lambda x: {"buffer_offset_bytes": x},
-              page_aligned),
+              frags, page_aligned),
     ]
     if not HAS_FAILURE_KEYS:
         return out
-    losses_pct = [0, 2, 5] if quick else [0, 0.5, 1, 2, 5]
-    rates_pages_s = [0, 100_000] if quick else [0, 25_000, 50_000, 100_000, 200_000]
-    pressures_pages = [0, 8192] if quick else [0, 2048, 4096, 8192, 16384]
+    losses_pct = [0, 2, 5] if quick else [0, 1, 2, 3, 4, 5]
+    rates_pages_s = [0, 100_000] if quick else [0, 50_000, 100_000, 150_000, 200_000]
+    pressures_pages = [0, 8000] if quick else [0, 4000, 8000, 12_000, 16_000]
     failures = [Sweep("loss", "packet loss", "segments lost (%)", losses_pct,
-                      lambda x: {"loss": x / 100})]  # percent -> probability 0..1
-    failures += [Sweep(f"writer_{kind}", f"writer '{kind}' modifying the data in flight",
-                       "writes (pages/s)", rates_pages_s,
-                       lambda x, kind=kind: {"writer": kind, "writer_rate": x} if x else {})
-                 for kind in ("write", "shared", "private", "userbuf")]
-    failures.append(Sweep("pressure", "memory pressure", "pages reclaimed per interval",
-                          pressures_pages, lambda x: {"pressure": x} if x else {}))
+                      lambda x: {"loss": x / 100},  # percent -> probability 0..1
+                      ("retransmit_bytes", "bytes retransmitted"))]
+    for kind in ("write", "shared", "private", "userbuf"):
+        detail = (("cow_copies", "copy-on-write page copies") if kind == "private" else
+                  ("mixed_version_segments", "segments mixing old and new data"))
+        failures.append(Sweep(
+            f"writer_{kind}", f"writer '{kind}' modifying the data in flight",
+            "writes (pages/s)", rates_pages_s,
+            lambda x, kind=kind: {"writer": kind, "writer_rate": x} if x else {}, detail))
+    failures.append(Sweep("pressure", "memory pressure", "pages reclaimed", pressures_pages,
+                          lambda x: {"pressure": x} if x else {},
+                          ("refaults", "pages read again from disk")))
     return failures + out
 
 
@@ -76,10 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run every sweep for every path; write the CSV and one chart per failure mode."""
     args = parse_args(NAME, __doc__, argv)
     size_bytes = (256 if args.quick else 4096) * 1024  # 256 KiB or 4 MiB, 1024 bytes per KiB
-    metrics = [("goodput", "goodput (Gbit/s)"), ("extra_copies", "extra copies per byte"),
-               ("extra_frags", "extra skb frags")]
-    if HAS_INTEGRITY:
-        metrics.append(("integrity", "data received"))
+    metrics = [("goodput", "goodput (Gbit/s)"), ("extra_copies", "extra copies per byte")]
+    integrity = [("integrity", "data received")] if HAS_INTEGRITY else []
     rows: list[dict[str, Any]] = []
     files = []
     note = "" if HAS_FAILURE_KEYS else MISSING_NOTE
@@ -93,7 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 points.append((x, result))
                 rows.append(row(case, result, sweep=sweep.slug, x=x))
         title = f"{sweep.label} ({format_size(size_bytes)}, {PROFILE})"
-        fig = charts.failure_chart(points, sweep.x_label, metrics, title, note)
+        fig = charts.failure_chart(points, sweep.x_label, [*metrics, sweep.detail, *integrity],
+                                   title, note)
         files += charts.save_figure(fig, args.out / f"{NAME}_{sweep.slug}")
     files.insert(0, write_csv(rows, args.out / f"{NAME}.csv"))
     announce(files)

@@ -365,12 +365,19 @@ def failure_chart(points: Sequence[tuple[float, Result]], x_label: str,
         if levels:
             ax.set_yticks(list(levels.values()), list(levels))
             ax.set_ylim(-0.5, len(levels) - 0.5)
-        ax.set_xticks(ticks, [f"{x:g}" for x in ticks])
+        ax.set_xticks(ticks, _tick_texts(ticks))
         ax.set_xlabel(x_label)
         ax.set_title(y_label)
     fig.legend(handles=path_handles(by_path), loc="outside lower center", ncols=len(by_path),
                title=note or None, title_fontproperties={"style": "italic", "size": 12})
     return fig
+
+
+def _tick_texts(ticks: Sequence[float]) -> list[str]:
+    """Tick texts, in thousands (50k) when they are round thousands reaching 10 000."""
+    if max(ticks) >= 10_000 and all(x % 1000 == 0 for x in ticks):
+        return [f"{x / 1000:g}k" if x else "0" for x in ticks]
+    return [f"{x:g}" for x in ticks]
 
 
 def _integrity_levels(points: Sequence[tuple[float, Result]]) -> dict[str, int]:

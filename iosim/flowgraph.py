@@ -3,8 +3,9 @@
 The textbook diagrams (disk -> page cache -> user buffer -> socket buffer -> NIC) are drawn
 here from what a run actually did, never from a picture per path: copy edges come from the
 Tracer's CPU-copy and DMA slices, page-reference edges from the syscalls that hand pages on
-(splice, sendfile, MSG_ZEROCOPY send, mmap), and CPU copies the trace does not name (the
-driver linearising an skb) from the gap between the trace and ``Result.cpu_copy_bytes``.
+(splice, sendfile, MSG_ZEROCOPY send, mmap), and CPU copies the trace does not name (bounce
+buffers, the driver linearising an skb) from the gap between the trace and
+``Result.cpu_copy_bytes``.
 So sendfile on a NIC without scatter-gather shows a CPU copy where sendfile_sg shows a
 reference, because that is what the model did.
 """
@@ -103,7 +104,8 @@ def flow_graph(result: Result, tracer: Tracer) -> nx.MultiDiGraph:
         else:
             _add(g, src, dst, "dma", nbytes, note)
     _add_references(g, slices)
-    _resolve_frags(g, result.cpu_copy_bytes - traced_cpu_bytes)
+    _resolve_frags(g, result.cpu_copy_bytes - traced_cpu_bytes,
+                   getattr(result, "bounce_copy_bytes", 0))  # a field of newer cores
     for e in slices:
         if e.track == "wire":
             _add(g, "NIC", "wire", "transmit", e.args.get("bytes", 0),
@@ -162,11 +164,13 @@ def _add_references(g: nx.MultiDiGraph, slices: Sequence[Event]) -> None:
          "MSG_ZEROCOPY: user pages pinned and attached as skb frags")
 
 
-def _resolve_frags(g: nx.MultiDiGraph, linearized_bytes: int) -> None:
+def _resolve_frags(g: nx.MultiDiGraph, untraced_cpu_bytes: int, bounce_bytes: int) -> None:
     """Point the NIC's gather DMA at the pages the frags reference.
 
-    ``linearized_bytes``: CPU copies the trace did not name, the driver's skb_linearize
-    (more frags than the NIC has SG entries), after which the NIC reads the skb instead.
+    ``untraced_cpu_bytes``: CPU copies the trace does not name. ``bounce_bytes`` of them
+    went to bounce buffers (data the NIC cannot DMA where it lies); the rest is the driver's
+    skb_linearize (more frags than the NIC's SG entries). Either way the NIC then reads a
+    kernel buffer of the skb instead of the referenced pages.
     """
     frag_bytes = edge_bytes(g, "frags", "NIC", "dma")
     if not frag_bytes:
@@ -174,11 +178,13 @@ def _resolve_frags(g: nx.MultiDiGraph, linearized_bytes: int) -> None:
     g.remove_node("frags")
     pinned = edge_bytes(g, "user buffer", "socket buffer", "reference")
     source = "user buffer" if pinned else "page cache"
-    _add(g, source, "socket buffer", "cpu_copy", linearized_bytes,
+    _add(g, source, "socket buffer", "cpu_copy", bounce_bytes,
+         "bounce buffer: data not aligned for the NIC's DMA")
+    _add(g, source, "socket buffer", "cpu_copy", untraced_cpu_bytes - bounce_bytes,
          "skb_linearize: more frags than the NIC's scatter-gather entries")
-    _add(g, "socket buffer", "NIC", "dma", min(linearized_bytes, frag_bytes),
-         "the linearised skb")
-    _add(g, source, "NIC", "dma", frag_bytes - linearized_bytes,
+    copied = min(untraced_cpu_bytes, frag_bytes)
+    _add(g, "socket buffer", "NIC", "dma", copied, "the skb's copied data")
+    _add(g, source, "NIC", "dma", frag_bytes - copied,
          "gather: the NIC reads the referenced pages directly")
 
 

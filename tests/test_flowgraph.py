@@ -119,3 +119,14 @@ def test_cli_diagram_errors_are_one_line(argv, message, capsys):
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
+
+
+@pytest.mark.skipif("bounce_copy_bytes" not in iosim.RESULT_FIELDS,
+                    reason="this core has no bounce buffers")
+def test_bounce_copies_are_named_as_such():
+    graph, result = flowgraph.trace_flow("sendfile_sg", "256KiB", offset_bytes=100,
+                                         overrides={"dma.alignment": "4KiB"})
+    assert result.bounce_copy_bytes > 0
+    notes = graph.edges["page cache", "socket buffer", "cpu_copy"]["notes"]
+    assert any(n.startswith("bounce buffer") for n in notes)
+    _check_against_result(graph, result)
