@@ -114,5 +114,5 @@ def test_cli_explain_and_its_errors(capsys):
 
 def test_a_linearised_skb_is_told_as_the_cpu_copy_it_is():
     text = explain("sendfile_sg", "64KiB", overrides={"dma.max_sg_entries": 8})
-    assert "CPU copy  page frags -> skb linear data (skb_linearize), 64 KiB" in text
+    assert "CPU copy  page cache -> socket buffer (skb_linearize), 64 KiB" in text
     assert "MISMATCH" not in text

@@ -112,10 +112,12 @@ class UserBuffer:
             out.append(page)
         return out
 
-    def fault_in(self, start: int, nbytes: int):
-        """Make the range accessible (generator, for symmetry with ``Mapping``)."""
+    def copy_runs(self, start: int, nbytes: int):
+        """copy_from_user (generator, like ``Mapping.copy_runs``): faults in never-touched
+        pages and returns the content versions of the range."""
         self.touch(start, nbytes)
         yield from ()
+        return self.runs(start, nbytes)
 
     def fill(self, start: int, runs: list[list[int]]) -> None:
         """Record that file data of version ``runs`` now occupies the buffer from ``start``."""
@@ -157,50 +159,46 @@ class Mapping:
         self.label = "mmap'd page cache"
         cache.on_unmap = self.unmap_page
 
-    def touch(self, start: int, nbytes: int):
-        """Fault in the pages under a byte range (generator: a fault may wait for the disk).
-
-        Returns only when every page is mapped at once: while one fault waits, reclaim or a
-        truncate may unmap another, which then faults again, as copy_from_user would.
-        """
-        pb = self.cache.page_bytes
-        span = range(start // pb, (start + nbytes - 1) // pb + 1)
+    def _fault(self, index: int):
+        """One fault on page ``index`` (generator): read it if needed, map it and, around it,
+        the cached pages of its fault-around block."""
         while True:
-            index = next((i for i in span if i not in self.mapped), None)
-            if index is None:
-                return
             self.task.fault()
             pages, wait = self.cache.read_pages(self.file, index, 1)
-            while wait is not None:  # retry after the wait: the page may be gone again
-                yield from self.task.block(wait, "disk read for an mmap fault")
-                pages, wait = self.cache.read_pages(self.file, index, 1)
-            self._map(index, pages[0])  # the faulting page, even if reclaim took it since
-            around = self.fault_around_pages
-            block = index - index % around
-            for i in range(block, min(block + around, self.file.npages)):
-                page = self.cache.find(self.file, i)
-                # filemap_map_pages skips pages under I/O and read-ahead markers, so the
-                # access that reaches a marker faults and starts the next read-ahead
-                if i not in self.mapped and page is not None and page.uptodate and (
-                        not page.readahead_mark):
-                    self._map(i, page)
+            if wait is None:
+                break
+            # the fault holds the page while it waits for the disk
+            self.task.pages.get(pages, "fault")
+            yield from self.task.block(wait, "disk read for an mmap fault")
+            self.task.pages.put(pages, "fault")
+            if pages[0].in_cache:
+                break  # else truncated meanwhile: fault again
+        self._map(index, pages[0])
+        around = self.fault_around_pages
+        block = index - index % around
+        for i in range(block, min(block + around, self.file.npages)):
+            page = self.cache.find(self.file, i)
+            # filemap_map_pages skips pages under I/O and read-ahead markers, so the access
+            # that reaches a marker faults and starts the next read-ahead
+            if i not in self.mapped and page is not None and page.uptodate and (
+                    not page.readahead_mark):
+                self._map(i, page)
 
     def _map(self, index: int, page: Page) -> None:
         page.mapcount += 1
         self.task.pages.get((page,), "mmap")
         self.mapped[index] = page
 
-    def fault_in(self, start: int, nbytes: int):
-        """Make the range accessible (generator): what copy_from_user does on the way."""
-        yield from self.touch(start, nbytes)
-
-    def runs(self, start: int, nbytes: int) -> list[list[int]]:
-        """Content versions of the mapped byte range (the pages must be mapped)."""
+    def copy_runs(self, start: int, nbytes: int):
+        """copy_from_user over the mapping (generator): page by page, faulting on unmapped
+        pages as it reaches them; returns the content versions it copied."""
         pb = self.cache.page_bytes
         out: list[list[int]] = []
         pos, end = start, start + nbytes
         while pos < end:
             index = pos // pb
+            if index not in self.mapped:
+                yield from self._fault(index)
             n = min(end, (index + 1) * pb) - pos
             add_run(out, self.mapped[index].version, n)
             pos += n

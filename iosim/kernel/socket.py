@@ -98,10 +98,9 @@ class TcpSocket:
             yield from self.wait_space(task)
             skb = self._skb()
             n = min(nbytes - done, self._room(skb))
-            if source.fault_in is not None:
-                yield from source.fault_in(start + done, n)
+            runs = yield from source.copy_runs(start + done, n)
             task.copy(n, f"{source.label} -> socket buffer")
-            skb.add_linear(source.runs(start + done, n), n)
+            skb.add_linear(runs, n)
             self._queue(n)
             done += n
             if skb.len >= self.size_goal:

@@ -34,8 +34,8 @@ def _file_runs(file: File, pages, pos: int, nbytes: int) -> list[list[int]]:
 def _cached(task: Task, cache: PageCache, file: File, pos: int, nbytes: int):
     """filemap_get_pages: the uptodate pages under a file range, waiting for the disk.
 
-    After a wait the lookup starts over, as the kernel's does: reclaim or a truncate may
-    have taken pages away meanwhile.
+    While it waits the reader holds a reference on each page, so reclaim cannot take them;
+    a truncate can still detach them, and then the lookup starts over.
     """
     pb = file.page_bytes
     first = pos // pb
@@ -44,7 +44,11 @@ def _cached(task: Task, cache: PageCache, file: File, pos: int, nbytes: int):
         pages, wait = cache.read_pages(file, first, count)
         if wait is None:
             return pages
+        task.pages.get(pages, "read")
         yield from task.block(wait, "disk read")
+        task.pages.put(pages, "read")
+        if all(p.in_cache for p in pages):
+            return pages
 
 
 def read(task: Task, cache: PageCache, file: File, pos: int, buf: UserBuffer, nbytes: int):
