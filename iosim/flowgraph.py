@@ -169,8 +169,8 @@ def _add_references(g: nx.MultiDiGraph, slices: Sequence[Event]) -> None:
 def _resolve_frags(g: nx.MultiDiGraph, untraced_cpu_bytes: int, bounce_bytes: int) -> None:
     """Point the NIC's gather DMA at the pages the frags reference.
 
-    ``untraced_cpu_bytes``: CPU copies of frag data (all CPU copies but the named ones). ``bounce_bytes`` of them
-    went to bounce buffers (data the NIC cannot DMA where it lies); the rest is the driver's
+    ``untraced_cpu_bytes``: CPU copies of frag data (all but the named ones). ``bounce_bytes``
+    of them went to bounce buffers (data the NIC cannot DMA where it lies); the rest is the driver's
     skb_linearize (more frags than the NIC's SG entries). Either way the NIC then reads a
     kernel buffer of the skb instead of the referenced pages.
     """
