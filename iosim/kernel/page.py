@@ -64,7 +64,7 @@ class Pages:
         """Allocate a page holding one reference for its creator."""
         page = Page(kind, file, index, version)
         self.live += 1
-        if file is not None and (file.name, index) in self.watch:
+        if self.watch and file is not None and (file.name, index) in self.watch:
             page.log = self.watch_log
             self._log(page, "alloc")
         return page

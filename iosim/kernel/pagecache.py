@@ -107,17 +107,25 @@ class PageCache:
         """Submit disk reads for the missing pages of the window at ``start``."""
         end = min(start + self.ra_pages, file.npages)
         run: list[Page] = []
+        name = file.name
+        lru = self.lru
+        new = self.pages.new
+        shadows = self.shadows
         for index in range(start, end):
-            if (file.name, index) in self.lru:
+            key = (name, index)
+            if key in lru:
                 self._submit(file, run)
                 run = []
                 continue
-            page = self.pages.new(FILE, file, index, file.version_of(index))
+            page = new(FILE, file, index, file.version_of(index))
             page.uptodate = False
-            if (file.name, index) in self.shadows:
-                self.shadows.discard((file.name, index))
+            if shadows and key in shadows:
+                shadows.discard(key)
                 self.acct.refaults += 1
-            self._insert(page)
+            if len(lru) >= self.capacity_pages:
+                self.reclaim(len(lru) - self.capacity_pages + 1)
+            page.in_cache = True
+            lru[key] = page
             run.append(page)
         self._submit(file, run)
         first = self.lru.get((file.name, start))

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
-from iosim.kernel.page import Page, Pages
+from iosim.kernel.page import Pages
 from iosim.kernel.process import Task
 from iosim.kernel.skbuff import Runs, SkBuff, add_run
 
@@ -117,42 +117,15 @@ class TcpSocket:
             yield from self.send_copy(task, Runs(runs, "page cache"), 0,
                                       sum(b.len for b in buffers))
             return
-        todo = [(b.page, b.offset, b.len, b.version) for b in buffers]
-        i = 0
-        while i < len(todo):
-            yield from self.wait_space(task)
-            skb = self._skb()
-            room = self._room(skb)
-            slots = self.max_frags - len(skb.frags)
-            # attach every whole buffer that fits in one go: a page reference each
-            take = 0
-            nbytes = 0
-            while (i + take < len(todo) and take < slots
-                   and nbytes + todo[i + take][2] <= room):
-                nbytes += todo[i + take][2]
-                take += 1
-            if take:
-                batch = todo[i:i + take]
-                self.pages.get([b[0] for b in batch], "skb")
-                for page, offset, length, version in batch:
-                    skb.add_frag(page, offset, length, version)
-                self._queue(nbytes)
-                i += take
-            elif slots and room:  # only part of the next buffer fits: split it
-                page, offset, length, version = todo[i]
-                self.pages.get((page,), "skb")
-                skb.add_frag(page, offset, room, version)
-                self._queue(room)
-                todo[i] = (page, offset + room, length - room, version)
-            if skb.len >= self.size_goal or len(skb.frags) >= self.max_frags or not take:
-                yield from self.push(task)
-        yield from self.push(task)
+        yield from self._attach(task, [(b.page, b.offset, b.len, b.version) for b in buffers],
+                                "skb")
 
     def send_zerocopy(self, task: Task, buffer, start: int, nbytes: int):
         """send(MSG_ZEROCOPY): pin the user pages and attach them as frags.
 
-        Without SG the kernel copies instead and flags the completion as COPIED. Either way
-        one notification id is consumed, completed when every skb carrying it is freed.
+        Without SG (or on loopback) the kernel copies instead and flags the completion as
+        COPIED. Either way one notification id is consumed, completed when every skb
+        carrying it is freed.
         """
         zc_id = self.zc_next_id
         self.zc_next_id += 1
@@ -167,34 +140,62 @@ class TcpSocket:
         pb = buffer.page_bytes
         pos = buffer.offset_bytes + start
         end = pos + nbytes
+        todo = []
         while pos < end:
+            page = buffer.pages[pos // pb]
+            n = min(end, (pos // pb + 1) * pb) - pos
+            todo.append((page, pos % pb, n, page.version))
+            pos += n
+        yield from self._attach(task, todo, "pin", zc_id)
+        self._zc_put(zc_id)
+
+    def _attach(self, task: Task, todo: list[tuple], holder: str, zc_id: int | None = None):
+        """Put (page, offset, len, version) pieces into skbs: as frags holding a page
+        reference each with SG, else copied into the linear area. Whole pieces that fit go
+        in one batch; a piece that does not fit is split at the skb's size goal."""
+        i = 0
+        while i < len(todo):
             yield from self.wait_space(task)
             skb = self._skb()
-            if skb.zc_id is not None and skb.zc_id != zc_id:
-                yield from self.push(task)
+            if zc_id is not None and skb.zc_id not in (None, zc_id):
+                yield from self.push(task)  # one notification id per skb
                 continue
-            if self.sg and len(skb.frags) >= self.max_frags:
-                yield from self.push(task)
-                continue
-            i = pos // pb
-            n = min(end, (i + 1) * pb) - pos, self._room(skb)
-            n = min(n)
-            page: Page = buffer.pages[i]
-            if self.sg:
-                self.pages.get((page,), "pin")
-                skb.add_frag(page, pos % pb, n, page.version)
+            room = self._room(skb)
+            slots = self.max_frags - len(skb.frags) if self.sg else len(todo)
+            take = 0
+            nbytes = 0
+            while (i + take < len(todo) and take < slots
+                   and nbytes + todo[i + take][2] <= room):
+                nbytes += todo[i + take][2]
+                take += 1
+            if take:
+                batch = todo[i:i + take]
+                i += take
+            elif slots and room:  # only part of the next piece fits: split it
+                page, offset, length, version = todo[i]
+                batch = [(page, offset, room, version)]
+                todo[i] = (page, offset + room, length - room, version)
+                nbytes = room
             else:
-                task.copy(n, "user buffer -> socket buffer (MSG_ZEROCOPY fallback)")
-                skb.add_linear([[page.version, n]], n)
-            if skb.zc_id is None:
-                skb.zc_id = zc_id
-                self.zc_pending[zc_id] += 1
-            self._queue(n)
-            pos += n
-            if skb.len >= self.size_goal or len(skb.frags) >= self.max_frags:
+                batch = []
+            if batch:
+                if self.sg:
+                    self.pages.get([b[0] for b in batch], holder)
+                    for page, offset, length, version in batch:
+                        skb.add_frag(page, offset, length, version)
+                else:
+                    task.copy(nbytes, "user buffer -> socket buffer (MSG_ZEROCOPY fallback)")
+                    runs: list[list[int]] = []
+                    for b in batch:
+                        add_run(runs, b[0].version, b[2])
+                    skb.add_linear(runs, nbytes)
+                if zc_id is not None and skb.zc_id is None:
+                    skb.zc_id = zc_id
+                    self.zc_pending[zc_id] += 1
+                self._queue(nbytes)
+            if skb.len >= self.size_goal or len(skb.frags) >= self.max_frags or not batch:
                 yield from self.push(task)
         yield from self.push(task)
-        self._zc_put(zc_id)
 
     def _queue(self, nbytes: int) -> None:
         self.queued += nbytes

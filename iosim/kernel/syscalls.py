@@ -106,11 +106,14 @@ def _splice_to_pipe(task: Task, cache: PageCache, file: File, pos: int, nbytes: 
     pages = yield from _cached(task, cache, file, pos, nbytes)
     task.pages.get(pages, "pipe")
     task.charge(len(pages) * task.spec.pipe_op_s, "pipe")
-    end = pos + nbytes
-    for page in pages:
-        lo = max(pos, page.index * pb)
-        hi = min(end, (page.index + 1) * pb)
-        pipe.buffers.append(PipeBuffer(page, lo - page.index * pb, hi - lo, page.version))
+    # whole pages in between; only the first and last may be partial
+    head = pos % pb
+    tail = (pos + nbytes) - pages[-1].index * pb
+    last = len(pages) - 1
+    pipe.buffers.extend(
+        PipeBuffer(page, head if i == 0 else 0,
+                   (tail if i == last else pb) - (head if i == 0 else 0), page.version)
+        for i, page in enumerate(pages))
     _trace_pipe(task, "page cache -> pipe", t0, len(pages), nbytes)
     return nbytes
 
