@@ -39,7 +39,6 @@ class Accounting:
         self.pages_pinned = 0
         self.zerocopy_notifications = 0
         self.zerocopy_copied_sends = 0
-        self.bytes_delivered = 0
         self.evictions = 0
         self.linearized_bytes = 0
         self.bounce_copy_bytes = 0
@@ -121,6 +120,16 @@ class Result:
     """Busy fraction of disk, membus, cpu (all cores) and link during the run."""
     bottleneck: str
     """The most utilised resource: the one that limits goodput."""
+    wire_bytes: int
+    """Bytes on the wire: payload (retransmissions included) plus TCP/IP and Ethernet
+    headers and framing of every segment."""
+    pages_pinned: int
+    """User pages MSG_ZEROCOPY pinned (one per page per send)."""
+    zerocopy_notifications: int
+    """MSG_ZEROCOPY completions queued on the error queue (before coalescing)."""
+    linearized_bytes: int
+    """Frag bytes the driver copied because an skb had more frags than the DMA engine's
+    scatter-gather entries (included in ``cpu_copy_bytes``)."""
     zerocopy_copied_sends: int
     """MSG_ZEROCOPY sends the kernel completed as copies (SO_EE_CODE_ZEROCOPY_COPIED)."""
     cow_copies: int

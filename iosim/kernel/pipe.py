@@ -33,8 +33,3 @@ class Pipe:
     def free_slots(self) -> int:
         """Slots that can take another page."""
         return self.slots - len(self.buffers)
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes waiting in the pipe."""
-        return sum(b.len for b in self.buffers)

@@ -66,10 +66,8 @@ class TcpSocket:
         self.rtx: deque[SkBuff] = deque()
         self.snd_una = 0
         self._space = None  # event the blocked writer waits on
-        self._drained = None  # event the closing task waits on
         self.zc_next_id = 0
         self.zc_pending: dict[int, int] = {}  # notification id -> skbs still holding it
-        self.zc_copied: set[int] = set()
         self.errqueue: list[list[int]] = []  # coalesced [lo, hi] ranges of completed ids
         self._errqueue_event = None
 
@@ -131,7 +129,6 @@ class TcpSocket:
         self.zc_next_id += 1
         self.zc_pending[zc_id] = 1  # the call's own reference, dropped when it returns
         if not self.sg or self.loopback:
-            self.zc_copied.add(zc_id)
             self.acct.zerocopy_copied_sends += 1
         if self.sg:  # get_user_pages: pin the whole range up front
             pinned = len(buffer.page_span(start, nbytes))
@@ -252,9 +249,6 @@ class TcpSocket:
         if self._space is not None and self.sndbuf - self.queued >= self.queued // 2:
             self._space.succeed()
             self._space = None
-        if self._drained is not None and not self.rtx:
-            self._drained.succeed()
-            self._drained = None
 
     # --- loss recovery -----------------------------------------------------------------
     def _recover(self, sack: list[list[int]]) -> None:
@@ -361,12 +355,3 @@ class TcpSocket:
         if self._errqueue_event is None:
             self._errqueue_event = self.env.event()
         return self._errqueue_event
-
-    def drained(self):
-        """An event that fires when every sent byte is ACKed (for close with linger)."""
-        ev = self.env.event()
-        if not self.rtx:
-            ev.succeed()
-        else:
-            self._drained = ev
-        return ev
