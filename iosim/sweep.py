@@ -20,6 +20,7 @@ from typing import Any
 from tqdm import tqdm
 
 from iosim import __version__
+from iosim.config import Profile
 from iosim.executors import available_cores, check_pool_options, open_pool
 from iosim.run_store import RunStore, run_key
 from iosim.simulate import simulate
@@ -37,9 +38,9 @@ class SweepReport:
     rows: list[dict[str, Any]]
     out_dir: Path
     files: list[Path]
-    computed: int = 0
+    computed: int
     """Distinct runs simulated by this call, failed ones included."""
-    reused: int = 0
+    reused: int
     """Distinct runs found in the store and not simulated again."""
     failed: int = field(init=False)
     """Rows with an error."""
@@ -98,7 +99,7 @@ def run_sweep(spec: str | Path | Mapping[str, Any], out_dir: str | Path | None =
     write_csv(rows, files[0])
     if write_parquet(rows, out / "results.parquet"):
         files.append(out / "results.parquet")
-    return SweepReport(rows, out, files, computed=len(pending), reused=reused)
+    return SweepReport(rows, out, files, len(pending), reused)
 
 
 def _execute(pending: list[Point], executor: Executor, slots: int, store: RunStore,
@@ -118,14 +119,16 @@ def _execute(pending: list[Point], executor: Executor, slots: int, store: RunSto
             futures[executor.submit(run_batch, batch)] = batch
         with tqdm(**bar_options) as bar:
             for future in as_completed(futures):
+                batch = futures[future]
                 try:
-                    for record in future.result():
+                    done = future.result()
+                except Exception as exc:  # the executor's failure, not the simulation's
+                    records.update((p.key, _record(p.key, error=exc)) for p in batch)
+                else:
+                    for record in done:
                         store.put(record["key"], record)
                         records[record["key"]] = record
-                except Exception as exc:  # the executor's failure, not the simulation's
-                    for p in futures[future]:
-                        records[p.key] = _record(p.key, error=exc)
-                bar.update(len(futures[future]))
+                bar.update(len(batch))
     finally:
         for future in futures:
             future.cancel()
@@ -133,12 +136,13 @@ def _execute(pending: list[Point], executor: Executor, slots: int, store: RunSto
 
 def run_batch(points: list[Point]) -> list[dict[str, Any]]:
     """Simulate ``points`` one after another (in a worker process)."""
-    return [run_point(p) for p in points]
+    loaded: dict[str, Profile] = {}
+    return [run_point(p, loaded) for p in points]
 
 
-def run_point(point: Point) -> dict[str, Any]:
+def run_point(point: Point, loaded: dict[str, Profile] | None = None) -> dict[str, Any]:
     """Simulate one point and return its store record; a simulation error is recorded."""
-    profile, scenario = point.build()
+    profile, scenario = point.build(loaded=loaded)
     profile_dict, scenario_dict = profile.to_dict(), scenario.to_dict()
     if run_key(profile_dict, scenario_dict, __version__) != point.key:
         raise RuntimeError(f"this worker builds other inputs for run {point.key} than the "

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import functools
 import itertools
 import math
 import tomllib
@@ -55,9 +54,17 @@ class Point:
     key: str
     """Run-store key: hash of the effective profile, scenario and iosim version."""
 
-    def build(self, origin: str = "sweep") -> tuple[Profile, Scenario]:
-        """The effective profile (before the path's own overrides) and scenario of this run."""
-        profile = _base_profile(self.profile)
+    def build(self, origin: str = "sweep", loaded: dict[str, Profile] | None = None
+              ) -> tuple[Profile, Scenario]:
+        """The effective profile (before the path's own overrides) and scenario of this run.
+
+        ``loaded`` keeps base profiles between calls; a caller holds it for one sweep or
+        batch only, so an edited profile file is read afresh by the next sweep.
+        """
+        loaded = {} if loaded is None else loaded
+        if self.profile not in loaded:
+            loaded[self.profile] = load_profile(self.profile)
+        profile = loaded[self.profile]
         if self.overrides:
             profile = profile.with_overrides(dict(self.overrides), origin=origin)
         scenario = make_scenario(self.path, self.size, PATHS, origin=origin,
@@ -79,12 +86,14 @@ class SweepSpec:
 
     def points(self, version: str) -> list[Point]:
         """Every grid point, in grid order, each validated by building its inputs."""
+        loaded: dict[str, Profile] = {}
         profiles: dict[tuple, dict[str, Any]] = {}  # built once per distinct profile
-        return [self._point(dict(zip(self.axes, combo, strict=True)), profiles, version)
+        return [self._point(dict(zip(self.axes, combo, strict=True)), loaded, profiles,
+                            version)
                 for combo in itertools.product(*self.axes.values())]
 
-    def _point(self, chosen: dict[str, Any], profiles: dict[tuple, dict[str, Any]],
-               version: str) -> Point:
+    def _point(self, chosen: dict[str, Any], loaded: dict[str, Profile],
+               profiles: dict[tuple, dict[str, Any]], version: str) -> Point:
         values = {**self.base, **chosen}
         for key, what in (("path", "path"), ("size_bytes", "size")):
             if key not in values:
@@ -92,6 +101,9 @@ class SweepSpec:
         origin = self.source + (" (" + ", ".join(f"{k}={v!r}" for k, v in chosen.items()) + ")"
                                 if chosen else "")
         profile_name = values.get("profile", DEFAULT_PROFILE)
+        if not isinstance(profile_name, str):
+            raise ConfigError(f"{origin}: key 'profile': expected a profile name or a .toml "
+                              f"file, got {profile_name!r}")
         ref = str((self.directory / profile_name).resolve()) if profile_name.endswith(
             ".toml") else profile_name
         overrides = tuple((k, v) for k, v in values.items() if "." in k)
@@ -100,7 +112,7 @@ class SweepSpec:
         point = Point(values["path"], values["size_bytes"], ref, overrides, options, {}, "")
         try:
             if (ref, overrides) not in profiles:
-                profiles[ref, overrides] = point.build(origin)[0].to_dict()
+                profiles[ref, overrides] = point.build(origin, loaded)[0].to_dict()
             scenario = make_scenario(point.path, point.size, PATHS, origin=origin,
                                      **dict(options))
         except ConfigError as exc:
@@ -113,11 +125,6 @@ class SweepSpec:
                   **dict(_profile_column(profile_dict, k) for k, _ in overrides)}
         return dataclasses.replace(point, inputs=inputs,
                                    key=run_key(profile_dict, scenario_dict, version))
-
-
-@functools.lru_cache(maxsize=64)
-def _base_profile(ref: str) -> Profile:
-    return load_profile(ref)
 
 
 def _profile_column(profile_dict: dict[str, Any], dotted: str) -> tuple[str, Any]:
