@@ -79,8 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(compare)
     sweep = sub.add_parser("sweep", help="simulate every point of a grid (docs/sweep.md)")
     sweep.add_argument("spec", help="sweep spec: a TOML file with [base] and [grid]")
-    sweep.add_argument("--out", help="output folder (default sweeps/SPEC_NAME)")
-    sweep.add_argument("--workers", type=int,
+    sweep.add_argument("--out", metavar="DIR", help="output folder (default sweeps/SPEC_NAME)")
+    sweep.add_argument("--workers", type=int, metavar="N",
                        help="local processes, or LocalCluster workers (default: all cores)")
     sweep.add_argument("--scheduler", metavar="ADDRESS",
                        help="run on Dask: tcp://HOST:PORT, or 'local' for a LocalCluster")

@@ -27,6 +27,8 @@ class Pool:
     executor: Executor
     slots: int
     description: str
+    same_disk: bool
+    """Workers see this process's files: they can store their runs themselves."""
 
 
 def available_cores() -> int:
@@ -60,7 +62,7 @@ def open_pool(workers: int | None = None, scheduler: str | None = None) -> Itera
     if scheduler is None:
         n = workers or available_cores()
         with ProcessPoolExecutor(max_workers=n) as executor:
-            yield Pool(executor, n, f"{n} local process{'es' if n > 1 else ''}")
+            yield Pool(executor, n, f"{n} local process{'es' if n > 1 else ''}", True)
         return
     from distributed import Client, LocalCluster
 
@@ -69,7 +71,7 @@ def open_pool(workers: int | None = None, scheduler: str | None = None) -> Itera
         with LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                           dashboard_address=None) as cluster, Client(cluster) as client:
             yield Pool(client.get_executor(pure=False), n,
-                       f"a Dask LocalCluster of {n} worker{'s' if n > 1 else ''}")
+                       f"a Dask LocalCluster of {n} worker{'s' if n > 1 else ''}", True)
         return
     try:
         client = Client(scheduler, timeout=DASK_CONNECT_TIMEOUT_S)
@@ -78,4 +80,4 @@ def open_pool(workers: int | None = None, scheduler: str | None = None) -> Itera
     with client:
         slots = sum(client.nthreads().values()) or 1
         yield Pool(client.get_executor(pure=False), slots,
-                   f"the Dask cluster at {scheduler} ({slots} threads)")
+                   f"the Dask cluster at {scheduler} ({slots} threads)", False)

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from iosim import __version__
 from iosim.config import Profile
-from iosim.executors import available_cores, check_pool_options, open_pool
+from iosim.executors import Pool, available_cores, check_pool_options, open_pool
 from iosim.run_store import RunStore, run_key
 from iosim.simulate import simulate
 from iosim.sweep_spec import Point, load_spec
@@ -88,11 +88,11 @@ def run_sweep(spec: str | Path | Mapping[str, Any], out_dir: str | Path | None =
     bar = {"total": reused + len(pending), "initial": reused, "unit": "run",
            "disable": None if progress is None else not progress}
     if pending and executor is not None:
-        _execute(pending, executor, workers or available_cores(), store, records,
-                 {**bar, "desc": parsed.name})
+        _execute(pending, Pool(executor, workers or available_cores(), parsed.name, False),
+                 store, records, {**bar, "desc": parsed.name})
     elif pending:
         with open_pool(workers, scheduler) as pool:
-            _execute(pending, pool.executor, pool.slots, store, records,
+            _execute(pending, pool, store, records,
                      {**bar, "desc": f"{parsed.name} on {pool.description}"})
     rows = [make_row(p.inputs, records[p.key]) for p in points]
     files = [out / "results.csv"]
@@ -102,21 +102,24 @@ def run_sweep(spec: str | Path | Mapping[str, Any], out_dir: str | Path | None =
     return SweepReport(rows, out, files, len(pending), reused)
 
 
-def _execute(pending: list[Point], executor: Executor, slots: int, store: RunStore,
+def _execute(pending: list[Point], pool: Pool, store: RunStore,
              records: dict[str, dict[str, Any]], bar_options: dict[str, Any]) -> None:
-    """Run ``pending`` in batches, storing each run as its batch returns.
+    """Run ``pending`` in batches and store every run.
 
-    A batch that fails outside the simulation (a worker died, a cluster went away) gives
-    its runs an error row but is not stored, so running the sweep again retries it. The
-    progress bar starts after the batches are submitted: a process pool forks its workers
-    then, before the bar's monitor thread exists.
+    Workers that share this machine's disk store each run the moment it finishes; for
+    others this process stores a batch's runs when it returns. A batch that fails outside
+    the simulation (a worker died, a cluster went away) gives its runs an error row but is
+    not stored, so running the sweep again retries it. The progress bar starts after the
+    batches are submitted: a process pool forks its workers then, before the bar's monitor
+    thread exists.
     """
-    size = max(1, min(MAX_BATCH_RUNS, len(pending) // (slots * BATCHES_PER_SLOT)))
+    size = max(1, min(MAX_BATCH_RUNS, len(pending) // (pool.slots * BATCHES_PER_SLOT)))
     batches = [pending[i:i + size] for i in range(0, len(pending), size)]
+    store_dir = str(store.directory.resolve()) if pool.same_disk else None
     futures: dict[Future, list[Point]] = {}
     try:
         for batch in batches:
-            futures[executor.submit(run_batch, batch)] = batch
+            futures[pool.executor.submit(run_batch, batch, store_dir)] = batch
         with tqdm(**bar_options) as bar:
             for future in as_completed(futures):
                 batch = futures[future]
@@ -126,7 +129,8 @@ def _execute(pending: list[Point], executor: Executor, slots: int, store: RunSto
                     records.update((p.key, _record(p.key, error=exc)) for p in batch)
                 else:
                     for record in done:
-                        store.put(record["key"], record)
+                        if store_dir is None:
+                            store.put(record["key"], record)
                         records[record["key"]] = record
                 bar.update(len(batch))
     finally:
@@ -134,10 +138,17 @@ def _execute(pending: list[Point], executor: Executor, slots: int, store: RunSto
             future.cancel()
 
 
-def run_batch(points: list[Point]) -> list[dict[str, Any]]:
-    """Simulate ``points`` one after another (in a worker process)."""
+def run_batch(points: list[Point], store_dir: str | None = None) -> list[dict[str, Any]]:
+    """Simulate ``points`` one after another (in a worker), storing each run in
+    ``store_dir`` as it finishes if given."""
     loaded: dict[str, Profile] = {}
-    return [run_point(p, loaded) for p in points]
+    store = RunStore(store_dir) if store_dir is not None else None
+    records = []
+    for point in points:
+        records.append(run_point(point, loaded))
+        if store is not None:
+            store.put(point.key, records[-1])
+    return records
 
 
 def run_point(point: Point, loaded: dict[str, Profile] | None = None) -> dict[str, Any]:

@@ -129,10 +129,10 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
 def test_a_batch_lost_by_the_executor_is_retried_next_time(tmp_path, monkeypatch):
     real = SWEEP.run_batch
 
-    def worker_dies_on_splice(points):
+    def worker_dies_on_splice(points, store_dir):
         if any(p.path == "splice" for p in points):
             raise OSError("worker died")
-        return real(points)
+        return real(points, store_dir)
 
     monkeypatch.setattr(SWEEP, "run_batch", worker_dies_on_splice)
     with ThreadPoolExecutor(1) as executor:
@@ -166,6 +166,18 @@ def test_a_bad_spec_is_one_line_naming_the_key_before_any_run(tmp_path, capsys, 
     assert code == 2
     assert err.count("\n") == 1 and err.startswith(f"iosim: error: {spec}")
     assert message in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_asking_for_dask_without_it_is_one_line(tmp_path, capsys, monkeypatch):
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "distributed" else find_spec(name, *a))
+    code = main(["sweep", str(ROOT / "experiments" / "bottleneck_map.toml"), "--out",
+                 str(tmp_path / "out"), "--scheduler", "local"])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert err == "iosim: error: --scheduler local needs Dask: pip install 'iosim[dask]'\n"
     assert not (tmp_path / "out").exists()
 
 
