@@ -36,6 +36,7 @@ DEFAULT_PROFILE = "teaching"
 ALIASES = {"size": "size_bytes"}
 RANGE_KEYS = ("start", "stop", "num", "scale", "step", "factor")
 TOP_LEVEL = ("description", "base", "grid")
+MAX_POINTS = 1_000_000  # runs in one sweep: its rows are held in memory
 
 
 @dataclass(frozen=True)
@@ -162,12 +163,23 @@ def load_spec(spec: str | Path | Mapping[str, Any]) -> SweepSpec:
         if isinstance(value, list | dict):
             raise ConfigError(f"{source}: [base] key {key!r}: expected one value, got "
                               f"{value!r}; lists and ranges go in [grid]")
+        _check_scalar(value, f"{source}: [base] key {key!r}")
     axes: dict[str, list[Any]] = {}
     for key, value in grid.items():
         if key in base:
             raise ConfigError(f"{source}: key {key!r} is in both [base] and [grid]")
         axes[key] = _axis_values(key, value, source)
+    points = math.prod(len(values) for values in axes.values())
+    if points > MAX_POINTS:
+        raise ConfigError(f"{source}: the grid has {points:,} points; at most {MAX_POINTS:,} "
+                          f"per sweep: split it into several specs")
     return SweepSpec(name, source, base, axes, directory)
+
+
+def _check_scalar(value: Any, where: str) -> None:
+    if not isinstance(value, str | int | float | bool):
+        raise ConfigError(f"{where}: expected a string, a number or true/false, "
+                          f"got {value!r}")
 
 
 def _table(data: Mapping[str, Any], table: str, source: str) -> dict[str, Any]:
@@ -205,6 +217,8 @@ def _axis_values(key: str, value: Any, source: str) -> list[Any]:
     if isinstance(value, list):
         if not value:
             raise ConfigError(f"{where}: expected at least one value, got []")
+        for item in value:
+            _check_scalar(item, where)
         return value
     if isinstance(value, dict):
         return _range(key, value, where)
@@ -266,14 +280,15 @@ def _range(key: str, table: dict[str, Any], where: str) -> list[Any]:
             raise ConfigError(f"{where}: 'scale' must be 'linear' or 'log', got {scale!r}")
         if scale == "log" and start <= 0:
             raise ConfigError(f"{where}: a log scale needs start > 0")
-        n = int(count)
+        n = _range_length(int(count), where)
         values = [start if n == 1 else
                   start * (stop / start) ** (i / (n - 1)) if scale == "log" else
                   start + (stop - start) * i / (n - 1) for i in range(n)]
     elif step is not None:
         if step <= 0:
             raise ConfigError(f"{where}: 'step' must be positive")
-        values = [start + i * step for i in range(math.floor((stop - start) / step + 1e-9) + 1)]
+        n = _range_length(math.floor((stop - start) / step + 1e-9) + 1, where)
+        values = [start + i * step for i in range(n)]
     else:
         if factor <= 1 or start <= 0:
             raise ConfigError(f"{where}: 'factor' needs factor > 1 and start > 0")
@@ -282,3 +297,9 @@ def _range(key: str, table: dict[str, Any], where: str) -> list[Any]:
     # Round away float noise (1.2499999999e9) so equal values hash to the same stored run.
     rounded = [round(v) if whole else float(f"{v:.12g}") for v in values]
     return list(dict.fromkeys(rounded))
+
+
+def _range_length(n: int, where: str) -> int:
+    if n > MAX_POINTS:
+        raise ConfigError(f"{where}: the range has {n:,} values; at most {MAX_POINTS:,}")
+    return n

@@ -154,6 +154,8 @@ BAD_SPECS = [
     ('[grid]\n"nic.mtu" = [1500, 9000]\n"nic.tso_max" = [4096]',
      "(nic.mtu=9000, nic.tso_max=4096): key 'nic.tso_max'"),
     ("[base.nic]\nsgg = true", "[base] unknown key 'nic.sgg'; did you mean nic.sg"),
+    ('[grid]\ncache = [["warm"]]', "[grid] key 'cache': expected a string, a number or"),
+    ("[grid]\nseed = {start = 0, stop = 1e9, step = 1}", "the range has 1,000,000,001 values"),
 ]
 
 
