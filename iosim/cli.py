@@ -1,4 +1,4 @@
-"""The ``iosim`` command: run one path, compare all paths, list profiles.
+"""The ``iosim`` command: run one path, compare all paths, sweep a grid, list profiles.
 
 Bad input never shows a traceback: one line saying what was wrong, exit status 2.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -23,6 +24,7 @@ from iosim.config import (
 from iosim.metrics import Result
 from iosim.paths import PATHS
 from iosim.simulate import simulate
+from iosim.sweep import run_sweep
 from iosim.trace import Tracer
 
 DEFAULT_SIZE = "256MiB"
@@ -121,6 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
                           "when tracing)")
     compare = sub.add_parser("compare", help="simulate every path and compare them")
     _add_run_options(compare)
+    sweep = sub.add_parser("sweep", help="simulate every point of a grid (docs/sweep.md)")
+    sweep.add_argument("spec", help="sweep spec: a TOML file with [base] and [grid]")
+    sweep.add_argument("--out", metavar="DIR", help="output folder (default sweeps/SPEC_NAME)")
+    sweep.add_argument("--workers", type=int, metavar="N",
+                       help="local processes, or LocalCluster workers (default: all cores)")
+    sweep.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run on Dask: tcp://HOST:PORT, or 'local' for a LocalCluster")
     sub.add_parser("profiles", help="list the bundled hardware profiles")
     paths = sub.add_parser("paths", help="list the paths")
     paths.set_defaults()
@@ -343,6 +352,26 @@ def _run_teaching(args: argparse.Namespace) -> int:
                   overrides=dict(args.overrides) or None, seed=args.seed,
                   buffer_bytes=args.buffer_bytes), end="")
     return 0
+def _sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """Run a sweep; exit status 1 if some runs failed (their rows hold the error)."""
+    _echo(argv)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # stop as on Ctrl-C: workers too
+    try:
+        report = run_sweep(args.spec, args.out, args.workers, args.scheduler)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print(f"{len(report.rows)} rows: {report.computed} runs computed, {report.reused} reused, "
+          f"{report.failed} failed")
+    print(f"wrote {', '.join(map(str, report.files))} (runs in {report.out_dir / 'runs'})")
+    failed = [row for row in report.rows if row["error"] is not None]
+    if failed:
+        print(f"iosim: {len(failed)} runs failed; first: {failed[0]['path']}: "
+              f"{failed[0]['error']}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _interrupt(signum: int, frame: object) -> NoReturn:
+    raise KeyboardInterrupt
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -362,6 +391,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_teaching(args)
         if args.command in ("experiment", "diagram"):
             return _chart_command(args)
+        if args.command == "sweep":
+            return _sweep(args, argv)
         if args.command == "run":
             if args.path not in PATHS:
                 raise ConfigError(f"unknown path {args.path!r}: expected one of "
@@ -404,7 +435,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"iosim: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("iosim: interrupted", file=sys.stderr)
+        print("iosim: interrupted" + ("; finished runs are stored, run again to complete"
+                                      if args.command == "sweep" else ""), file=sys.stderr)
         return 130
 
 

@@ -55,7 +55,7 @@ class Accounting:
         self.reclaim_skipped_pinned = 0
         self.wire_bytes = 0
         self.cpu_time_s = dict.fromkeys(CPU_CATEGORIES, 0.0)
-        self.busy_s: dict[str, float] = {}
+        self.blocked_s: dict[str, float] = {}  # seconds the sender slept, by reason
         self.violations: list[str] = []
         self.trace = None  # a trace.Tracer when the run is traced
 
@@ -119,7 +119,9 @@ class Result:
     utilization: dict[str, float]
     """Busy fraction of disk, membus, cpu (all cores) and link during the run."""
     bottleneck: str
-    """The most utilised resource: the one that limits goodput."""
+    """What limits goodput: a saturated memory bus first, else the busiest resource at 90 %
+    or more, else ``sndbuf`` if the sender mostly slept on a full send buffer (the window
+    over the round trip), else the busiest resource at 50 % or more, else ``latency``."""
     wire_bytes: int
     """Bytes on the wire: payload (retransmissions included) plus TCP/IP and Ethernet
     headers and framing of every segment."""

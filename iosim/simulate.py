@@ -6,6 +6,7 @@ from typing import Any
 
 from iosim import faults
 from iosim.config import Profile, load_profile, make_scenario
+from iosim.kernel.socket import SNDBUF_FULL
 from iosim.machine import Machine
 from iosim.metrics import CPU_CATEGORIES, Result
 from iosim.paths import PATHS
@@ -39,6 +40,39 @@ def simulate(path: str, size_bytes: int | str, profile: str | Profile = "teachin
     return _result(m)
 
 
+def _utilization(m: Machine, t: float) -> dict[str, float]:
+    """Busy fraction of each resource over the run's ``t`` seconds."""
+    if t <= 0:
+        return {}
+    util = {
+        "disk": m.disk.media.busy_s / t,
+        "membus": m.membus.busy_s / t,
+        "cpu": m.cpu.lanes.busy_s / (m.profile.cpu.cores * t),
+        "sender_core": m.task.busy_s / t,
+        "link": m.nic.link.busy_s / t,
+    }
+    return {k: round(min(v, 1.0), 6) for k, v in util.items()}
+
+
+def _bottleneck(util: dict[str, float], sndbuf_blocked: float) -> str:
+    """The resource that limits goodput.
+
+    A saturated memory bus stalls the cores that copy, so it is named before a busy core;
+    a sender that mostly sleeps on a full send buffer while nothing is saturated is limited
+    by the send buffer over the round trip (the TCP window), not by any device.
+    """
+    if not util:
+        return "none"
+    if util.get("membus", 0.0) >= 0.9:
+        return "membus"
+    busiest = max(util, key=util.get)
+    if util[busiest] >= 0.9:
+        return busiest
+    if sndbuf_blocked >= 0.5:
+        return "sndbuf"
+    return busiest if util[busiest] >= 0.5 else "latency"
+
+
 def _result(m: Machine) -> Result:
     a = m.acct
     rx = m.receiver
@@ -49,18 +83,9 @@ def _result(m: Machine) -> Result:
     cpu_by = {k: a.cpu_time_s[k] for k in CPU_CATEGORIES}
     cpu_total = sum(cpu_by.values())
     cpu_by["idle"] = max(0.0, cores * t - cpu_total)
-    util = {}
-    if t > 0:
-        util = {
-            "disk": m.disk.media.busy_s / t,
-            "membus": m.membus.busy_s / t,
-            "cpu": m.cpu.lanes.busy_s / (cores * t),
-            "sender_core": m.task.busy_s / t,
-            "link": m.nic.link.busy_s / t,
-        }
-    util = {k: round(min(v, 1.0), 6) for k, v in util.items()}
-    busiest = max(util, key=util.get) if util else "none"
-    bottleneck = busiest if util and util[busiest] >= 0.5 else "latency"
+    util = _utilization(m, t)
+    bottleneck = _bottleneck(util, a.blocked_s.get(SNDBUF_FULL, 0.0) / t if t else 0.0)
+
     def per_byte(nbytes: int) -> float:
         return nbytes / delivered if delivered else 0.0
 

@@ -13,7 +13,20 @@ EXPERIMENTS = ["copies", "bandwidth_vs_size", "whatif_hardware", "failure_modes"
 
 
 def test_every_experiment_is_available():
-    assert sorted(EXPERIMENTS) == available()
+    assert sorted([*EXPERIMENTS, "bottleneck_map"]) == available()
+
+
+def test_bottleneck_map_from_a_quick_sweep(tmp_path, capsys):
+    assert run_experiment("bottleneck_map", ["--quick", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    for ext in ("png", "svg", "csv"):
+        made = tmp_path / f"bottleneck_map.{ext}"
+        assert made.stat().st_size > 0 and f"wrote {made}" in out
+    with (tmp_path / "bottleneck_map.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["path"] for r in rows} == set(iosim.PATHS)
+    assert {r["bottleneck"] for r in rows} <= {"disk", "membus", "cpu", "sender_core", "link",
+                                              "sndbuf", "latency"}
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)

@@ -68,6 +68,8 @@ class Task:
         value = yield event
         if self.env.now > before:  # time passed while it slept
             self.acct.context_switches += 1
+            self.acct.blocked_s[reason] = self.acct.blocked_s.get(reason, 0.0) + (
+                self.env.now - before)
             self.charge(self.spec.context_switch_s, "context_switch")
             if self.acct.trace is not None:
                 self.acct.trace.slice("sender", f"blocked: {reason} (context switch)",

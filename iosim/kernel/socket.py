@@ -23,6 +23,7 @@ from iosim.kernel.page import Pages
 from iosim.kernel.process import Task
 from iosim.kernel.skbuff import Runs, SkBuff, add_run
 
+SNDBUF_FULL = "send buffer full"  # the reason a writer sleeps in sk_stream_wait_memory
 TCP_RTO_MIN_S = 0.2  # Linux TCP_RTO_MIN: 200 ms
 TCP_RTO_MAX_S = 120.0
 TCP_TIMEOUT_MIN_S = 0.002  # the probe timeout is at least 2 jiffies (HZ=1000)
@@ -79,7 +80,7 @@ class TcpSocket:
         yield from self.push(task)  # tcp_sendmsg pushes what it has before it sleeps
         while self.queued >= self.sndbuf:
             self._space = self.env.event()
-            yield from task.block(self._space, "send buffer full")
+            yield from task.block(self._space, SNDBUF_FULL)
 
     def _skb(self) -> SkBuff:
         if self.tail is None:

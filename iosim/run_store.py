@@ -1,0 +1,65 @@
+"""Finished runs on disk, one JSON file per run, named by a hash of the run's inputs.
+
+The key covers everything that decides a result (the effective profile, the scenario and
+the iosim version), so a stored run is reused by any sweep that asks for the same inputs,
+however its spec spells them, and never by one that asks for different ones. Files are
+written to a temporary name and renamed into place, so a sweep killed at any moment leaves
+only whole records behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+KEY_HEX_DIGITS = 32  # 128 bits of SHA-256: collisions are not a practical concern
+
+
+def run_key(profile: dict[str, Any], scenario: dict[str, Any], version: str) -> str:
+    """Hash of the canonical JSON of a run's effective inputs."""
+    text = json.dumps({"iosim": version, "profile": profile, "scenario": scenario},
+                      sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:KEY_HEX_DIGITS]
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, whole.
+
+    The temporary file is created inside the ``try``: an interrupt that lands just after
+    its creation still removes it. (No fsync: this guards against a killed process, not
+    against a power cut.)
+    """
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with tmp.open("xb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class RunStore:
+    """A directory of finished runs, ``KEY.json`` each."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def _file(self, key: str) -> Path:
+        return self.directory / f"{key}.json"
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The stored record of ``key``, or None if it was never stored (or is unreadable)."""
+        try:
+            return json.loads(self._file(key).read_bytes())
+        except (OSError, ValueError):
+            return None
+
+    def put(self, key: str, record: dict[str, Any]) -> None:
+        """Store ``record`` under ``key``, atomically."""
+        atomic_write(self._file(key), json.dumps(record).encode())

@@ -1,0 +1,179 @@
+"""Parameter sweeps: every point of a grid simulated once, in parallel, kept on disk.
+
+``sweep(spec)`` validates every grid point first, reuses the runs already in
+``OUT/runs/`` (so an interrupted sweep, run again, computes only what is missing), sends
+the rest in small batches to an executor (local processes or a Dask cluster), stores each
+finished run as it arrives, and returns one row per grid point in grid order. A run whose
+simulation raises is stored with its error; the sweep goes on. See docs/sweep.md.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from collections.abc import Mapping
+from concurrent.futures import Executor, Future, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from iosim import __version__
+from iosim.config import Profile
+from iosim.executors import Pool, available_cores, check_pool_options, open_pool
+from iosim.run_store import RunStore, run_key
+from iosim.simulate import simulate
+from iosim.sweep_spec import Point, load_spec
+from iosim.sweep_table import make_row, to_frame, write_csv, write_parquet
+
+MAX_BATCH_RUNS = 8  # per task: amortises executor overhead, bounds the work lost on a kill
+BATCHES_PER_SLOT = 4  # enough batches that every worker stays busy until the end
+
+
+@dataclass
+class SweepReport:
+    """A finished sweep: its rows in grid order, where they were written, what was run."""
+
+    rows: list[dict[str, Any]]
+    out_dir: Path
+    files: list[Path]
+    computed: int
+    """Distinct runs simulated by this call, failed ones included."""
+    reused: int
+    """Distinct runs found in the store and not simulated again."""
+    failed: int = field(init=False)
+    """Rows with an error."""
+
+    def __post_init__(self) -> None:
+        self.failed = sum(row["error"] is not None for row in self.rows)
+
+    def table(self) -> Any:
+        """The rows as a pandas DataFrame, or as a list of dicts without pandas."""
+        return to_frame(self.rows)
+
+
+def sweep(spec: str | Path | Mapping[str, Any], out_dir: str | Path | None = None,
+          workers: int | None = None, scheduler: str | None = None,
+          progress: bool | None = None) -> Any:
+    """Run a sweep and return its table (a DataFrame with pandas, else a list of dicts).
+
+    ``spec`` is a TOML file or the same structure as a mapping; see ``run_sweep`` for the
+    other arguments. Raises ``ConfigError`` on a bad spec, before any run.
+    """
+    return run_sweep(spec, out_dir, workers, scheduler, progress=progress).table()
+
+
+def run_sweep(spec: str | Path | Mapping[str, Any], out_dir: str | Path | None = None,
+              workers: int | None = None, scheduler: str | None = None,
+              executor: Executor | None = None, progress: bool | None = None
+              ) -> SweepReport:
+    """Run a sweep and report its rows and how many runs were computed and reused.
+
+    Results go to ``out_dir`` (default ``sweeps/SPEC_NAME``): ``runs/`` holds one file per
+    run, ``results.csv`` (and ``results.parquet`` with pyarrow) the table. Runs execute on
+    ``executor`` if given, else on ``workers`` local processes (default: all cores), else on
+    the Dask cluster at ``scheduler`` (``tcp://HOST:PORT``, or ``local``). ``progress``
+    shows a bar (default: when stderr is a terminal).
+    """
+    if executor is None:
+        check_pool_options(workers, scheduler)
+    parsed = load_spec(spec)
+    points = parsed.points(__version__)
+    out = Path(out_dir) if out_dir is not None else Path("sweeps") / parsed.name
+    store = RunStore(out / "runs")
+    records = {p.key: r for p in points if (r := store.get(p.key)) is not None}
+    reused = len(records)
+    pending = list({p.key: p for p in points if p.key not in records}.values())
+    bar = {"total": reused + len(pending), "initial": reused, "unit": "run",
+           "disable": None if progress is None else not progress}
+    if pending and executor is not None:
+        _execute(pending, Pool(executor, workers or available_cores(), parsed.name, False),
+                 store, records, {**bar, "desc": parsed.name})
+    elif pending:
+        with open_pool(workers, scheduler) as pool:
+            _execute(pending, pool, store, records,
+                     {**bar, "desc": f"{parsed.name} on {pool.description}"})
+    rows = [make_row(p.inputs, records[p.key]) for p in points]
+    files = [out / "results.csv"]
+    write_csv(rows, files[0])
+    if write_parquet(rows, out / "results.parquet"):
+        files.append(out / "results.parquet")
+    return SweepReport(rows, out, files, len(pending), reused)
+
+
+def _execute(pending: list[Point], pool: Pool, store: RunStore,
+             records: dict[str, dict[str, Any]], bar_options: dict[str, Any]) -> None:
+    """Run ``pending`` in batches and store every run.
+
+    Workers that share this machine's disk store each run the moment it finishes; for
+    others this process stores a batch's runs when it returns. A batch that fails outside
+    the simulation (a worker died, a cluster went away) gives its runs an error row but is
+    not stored, so running the sweep again retries it. The progress bar starts after the
+    batches are submitted: a process pool forks its workers then, before the bar's monitor
+    thread exists.
+    """
+    size = max(1, min(MAX_BATCH_RUNS, len(pending) // (pool.slots * BATCHES_PER_SLOT)))
+    batches = [pending[i:i + size] for i in range(0, len(pending), size)]
+    store_dir = str(store.directory.resolve()) if pool.same_disk else None
+    futures: dict[Future, list[Point]] = {}
+    try:
+        for batch in batches:
+            futures[pool.executor.submit(run_batch, batch, store_dir)] = batch
+        with tqdm(**bar_options) as bar:
+            for future in as_completed(futures):
+                batch = futures[future]
+                try:
+                    done = future.result()
+                except Exception as exc:  # the executor's failure, not the simulation's
+                    records.update((p.key, _record(p.key, error=exc)) for p in batch)
+                else:
+                    for record in done:
+                        if store_dir is None:
+                            store.put(record["key"], record)
+                        records[record["key"]] = record
+                bar.update(len(batch))
+    finally:
+        for future in futures:
+            future.cancel()
+
+
+def run_batch(points: list[Point], store_dir: str | None = None) -> list[dict[str, Any]]:
+    """Simulate ``points`` one after another (in a worker), storing each run in
+    ``store_dir`` as it finishes if given."""
+    loaded: dict[str, Profile] = {}
+    store = RunStore(store_dir) if store_dir is not None else None
+    records = []
+    for point in points:
+        records.append(run_point(point, loaded))
+        if store is not None:
+            store.put(point.key, records[-1])
+    return records
+
+
+def run_point(point: Point, loaded: dict[str, Profile] | None = None) -> dict[str, Any]:
+    """Simulate one point and return its store record; a simulation error is recorded."""
+    profile, scenario = point.build(loaded=loaded)
+    profile_dict, scenario_dict = profile.to_dict(), scenario.to_dict()
+    if run_key(profile_dict, scenario_dict, __version__) != point.key:
+        raise RuntimeError(f"this worker builds other inputs for run {point.key} than the "
+                           f"client (another iosim version or profile file?)")
+    options = {k: v for k, v in scenario_dict.items() if k not in ("path", "size_bytes")}
+    try:
+        result = simulate(point.path, scenario.size_bytes, profile=profile, **options)
+        record = _record(point.key, profile_dict, scenario_dict, result=result.to_dict())
+    except Exception as exc:
+        record = _record(point.key, profile_dict, scenario_dict, error=exc)
+    # JSON round trip: a computed record is exactly what a reused one will be.
+    return json.loads(json.dumps(record))
+
+
+def _record(key: str, profile: dict[str, Any] | None = None,
+            scenario: dict[str, Any] | None = None, result: dict[str, Any] | None = None,
+            error: BaseException | None = None) -> dict[str, Any]:
+    """A store record: the hashed inputs, and the result or the error that replaced it."""
+    return {"key": key, "iosim_version": __version__, "profile": profile,
+            "scenario": scenario, "result": result,
+            "error": None if error is None else f"{type(error).__name__}: {error}",
+            "traceback": None if error is None else "".join(
+                traceback.format_exception(error))}
