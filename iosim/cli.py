@@ -13,7 +13,13 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from iosim import units
-from iosim.config import ConfigError, bundled_profiles, load_profile
+from iosim.config import (
+    WRITER_KINDS,
+    ConfigError,
+    bundled_profiles,
+    load_profile,
+    load_scenario_file,
+)
 from iosim.metrics import Result
 from iosim.paths import PATHS
 from iosim.simulate import simulate
@@ -51,20 +57,52 @@ def _size(text: str) -> int:
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--size", type=_size, default=_size(DEFAULT_SIZE),
+    # scenario options default to None so that a --scenario file can fill them in
+    p.add_argument("--size", dest="size_bytes",
                    help=f"bytes to send, e.g. 64KiB, 1GiB (default {DEFAULT_SIZE})")
     p.add_argument("--profile", default="teaching",
                    help="bundled profile name or a .toml file (default teaching)")
-    p.add_argument("--cache", choices=("cold", "warm"), default="cold",
-                   help="start with the file out of (cold) or in (warm) the page cache")
+    p.add_argument("--cache", choices=("cold", "warm"),
+                   help="start with the file out of (cold, the default) or in the page cache")
     p.add_argument("-s", "--seed", type=int, default=0, help="RNG seed (default 0)")
     p.add_argument("--set", dest="overrides", type=_set_pair, action="append", default=[],
                    metavar="KEY=VALUE", help="override one profile value, e.g. nic.sg=false")
-    p.add_argument("--buffer", dest="buffer_bytes", type=_size, default=64 * 1024,
-                   help="user buffer / write size of read_write, mmap_write, msg_zerocopy")
-    p.add_argument("--zc-buffers", type=int, default=8,
+    p.add_argument("--buffer", dest="buffer_bytes",
+                   help="user buffer / write size of read_write, mmap_write, msg_zerocopy "
+                        "(default 64KiB)")
+    p.add_argument("--zc-buffers", dest="zc_buffers",
                    help="buffers msg_zerocopy cycles through while waiting for completions")
+    p.add_argument("--scenario", metavar="FILE.toml",
+                   help="read scenario keys (failure modes, size ...) from a TOML file")
+    f = p.add_argument_group("failure modes")
+    f.add_argument("--writer", choices=WRITER_KINDS,
+                   help="another task storing into the data in flight: write() or MAP_SHARED "
+                        "(in place), MAP_PRIVATE (copy-on-write), userbuf (the sender's buffer)")
+    f.add_argument("--writer-rate", dest="writer_rate", metavar="PAGES_PER_S",
+                   help="stores per second into random bytes in flight")
+    f.add_argument("--writer-at", dest="writer_at", metavar="OFFSET[,OFFSET...]",
+                   help="store into these stream offsets as soon as they are queued")
+    f.add_argument("--pressure", metavar="PAGES",
+                   help="reclaim this many page-cache pages once data is in flight")
+    f.add_argument("--pressure-interval", dest="pressure_interval_s", metavar="S",
+                   help="repeat the reclaim every S (e.g. 100us)")
+    f.add_argument("--pressure-reader", dest="pressure_reader", metavar="RATE",
+                   help="a competing reader streams another file through the cache (2GB/s)")
+    f.add_argument("--truncate-at", dest="truncate_at_s", metavar="S",
+                   help="truncate and rewrite the file at this time (e.g. 1ms)")
+    f.add_argument("--loss", metavar="P", help="probability that a segment is lost")
+    f.add_argument("--drop", metavar="SEG[,SEG...]",
+                   help="drop these segments (1 = the first segment sent)")
+    f.add_argument("--offset", dest="offset_bytes", metavar="BYTES",
+                   help="start the transfer at this file offset (unaligned if not a page)")
+    f.add_argument("--buffer-offset", dest="buffer_offset_bytes", metavar="BYTES",
+                   help="place user buffers this many bytes past a page boundary")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+SCENARIO_FLAGS = ("size_bytes", "cache", "buffer_bytes", "zc_buffers", "writer", "writer_rate",
+                  "writer_at", "pressure", "pressure_interval_s", "pressure_reader",
+                  "truncate_at_s", "loss", "drop", "offset_bytes", "buffer_offset_bytes")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,17 +127,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _scenario(args: argparse.Namespace) -> dict:
+    """Scenario keys: built-in defaults < the --scenario file < command-line flags."""
+    scenario = load_scenario_file(args.scenario) if args.scenario else {}
+    scenario.pop("path", None)
+    scenario.setdefault("size_bytes", DEFAULT_SIZE)
+    for key in SCENARIO_FLAGS:
+        value = getattr(args, key)
+        if value is not None:
+            scenario[key] = value
+    return scenario
+
+
 def _simulate(args: argparse.Namespace, path: str, tracer: Tracer | None = None) -> Result:
-    extra = {}
+    scenario = _scenario(args)
     watch = getattr(args, "watch_page", None)
     if watch is None and tracer is not None:
         watch = 0
     if watch is not None:
-        extra["watch_page"] = watch
-    return simulate(path, args.size, profile=args.profile, seed=args.seed,
-                    overrides=dict(args.overrides) or None, cache=args.cache,
-                    buffer_bytes=args.buffer_bytes, zc_buffers=args.zc_buffers,
-                    tracer=tracer, **extra)
+        scenario["watch_page"] = watch
+    size = scenario.pop("size_bytes")
+    return simulate(path, size, profile=args.profile, seed=args.seed,
+                    overrides=dict(args.overrides) or None, tracer=tracer,
+                    origin="command line", **scenario)
 
 
 def _echo(argv: Sequence[str]) -> None:
@@ -126,12 +176,53 @@ def format_result(r: Result) -> str:
                      f"{r.context_switches}   page faults {r.page_faults}   irqs {r.irqs}"),
         ("sk_buffs", f"{r.skbs}   page frags {r.frags}   disk requests {r.disk_requests}"),
         ("cpu time", f"{units.format_time(r.cpu_time_s)} ({cpu})"),
+        *_failure_rows(r),
         ("utilisation", util),
         ("bottleneck", r.bottleneck),
         ("invariants", "all hold" if not r.invariant_violations
          else "; ".join(r.invariant_violations)),
     ]
     return "\n".join(f"{k:>12}: {v}" for k, v in rows)
+
+
+def _failure_rows(r: Result) -> list[tuple[str, str]]:
+    """Rows for the failure modes a run showed; nothing for a clean run."""
+    rows = []
+    if r.lost_segments or r.retransmits:
+        rows.append(("loss", f"{r.lost_segments} segments lost, {r.retransmits} retransmitted "
+                             f"({units.format_size(r.retransmit_bytes)}), {r.rto_timeouts} "
+                             f"timeouts, {units.format_size(r.duplicate_bytes)} duplicate"))
+    if r.writer_stores or r.cow_copies:
+        rows.append(("writer", f"{r.writer_stores} stores, {r.cow_copies} COW copies "
+                               f"({units.format_size(r.cow_copy_bytes)})"))
+    if r.evictions or r.reclaim_skipped_pinned or r.refaults or r.truncated_inflight_pages:
+        rows.append(("reclaim", f"{r.evictions} evicted, {r.reclaim_skipped_pinned} skipped "
+                                f"(referenced), {r.refaults} refaults, "
+                                f"{r.truncated_inflight_pages} truncated in flight"))
+    if r.unaligned_extra_frags or r.bounce_copy_bytes:
+        rows.append(("unaligned", f"{r.unaligned_extra_frags} extra frags, "
+                                  f"{units.format_size(r.bounce_copy_bytes)} bounce-copied"))
+    detail = ""
+    if r.integrity != "exact":
+        detail = (f" ({units.format_size(r.changed_bytes)} changed, "
+                  f"{units.format_size(r.stale_bytes)} stale, "
+                  f"{r.mixed_version_segments} mixed-version segments)")
+    rows.append(("integrity", r.integrity + detail))
+    return rows
+
+
+FAILURE_COLUMNS = (
+    ("integrity", lambda r: r.integrity),
+    ("mixed seg", lambda r: r.mixed_version_segments),
+    ("retx", lambda r: r.retransmits),
+    ("COW", lambda r: r.cow_copies),
+    ("evicted", lambda r: r.evictions),
+    ("skipped", lambda r: r.reclaim_skipped_pinned),
+    ("refaults", lambda r: r.refaults),
+    ("truncated", lambda r: r.truncated_inflight_pages),
+    ("extra frags", lambda r: r.unaligned_extra_frags),
+    ("bounce", lambda r: units.format_size(r.bounce_copy_bytes) if r.bounce_copy_bytes else 0),
+)
 
 
 def format_table(results: list[Result]) -> str:
@@ -145,6 +236,13 @@ def format_table(results: list[Result]) -> str:
                      str(r.page_faults), units.format_size(r.membus_bytes),
                      units.format_time(r.cpu_time_s), units.format_time(r.sim_time_s),
                      units.format_rate(r.goodput_bps / 8), r.bottleneck))
+    extra = [(name, get) for name, get in FAILURE_COLUMNS
+             if any(get(r) not in (0, "0", "exact") for r in results)]
+    if extra:
+        rows[0] = (*rows[0], *(name for name, _ in extra))
+        for i, r in enumerate(results, 1):
+            rows[i] = (*rows[i], *(str(get(r)) for _, get in extra))
+    head = rows[0]
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in
                        enumerate(zip(row, widths, strict=True))) for row in rows]
@@ -200,8 +298,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps([r.to_dict() for r in results], indent=2))
         else:
             _echo(argv)
+            sc = results[0].scenario
             print(f"profile {results[0].profile['name']}: "
-                  f"{units.format_size(args.size)}, {args.cache} cache")
+                  f"{units.format_size(sc['size_bytes'])}, {sc['cache']} cache")
             print(format_table(results))
         return 0
     except ConfigError as exc:

@@ -26,6 +26,8 @@ class ConfigError(ValueError):
 
 
 def _count(value: Any) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
         raise units.UnitError(f"expected a whole number, got {value!r}")
     return int(value)
@@ -174,7 +176,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
         with path.open("rb") as fh:
             return tomllib.load(fh)
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read profile: {exc.strerror}") from None
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 
@@ -270,9 +272,22 @@ def load_profile(name_or_path: str | Path = "teaching",
     return profile.with_overrides(overrides) if overrides else profile
 
 
+WRITER_KINDS = ("write", "shared", "private", "userbuf")
+
+
 @dataclass(frozen=True)
 class Scenario:
-    """What to send and how: the inputs of one run besides the hardware."""
+    """What to send and how: the inputs of one run besides the hardware.
+
+    Failure modes: ``writer`` (another task storing into the data while it is in flight:
+    ``write`` and ``shared`` in place, ``private`` copy-on-write, ``userbuf`` into the
+    sender's user buffer) at ``writer_rate`` pages/s or at the stream offsets ``writer_at``;
+    ``pressure`` pages reclaimed once when data first is in flight, or every
+    ``pressure_interval_s``; a competing reader of another file at ``pressure_reader``
+    bytes/s; ``truncate_at_s`` (truncate and rewrite the file); segment ``loss`` probability
+    and explicit ``drop`` segment numbers (1 = the first segment sent); ``offset_bytes`` and
+    ``buffer_offset_bytes`` for unaligned transfers.
+    """
 
     path: str
     size_bytes: int
@@ -283,14 +298,51 @@ class Scenario:
     offset_bytes: int = 0
     buffer_offset_bytes: int = 0
     watch_page: int | None = None
+    writer: str | None = None
+    writer_rate: float = 0.0
+    writer_at: tuple[int, ...] = ()
+    pressure: int = 0
+    pressure_interval_s: float | None = None
+    pressure_reader: float = 0.0
+    truncate_at_s: float | None = None
+    loss: float = 0.0
+    drop: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The effective scenario, for the record."""
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        out["writer_at"] = list(self.writer_at)
+        out["drop"] = list(self.drop)
+        return out
 
 
 SCENARIO_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Scenario)
                      if f.default is not dataclasses.MISSING}
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise units.UnitError(f"expected a number, got {value!r}")
+    try:
+        return float(value)
+    except ValueError:
+        raise units.UnitError(f"expected a number, got {value!r}") from None
+
+
+def _int_list(parse: Callable[[Any], int]) -> Callable[[Any], tuple[int, ...]]:
+    def parser(value: Any) -> tuple[int, ...]:
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v.strip()]
+        if not isinstance(value, list | tuple):
+            value = [value]
+        return tuple(parse(v.strip() if isinstance(v, str) else v) for v in value)
+    return parser
+
+
+def _optional(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda v: None if v is None else parse(v)
+
+
 _SCENARIO_PARSERS: dict[str, Callable[[Any], Any]] = {
     "size_bytes": units.parse_size,
     "buffer_bytes": units.parse_size,
@@ -298,7 +350,15 @@ _SCENARIO_PARSERS: dict[str, Callable[[Any], Any]] = {
     "buffer_offset_bytes": units.parse_size,
     "zc_buffers": _count,
     "seed": _count,
-    "watch_page": lambda v: None if v is None else _count(v),
+    "watch_page": _optional(_count),
+    "writer_rate": _number,
+    "writer_at": _int_list(units.parse_size),
+    "pressure": _count,
+    "pressure_interval_s": _optional(units.parse_time),
+    "pressure_reader": units.parse_rate,
+    "truncate_at_s": _optional(units.parse_time),
+    "loss": _number,
+    "drop": _int_list(_count),
 }
 
 
@@ -311,25 +371,70 @@ def make_scenario(path: str, size_bytes: Any, paths: Mapping[str, Any],
     values: dict[str, Any] = {"path": path, "size_bytes": size_bytes}
     for key, value in options.items():
         if key not in SCENARIO_DEFAULTS:
-            raise ConfigError(f"{origin}: unknown scenario key {key!r}; expected one of "
-                              f"{', '.join(SCENARIO_DEFAULTS)}")
+            close = difflib.get_close_matches(key, list(SCENARIO_DEFAULTS), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else (
+                f"expected one of {', '.join(SCENARIO_DEFAULTS)}")
+            raise ConfigError(f"{origin}: unknown scenario key {key!r}; {hint}")
         values[key] = value
     for key, parser in _SCENARIO_PARSERS.items():
         if key in values:
             try:
                 values[key] = parser(values[key])
-            except units.UnitError as exc:
+            except (units.UnitError, ValueError) as exc:
                 raise ConfigError(f"{origin}: key {key!r}: {exc}") from None
     sc = Scenario(**values)
-    positive = ("size_bytes", "buffer_bytes", "zc_buffers")
-    for key in positive:
-        if getattr(sc, key) <= 0:
-            raise ConfigError(f"{origin}: key {key!r}: expected a positive value, "
-                              f"got {getattr(sc, key)}")
-    for key in ("seed", "offset_bytes", "buffer_offset_bytes", "watch_page"):
-        if (getattr(sc, key) or 0) < 0:
-            raise ConfigError(f"{origin}: key {key!r}: expected zero or more, "
-                              f"got {getattr(sc, key)}")
-    if sc.cache not in ("cold", "warm"):
-        raise ConfigError(f"{origin}: key 'cache': expected 'cold' or 'warm', got {sc.cache!r}")
+    _check_scenario(sc, origin)
     return sc
+
+
+def _check_scenario(sc: Scenario, origin: str) -> None:
+    def bad(key: str, expected: str, got: Any) -> ConfigError:
+        return ConfigError(f"{origin}: key {key!r}: expected {expected}, got {got!r}")
+
+    for key in ("size_bytes", "buffer_bytes", "zc_buffers"):
+        if getattr(sc, key) <= 0:
+            raise bad(key, "a positive value", getattr(sc, key))
+    for key in ("seed", "offset_bytes", "buffer_offset_bytes", "watch_page", "writer_rate",
+                "pressure", "pressure_reader", "truncate_at_s"):
+        if (getattr(sc, key) or 0) < 0:
+            raise bad(key, "zero or more", getattr(sc, key))
+    if sc.pressure_interval_s is not None and sc.pressure_interval_s <= 0:
+        raise bad("pressure_interval_s", "a positive time", sc.pressure_interval_s)
+    if sc.cache not in ("cold", "warm"):
+        raise bad("cache", "'cold' or 'warm'", sc.cache)
+    if sc.writer is not None and sc.writer not in WRITER_KINDS:
+        raise bad("writer", f"one of {', '.join(WRITER_KINDS)}", sc.writer)
+    if sc.writer is None and (sc.writer_rate or sc.writer_at):
+        raise ConfigError(f"{origin}: key 'writer_rate'/'writer_at' needs 'writer' "
+                          f"(one of {', '.join(WRITER_KINDS)})")
+    for offset in sc.writer_at:
+        if not 0 <= offset < sc.size_bytes:
+            raise bad("writer_at", f"offsets within the {sc.size_bytes}-byte transfer", offset)
+    if not 0 <= sc.loss < 1:
+        raise bad("loss", "a probability from 0 up to (not including) 1", sc.loss)
+    for seg in sc.drop:
+        if seg < 1:
+            raise bad("drop", "segment numbers from 1 (the first segment sent)", seg)
+
+
+def bundled_scenarios() -> dict[str, Path]:
+    """Scenario files shipped in ``iosim/models/scenarios``, by name."""
+    return {p.stem: p for p in sorted((MODELS_DIR / "scenarios").glob("*.toml"))}
+
+
+def load_scenario_file(path: str | Path) -> dict[str, Any]:
+    """Read a scenario TOML by bundled name or path (top-level scenario keys; ``path`` and
+    ``size`` allowed)."""
+    p = bundled_scenarios().get(str(path), Path(path))
+    data = _read_toml(p)
+    data = data.get("scenario", data)
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = {"size": "size_bytes", "pressure_interval": "pressure_interval_s",
+                "truncate_at": "truncate_at_s", "offset": "offset_bytes",
+                "buffer_offset": "buffer_offset_bytes", "buffer": "buffer_bytes"}.get(key, key)
+        if name not in SCENARIO_DEFAULTS and name not in ("path", "size_bytes"):
+            raise ConfigError(f"{p}: unknown scenario key {key!r}; expected one of "
+                              f"path, size, {', '.join(SCENARIO_DEFAULTS)}")
+        out[name] = value
+    return out

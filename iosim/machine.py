@@ -44,22 +44,38 @@ class Machine:
         self.receiver = Receiver()
         # loopback: the receiver's softirq ACKs as it delivers; there is no wire to cross
         rtt_s = 0.0 if p.nic.loopback else p.wire.rtt_s
-        self.wire = Wire(env, rtt_s, self.receiver, p.cpu.irq_s, self.cpu, acct)
+        self.wire = Wire(env, rtt_s, self.nic.mss_bytes, self.receiver, p.cpu.irq_s, self.cpu,
+                         acct)
         self.pages = Pages(env, acct)
         self.cache = PageCache(env, p.kernel, self.pages, self.disk, self.cpu, p.cpu.irq_s, acct)
         self.task = Task(env, self.cpu, p.cpu, self.pages, acct)
         self.socket = TcpSocket(env, p.kernel, p.nic, p.cpu, self.cpu, self.nic, self.pages,
-                                acct)
+                                acct, rtt_s)
         self.nic.on_wire = self.wire.carry
         self.nic.on_tx_complete = self.socket.tx_complete
         self.wire.on_ack = self.socket.on_ack
         self.file = File("data.bin", scenario.offset_bytes + scenario.size_bytes,
                          self.page_bytes)
+        self.sender = None  # the path's SimPy process, set by simulate()
+        self.first_push = env.event()
+        self.socket.on_push.append(self._first_push)
         if scenario.watch_page is not None:
             self.pages.watch.add((self.file.name,
                                   scenario.offset_bytes // self.page_bytes + scenario.watch_page))
         if scenario.cache == "warm":
             self.cache.prefill(self.file, self.file.npages)
+
+    def _first_push(self, _skb) -> None:
+        if not self.first_push.triggered:
+            self.first_push.succeed()
+
+    @property
+    def finished(self) -> bool:
+        """Every byte delivered, or the sender gone with nothing left in flight."""
+        if self.receiver.rcv_nxt >= self.scenario.size_bytes:
+            return True
+        return (self.sender is not None and not self.sender.is_alive
+                and not self.socket.rtx)
 
     def check_invariants(self) -> list[str]:
         """End-of-run checks: every byte delivered once, every reference released."""

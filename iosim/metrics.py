@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 CPU_CATEGORIES = ("copy", "syscall", "context_switch", "fault", "pin", "pipe", "net", "irq",
-                  "notification", "receive")
+                  "notification", "receive", "writer")
 
 
 class Accounting:
@@ -42,6 +42,17 @@ class Accounting:
         self.bytes_delivered = 0
         self.evictions = 0
         self.linearized_bytes = 0
+        self.bounce_copy_bytes = 0
+        self.lost_segments = 0
+        self.retransmits = 0
+        self.retransmit_bytes = 0
+        self.frag_bytes = 0
+        self.refaults = 0
+        self.cow_copies = 0
+        self.cow_copy_bytes = 0
+        self.writer_stores = 0
+        self.truncated_inflight_pages = 0
+        self.rto_timeouts = 0
         self.reclaim_skipped_pinned = 0
         self.wire_bytes = 0
         self.cpu_time_s = dict.fromkeys(CPU_CATEGORIES, 0.0)
@@ -112,6 +123,44 @@ class Result:
     """The most utilised resource: the one that limits goodput."""
     zerocopy_copied_sends: int
     """MSG_ZEROCOPY sends the kernel completed as copies (SO_EE_CODE_ZEROCOPY_COPIED)."""
+    cow_copies: int
+    """Copy-on-write faults of a MAP_PRIVATE writer (each copies one page)."""
+    cow_copy_bytes: int
+    """Bytes those COW faults copied (the writer's copies, not counted in ``copies``)."""
+    writer_stores: int
+    """Stores the concurrent writer made."""
+    evictions: int
+    """Pages reclaim removed from the page cache."""
+    reclaim_skipped_pinned: int
+    """Times reclaim skipped a page because a pipe, skb or pin still referenced it."""
+    refaults: int
+    """Pages evicted before they were used and read from the disk again."""
+    truncated_inflight_pages: int
+    """Pages truncate detached from the file while still referenced (still being sent)."""
+    lost_segments: int
+    """TCP segments the wire dropped."""
+    retransmits: int
+    """Segments sent again (fast retransmit or timeout)."""
+    retransmit_bytes: int
+    """Bytes sent again."""
+    rto_timeouts: int
+    """Retransmission timer expiries."""
+    duplicate_bytes: int
+    """Bytes the receiver got more than once and dropped."""
+    unaligned_extra_frags: int
+    """Frags beyond what the bytes need if page-aligned: the cost of an unaligned range."""
+    bounce_copy_bytes: int
+    """Bytes the CPU copied to aligned bounce buffers for a NIC needing DMA alignment
+    (included in ``cpu_copy_bytes``)."""
+    stale_bytes: int
+    """Bytes delivered holding an older version than the sender captured."""
+    changed_bytes: int
+    """Bytes delivered holding newer data than the sender captured (an in-place writer)."""
+    mixed_version_segments: int
+    """TCP segments whose bytes come from different versions of the data."""
+    integrity: str
+    """``exact`` (what the sender captured), ``changed`` (newer data, whole segments),
+    ``stale`` (older data) or ``mixed`` (some segment mixes versions)."""
     invariant_violations: list[str]
     """Broken invariants found during or after the run; empty when the model is sound."""
     seed: int

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from iosim import faults
 from iosim.config import Profile, load_profile, make_scenario
 from iosim.machine import Machine
 from iosim.metrics import CPU_CATEGORIES, Result
@@ -13,7 +14,8 @@ from iosim.trace import Tracer
 
 def simulate(path: str, size_bytes: int | str, profile: str | Profile = "teaching",
              seed: int = 0, overrides: dict[str, Any] | None = None,
-             tracer: Tracer | None = None, **scenario: Any) -> Result:
+             tracer: Tracer | None = None, origin: str = "scenario", **scenario: Any
+             ) -> Result:
     """Simulate sending ``size_bytes`` of a file to a TCP socket along ``path``.
 
     ``profile`` is a bundled profile name, a TOML path or a loaded ``Profile``;
@@ -22,7 +24,7 @@ def simulate(path: str, size_bytes: int | str, profile: str | Profile = "teachin
     ``tracer`` (``iosim.trace.Tracer``) collects every event of the run.
     Raises ``ConfigError`` on bad input.
     """
-    sc = make_scenario(path, size_bytes, PATHS, seed=seed, **scenario)
+    sc = make_scenario(path, size_bytes, PATHS, origin=origin, seed=seed, **scenario)
     prof = profile if isinstance(profile, Profile) else load_profile(profile)
     if overrides:
         prof = prof.with_overrides(overrides)
@@ -31,13 +33,15 @@ def simulate(path: str, size_bytes: int | str, profile: str | Profile = "teachin
         prof = prof.with_overrides(spec.overrides, origin=f"path {path}")
     m = Machine(prof, sc)
     m.acct.trace = tracer
-    m.env.process(spec.program(m, sc))
+    m.sender = m.env.process(spec.program(m, sc))
+    faults.install(m, sc)
     m.env.run()
     return _result(m)
 
 
 def _result(m: Machine) -> Result:
     a = m.acct
+    rx = m.receiver
     sc = m.scenario
     delivered = m.receiver.rcv_nxt
     t = m.receiver.last_delivery_s
@@ -87,6 +91,26 @@ def _result(m: Machine) -> Result:
         utilization=util,
         bottleneck=bottleneck,
         zerocopy_copied_sends=a.zerocopy_copied_sends,
+        cow_copies=a.cow_copies,
+        cow_copy_bytes=a.cow_copy_bytes,
+        writer_stores=a.writer_stores,
+        evictions=a.evictions,
+        reclaim_skipped_pinned=a.reclaim_skipped_pinned,
+        refaults=a.refaults,
+        truncated_inflight_pages=a.truncated_inflight_pages,
+        lost_segments=a.lost_segments,
+        retransmits=a.retransmits,
+        retransmit_bytes=a.retransmit_bytes,
+        rto_timeouts=a.rto_timeouts,
+        duplicate_bytes=rx.duplicate_bytes,
+        # frags beyond one per page of payload: an unaligned range spans one more page
+        unaligned_extra_frags=a.frags - -(-a.frag_bytes // m.page_bytes),
+        bounce_copy_bytes=a.bounce_copy_bytes,
+        stale_bytes=rx.stale_bytes,
+        changed_bytes=rx.changed_bytes,
+        mixed_version_segments=rx.mixed_segments,
+        integrity=("mixed" if rx.mixed_segments else "stale" if rx.stale_bytes
+                   else "changed" if rx.changed_bytes else "exact"),
         invariant_violations=m.check_invariants(),
         seed=sc.seed,
         page_log=list(m.pages.watch_log),

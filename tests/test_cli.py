@@ -78,7 +78,7 @@ def test_profiles_lists_the_bundled_ones(capsys):
     (["compare", "--set", "nic.rate=fast"], "'nic.rate'"),
     (["compare", "--set", "nic.rate=0"], "expected a positive value"),
     (["compare", "--set", "novalue"], "expected KEY=VALUE"),
-    (["compare", "--profile", "missing.toml"], "missing.toml: cannot read profile"),
+    (["compare", "--profile", "missing.toml"], "missing.toml: cannot read"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
     with pytest.raises(SystemExit) as exc:

@@ -25,9 +25,14 @@ class Cpu:
         self.acct.cpu_time_s[category] += duration_s
         return self.lanes.reserve(ready_s, duration_s)[1]
 
-    def copy(self, ready_s: float, nbytes: int, category: str = "copy") -> float:
-        """Copy ``nbytes``: the core works at its copy speed, the bus carries 2 bytes per byte."""
-        self.acct.cpu_copy_bytes += nbytes
+    def copy(self, ready_s: float, nbytes: int, category: str = "copy", counted: bool = True
+             ) -> float:
+        """Copy ``nbytes``: the core works at its copy speed, the bus carries 2 bytes per byte.
+
+        ``counted=False`` for copies that are not the transfer's (another task's COW copy).
+        """
+        if counted:
+            self.acct.cpu_copy_bytes += nbytes
         lane, start = self.lanes.acquire(ready_s)
         bus_end = self.membus.transfer(start, 2 * nbytes)  # read + write: 2 bytes/byte
         # the core stalls on the bus if the bus is the slower of the two

@@ -56,6 +56,14 @@ class Nic:
         now = self.env.now
         start = max(now, ready_s)
         entries = 1 + (1 if skb.linear_len else 0) + len(skb.frags)  # +1: the header
+        align = self.dma_spec.alignment_bytes
+        if align > 1:
+            # a frag whose start or length is not aligned is copied by the CPU to an
+            # aligned bounce buffer (swiotlb) before the device can read it
+            bounce = sum(f.len for f in skb.frags if f.offset % align or f.len % align)
+            if bounce:
+                self.acct.bounce_copy_bytes += bounce
+                start = self.cpu.copy(start, bounce)
         if entries > self.dma_spec.max_sg_entries:
             # skb_linearize: the driver copies the frags into one buffer before DMA
             self.acct.linearized_bytes += skb.len - skb.linear_len
@@ -77,7 +85,7 @@ class Nic:
         snapshot = None
         for frag in skb.frags:
             if frag.page.version != frag.version:
-                snapshot = [(f.version, f.page.version, f.len) for f in skb.frags]
+                snapshot = skb.pieces()
                 break
         segments = -(-skb.len // self.mss_bytes)
         wire_bytes = skb.len + segments * (TCPIP_HEADER_BYTES + ETH_OVERHEAD_BYTES)

@@ -1,12 +1,17 @@
-"""The wire and the receiver: propagation delay, in-order delivery, cumulative ACKs.
+"""The wire and the receiver: TSO segments, loss, in-order reassembly, SACK, integrity.
 
-The receiver records every byte once, in sequence order, with the content versions it
-carried; its ACK travels back half an RTT later.
+The NIC cuts an skb into MSS segments; the wire drops the ones the scenario says (by
+probability or by number) and carries the rest half an RTT; the receiver keeps every byte
+once, in sequence order, and answers with a cumulative ACK plus SACK blocks half an RTT
+later. Per segment it checks which content versions the bytes carry against the versions
+the sender captured, to report stale, changed and mixed-version data.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+
+from iosim.kernel.skbuff import cut_pieces
 
 
 class Receiver:
@@ -14,48 +19,111 @@ class Receiver:
 
     def __init__(self) -> None:
         self.rcv_nxt = 0
+        self.ooo: list[list[int]] = []  # sorted, disjoint [start, end) above rcv_nxt
         self.last_delivery_s = 0.0
         self.duplicate_bytes = 0
-        self.changed: list[tuple[int, list]] = []  # (seq, [(ref, sent, bytes)]) non-exact
+        self.stale_bytes = 0
+        self.changed_bytes = 0
+        self.mixed_segments = 0
 
-    def deliver(self, seq: int, nbytes: int, snapshot, at_s: float) -> int:
-        """Accept a segment; return the cumulative ACK."""
-        if seq + nbytes <= self.rcv_nxt:
-            self.duplicate_bytes += nbytes
-        elif seq <= self.rcv_nxt:
-            self.duplicate_bytes += self.rcv_nxt - seq
-            self.rcv_nxt = seq + nbytes
-            self.last_delivery_s = at_s
-            if snapshot is not None:
-                self.changed.append((seq, snapshot))
-        return self.rcv_nxt
+    def accept(self, seq: int, nbytes: int, at_s: float) -> int:
+        """Take bytes ``seq .. seq+nbytes-1``; return how many of them are new."""
+        end = seq + nbytes
+        new = self._new_bytes(seq, end)
+        self.duplicate_bytes += nbytes - new
+        if new == 0:
+            return 0
+        self.last_delivery_s = max(self.last_delivery_s, at_s)
+        if seq <= self.rcv_nxt:
+            self.rcv_nxt = max(self.rcv_nxt, end)
+            while self.ooo and self.ooo[0][0] <= self.rcv_nxt:
+                self.rcv_nxt = max(self.rcv_nxt, self.ooo.pop(0)[1])
+        else:
+            self._insert(seq, end)
+        return new
+
+    def _new_bytes(self, seq: int, end: int) -> int:
+        lo = max(seq, self.rcv_nxt)
+        if lo >= end:
+            return 0
+        new = end - lo
+        for a, b in self.ooo:
+            new -= max(0, min(b, end) - max(a, lo))
+        return new
+
+    def _insert(self, seq: int, end: int) -> None:
+        merged = [seq, end]
+        keep = []
+        for block in self.ooo:
+            if block[1] < merged[0] or block[0] > merged[1]:
+                keep.append(block)
+            else:
+                merged = [min(merged[0], block[0]), max(merged[1], block[1])]
+        keep.append(merged)
+        keep.sort()
+        self.ooo = keep
+
+    def check(self, pieces: list[tuple[int, int, int]]) -> None:
+        """Integrity of one newly received segment from its (ref, sent, bytes) pieces.
+
+        ``sent == ref``: as the sender captured it; ``sent < ref``: stale (older file data);
+        otherwise changed (a writer's newer data). Two kinds in one segment: mixed.
+        """
+        states = set()
+        for ref, sent, n in pieces:
+            if sent == ref:
+                states.add(None)
+            elif 0 <= sent < ref:
+                self.stale_bytes += n
+                states.add(("stale", sent))
+            else:
+                self.changed_bytes += n
+                states.add(("changed", sent))
+        if len(states) > 1:
+            self.mixed_segments += 1
 
 
 class Wire:
-    """Carries skbs to the receiver and ACKs back, ``rtt_s`` round trip."""
+    """Carries TSO segments to the receiver and ACKs back, ``rtt_s`` round trip."""
 
-    def __init__(self, env, rtt_s: float, receiver: Receiver, irq_s: float, cpu, acct) -> None:
+    def __init__(self, env, rtt_s: float, mss_bytes: int, receiver: Receiver, irq_s: float,
+                 cpu, acct) -> None:
         self.env = env
         self.rtt_s = rtt_s
+        self.mss_bytes = mss_bytes
         self.receiver = receiver
         self.irq_s = irq_s
         self.cpu = cpu
         self.acct = acct
-        self.on_ack: Callable[[int], None] = lambda ack: None
+        self.lost: Callable[[int | None], bool] | None = None  # set by faults: drop or not
+        self.on_ack: Callable[[int, list[list[int]]], None] = lambda ack, sack: None
 
     def carry(self, skb, snapshot, sent_s: float) -> None:
-        """The skb's last bit leaves at ``sent_s``; it lands half an RTT later, its ACK a
-        full RTT later."""
+        """The skb's last bit leaves at ``sent_s``; its segments land half an RTT later and
+        the ACK is back a full RTT later."""
         ev = self.env.timeout(sent_s + self.rtt_s - self.env.now)
         ev.callbacks.append(lambda _ev: self._arrive(skb, snapshot, sent_s + self.rtt_s / 2))
 
     def _arrive(self, skb, snapshot, delivered_s: float) -> None:
-        ack = self.receiver.deliver(skb.seq, skb.len, snapshot, delivered_s)
+        rx = self.receiver
+        mss = self.mss_bytes
+        if self.lost is None and snapshot is None:
+            rx.accept(skb.seq, skb.len, delivered_s)
+        else:
+            number = skb.first_segment if skb.parent is None else None
+            for off in range(0, skb.len, mss):
+                n = min(mss, skb.len - off)
+                if self.lost is not None and self.lost(number):
+                    self.acct.lost_segments += 1
+                elif rx.accept(skb.seq + off, n, delivered_s) and snapshot is not None:
+                    rx.check(cut_pieces(snapshot, off, n))
+                if number is not None:
+                    number += 1
         if self.rtt_s > 0:  # an ACK from the network raises an interrupt; loopback's does not
             self.acct.irqs += 1
             self.cpu.run(self.env.now, self.irq_s, "irq")
         if self.acct.trace is not None:
-            self.acct.trace.instant("receiver", f"delivered seq {skb.seq}", delivered_s,
-                                    bytes=skb.len)
-            self.acct.trace.instant("cpu", f"IRQ: ACK {ack}", self.env.now)
-        self.on_ack(ack)
+            self.acct.trace.instant("receiver", f"got seq {skb.seq}", delivered_s,
+                                    bytes=skb.len, ack=rx.rcv_nxt)
+            self.acct.trace.instant("cpu", f"IRQ: ACK {rx.rcv_nxt}", self.env.now)
+        self.on_ack(rx.rcv_nxt, [list(b) for b in rx.ooo])

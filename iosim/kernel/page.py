@@ -17,6 +17,7 @@ class Page:
     """One physical page. ``version`` is the content generation, for integrity checks."""
 
     __slots__ = (
+        "accessed",
         "file",
         "in_cache",
         "index",
@@ -41,6 +42,7 @@ class Page:
         self.io = None  # the SimPy event of a read in flight into this page
         self.in_cache = False
         self.readahead_mark = False
+        self.accessed = False  # PG_referenced: someone read it since it came in
         self.log: list[tuple[float, int, str]] | None = None
 
     def __repr__(self) -> str:

@@ -21,7 +21,25 @@ class File:
         self.size_bytes = size_bytes
         self.page_bytes = page_bytes
         self.npages = -(-size_bytes // page_bytes)
-        self.versions: dict[int, int] = {}  # index -> version; absent means 0 (as on disk)
+        self.versions: dict[int, int] = {}  # index -> version of pages written since base
+        self.base_version = 0  # version of every page not written since (re)creation
+        self.next_version = 1  # versions only grow, so older content has a smaller number
+
+    def version_of(self, index: int) -> int:
+        """The current content version of page ``index``."""
+        return self.versions.get(index, self.base_version)
+
+    def store(self, index: int) -> int:
+        """Record new content in page ``index``; return its version."""
+        version = self.versions[index] = self.next_version
+        self.next_version += 1
+        return version
+
+    def rewrite(self) -> None:
+        """The whole file gets new content (truncate, then written again)."""
+        self.versions.clear()
+        self.base_version = self.next_version
+        self.next_version += 1
 
     def page_len(self, index: int) -> int:
         """Bytes of file data in page ``index`` (the last page may be partial)."""
@@ -43,11 +61,13 @@ class PageCache:
         self.acct = acct
         self.lru: OrderedDict[tuple[str, int], Page] = OrderedDict()
         self.on_unmap: Callable[[Page], None] | None = None  # rmap: set by the mm owner
+        # shadow entries: pages evicted before anyone used them, so a later read refaults
+        self.shadows: set[tuple[str, int]] = set()
 
     def prefill(self, file: File, count: int) -> None:
         """Warm start: the first ``count`` pages are already cached and uptodate."""
         for index in range(min(count, file.npages, self.capacity_pages)):
-            self._insert(self.pages.new(FILE, file, index, file.versions.get(index, 0)))
+            self._insert(self.pages.new(FILE, file, index, file.version_of(index)))
 
     def find(self, file: File, index: int) -> Page | None:
         """The cached page, or None."""
@@ -77,6 +97,7 @@ class PageCache:
                 self._read_window(file, index + self.ra_pages)
             if page.io is not None and (not waits or waits[-1] is not page.io):
                 waits.append(page.io)
+            page.accessed = True
             out.append(page)
         if not waits:
             return out, None
@@ -91,8 +112,11 @@ class PageCache:
                 self._submit(file, run)
                 run = []
                 continue
-            page = self.pages.new(FILE, file, index, file.versions.get(index, 0))
+            page = self.pages.new(FILE, file, index, file.version_of(index))
             page.uptodate = False
+            if (file.name, index) in self.shadows:
+                self.shadows.discard((file.name, index))
+                self.acct.refaults += 1
             self._insert(page)
             run.append(page)
         self._submit(file, run)
@@ -141,8 +165,8 @@ class PageCache:
         while freed < want and scanned < limit:
             scanned += 1
             key, page = next(iter(self.lru.items()))
-            if page.io is not None or page.refcount > 1 + page.mapcount:
-                if page.io is None:
+            if not page.uptodate or page.refcount > 1 + page.mapcount:
+                if page.uptodate:  # locked for I/O is not "pinned"
                     self.acct.reclaim_skipped_pinned += 1
                 self.lru.move_to_end(key)
                 continue
@@ -154,10 +178,32 @@ class PageCache:
 
     def evict(self, page: Page) -> None:
         """Remove ``page`` from the cache and drop the cache's reference."""
-        del self.lru[(page.file.name, page.index)]
+        key = (page.file.name, page.index)
+        del self.lru[key]
         page.in_cache = False
         self.acct.evictions += 1
+        if not page.accessed:
+            self.shadows.add(key)
         self.pages.put((page,), "pagecache")
+
+    def truncate(self, file: File) -> int:
+        """truncate_inode_pages: detach every cached page of ``file``; return how many were
+        still referenced (an skb or pipe keeps sending a page the file no longer has)."""
+        busy = 0
+        for key, page in list(self.lru.items()):
+            if key[0] != file.name:
+                continue
+            if page.mapcount and self.on_unmap is not None:
+                self.on_unmap(page)
+            if page.refcount > 1:
+                busy += 1
+            del self.lru[key]
+            page.in_cache = False
+            page.accessed = True  # detached: never a refault
+            self.pages.put((page,), "truncate")
+        self.shadows = {k for k in self.shadows if k[0] != file.name}
+        file.rewrite()
+        return busy
 
     def cached_refs_ok(self) -> list[str]:
         """End-of-run check: every cached page holds only the cache's reference (+ maps)."""

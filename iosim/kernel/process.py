@@ -160,8 +160,9 @@ class Mapping:
                 continue
             self.task.fault()
             _, wait = self.cache.read_pages(self.file, index, 1)
-            if wait is not None:
+            while wait is not None:  # retry after the wait: the page may be gone again
                 yield from self.task.block(wait, "disk read for an mmap fault")
+                _, wait = self.cache.read_pages(self.file, index, 1)
             around = self.fault_around_pages
             block = index - index % around
             for i in range(block, min(block + around, self.file.npages)):

@@ -58,6 +58,22 @@ class Frag:
     version: int
 
 
+def cut_pieces(pieces: list[tuple[int, int, int]], start: int, nbytes: int
+               ) -> list[tuple[int, int, int]]:
+    """The (reference, sent, bytes) pieces covering bytes ``start .. start+nbytes-1``."""
+    out = []
+    pos = 0
+    end = start + nbytes
+    for ref, sent, n in pieces:
+        lo, hi = max(pos, start), min(pos + n, end)
+        if lo < hi:
+            out.append((ref, sent, hi - lo))
+        pos += n
+        if pos >= end:
+            break
+    return out
+
+
 @dataclass(eq=False, slots=True)
 class SkBuff:
     """One TCP sk_buff (a TSO super-segment on the write/retransmit queue)."""
@@ -69,7 +85,8 @@ class SkBuff:
     frags: list[Frag] = field(default_factory=list)
     dataref: int = 1  # the original on the queue; each transmitted clone adds one
     zc_id: int | None = None  # MSG_ZEROCOPY notification id this skb carries
-    zc_copied: bool = False
+    first_segment: int = 0  # number of its first TSO segment on the wire (1-based)
+    parent: SkBuff | None = None  # set on a retransmission view: whose data it shares
 
     def add_linear(self, runs: list[list[int]], nbytes: int) -> None:
         """Account ``nbytes`` of copied data whose versions are ``runs``."""
@@ -82,3 +99,29 @@ class SkBuff:
         """Attach a page frag; the caller has taken the page reference."""
         self.frags.append(Frag(page, offset, nbytes, version))
         self.len += nbytes
+
+    def view(self, seq: int, nbytes: int) -> SkBuff:
+        """A clone of bytes ``seq .. seq+nbytes-1`` sharing this skb's data (a retransmit).
+
+        Frags keep the versions they had when attached, so the NIC can tell what changed.
+        """
+        v = SkBuff(seq=seq, len=nbytes, zc_id=self.zc_id, parent=self)
+        start = seq - self.seq
+        end = start + nbytes
+        if self.linear_len and start < self.linear_len:
+            n = min(end, self.linear_len) - start
+            v.linear = slice_runs(self.linear, start, n)
+            v.linear_len = n
+        pos = self.linear_len
+        for f in self.frags:
+            lo, hi = max(pos, start), min(pos + f.len, end)
+            if lo < hi:
+                v.frags.append(Frag(f.page, f.offset + lo - pos, hi - lo, f.version))
+            pos += f.len
+        return v
+
+    def pieces(self) -> list[tuple[int, int, int]]:
+        """(reference version, version the NIC reads now, bytes) in byte order."""
+        out = [(v, v, n) for v, n in self.linear]
+        out.extend((f.version, f.page.version, f.len) for f in self.frags)
+        return out

@@ -5,22 +5,34 @@ Copied data goes into an skb's linear area; page data becomes frags that hold pa
 references, but only when the NIC can gather (``sg``, which the kernel drops without checksum
 offload); otherwise even sendfile and splice copy here. An skb stays on the retransmit queue,
 holding its references, until it is ACKed; each transmission is a clone sharing its data.
+
+Loss recovery follows Linux's RACK-TLP: a hole with SACKed data above it (sent later, so
+delivered after it should have been) is retransmitted at once; when the tail of the data is
+lost and nothing comes back, a tail loss probe resends the last segment after two RTTs;
+if even that brings nothing, the retransmission timer (at least 200 ms) resends the first
+hole and backs off. A retransmission is a clone of the queued skb: zero-copy data goes out as the
+pages hold it *now*, copied data as the private copy made at send time.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 from iosim.kernel.page import Page, Pages
 from iosim.kernel.process import Task
 from iosim.kernel.skbuff import Runs, SkBuff, add_run
 
+TCP_RTO_MIN_S = 0.2  # Linux TCP_RTO_MIN: 200 ms
+TCP_RTO_MAX_S = 120.0
+TCP_TIMEOUT_MIN_S = 0.002  # the probe timeout is at least 2 jiffies (HZ=1000)
+
 
 class TcpSocket:
     """The sender's end of one TCP connection."""
 
-    def __init__(self, env, kernel_spec, nic_spec, cpu_spec, cpu, nic, pages: Pages, acct
-                 ) -> None:
+    def __init__(self, env, kernel_spec, nic_spec, cpu_spec, cpu, nic, pages: Pages, acct,
+                 rtt_s: float = 0.0) -> None:
         self.env = env
         self.cpu = cpu
         self.nic = nic
@@ -33,6 +45,21 @@ class TcpSocket:
         self.size_goal = nic_spec.tso_max_bytes
         self.max_frags = kernel_spec.max_skb_frags
         self.sndbuf = kernel_spec.sndbuf_bytes
+        self.page_bytes = kernel_spec.page_size_bytes
+        self.mss_bytes = nic.mss_bytes
+        self.next_segment = 1
+        self.on_push: list[Callable[[SkBuff], None]] = []
+        self.loss_possible = False  # arm the retransmission timer only when needed
+        self.rto_s = TCP_RTO_MIN_S
+        self.rtt_s = rtt_s
+        self.pto_s = max(2 * rtt_s, TCP_TIMEOUT_MIN_S)  # tail loss probe timeout
+        self._probed = False  # a tail loss probe went out since the last progress
+        self._rto_deadline: float | None = None
+        self._rto_pending = False
+        # hole start -> the end of the data queued when it was resent: SACKs beyond that
+        # mean the retransmission itself was lost
+        self._retransmitted: dict[int, int] = {}
+        self._sack: list[list[int]] = []  # the receiver's last SACK blocks
         self.queued = 0  # sk_wmem_queued: bytes in skbs not yet ACKed
         self.write_seq = 0
         self.tail: SkBuff | None = None
@@ -166,28 +193,44 @@ class TcpSocket:
             return
         self.tail = None
         self.acct.skbs += 1
-        self.acct.frags += len(skb.frags)
+        if skb.frags:
+            self.acct.frags += len(skb.frags)
+            self.acct.frag_bytes += skb.len - skb.linear_len
         task.charge(self.cpu_spec.per_skb_s, "net")
         yield from task.sync()  # the skb exists once the copies into it are done
         self.rtx.append(skb)
         if self.acct.trace is not None:
             self.acct.trace.counter("socket", "bytes queued (sndbuf)", self.env.now, self.queued)
         skb.dataref += 1  # the clone handed to the driver shares the data
+        skb.first_segment = self.next_segment
+        self.next_segment += -(-skb.len // self.mss_bytes)
         self.nic.xmit(skb, self.env.now)
+        for hook in self.on_push:
+            hook(skb)
+        if self.loss_possible and self._rto_deadline is None:
+            self._arm_rto()
 
     # --- completions -----------------------------------------------------------------
     def tx_complete(self, skb: SkBuff) -> None:
-        """The NIC's TX completion freed the clone."""
-        self._unref(skb)
+        """The NIC's TX completion freed the clone (a retransmission's shares its parent)."""
+        self._unref(skb.parent if skb.parent is not None else skb)
 
-    def on_ack(self, ack_seq: int) -> None:
-        """Cumulative ACK: free every skb it covers and wake a writer waiting for room."""
+    def on_ack(self, ack_seq: int, sack: list[list[int]]) -> None:
+        """Cumulative ACK (+ SACK): free every skb it covers, recover holes, wake a writer."""
         rtx = self.rtx
         while rtx and rtx[0].seq + rtx[0].len <= ack_seq:
             skb = rtx.popleft()
             self.queued -= skb.len
             self._unref(skb)
-        self.snd_una = max(self.snd_una, ack_seq)
+        if ack_seq > self.snd_una:
+            self.snd_una = ack_seq
+            if self.loss_possible:
+                self.rto_s = TCP_RTO_MIN_S
+                self._probed = False
+                self._arm_rto()
+        self._sack = sack
+        if sack:
+            self._recover(sack)
         if self.acct.trace is not None:
             self.acct.trace.counter("socket", "bytes queued (sndbuf)", self.env.now, self.queued)
         # sk_stream_write_space: wake when free space >= half of what is queued
@@ -197,6 +240,75 @@ class TcpSocket:
         if self._drained is not None and not self.rtx:
             self._drained.succeed()
             self._drained = None
+
+    # --- loss recovery -----------------------------------------------------------------
+    def _recover(self, sack: list[list[int]]) -> None:
+        """RACK: a hole below SACKed data is lost, since that data was sent after it; so is
+        a retransmission once data queued after the retransmission has been SACKed."""
+        start = self.snd_una
+        highest_sacked = sack[-1][1]
+        for a, b in sack:
+            if a > start:
+                sent_before = self._retransmitted.get(start)
+                if sent_before is None or highest_sacked > sent_before:
+                    self._retransmit(start, a)
+            start = max(start, b)
+
+    def _retransmit(self, lo: int, hi: int) -> None:
+        """Send clones of the queued data ``lo .. hi-1``."""
+        self._retransmitted = {k: v for k, v in self._retransmitted.items()
+                               if k >= self.snd_una}
+        self._retransmitted[lo] = self.rtx[-1].seq + self.rtx[-1].len
+        for skb in self.rtx:
+            a, b = max(lo, skb.seq), min(hi, skb.seq + skb.len)
+            if a >= b:
+                continue
+            view = skb.view(a, b - a)
+            skb.dataref += 1
+            self.acct.retransmits += -(-view.len // self.mss_bytes)
+            self.acct.retransmit_bytes += view.len
+            if self.acct.trace is not None:
+                self.acct.trace.instant("socket", f"retransmit seq {a}", self.env.now,
+                                        bytes=view.len)
+            self.nic.xmit(view, self.env.now)
+
+    def _arm_rto(self) -> None:
+        """(Re)start the probe or retransmission timer; one pending event at a time."""
+        wait_s = self.rto_s if self._probed else self.pto_s
+        self._rto_deadline = self.env.now + wait_s
+        if not self._rto_pending:
+            self._rto_pending = True
+            ev = self.env.timeout(wait_s)
+            ev.callbacks.append(self._rto_check)
+
+    def _rto_check(self, _ev) -> None:
+        self._rto_pending = False
+        if not self.rtx:
+            self._rto_deadline = None
+            return
+        if self.env.now < self._rto_deadline:
+            self._rto_pending = True
+            ev = self.env.timeout(self._rto_deadline - self.env.now)
+            ev.callbacks.append(self._rto_check)
+            return
+        if not self._probed:  # tail loss probe: resend the last segment to draw a SACK
+            self._probed = True
+            last = self.rtx[-1]
+            end = last.seq + last.len
+            self._retransmit(max(last.seq, end - self.mss_bytes), end)
+            self._arm_rto()
+            return
+        # timeout: resend the first hole and back off
+        self.acct.rto_timeouts += 1
+        head = self.rtx[0]
+        hole_end = head.seq + head.len
+        for a, _ in self._sack:
+            if a > self.snd_una:
+                hole_end = min(hole_end, a)
+                break
+        self._retransmit(self.snd_una, hole_end)
+        self.rto_s = min(2 * self.rto_s, TCP_RTO_MAX_S)
+        self._arm_rto()
 
     def _unref(self, skb: SkBuff) -> None:
         skb.dataref -= 1

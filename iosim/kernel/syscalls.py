@@ -32,13 +32,19 @@ def _file_runs(file: File, pages, pos: int, nbytes: int) -> list[list[int]]:
 
 
 def _cached(task: Task, cache: PageCache, file: File, pos: int, nbytes: int):
-    """filemap_get_pages: the uptodate pages under a file range, waiting for the disk."""
+    """filemap_get_pages: the uptodate pages under a file range, waiting for the disk.
+
+    After a wait the lookup starts over, as the kernel's does: reclaim or a truncate may
+    have taken pages away meanwhile.
+    """
     pb = file.page_bytes
     first = pos // pb
-    pages, wait = cache.read_pages(file, first, (pos + nbytes - 1) // pb - first + 1)
-    if wait is not None:
+    count = (pos + nbytes - 1) // pb - first + 1
+    while True:
+        pages, wait = cache.read_pages(file, first, count)
+        if wait is None:
+            return pages
         yield from task.block(wait, "disk read")
-    return pages
 
 
 def read(task: Task, cache: PageCache, file: File, pos: int, buf: UserBuffer, nbytes: int):
