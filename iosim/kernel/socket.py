@@ -101,7 +101,7 @@ class TcpSocket:
             if isinstance(source, Mapping):
                 # copy_from_user faults again on pages reclaim unmapped while we waited
                 yield from source.touch(start + done, n)
-            task.copy(n, f"{source.label} -> socket buffer")
+            task.copy(n, f"{source.label} -> socket buffer", source.working_set_bytes)
             skb.add_linear(source.runs(start + done, n), n)
             self._queue(n)
             done += n
@@ -116,8 +116,9 @@ class TcpSocket:
             runs: list[list[int]] = []
             for buf in buffers:
                 add_run(runs, buf.page.version, buf.len)
-            yield from self.send_copy(task, Runs(runs, "page cache"), 0,
-                                      sum(b.len for b in buffers))
+            file = buffers[0].page.file if buffers else None
+            source = Runs(runs, "page cache", file.size_bytes if file is not None else None)
+            yield from self.send_copy(task, source, 0, sum(b.len for b in buffers))
             return
         for buf in buffers:
             page, offset, length, version = buf.page, buf.offset, buf.len, buf.version
@@ -173,7 +174,8 @@ class TcpSocket:
                 self.pages.get((page,), "pin")
                 skb.add_frag(page, pos % pb, n, page.version)
             else:
-                task.copy(n, "user buffer -> socket buffer (MSG_ZEROCOPY fallback)")
+                task.copy(n, "user buffer -> socket buffer (MSG_ZEROCOPY fallback)",
+                          buffer.working_set_bytes)
                 skb.add_linear([[page.version, n]], n)
             if skb.zc_id is None:
                 skb.zc_id = zc_id
