@@ -68,8 +68,8 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
         "per_skb": ("time", "TCP/IP processing of one sk_buff (headers, queueing)"),
         "rx_skb": ("time", "loopback only: the local receiver's work per sk_buff besides its "
                            "copy (TCP input in softirq, its recv() call, its ACK)"),
-        "rx_frag": ("time", "loopback only: the local receiver's extra work per page frag of an "
-                            "sk_buff"),
+        "rx_frag": ("time", "loopback only: the local receiver's extra work per page-cache "
+                            "frag of an sk_buff (sendfile, splice)"),
     },
     "membus": {
         "bandwidth": ("rate", "DRAM bandwidth shared by CPU copies and DMA"),

@@ -6,6 +6,11 @@ overhead (tens of ns per call) cancels, what remains is kernel work. Figures tha
 differences are computed per repeat, so their spread is honest; a difference that comes out
 at or below zero is clamped to 1 ns and says so in its ``method``.
 
+Copies are the kernel's own (``read()`` of a cached file), from DRAM and from the cache;
+faults are taken on a mapping of a cached file, fault-around included; the loopback TCP costs
+per sk_buff and per page frag come from transfers with sender and receiver pinned to one CPU,
+as ``iosim validate`` runs its real transfers.
+
 The profile keys the host cannot measure (disk, DMA, interrupts, ...) are inherited from a
 base profile through ``extends``; the TOML lists each of them as a comment with the reason.
 """
@@ -15,12 +20,15 @@ from __future__ import annotations
 import contextlib
 import datetime
 import fcntl
+import glob
+import math
 import mmap
 import operator
 import os
 import platform
 import resource
 import select
+import socket
 import statistics
 import struct
 import sys
@@ -30,7 +38,13 @@ from dataclasses import dataclass, field
 
 from iosim import units
 from iosim.config import SCHEMA, load_profile
-from iosim.host.realpaths import RUSAGE_SENDER, loopback_peer, reap_child
+from iosim.host.realpaths import (
+    RUSAGE_SENDER,
+    loopback_peer,
+    pinned,
+    reap_child,
+    source_file,
+)
 
 MIB = 1 << 20
 MIN_TIME_S = 1e-9  # floor for a derived cost that the noise pushed to zero or below
@@ -77,22 +91,53 @@ def _loop_s(fn: Callable, args: tuple, calls: int) -> float:
 # Memory
 
 
-def measure_copy_bandwidth(repeats: int = 5, size_bytes: int = 256 * MIB) -> Measurement:
-    """One core's memcpy speed on buffers far larger than any cache.
+COPY_CHUNK_BYTES = 64 * 1024  # the read size of the copy measurements (and of the paths)
 
-    ``dst[:] = src`` on equal-length bytearrays is one memmove in C; at 256 MiB per call the
-    interpreter's few hundred ns are invisible.
+
+def _pread_s(fd: int, view: memoryview, span_bytes: int, calls: int) -> float:
+    """Seconds for ``calls`` preadv of ``len(view)`` bytes at successive 64 KiB offsets,
+    cycling over the first ``span_bytes`` of the file."""
+    buffers = [view]
+    offset = 0
+    start_ns = time.perf_counter_ns()
+    for _ in range(calls):
+        os.preadv(fd, buffers, offset)
+        offset += COPY_CHUNK_BYTES
+        if offset >= span_bytes:
+            offset = 0
+    return (time.perf_counter_ns() - start_ns) / 1e9
+
+
+def measure_copy_bandwidth(source: str, cold_bytes: int, cached_bytes: int, repeats: int = 5,
+                           total_bytes: int = 256 * MIB) -> dict[str, Measurement]:
+    """The kernel's copy speed (copy_to_user) from DRAM and from the last-level cache.
+
+    ``read()`` of a cached file into a 64 KiB buffer, minus the same number of 0-byte reads
+    (the syscall and the interpreter): over ``cold_bytes`` (several times the cache, so every
+    page comes from DRAM) and over its first ``cached_bytes`` again and again (it stays in the
+    cache). These are the copies the paths make, unlike a user-space memcpy.
     """
-    src = bytearray(size_bytes)  # zero-filled by memset: every page is really backed
-    dst = bytearray(size_bytes)
-    dst[:] = src  # warm-up: page tables, TLB, frequency
-    samples = []
-    for _ in range(repeats):
-        start_ns = time.perf_counter_ns()
-        dst[:] = src
-        samples.append(size_bytes / ((time.perf_counter_ns() - start_ns) / 1e9))
-    return _summarize(samples, "rate", f"bytearray slice copy of {units.format_size(size_bytes)}"
-                      " on one core")
+    view = memoryview(bytearray(COPY_CHUNK_BYTES))
+    calls = total_bytes // COPY_CHUNK_BYTES
+    fd = os.open(source, os.O_RDONLY)
+    cold, cached = [], []
+    try:
+        _pread_s(fd, view, cold_bytes, cold_bytes // COPY_CHUNK_BYTES)  # warm-up
+        for _ in range(repeats):
+            base_s = _pread_s(fd, view[:0], cold_bytes, calls)
+            cold.append(total_bytes / (_pread_s(fd, view, cold_bytes, calls) - base_s))
+            cached.append(total_bytes / (_pread_s(fd, view, cached_bytes, calls) - base_s))
+    finally:
+        os.close(fd)
+    how = (f"read() of a cached file in {units.format_size(COPY_CHUNK_BYTES)} calls minus "
+           "0-byte reads, over ")
+    return {
+        "cpu.copy_bandwidth": _summarize(cold, "rate", how + f"{units.format_size(cold_bytes)}"
+                                         " (beyond the cache: from DRAM)"),
+        "cpu.copy_bandwidth_cached": _summarize(cached, "rate", how + "its first "
+                                                f"{units.format_size(cached_bytes)} again and "
+                                                "again (from the cache)"),
+    }
 
 
 def _read_exact(fd: int, count: int, timeout_s: float) -> bytes:
@@ -178,33 +223,47 @@ def measure_membus_bandwidth(repeats: int = 5, size_bytes: int = 128 * MIB,
                       "(lower bound)")
 
 
-def measure_page_fault(repeats: int = 5, size_bytes: int = 64 * MIB) -> Measurement:
-    """One minor fault: read one byte per page of a fresh anonymous mapping.
+def measure_page_fault(source: str, size_bytes: int, repeats: int = 5
+                       ) -> dict[str, Measurement]:
+    """A minor fault on a cached file page, and how many pages one fault maps.
 
-    A read fault maps the shared zero page: no allocation or zeroing, like a fault on a file
-    page already in the page cache. Transparent huge pages are disabled for the mapping so
-    that each 4 KiB page faults; ``ru_minflt`` counts the faults actually taken.
+    Read one byte per page of a fresh shared mapping of a cached file, as mmap+write does;
+    ``ru_minflt`` counts the faults. Fault-around maps cached pages next to the one faulted
+    (``fault_around_bytes``, or a whole large folio), so the pages per fault, rounded to a
+    power of two, is ``kernel.fault_around`` and the time per fault includes that mapping.
     """
     page = mmap.PAGESIZE
-    samples = []
-    for _ in range(repeats):
-        with mmap.mmap(-1, size_bytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS) as mapped:
-            if hasattr(mmap, "MADV_NOHUGEPAGE"):
-                mapped.madvise(mmap.MADV_NOHUGEPAGE)
-            faults_before = resource.getrusage(RUSAGE_SENDER).ru_minflt
-            start_ns = time.perf_counter_ns()
-            for offset in range(0, size_bytes, page):
-                mapped[offset]
-            fault_ns = time.perf_counter_ns() - start_ns
-            faults = resource.getrusage(RUSAGE_SENDER).ru_minflt - faults_before
-            start_ns = time.perf_counter_ns()
-            for offset in range(0, size_bytes, page):  # same loop, pages now mapped
-                mapped[offset]
-            base_ns = time.perf_counter_ns() - start_ns
-        samples.append((fault_ns - base_ns) / 1e9 / max(faults, 1))
-    return _summarize(samples, "time", f"read-touch each page of a fresh "
-                      f"{units.format_size(size_bytes)} anonymous mmap (no THP), minus the same "
-                      "loop on mapped pages, / ru_minflt")
+    fd = os.open(source, os.O_RDONLY)
+    times, pages_per_fault = [], []
+    try:
+        for _ in range(repeats):
+            with mmap.mmap(fd, size_bytes, prot=mmap.PROT_READ) as mapped:
+                faults_before = resource.getrusage(RUSAGE_SENDER).ru_minflt
+                start_ns = time.perf_counter_ns()
+                for offset in range(0, size_bytes, page):
+                    mapped[offset]
+                fault_ns = time.perf_counter_ns() - start_ns
+                faults = max(1, resource.getrusage(RUSAGE_SENDER).ru_minflt - faults_before)
+                start_ns = time.perf_counter_ns()
+                for offset in range(0, size_bytes, page):  # same loop, pages now mapped
+                    mapped[offset]
+                base_ns = time.perf_counter_ns() - start_ns
+            times.append((fault_ns - base_ns) / 1e9 / faults)
+            pages_per_fault.append(size_bytes // page / faults)
+    finally:
+        os.close(fd)
+    pages = 2 ** max(0, round(math.log2(statistics.median(pages_per_fault))))
+    touched = (f"read-touch each page of a fresh shared mmap of a cached "
+               f"{units.format_size(size_bytes)} file")
+    return {
+        "cpu.page_fault": _summarize(times, "time", touched + ", minus the same loop on mapped "
+                                     "pages, / ru_minflt"),
+        "kernel.fault_around": Measurement(
+            pages * page, "size", (pages * page, pages * page),
+            touched + f": {statistics.median(pages_per_fault):.3g} pages per fault (median; "
+            f"spread {min(pages_per_fault):.3g} .. {max(pages_per_fault):.3g}), rounded to a "
+            "power of two", (pages * page,)),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -382,6 +441,125 @@ def measure_loopback_tcp(repeats: int = 5, size_bytes: int = 256 * MIB,
     }
 
 
+def _softirq_clock(cpu: int) -> Callable[[], float]:
+    """CPU seconds ksoftirqd/``cpu`` has run so far: softirq work (loopback TCP input) that
+    the kernel deferred from the tasks on that CPU. Reads 0 when /proc does not show it."""
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/comm") as fh:
+                name = fh.read().strip()
+        except OSError:  # the process ended while we looked
+            continue
+        if name == f"ksoftirqd/{cpu}":
+            schedstat = f"/proc/{entry.name}/schedstat"
+            break
+    else:
+        return lambda: 0.0
+
+    def seconds() -> float:
+        with open(schedstat) as fh:
+            return int(fh.read().split()[0]) / 1e9  # on-CPU time in ns
+
+    return seconds
+
+
+@dataclass(frozen=True)
+class _PairCpu:
+    """CPU seconds of one pinned loopback transfer: sender, receiver, deferred softirq."""
+
+    sender_s: float
+    receiver_s: float
+    softirq_s: float
+    calls: int
+
+
+def _pinned_transfer(cpu: int, total_bytes: int, send_loop: Callable[[socket.socket], int]
+                     ) -> _PairCpu:
+    """Run ``send_loop(sock)`` (it returns its syscalls) against a draining child, sender and
+    receiver both on ``cpu``, and measure who spent what."""
+    softirq = _softirq_clock(cpu)
+    with loopback_peer("drain", cpu=cpu) as peer, pinned(cpu):
+        softirq_before = softirq()
+        before = resource.getrusage(RUSAGE_SENDER)
+        calls = send_loop(peer.sock)
+        report = peer.finish()
+        after = resource.getrusage(RUSAGE_SENDER)
+        softirq_s = softirq() - softirq_before
+    if report.received_bytes != total_bytes:
+        raise RuntimeError("loopback receiver lost data")
+    sender_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return _PairCpu(sender_s, report.cpu_s, softirq_s, calls)
+
+
+def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: float,
+                           pipe_op_s: float, repeats: int = 5, total_bytes: int = 256 * MIB,
+                           chunk_bytes: int = 64 * 1024) -> dict[str, Measurement]:
+    """The TCP costs per sk_buff and per page frag of a loopback pair on one CPU.
+
+    Two transfers per repeat, sender and draining receiver pinned to ``cpu`` (as
+    ``iosim validate`` runs them), each 64 KiB call making one skb:
+
+    - ``send()`` from one 64 KiB buffer (linear skbs): the sender's CPU minus its syscalls and
+      its copy (from the cache) is ``cpu.per_skb``; the receiver's plus the deferred softirq,
+      minus its copy, is ``cpu.rx_skb``;
+    - ``sendfile()`` of one cached 64 KiB file region, again and again (skbs of 16 page-cache
+      frags, data in the cache): what all three spent beyond the model's other costs (syscalls,
+      pipe ops, per skb, the copy), per frag, is ``cpu.rx_frag``.
+
+    ``syscall_s`` is a syscall's kernel cost (two mode switches and the fixed work).
+    """
+    page = mmap.PAGESIZE
+    skbs = -(-total_bytes // chunk_bytes)
+    frags = total_bytes // page
+    copy_s = total_bytes / copy_cached_bytes_per_s
+    buffer = memoryview(bytearray(chunk_bytes))
+
+    def send_loop(sock: socket.socket) -> int:
+        calls, sent = 0, 0
+        while sent < total_bytes:
+            sent += sock.send(buffer[:min(chunk_bytes, total_bytes - sent)])
+            calls += 1
+        return calls
+
+    per_skb, rx_skb, rx_frag = [], [], []
+    with source_file(chunk_bytes) as region:
+        fd = os.open(region, os.O_RDONLY)
+        try:
+            def sendfile_loop(sock: socket.socket) -> int:
+                out_fd, calls, sent = sock.fileno(), 0, 0
+                while sent < total_bytes:
+                    sent += os.sendfile(out_fd, fd, 0, min(chunk_bytes, total_bytes - sent))
+                    calls += 1
+                return calls
+
+            for _ in range(repeats):
+                linear = _pinned_transfer(cpu, total_bytes, send_loop)
+                sender_skb_s = (linear.sender_s - linear.calls * syscall_s - copy_s) / skbs
+                receiver_skb_s = (linear.receiver_s + linear.softirq_s - copy_s) / skbs
+                paged = _pinned_transfer(cpu, total_bytes, sendfile_loop)
+                rest_s = (paged.sender_s + paged.receiver_s + paged.softirq_s
+                          - paged.calls * syscall_s - 2 * frags * pipe_op_s
+                          - skbs * (sender_skb_s + receiver_skb_s) - copy_s)
+                per_skb.append(sender_skb_s)
+                rx_skb.append(receiver_skb_s)
+                rx_frag.append(rest_s / frags)
+        finally:
+            os.close(fd)
+    both = (f"{units.format_size(total_bytes)} over 127.0.0.1 in "
+            f"{units.format_size(chunk_bytes)} calls, sender and receiver on CPU {cpu}")
+    return {
+        "cpu.per_skb": _summarize(per_skb, "time", f"send() of {both}: sender CPU minus its "
+                                  "syscalls and its copy, per skb"),
+        "cpu.rx_skb": _summarize(rx_skb, "time", f"send() of {both}: receiver CPU + "
+                                 f"ksoftirqd/{cpu} minus the receiver's copy, per skb"),
+        "cpu.rx_frag": _summarize(rx_frag, "time", f"sendfile() of one cached 64 KiB region, "
+                                  f"{both}: all CPU beyond syscalls, pipe ops, per_skb, rx_skb "
+                                  "and the copy, per 4 KiB frag"),
+    }
+
+
 def measure_loopback_rtt(repeats: int = 5, round_trips: int = 2000) -> Measurement:
     """Round trip of one byte over 127.0.0.1 TCP (TCP_NODELAY) to an echoing child.
 
@@ -409,6 +587,23 @@ def measure_loopback_rtt(repeats: int = 5, round_trips: int = 2000) -> Measureme
 def _read_ints(path: str) -> list[int]:
     with open(path) as fh:
         return [int(x) for x in fh.read().split()]
+
+
+def _last_level_cache() -> Measurement:
+    """The largest data (or unified) cache of the first CPU this process may use."""
+    cpu = min(os.sched_getaffinity(0))
+    best, where = 0, ""
+    for index in glob.glob(f"/sys/devices/system/cpu/cpu{cpu}/cache/index*"):
+        with open(f"{index}/type") as fh:
+            if fh.read().strip() == "Instruction":
+                continue
+        with open(f"{index}/size") as fh:
+            size = units.parse_size(fh.read().strip().replace("K", "KiB").replace("M", "MiB"))
+        if size > best:
+            best, where = size, f"{index}/size"
+    if not best:
+        raise ValueError("no cache listed in sysfs")
+    return _fixed(best, "size", f"read from {where} (the last-level cache)")
 
 
 def read_settings() -> dict[str, Measurement]:
@@ -439,6 +634,8 @@ def read_settings() -> dict[str, Measurement]:
     for key, path, kind, pick in readers:
         with contextlib.suppress(OSError, ValueError, IndexError):
             out[key] = _fixed(pick(_read_ints(path)), kind, f"read from {path}")
+    with contextlib.suppress(OSError, ValueError):
+        out["cpu.cache_size"] = _last_level_cache()
     try:
         with open("/proc/meminfo") as fh:
             meminfo = dict(line.split(":", 1) for line in fh)
@@ -459,7 +656,6 @@ INHERITED_REASONS: dict[str, str] = {
     "cpu.page_pin": "get_user_pages is not separable from the MSG_ZEROCOPY send cost",
     "cpu.irq": "loopback raises no device interrupts",
     "cpu.notification": "not separable from the MSG_ZEROCOPY send cost",
-    "cpu.per_skb": "not separable; see host.tcp_per_call and host.tcp_per_byte above",
     "disk.latency": "a page-cache read of a cached file is not a disk; measure the device",
     "disk.bandwidth": "a page-cache read of a cached file is not a disk; measure the device",
     "disk.queue_depth": "a page-cache read of a cached file is not a disk; measure the device",
@@ -476,6 +672,7 @@ LOOPBACK_FACTS: dict[str, tuple[object, str]] = {
     "nic.tso_max": (65536, "loopback GSO limit (GSO_LEGACY_MAX_SIZE, 64 KiB); not measured"),
     "nic.sg": (True, "loopback sets NETIF_F_SG; not measured"),
     "nic.csum_offload": (True, "loopback sets NETIF_F_HW_CSUM (no checksum); not measured"),
+    "nic.loopback": (True, "this host is measured and validated over 127.0.0.1 (the lo device)"),
 }
 
 
@@ -587,6 +784,11 @@ class CalibrationReport:
         return "\n".join(rows)
 
 
+def pair_cpu() -> int:
+    """The CPU that pinned loopback measurements put sender and receiver on."""
+    return min(os.sched_getaffinity(0))
+
+
 def calibrate(progress: Callable[[str], None] | None = None, repeats: int = 5,
               quick: bool = False) -> CalibrationReport:
     """Measure this host (< 60 s; < 10 s with ``quick``, which uses smaller sizes)."""
@@ -602,6 +804,7 @@ def calibrate(progress: Callable[[str], None] | None = None, repeats: int = 5,
         "fault": 16 * MIB if quick else 64 * MIB,
         "calls": 20_000 if quick else 200_000,
         "ctx": 2_000 if quick else 20_000,
+        "pair": 32 * MIB if quick else 256 * MIB,
         "tcp": 32 * MIB if quick else 256 * MIB,
         "tcp_small": 4 * MIB if quick else 32 * MIB,
         "rtt": 300 if quick else 2_000,
@@ -616,14 +819,61 @@ def calibrate(progress: Callable[[str], None] | None = None, repeats: int = 5,
         except (OSError, RuntimeError, TimeoutError) as exc:
             failures[keys] = f"{type(exc).__name__}: {exc}"
 
-    def settings() -> None:
-        found.update(read_settings())
+    def need(*keys: str) -> list[float]:
+        missing = [k for k in keys if k not in found]
+        if missing:
+            raise RuntimeError(f"needs {', '.join(missing)}, which could not be measured")
+        return [found[k].value for k in keys]
 
-    def copy() -> None:
-        found["cpu.copy_bandwidth"] = measure_copy_bandwidth(repeats, sizes["copy"])
+    cache_bytes = found["cpu.cache_size"].value if "cpu.cache_size" in found else 32 * MIB
+    file_bytes = 0
+
+    def settings() -> None:
+        nonlocal cache_bytes, file_bytes
+        found.update(read_settings())
+        if "cpu.cache_size" in found:
+            cache_bytes = int(found["cpu.cache_size"].value)
+        # several times the cache, so that reading it all comes from DRAM
+        file_bytes = min(max((2 if quick else 4) * cache_bytes, sizes["copy"]), 512 * MIB)
+
+    attempt("kernel settings", "kernel settings", settings)
+    with contextlib.ExitStack() as stack:
+        sources: list[str] = []
+
+        def source() -> None:
+            sources.append(stack.enter_context(source_file(file_bytes)))
+
+        def copy() -> None:
+            if not sources:
+                raise RuntimeError("no cached source file")
+            found.update(measure_copy_bandwidth(sources[0], file_bytes,
+                                                max(COPY_CHUNK_BYTES, cache_bytes // 4),
+                                                repeats, sizes["copy"]))
+
+        def fault() -> None:
+            if not sources:
+                raise RuntimeError("no cached source file")
+            found.update(measure_page_fault(sources[0], min(sizes["fault"], file_bytes),
+                                            repeats))
+
+        attempt(f"cached source file ({units.format_size(file_bytes)})", "source file", source)
+        attempt(f"copy bandwidth from DRAM and from the cache ({repeats} x "
+                f"{units.format_size(sizes['copy'])})", "cpu.copy_bandwidth", copy)
+        attempt("page fault and fault-around on a cached file", "cpu.page_fault", fault)
 
     def membus() -> None:
-        found["membus.bandwidth"] = measure_membus_bandwidth(repeats, sizes["membus"])
+        bus = measure_membus_bandwidth(repeats, sizes["membus"])
+        if "cpu.copy_bandwidth" in found:  # one core's copy from DRAM: also a lower bound
+            one = found["cpu.copy_bandwidth"]
+            if TRAFFIC_BYTES_PER_COPIED_BYTE * one.value > bus.value:
+                bus = Measurement(
+                    TRAFFIC_BYTES_PER_COPIED_BYTE * one.value, "rate",
+                    tuple(TRAFFIC_BYTES_PER_COPIED_BYTE * x for x in one.spread),  # type: ignore
+                    f"{TRAFFIC_BYTES_PER_COPIED_BYTE} x cpu.copy_bandwidth (one core's kernel "
+                    f"copy from DRAM), more than the parallel copies showed "
+                    f"({_human(bus.value, 'rate')}: {bus.method})",
+                    tuple(TRAFFIC_BYTES_PER_COPIED_BYTE * x for x in one.samples))
+        found["membus.bandwidth"] = bus
 
     def syscalls() -> None:
         costs = measure_syscalls(repeats, sizes["calls"])
@@ -637,11 +887,14 @@ def calibrate(progress: Callable[[str], None] | None = None, repeats: int = 5,
         if costs.pipe_op is not None:
             found["cpu.pipe_op"] = costs.pipe_op
 
-    def fault() -> None:
-        found["cpu.page_fault"] = measure_page_fault(repeats, sizes["fault"])
-
     def ctx() -> None:
         found["cpu.context_switch"] = measure_context_switch(repeats, sizes["ctx"])
+
+    def pair() -> None:
+        mode_switch_s, syscall_s, cached_bps, pipe_op_s = need(
+            "cpu.mode_switch", "cpu.syscall", "cpu.copy_bandwidth_cached", "cpu.pipe_op")
+        found.update(measure_loopback_costs(pair_cpu(), 2 * mode_switch_s + syscall_s,
+                                            cached_bps, pipe_op_s, repeats, sizes["pair"]))
 
     def tcp() -> None:
         tcp = measure_loopback_tcp(repeats, sizes["tcp"], sizes["tcp_small"])
@@ -652,13 +905,11 @@ def calibrate(progress: Callable[[str], None] | None = None, repeats: int = 5,
     def rtt() -> None:
         found["wire.rtt"] = measure_loopback_rtt(repeats, sizes["rtt"])
 
-    attempt("kernel settings", "kernel settings", settings)
-    attempt(f"copy bandwidth ({units.format_size(sizes['copy'])} x {repeats})",
-            "cpu.copy_bandwidth", copy)
     attempt("memory bus (parallel copies)", "membus.bandwidth", membus)
     attempt("syscall, mode switch, pipe op", "cpu.syscall", syscalls)
-    attempt("page fault", "cpu.page_fault", fault)
     attempt("context switch (pipe ping-pong)", "cpu.context_switch", ctx)
+    attempt(f"loopback TCP per skb and per frag (sender and receiver on CPU {pair_cpu()})",
+            "cpu.per_skb", pair)
     attempt("loopback TCP throughput and cost", "nic.rate", tcp)
     attempt("loopback TCP round trip", "wire.rtt", rtt)
     return CalibrationReport(

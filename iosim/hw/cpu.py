@@ -36,16 +36,17 @@ class Cpu:
         ``counted=False`` for copies that are not the transfer's (another task's COW copy).
         ``working_set_bytes``: the size of the data the source belongs to (a user buffer, a
         file); when it fits in the last-level cache the copy reads from the cache, at
-        ``copy_bandwidth_cached``, and does not wait for DRAM (its traffic is still counted:
-        the lines are written back later).
+        ``copy_bandwidth_cached``, and neither waits for nor occupies DRAM (its traffic is
+        still counted: the lines are written back later).
         """
         if counted:
             self.acct.cpu_copy_bytes += nbytes
         lane, start = self.lanes.acquire(ready_s)
-        bus_end = self.membus.transfer(start, 2 * nbytes)  # read + write: 2 bytes/byte
         if self.cached(working_set_bytes):
+            self.membus.count(2 * nbytes)
             end = start + nbytes / self.spec.copy_bandwidth_cached_bytes_per_s
         else:  # the core stalls on the bus if the bus is the slower of the two
+            bus_end = self.membus.transfer(start, 2 * nbytes)  # read + write: 2 bytes/byte
             end = max(start + nbytes / self.spec.copy_bandwidth_bytes_per_s, bus_end)
         self.lanes.occupy(lane, start, end)
         self.acct.cpu_time_s[category] += end - start

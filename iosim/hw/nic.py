@@ -103,8 +103,8 @@ class Nic:
         self._next()
 
     def _loopback(self, skb, ready_s: float) -> None:
-        """lo: no DMA, no wire. The local receiver's stack (per skb and per frag) and its copy
-        out of the skb move the data; the skb is freed once it is delivered.
+        """lo: no DMA, no wire. The local receiver's stack (per skb and per page-cache frag)
+        and its copy out of the skb move the data; the skb is freed once it is delivered.
 
         The copy reads the linear area from the cache (the sender wrote it moments before)
         and each frag where its page lives: a page of a file larger than the cache, in DRAM.
@@ -112,10 +112,10 @@ class Nic:
         self.dma_busy = True
         now = self.env.now
         lane, start = self.link.acquire(max(now, ready_s))  # the receiver handles one skb
-        work_end = self.cpu.run(start, self.rx_skb_s + len(skb.frags) * self.rx_frag_s,
-                                "receive")
-        frag_bytes = skb.len - skb.linear_len
         file = skb.frags[0].page.file if skb.frags else None
+        file_frags = len(skb.frags) if file is not None else 0
+        work_end = self.cpu.run(start, self.rx_skb_s + file_frags * self.rx_frag_s, "receive")
+        frag_bytes = skb.len - skb.linear_len
         frag_working_set = file.size_bytes if file is not None else skb.len
         if skb.zc_id is not None and skb.frags:
             # skb_orphan_frags_rx: user pages may not reach a local socket, so the kernel
