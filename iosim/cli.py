@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from iosim import units
+from iosim import cli_host, units
 from iosim.config import (
     WRITER_KINDS,
     ConfigError,
@@ -121,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "when tracing)")
     compare = sub.add_parser("compare", help="simulate every path and compare them")
     _add_run_options(compare)
+    cli_host.add_parsers(sub)
     sub.add_parser("profiles", help="list the bundled hardware profiles")
     paths = sub.add_parser("paths", help="list the paths")
     paths.set_defaults()
@@ -257,6 +258,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     try:
+        if args.command in cli_host.COMMANDS:
+            return cli_host.run(args)
         if args.command == "profiles":
             for name, path in bundled_profiles().items():
                 print(f"{name:16} {load_profile(path).description}")
