@@ -32,7 +32,8 @@ COMMANDS = ("calibrate", "validate")
 SIM_TO_REAL = {sim: real for real, sim in REAL_TO_SIM.items()}
 
 
-def _sizes(text: str) -> tuple[int, ...]:
+def parse_size_list(text: str) -> tuple[int, ...]:
+    """``1MiB,16MiB``: sizes a real transfer may have (argparse type)."""
     sizes = []
     for part in text.split(","):
         try:
@@ -57,7 +58,8 @@ def _paths(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(paths))
 
 
-def _positive(text: str) -> int:
+def positive_int(text: str) -> int:
+    """A whole number of at least 1 (argparse type)."""
     try:
         value = int(text)
     except ValueError:
@@ -92,14 +94,14 @@ def add_parsers(sub) -> None:
                                           "model's predictions against them")
     val.add_argument("--profile", metavar="FILE",
                      help="calibrated profile of this host (default: calibrate first)")
-    val.add_argument("--sizes", type=_sizes, metavar="SIZES",
+    val.add_argument("--sizes", type=parse_size_list, metavar="SIZES",
                      help=f"comma-separated file sizes (default {_size_list(DEFAULT_SIZES)}; "
                           f"with --quick {_size_list(QUICK_SIZES)})")
     val.add_argument("--paths", type=_paths, default=realpaths.PATHS, metavar="PATHS",
                      help=f"comma-separated, some of {', '.join(realpaths.PATHS)} (default all)")
     val.add_argument("--buffer", type=_size, default=64 * 1024, metavar="SIZE",
                      help="read/send size per call, real and simulated (default 64KiB)")
-    val.add_argument("--repeats", type=_positive, metavar="N",
+    val.add_argument("--repeats", type=positive_int, metavar="N",
                      help=f"real runs per path and size (default {DEFAULT_REPEATS}; with "
                           f"--quick {QUICK_REPEATS})")
     val.add_argument("--json", action="store_true", help="print the report as JSON")

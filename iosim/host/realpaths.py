@@ -384,14 +384,16 @@ def _send_splice(sock: socket.socket, src_fd: int, size_bytes: int, buffer_bytes
 
 
 @dataclass
-class _Completions:
+class Completions:
+    """MSG_ZEROCOPY bookkeeping of one socket: ids handed out, completions reaped."""
+
     sends: int = 0  # MSG_ZEROCOPY sends accepted by the kernel (each gets the next id)
     completed: int = 0
     done: set[int] = field(default_factory=set)  # completed ids whose buffer is not reused yet
     copied: bool = False
 
 
-def _reap_zerocopy(sock: socket.socket, state: _Completions, deadline: float | None) -> int:
+def _reap_zerocopy(sock: socket.socket, state: Completions, deadline: float | None) -> int:
     """Read completions off the error queue; with a deadline, first wait for one.
 
     Returns the syscalls made. A MSG_ERRQUEUE read never blocks: an empty queue is EAGAIN.
@@ -424,7 +426,7 @@ def _reap_zerocopy(sock: socket.socket, state: _Completions, deadline: float | N
             state.copied |= bool(code & SO_EE_CODE_ZEROCOPY_COPIED)
 
 
-def _retire(sock: socket.socket, state: _Completions, ids: list[int]) -> int:
+def retire_zerocopy(sock: socket.socket, state: Completions, ids: list[int]) -> int:
     """Wait until every send in ``ids`` has completed, so that their buffer may be reused.
 
     Returns the syscalls made.
@@ -446,7 +448,7 @@ def _send_msg_zerocopy(sock: socket.socket, src_fd: int, size_bytes: int, buffer
         sock.setsockopt(socket.SOL_SOCKET, SO_ZEROCOPY, 1)
     except OSError as exc:
         raise _Skip(f"setsockopt(SO_ZEROCOPY) refused: {exc.strerror or exc}") from None
-    state = _Completions()
+    state = Completions()
     ring = [memoryview(bytearray(buffer_bytes)) for _ in range(ZC_BUFFERS)]
     in_flight: list[list[int]] = [[] for _ in ring]  # ids of the sends still using a buffer
     syscalls, offset, turn = 0, 0, 0
@@ -454,7 +456,7 @@ def _send_msg_zerocopy(sock: socket.socket, src_fd: int, size_bytes: int, buffer
         while offset < size_bytes:
             slot = turn % ZC_BUFFERS
             turn += 1
-            syscalls += _retire(sock, state, in_flight[slot])
+            syscalls += retire_zerocopy(sock, state, in_flight[slot])
             view = ring[slot]
             n = src.readinto(view[:min(buffer_bytes, size_bytes - offset)])
             syscalls += 1
@@ -476,7 +478,7 @@ def _send_msg_zerocopy(sock: socket.socket, src_fd: int, size_bytes: int, buffer
                 state.sends += 1
             offset += n
         for ids in in_flight:  # the pages stay pinned until every send is reported complete
-            syscalls += _retire(sock, state, ids)
+            syscalls += retire_zerocopy(sock, state, ids)
     return syscalls, (state.copied if state.completed else None)
 
 
