@@ -51,8 +51,9 @@ _ERRQUEUE_ANC_BYTES = socket.CMSG_SPACE(_SOCK_EXTENDED_ERR.size + 16) if hasattr
 ZC_BUFFERS = 8  # buffers the MSG_ZEROCOPY sender cycles through (the model's zc_buffers)
 
 RUSAGE_SENDER = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)
-# The child's report after EOF: bytes received, CRC-32 of them, its CPU seconds while receiving.
-_REPORT = struct.Struct("<QId")
+# The child's report after EOF: bytes received, CRC-32 of them, its CPU seconds while receiving,
+# and when its last data arrived (time.monotonic_ns: CLOCK_MONOTONIC, the same in every process).
+_REPORT = struct.Struct("<QIdq")
 _CHILD_BUFFER_BYTES = 1 << 20
 
 
@@ -64,11 +65,14 @@ class _Skip(Exception):
 class RealRun:
     """One method's real transfer, medians over ``repeats``; all numbers are 0 when skipped.
 
-    CPU times, syscalls, context switches and faults are the sender thread's alone. On loopback
-    the sender's system time includes the receive-side TCP work the kernel does in softirq
-    context on the sending CPU; the receiver's own CPU (its copies out of the socket) is in
-    ``receiver_cpu_s``. ``syscalls`` counts the calls of the send loop (plus mmap/munmap for
-    mmap_write), not the setup.
+    ``wall_s`` runs from the first call until the receiver held the last byte (the child's
+    clock and ours are both CLOCK_MONOTONIC), as the model's ``sim_time_s`` does; the
+    handshake that follows (our FIN, the child's report) is outside it. CPU times, syscalls,
+    context switches and faults are the sender thread's alone, until its last call returns.
+    On loopback the sender's system time includes receive-side TCP work the kernel does in
+    softirq context on the sending CPU (the rest runs in ksoftirqd, in neither figure); the
+    receiver's own CPU (its copies out of the socket) is in ``receiver_cpu_s``. ``syscalls``
+    counts the calls of the send loop (plus mmap/munmap for mmap_write), not the setup.
     """
 
     path: str
@@ -95,6 +99,8 @@ class PeerReport:
     received_bytes: int
     crc32: int
     cpu_s: float
+    last_data_ns: int
+    """``time.monotonic_ns()`` when the last data arrived (0 if none did)."""
 
 
 class LoopbackPeer:
@@ -115,8 +121,7 @@ class LoopbackPeer:
                 raise RuntimeError("loopback receiver exited without reporting")
             data += chunk
         self.finished = True
-        received, crc, cpu_s = _REPORT.unpack(data)
-        return PeerReport(received, crc, cpu_s)
+        return PeerReport(*_REPORT.unpack(data))
 
 
 def _retry_timeout(call: Callable, *args):
@@ -142,7 +147,7 @@ def _child_main(address: tuple[str, int], mode: str, verify: bool) -> int:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         buf = bytearray(_CHILD_BUFFER_BYTES)
         view = memoryview(buf)
-        total_bytes, crc = 0, 0
+        total_bytes, crc, last_data_ns = 0, 0, 0
         start = resource.getrusage(resource.RUSAGE_SELF)
         while True:
             # ACK at once, as the model's receiver does: a delayed ACK (up to 40 ms) would
@@ -152,6 +157,7 @@ def _child_main(address: tuple[str, int], mode: str, verify: bool) -> int:
             n = sock.recv_into(buf)
             if not n:
                 break
+            last_data_ns = time.monotonic_ns()
             if mode == "echo":
                 sock.sendall(view[:n])
             if verify:
@@ -159,7 +165,7 @@ def _child_main(address: tuple[str, int], mode: str, verify: bool) -> int:
             total_bytes += n
         end = resource.getrusage(resource.RUSAGE_SELF)
         cpu_s = (end.ru_utime - start.ru_utime) + (end.ru_stime - start.ru_stime)
-        sock.sendall(_REPORT.pack(total_bytes, crc, cpu_s))
+        sock.sendall(_REPORT.pack(total_bytes, crc, cpu_s, last_data_ns))
     return 0
 
 
@@ -515,6 +521,14 @@ def _file_crc32(path: str, size_bytes: int) -> int:
     return crc
 
 
+def _rusage_now() -> resource.struct_rusage:
+    """The sender thread's rusage up to this moment. A running task's CPU time is folded
+    into the kernel's account only at ticks and switches; reading the thread's CPU clock
+    first brings it up to date (otherwise a run without a switch reads as no CPU at all)."""
+    time.thread_time_ns()
+    return resource.getrusage(RUSAGE_SENDER)
+
+
 def _one_run(path: str, source: str, size_bytes: int, buffer_bytes: int,
              expected_crc: int | None, cpu: int | None) -> RealRun:
     sender = SENDERS[path]
@@ -522,16 +536,17 @@ def _one_run(path: str, source: str, size_bytes: int, buffer_bytes: int,
           pinned(cpu)):
         fd = os.open(source, os.O_RDONLY)
         try:
-            before = resource.getrusage(RUSAGE_SENDER)
-            start_s = time.perf_counter()
+            before = _rusage_now()
+            start_ns = time.monotonic_ns()
             try:
                 syscalls, copied = sender(peer.sock, fd, size_bytes, buffer_bytes)
             except BlockingIOError:
                 raise TimeoutError(f"{path}: loopback socket idle for {IO_TIMEOUT_S:g} s"
                                    ) from None
-            report = peer.finish()  # timed: the transfer ends when the receiver has it all
-            wall_s = time.perf_counter() - start_s
-            after = resource.getrusage(RUSAGE_SENDER)
+            after = _rusage_now()  # the sender's work, not the handshake
+            report = peer.finish()
+            # the transfer ends when the receiver holds the last byte (not at its report)
+            wall_s = (report.last_data_ns - start_ns) / 1e9
         finally:
             os.close(fd)
     if report.received_bytes != size_bytes:

@@ -183,14 +183,26 @@ class Mapping:
         self.mapped[index] = page
 
     def runs(self, start: int, nbytes: int) -> list[list[int]]:
-        """Content versions of the mapped byte range (the pages must be mapped)."""
+        """Content versions of the byte range, as copy_from_user reads it.
+
+        A page reclaim unmapped since ``touch`` (while write() waited for send-buffer room)
+        faults again: the copy reads the file's current content (the wait for the disk, if
+        the page left the cache too, is not modelled).
+        """
         pb = self.cache.page_bytes
         out: list[list[int]] = []
         pos, end = start, start + nbytes
         while pos < end:
             index = pos // pb
             n = min(end, (index + 1) * pb) - pos
-            add_run(out, self.mapped[index].version, n)
+            page = self.mapped.get(index)
+            if page is None:
+                self.task.fault()
+                cached = self.cache.find(self.file, index)
+                version = cached.version if cached is not None else self.file.version_of(index)
+            else:
+                version = page.version
+            add_run(out, version, n)
             pos += n
         return out
 

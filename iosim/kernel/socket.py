@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable
 
 from iosim.kernel.page import Page, Pages
-from iosim.kernel.process import Mapping, Task
+from iosim.kernel.process import Task
 from iosim.kernel.skbuff import Runs, SkBuff, add_run
 
 TCP_RTO_MIN_S = 0.2  # Linux TCP_RTO_MIN: 200 ms
@@ -98,9 +98,6 @@ class TcpSocket:
             yield from self.wait_space(task)
             skb = self._skb()
             n = min(nbytes - done, self._room(skb))
-            if isinstance(source, Mapping):
-                # copy_from_user faults again on pages reclaim unmapped while we waited
-                yield from source.touch(start + done, n)
             task.copy(n, f"{source.label} -> socket buffer", source.working_set_bytes)
             skb.add_linear(source.runs(start + done, n), n)
             self._queue(n)
