@@ -125,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("profiles", help="list the bundled hardware profiles")
     paths = sub.add_parser("paths", help="list the paths")
     paths.set_defaults()
+    _add_teaching_commands(sub)
+    _add_chart_commands(sub)
     return parser
 
 
@@ -138,6 +140,53 @@ def _scenario(args: argparse.Namespace) -> dict:
         if value is not None:
             scenario[key] = value
     return scenario
+
+
+# --- charts: `iosim experiment`, `iosim diagram` (matplotlib is imported only when used) ---
+def _add_chart_commands(sub: argparse._SubParsersAction) -> None:
+    from iosim.experiment import available
+
+    exp = sub.add_parser("experiment", help="run an experiment: CSV and PNG/SVG charts")
+    exp.add_argument("name", help=f"one of: {', '.join(available())}")
+    exp.add_argument("--quick", action="store_true", help="a few small runs, in seconds")
+    exp.add_argument("--out", metavar="DIR", help="output directory (default out/NAME)")
+    diagram = sub.add_parser("diagram", help="draw one path's data flow, measured in a run")
+    diagram.add_argument("path", help=f"one of: {', '.join(PATHS)}")
+    diagram.add_argument("--size", type=_size, default=_size("1MiB"),
+                         help="bytes to send (default 1MiB)")
+    diagram.add_argument("--profile", default="teaching",
+                         help="bundled profile name or a .toml file (default teaching)")
+    diagram.add_argument("--cache", choices=("cold", "warm"), default="cold",
+                         help="start with the file out of (cold) or in (warm) the page cache")
+    diagram.add_argument("--set", dest="overrides", type=_set_pair, action="append",
+                         default=[], metavar="KEY=VALUE", help="override one profile value")
+    diagram.add_argument("--out", metavar="FILE.png", help="also draw it to a .png/.svg file")
+
+
+def _chart_command(args: argparse.Namespace) -> int:
+    """Run `iosim experiment` or `iosim diagram`."""
+    if args.command == "experiment":
+        from iosim.experiment import run_experiment
+
+        return run_experiment(args.name, ["--quick"] * args.quick +
+                              (["--out", args.out] if args.out else []))
+    from iosim import charts, flowgraph
+
+    if args.path not in PATHS:
+        raise ConfigError(f"unknown path {args.path!r}: expected one of {', '.join(PATHS)}")
+    if args.out and not args.out.lower().endswith((".png", ".svg", ".pdf")):
+        raise ConfigError(f"{args.out}: expected a .png, .svg or .pdf file name")
+    graph, _ = flowgraph.trace_flow(args.path, args.size, profile=args.profile,
+                                    overrides=dict(args.overrides) or None, cache=args.cache)
+    print(flowgraph.render_text(graph))
+    if args.out:
+        try:
+            print(f"wrote {charts.save_as(flowgraph.draw(graph), args.out)}")
+        except OSError as exc:
+            raise ConfigError(f"{args.out}: cannot write the diagram: {exc.strerror}"
+                              ) from None
+    return 0
+# --- end of chart commands ---
 
 
 def _simulate(args: argparse.Namespace, path: str, tracer: Tracer | None = None) -> Result:
@@ -253,6 +302,48 @@ def format_table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+# --- teaching: iosim explain, iosim quiz (issue #6) ----------------------------------------
+
+def _add_teaching_commands(sub) -> None:
+    from iosim.quiz import KINDS
+
+    explain = sub.add_parser("explain", help="narrate one small transfer step by step")
+    explain.add_argument("path", help=f"one of: {', '.join(PATHS)}")
+    explain.add_argument("--size", type=_size, default=_size("16KiB"),
+                         help="bytes to send (default 16KiB)")
+    explain.add_argument("--profile", default="teaching", help="profile (default teaching)")
+    explain.add_argument("--page", type=int, default=0, metavar="N",
+                         help="follow the refcount of page N of the transfer (default 0)")
+    explain.add_argument("--cache", choices=("cold", "warm"), default="cold")
+    explain.add_argument("--set", dest="overrides", type=_set_pair, action="append",
+                         default=[], metavar="KEY=VALUE", help="override one profile value")
+    explain.add_argument("--buffer", dest="buffer_bytes", type=_size, default=64 * 1024,
+                         help="user buffer / write size (default 64KiB)")
+    explain.add_argument("-s", "--seed", type=int, default=0, help="RNG seed (default 0)")
+    quiz = sub.add_parser("quiz", help="OSTEP-style problems; -c prints worked answers")
+    quiz.add_argument("-s", "--seed", type=int, default=0, help="problem seed (default 0)")
+    quiz.add_argument("-c", "--compute", action="store_true", help="print the worked answers")
+    quiz.add_argument("--kind", choices=("all", *KINDS), default="all",
+                      help="what to ask about (default all: a mix)")
+    quiz.add_argument("-n", "--count", type=int, default=4, help="problems (default 4)")
+    quiz.add_argument("--profile", default="teaching", help="profile (default teaching)")
+
+
+def _run_teaching(args: argparse.Namespace) -> int:
+    from iosim.explain import explain
+    from iosim.quiz import render
+
+    if args.command == "quiz":
+        print(render(args.seed, args.count, args.kind, args.profile, args.compute), end="")
+        return 0
+    if args.path not in PATHS:
+        raise ConfigError(f"unknown path {args.path!r}: expected one of {', '.join(PATHS)}")
+    print(explain(args.path, args.size, profile=args.profile, page=args.page, cache=args.cache,
+                  overrides=dict(args.overrides) or None, seed=args.seed,
+                  buffer_bytes=args.buffer_bytes), end="")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``iosim`` command; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -268,6 +359,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name, spec in PATHS.items():
                 print(f"{name:13} {spec.summary}")
             return 0
+        if args.command in ("explain", "quiz"):
+            return _run_teaching(args)
+        if args.command in ("experiment", "diagram"):
+            return _chart_command(args)
         if args.command == "run":
             if args.path not in PATHS:
                 raise ConfigError(f"unknown path {args.path!r}: expected one of "

@@ -79,7 +79,7 @@ class Result:
     sim_time_s: float
     """Simulated time from the first syscall until the receiver held the last byte."""
     goodput_bps: float
-    """Application bytes delivered per simulated second (bytes/s, despite the name's 'b')."""
+    """Application data delivered per simulated second, in bits per second."""
     copies: float
     """(CPU + DMA copy bytes) / bytes delivered: 4.0 for cold-cache read+write."""
     cpu_copies: float

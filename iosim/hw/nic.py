@@ -17,6 +17,11 @@ TCPIP_HEADER_BYTES = 52  # IPv4 20 + TCP 20 + timestamps option 12
 ETH_OVERHEAD_BYTES = 38  # Ethernet header 14 + FCS 4 + preamble 8 + inter-frame gap 12
 
 
+def _source(skb) -> str:
+    """Where an skb's frags live, for trace names: user pages or page-cache pages."""
+    return "page cache" if skb.frags and skb.frags[0].page.kind == "file" else "user buffer"
+
+
 class Nic:
     """Transmit side of one network interface."""
 
@@ -64,11 +69,21 @@ class Nic:
             bounce = sum(f.len for f in skb.frags if f.offset % align or f.len % align)
             if bounce:
                 self.acct.bounce_copy_bytes += bounce
+                ready_s = start
                 start = self.cpu.copy(start, bounce)
+                if self.acct.trace is not None:
+                    self.acct.trace.slice("cpu", f"CPU copy {_source(skb)} -> socket buffer "
+                                          "(bounce buffer for DMA alignment)", ready_s, start,
+                                          bytes=bounce)
         if entries > self.dma_spec.max_sg_entries:
             # skb_linearize: the driver copies the frags into one buffer before DMA
             self.acct.linearized_bytes += skb.len - skb.linear_len
+            ready_s = start
             start = self.cpu.copy(start, skb.len - skb.linear_len)
+            if self.acct.trace is not None:
+                self.acct.trace.slice("cpu", f"CPU copy {_source(skb)} -> socket buffer "
+                                      "(skb_linearize)", ready_s, start,
+                                      bytes=skb.len - skb.linear_len)
             entries = 2
         self.acct.nic_dma_bytes += skb.len
         self.acct.dma_copy_bytes += skb.len

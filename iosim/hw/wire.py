@@ -123,7 +123,7 @@ class Wire:
             self.acct.irqs += 1
             self.cpu.run(self.env.now, self.irq_s, "irq")
         if self.acct.trace is not None:
-            self.acct.trace.instant("receiver", f"got seq {skb.seq}", delivered_s,
+            self.acct.trace.instant("receiver", f"delivered seq {skb.seq}", delivered_s,
                                     bytes=skb.len, ack=rx.rcv_nxt)
             self.acct.trace.instant("cpu", f"IRQ: ACK {rx.rcv_nxt}", self.env.now)
         self.on_ack(rx.rcv_nxt, [list(b) for b in rx.ooo])

@@ -115,6 +115,13 @@ class UserBuffer:
             out.append(page)
         return out
 
+    def copy_runs(self, start: int, nbytes: int):
+        """copy_from_user (generator, like ``Mapping.copy_runs``): faults in never-touched
+        pages and returns the content versions of the range."""
+        self.touch(start, nbytes)
+        yield from ()
+        return self.runs(start, nbytes)
+
     def fill(self, start: int, runs: list[list[int]]) -> None:
         """Record that file data of version ``runs`` now occupies the buffer from ``start``."""
         pos = self.offset_bytes + start
@@ -156,53 +163,48 @@ class Mapping:
         self.working_set_bytes = file.size_bytes
         cache.on_unmap = self.unmap_page
 
-    def touch(self, start: int, nbytes: int):
-        """Fault in the pages under a byte range (generator: a fault may wait for the disk)."""
-        pb = self.cache.page_bytes
-        for index in range(start // pb, (start + nbytes - 1) // pb + 1):
-            if index in self.mapped:
-                continue
+    def _fault(self, index: int):
+        """One fault on page ``index`` (generator): read it if needed, map it and, around it,
+        the cached pages of its fault-around block."""
+        while True:
             self.task.fault()
-            _, wait = self.cache.read_pages(self.file, index, 1)
-            while wait is not None:  # retry after the wait: the page may be gone again
-                yield from self.task.block(wait, "disk read for an mmap fault")
-                _, wait = self.cache.read_pages(self.file, index, 1)
-            around = self.fault_around_pages
-            block = index - index % around
-            for i in range(block, min(block + around, self.file.npages)):
-                page = self.cache.find(self.file, i)
-                # filemap_map_pages skips pages under I/O and read-ahead markers, so the
-                # access that reaches a marker faults and starts the next read-ahead
-                if i not in self.mapped and page is not None and page.uptodate and (
-                        i == index or not page.readahead_mark):
-                    self._map(i, page)
+            pages, wait = self.cache.read_pages(self.file, index, 1)
+            if wait is None:
+                break
+            # the fault holds the page while it waits for the disk
+            self.task.pages.get(pages, "fault")
+            yield from self.task.block(wait, "disk read for an mmap fault")
+            self.task.pages.put(pages, "fault")
+            if pages[0].in_cache:
+                break  # else truncated meanwhile: fault again
+        self._map(index, pages[0])
+        around = self.fault_around_pages
+        block = index - index % around
+        for i in range(block, min(block + around, self.file.npages)):
+            page = self.cache.find(self.file, i)
+            # filemap_map_pages skips pages under I/O and read-ahead markers, so the access
+            # that reaches a marker faults and starts the next read-ahead
+            if i not in self.mapped and page is not None and page.uptodate and (
+                    not page.readahead_mark):
+                self._map(i, page)
 
     def _map(self, index: int, page: Page) -> None:
         page.mapcount += 1
         self.task.pages.get((page,), "mmap")
         self.mapped[index] = page
 
-    def runs(self, start: int, nbytes: int) -> list[list[int]]:
-        """Content versions of the byte range, as copy_from_user reads it.
-
-        A page reclaim unmapped since ``touch`` (while write() waited for send-buffer room)
-        faults again: the copy reads the file's current content (the wait for the disk, if
-        the page left the cache too, is not modelled).
-        """
+    def copy_runs(self, start: int, nbytes: int):
+        """copy_from_user over the mapping (generator): page by page, faulting on unmapped
+        pages as it reaches them; returns the content versions it copied."""
         pb = self.cache.page_bytes
         out: list[list[int]] = []
         pos, end = start, start + nbytes
         while pos < end:
             index = pos // pb
+            if index not in self.mapped:
+                yield from self._fault(index)
             n = min(end, (index + 1) * pb) - pos
-            page = self.mapped.get(index)
-            if page is None:
-                self.task.fault()
-                cached = self.cache.find(self.file, index)
-                version = cached.version if cached is not None else self.file.version_of(index)
-            else:
-                version = page.version
-            add_run(out, version, n)
+            add_run(out, self.mapped[index].version, n)
             pos += n
         return out
 

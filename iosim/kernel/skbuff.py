@@ -45,8 +45,10 @@ class Runs:
         self.label = label
         self.working_set_bytes = working_set_bytes  # of the data the runs come from
 
-    def runs(self, start: int, nbytes: int) -> list[list[int]]:
-        """Versions of bytes ``start .. start+nbytes-1``."""
+    def copy_runs(self, start: int, nbytes: int):
+        """Versions of bytes ``start .. start+nbytes-1`` (generator, like user memory's;
+        kernel pages never fault)."""
+        yield from ()
         return slice_runs(self._runs, start, nbytes)
 
 

@@ -98,8 +98,9 @@ class TcpSocket:
             yield from self.wait_space(task)
             skb = self._skb()
             n = min(nbytes - done, self._room(skb))
+            runs = yield from source.copy_runs(start + done, n)
             task.copy(n, f"{source.label} -> socket buffer", source.working_set_bytes)
-            skb.add_linear(source.runs(start + done, n), n)
+            skb.add_linear(runs, n)
             self._queue(n)
             done += n
             if skb.len >= self.size_goal:
@@ -117,22 +118,35 @@ class TcpSocket:
             source = Runs(runs, "page cache", file.size_bytes if file is not None else None)
             yield from self.send_copy(task, source, 0, sum(b.len for b in buffers))
             return
-        for buf in buffers:
-            page, offset, length, version = buf.page, buf.offset, buf.len, buf.version
-            done = 0
-            while done < length:
-                yield from self.wait_space(task)
-                skb = self._skb()
-                n = min(length - done, self._room(skb))
-                if len(skb.frags) >= self.max_frags:
-                    yield from self.push(task)
-                    continue
+        todo = [(b.page, b.offset, b.len, b.version) for b in buffers]
+        i = 0
+        while i < len(todo):
+            yield from self.wait_space(task)
+            skb = self._skb()
+            room = self._room(skb)
+            slots = self.max_frags - len(skb.frags)
+            # attach every whole buffer that fits in one go: a page reference each
+            take = 0
+            nbytes = 0
+            while (i + take < len(todo) and take < slots
+                   and nbytes + todo[i + take][2] <= room):
+                nbytes += todo[i + take][2]
+                take += 1
+            if take:
+                batch = todo[i:i + take]
+                self.pages.get([b[0] for b in batch], "skb")
+                for page, offset, length, version in batch:
+                    skb.add_frag(page, offset, length, version)
+                self._queue(nbytes)
+                i += take
+            elif slots and room:  # only part of the next buffer fits: split it
+                page, offset, length, version = todo[i]
                 self.pages.get((page,), "skb")
-                skb.add_frag(page, offset + done, n, version)
-                self._queue(n)
-                done += n
-                if skb.len >= self.size_goal or len(skb.frags) >= self.max_frags:
-                    yield from self.push(task)
+                skb.add_frag(page, offset, room, version)
+                self._queue(room)
+                todo[i] = (page, offset + room, length - room, version)
+            if skb.len >= self.size_goal or len(skb.frags) >= self.max_frags or not take:
+                yield from self.push(task)
         yield from self.push(task)
 
     def send_zerocopy(self, task: Task, buffer, start: int, nbytes: int):

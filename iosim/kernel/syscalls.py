@@ -34,8 +34,8 @@ def _file_runs(file: File, pages, pos: int, nbytes: int) -> list[list[int]]:
 def _cached(task: Task, cache: PageCache, file: File, pos: int, nbytes: int):
     """filemap_get_pages: the uptodate pages under a file range, waiting for the disk.
 
-    After a wait the lookup starts over, as the kernel's does: reclaim or a truncate may
-    have taken pages away meanwhile.
+    While it waits the reader holds a reference on each page, so reclaim cannot take them;
+    a truncate can still detach them, and then the lookup starts over.
     """
     pb = file.page_bytes
     first = pos // pb
@@ -44,7 +44,11 @@ def _cached(task: Task, cache: PageCache, file: File, pos: int, nbytes: int):
         pages, wait = cache.read_pages(file, first, count)
         if wait is None:
             return pages
+        task.pages.get(pages, "read")
         yield from task.block(wait, "disk read")
+        task.pages.put(pages, "read")
+        if all(p.in_cache for p in pages):
+            return pages
 
 
 def read(task: Task, cache: PageCache, file: File, pos: int, buf: UserBuffer, nbytes: int):
@@ -65,9 +69,7 @@ def read(task: Task, cache: PageCache, file: File, pos: int, buf: UserBuffer, nb
 def write(task: Task, sock: TcpSocket, source, start: int, nbytes: int):
     """write(sock, buf, n) on a blocking socket: copies all n bytes into skbs."""
     t0 = task.syscall("write")
-    if isinstance(source, Mapping):
-        yield from source.touch(start, nbytes)  # copy_from_user faults on unmapped pages
-    yield from sock.send_copy(task, source, start, nbytes)
+    yield from sock.send_copy(task, source, start, nbytes)  # copy_from_user faults as it goes
     yield from task.sync()
     task.leave("write", t0, bytes=nbytes)
     return nbytes
@@ -95,6 +97,7 @@ def pipe(task: Task, size_bytes: int, page_bytes: int) -> Pipe:
 def _splice_to_pipe(task: Task, cache: PageCache, file: File, pos: int, nbytes: int,
                     pipe: Pipe):
     """filemap_splice_read: reference page-cache pages into pipe buffers; no copy."""
+    t0 = max(task.env.now, task.clock_s)
     pb = file.page_bytes
     room = pipe.free_slots * pb - pos % pb
     nbytes = min(nbytes, room, file.size_bytes - pos)
@@ -108,17 +111,29 @@ def _splice_to_pipe(task: Task, cache: PageCache, file: File, pos: int, nbytes: 
         lo = max(pos, page.index * pb)
         hi = min(end, (page.index + 1) * pb)
         pipe.buffers.append(PipeBuffer(page, lo - page.index * pb, hi - lo, page.version))
+    _trace_pipe(task, "page cache -> pipe", t0, len(pages), nbytes)
     return nbytes
 
 
 def _splice_from_pipe(task: Task, sock: TcpSocket, pipe: Pipe):
     """splice_to_socket: hand every pipe buffer to the socket, then release it."""
+    t0 = max(task.env.now, task.clock_s)
     buffers = list(pipe.buffers)
     pipe.buffers.clear()
     yield from sock.send_pages(task, buffers)
     task.charge(len(buffers) * task.spec.pipe_op_s, "pipe")
     task.pages.put([b.page for b in buffers], "pipe")
-    return sum(b.len for b in buffers)
+    nbytes = sum(b.len for b in buffers)
+    _trace_pipe(task, "pipe -> socket", t0, len(buffers), nbytes)
+    return nbytes
+
+
+def _trace_pipe(task: Task, what: str, start_s: float, buffers: int, nbytes: int) -> None:
+    """Trace one pass of pipe buffers (page references, not bytes): sendfile's internal
+    rounds are otherwise invisible inside its one syscall."""
+    if task.acct.trace is not None:
+        task.acct.trace.slice("sender", f"pipe: {what}", start_s,
+                              max(task.env.now, task.clock_s), buffers=buffers, bytes=nbytes)
 
 
 def splice_in(task: Task, cache: PageCache, file: File, pos: int, pipe: Pipe, nbytes: int):

@@ -1,0 +1,328 @@
+"""``iosim quiz``: OSTEP-style problems from a seed, with worked answers from the simulator.
+
+The seed picks each problem (path, size, buffer, NIC scatter-gather, cache state, what to
+ask); ``-c`` runs the simulation and derives the answer step by step from that run's trace
+and counters, then checks the derivation's final number against the ``simulate()`` field it
+should equal, so a worked answer can never drift from the model.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from iosim.explain import fit
+from iosim.paths import PATHS
+from iosim.traced import EPS_S, Run, blocks, copies, critical_path, run_traced, syscalls
+from iosim.units import format_rate, format_size, format_time
+
+KINDS = ("copies", "syscalls", "membus", "time", "compare")
+KiB = 1024  # bytes
+SIZES_BYTES = {  # small enough to reason about by hand, large enough to need rounds
+    "copies": (16 * KiB, 64 * KiB, 256 * KiB, 1024 * KiB),
+    "syscalls": (16 * KiB, 64 * KiB, 256 * KiB, 1024 * KiB),
+    "membus": (16 * KiB, 64 * KiB, 256 * KiB, 1024 * KiB),
+    "time": (16 * KiB, 32 * KiB, 64 * KiB, 128 * KiB),
+    "compare": (64 * KiB, 256 * KiB, 1024 * KiB),
+}
+BUFFERS_BYTES = (16 * KiB, 32 * KiB, 64 * KiB)
+QUESTIONS = {
+    "copies": "How many bytes do the CPU and the DMA engines copy, and how many copies per "
+              "byte delivered is that?",
+    "syscalls": "How many syscalls does the program make, and how many user<->kernel mode "
+                "switches?",
+    "membus": "How many bytes cross the memory bus?",
+    "time": "How long from the first syscall until the receiver holds the last byte?",
+    "cpu": "Which of the two uses less CPU time for this transfer, and why?",
+    "goodput": "Which of the two delivers the file sooner (higher goodput), and why?",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One generated problem; ``other`` and ``metric`` only for ``compare``."""
+
+    number: int
+    kind: str
+    path: str
+    size_bytes: int
+    cache: str
+    buffer_bytes: int
+    sg: bool
+    other: str = ""
+    metric: str = ""
+
+    def effective_sg(self, path: str) -> bool:
+        """Whether ``path`` runs with scatter-gather (``sendfile`` forces it off)."""
+        return bool(PATHS[path].overrides.get("nic.sg", self.sg))
+
+
+@dataclass
+class Answer:
+    """A worked answer: its lines and the checks of its numbers against ``simulate()``."""
+
+    lines: list[str] = field(default_factory=list)
+    checks: list[tuple[str, float, float, float]] = field(default_factory=list)
+
+    def check(self, name: str, derived: float, simulated: float, tolerance: float = 0.0
+              ) -> None:
+        """Record that the derivation's ``derived`` should equal ``simulate().name``."""
+        self.checks.append((name, derived, simulated, tolerance))
+
+    @property
+    def ok(self) -> bool:
+        """Every derived number equals its simulate() field."""
+        return all(abs(d - s) <= tol for _, d, s, tol in self.checks)
+
+
+def problems(seed: int = 0, count: int = 4, kind: str = "all") -> list[Problem]:
+    """The problems of a seed: every field is drawn each time, so a seed's problems stay
+    the same whatever the kind."""
+    if kind != "all" and kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}: expected all or one of {', '.join(KINDS)}")
+    rng = random.Random(seed)
+    names = list(PATHS)
+    out = []
+    for number in range(1, count + 1):
+        drawn = rng.choice(KINDS)
+        k = drawn if kind == "all" else kind
+        path, other = rng.sample(names, 2)
+        size = rng.choice(SIZES_BYTES[k])
+        cache = rng.choice(("cold", "warm"))
+        buffer = rng.choice(BUFFERS_BYTES)
+        sg = rng.random() < 0.75  # most NICs gather; a quarter of the problems lack it
+        metric = rng.choice(("cpu", "goodput"))
+        out.append(Problem(number, k, path, size, cache, buffer, sg,
+                           other if k == "compare" else "", metric if k == "compare" else ""))
+    return out
+
+
+def statement(p: Problem, profile: str = "teaching") -> list[str]:
+    """The problem as the student reads it."""
+    paths = [p.path, p.other] if p.kind == "compare" else [p.path]
+    lines = [f"Problem {p.number} ({p.kind})"]
+    lines += [f"  {name}: {PATHS[name].summary}" for name in paths]
+    sg = {name: "sg on" if p.effective_sg(name) else "sg off" for name in paths}
+    nic = ", ".join(f"{name} {v}" for name, v in sg.items()) if len(set(sg.values())) > 1 \
+        else sg[p.path]
+    lines.append(f"  send {format_size(p.size_bytes)}, {p.cache} cache, user buffer "
+                 f"{format_size(p.buffer_bytes)}, NIC {nic}; profile {profile}")
+    lines.append("  Q: " + QUESTIONS[p.metric or p.kind])
+    return lines
+
+
+def simulate_problem(p: Problem, path: str, profile: str = "teaching") -> Run:
+    """The traced run a problem is about."""
+    return run_traced(path, p.size_bytes, profile=profile, cache=p.cache,
+                      buffer_bytes=p.buffer_bytes, overrides={"nic.sg": p.sg})
+
+
+def answer(p: Problem, profile: str = "teaching") -> Answer:
+    """The worked answer, derived from the run(s) of the problem."""
+    run = simulate_problem(p, p.path, profile)
+    if p.kind == "compare":
+        return _compare(p, run, simulate_problem(p, p.other, profile))
+    return {"copies": _copies, "syscalls": _syscalls, "membus": _membus,
+            "time": _time}[p.kind](run)
+
+
+def _sum_text(parts: list[int]) -> str:
+    return " + ".join(format_size(b) for b in parts) or "0 B"
+
+
+def _copies(run: Run) -> Answer:
+    a = Answer(["  every copy in the trace, by who made it:"])
+    found = copies(run.events)
+    for c in found:
+        a.lines.append(f"    {c.who} {c.src} -> {c.dst}: {c.count} x, {format_size(c.nbytes)}")
+    cpu = [c.nbytes for c in found if c.who == "CPU"]
+    dma = [c.nbytes for c in found if c.who == "DMA"]
+    n = run.result.bytes_delivered
+    per_byte = (sum(cpu) + sum(dma)) / n
+    a.lines += [f"  CPU = {_sum_text(cpu)} = {format_size(sum(cpu))}; "
+                f"DMA = {_sum_text(dma)} = {format_size(sum(dma))}",
+                f"  copies per byte = ({format_size(sum(cpu))} + {format_size(sum(dma))}) / "
+                f"{format_size(n)} = {per_byte:.2f} ({sum(cpu) / n:.2f} CPU + "
+                f"{sum(dma) / n:.2f} DMA)"]
+    r = run.result
+    a.check("cpu_copy_bytes", sum(cpu), r.cpu_copy_bytes)
+    a.check("dma_copy_bytes", sum(dma), r.dma_copy_bytes)
+    a.check("copies", per_byte, r.copies)
+    return a
+
+
+def _syscalls(run: Run) -> Answer:
+    calls = syscalls(run.events)
+    total = sum(calls.values())
+    slept = blocks(run.events)
+    why = ", ".join(f"{k} x{n}" for k, n in slept.items()) or "never"
+    a = Answer([
+        "  the program's syscalls, from the trace: "
+        + " + ".join(f"{k} x{n}" for k, n in calls.items()) + f" = {total}",
+        f"  mode switches = 2 per syscall (user -> kernel -> user) = 2 x {total} = {2 * total}",
+        f"  (context switches are another thing: the task slept {sum(slept.values())} "
+        f"time(s): {why})"])
+    a.check("syscalls", total, run.result.syscalls)
+    a.check("mode_switches", 2 * total, run.result.mode_switches)
+    return a
+
+
+def _membus(run: Run) -> Answer:
+    found = copies(run.events)
+    cpu = [c.nbytes for c in found if c.who == "CPU"]
+    dma = [c.nbytes for c in found if c.who == "DMA"]
+    total = 2 * sum(cpu) + sum(dma)
+    def listed(who: str, nbytes: list[int]) -> str:
+        names = ", ".join(f"{c.src} -> {c.dst}" for c in found if c.who == who)
+        if not names:
+            return "none = 0 B"
+        return f"{names} = {_sum_text(nbytes)}" + (
+            f" = {format_size(sum(nbytes))}" if len(nbytes) > 1 else "")
+
+    a = Answer([
+        f"  CPU copies: {listed('CPU', cpu)}",
+        f"  DMA: {listed('DMA', dma)}",
+        "  a CPU copy reads and writes DRAM (2 bytes per byte), a DMA crosses it once:",
+        f"  membus = 2 x CPU + DMA = 2 x {format_size(sum(cpu))} + {format_size(sum(dma))} = "
+        f"{format_size(total)} ({total} bytes)"])
+    a.check("membus_bytes", total, run.result.membus_bytes)
+    return a
+
+
+def _time(run: Run) -> Answer:
+    spans = critical_path(run)
+    a = Answer(["  the critical path, walked back from the last byte at the receiver:"])
+    i = 0
+    while i < len(spans):  # fold back-to-back stretches of the same kind
+        j = i
+        while j + 1 < len(spans) and spans[j + 1].what == spans[i].what:
+            j += 1
+        times = f" (x{j - i + 1})" if j > i else ""
+        a.lines.append(f"    {format_time(spans[i].start_s):>8} .. {format_time(spans[j].end_s):>8}"
+                       f"  {format_time(spans[j].end_s - spans[i].start_s):>8}  "
+                       f"{spans[i].what}{times}")
+        i = j + 1
+    total = sum(s.end_s - s.start_s for s in spans)
+    a.lines.append(f"  time = sum of the stretches = {total * 1e6:.3f} us")  # s -> us
+    # the stretches are differences of clock readings: their sum is exact up to rounding
+    a.check("sim_time_s", total, run.result.sim_time_s, tolerance=EPS_S)
+    return a
+
+
+def _category(what: str) -> str:
+    if what.startswith("the task sleeps: disk read"):
+        return "the disk"  # asleep until the disk's data arrives: the disk's time
+    for prefix, name in (("CPU copy", "CPU copies"), ("DMA", "DMA"), ("disk", "the disk"),
+                         ("wire", "the link"), ("the sender", "sender CPU work"),
+                         ("the task sleeps", "sleeping"), ("half an RTT", "propagation")):
+        if what.startswith(prefix):
+            return name
+    return what
+
+
+def _compare(p: Problem, run: Run, other: Run) -> Answer:
+    runs = {p.path: run, p.other: other}
+    a = Answer()
+    if p.metric == "cpu":
+        cats = [k for k in run.result.cpu_time_by_category if k != "idle"]
+        a.lines.append("  CPU time by category, from each run's CPU accounting:")
+        a.lines.append(f"    {'':14}" + "".join(f"{name:>14}" for name in runs))
+        for k in cats:
+            vals = [r.result.cpu_time_by_category[k] for r in runs.values()]
+            if any(vals):
+                a.lines.append(f"    {k:14}" + "".join(f"{format_time(v):>14}" for v in vals))
+        totals = {name: sum(r.result.cpu_time_by_category[k] for k in cats)
+                  for name, r in runs.items()}
+        a.lines.append(f"    {'total':14}" + "".join(f"{format_time(v):>14}"
+                                                     for v in totals.values()))
+        win, lose = sorted(runs, key=lambda name: totals[name])
+        diffs = {k: runs[lose].result.cpu_time_by_category[k]
+                 - runs[win].result.cpu_time_by_category[k] for k in cats}
+        top = max(diffs, key=lambda k: diffs[k])
+        a.lines.append(f"  {win} uses less CPU ({format_time(totals[lose] - totals[win])} "
+                       f"less); the biggest difference is {top}: {format_time(diffs[top])}")
+        a.lines.append("  why: " + _why_cpu(top, runs[lose], lose))
+        for name, r in runs.items():
+            a.check(f"cpu_time_s of {name}", totals[name], r.result.cpu_time_s)
+        return a
+    a.lines.append("  goodput = bytes x 8 / time (8 bits per byte):")
+    rates = {}
+    for name, r in runs.items():
+        res = r.result
+        rates[name] = res.bytes_delivered * 8 / res.sim_time_s  # bytes -> bits
+        a.lines.append(f"    {name}: {res.bytes_delivered} x 8 / {format_time(res.sim_time_s)} = "
+                       f"{format_rate(rates[name] / 8)}; bottleneck {res.bottleneck}")
+    win, lose = sorted(runs, key=lambda name: -rates[name])
+    paths = {name: _by_category(r) for name, r in runs.items()}
+    cats = list(dict.fromkeys([*paths[lose], *paths[win]]))
+    diffs = {k: paths[lose].get(k, 0.0) - paths[win].get(k, 0.0) for k in cats}
+    top = max(diffs, key=lambda k: diffs[k])
+    lead_s = runs[lose].result.sim_time_s - runs[win].result.sim_time_s
+    share = lead_s / runs[lose].result.sim_time_s
+    verdict = "practically a tie" if share < 0.01 else f"{share:.0%} sooner"
+    a.lines.append(f"  {win} finishes {format_time(lead_s)} earlier ({verdict}); on the "
+                   f"critical path from the first syscall to the last byte, {lose} spends "
+                   f"{format_time(diffs[top])} more on {top}:")
+    for name in runs:
+        a.lines.append(f"    {name}: " + ", ".join(f"{k} {format_time(v)}"
+                                                   for k, v in paths[name].items()))
+    for name, r in runs.items():
+        a.check(f"goodput_bps of {name}", rates[name], r.result.goodput_bps)
+    return a
+
+
+def _by_category(run: Run) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for s in critical_path(run):
+        k = _category(s.what)
+        out[k] = out.get(k, 0.0) + s.end_s - s.start_s
+    return out
+
+
+def _why_cpu(category: str, run: Run, name: str) -> str:
+    """The loser's trace facts behind one CPU-time category."""
+    if category == "copy":
+        found = [c for c in copies(run.events) if c.who == "CPU"]
+        return f"{name} copies with the CPU: " + ", ".join(
+            f"{c.src} -> {c.dst} {format_size(c.nbytes)}" for c in found)
+    if category == "syscall":
+        return f"{name} makes {sum(syscalls(run.events).values())} syscalls: " + ", ".join(
+            f"{k} x{n}" for k, n in syscalls(run.events).items())
+    if category == "context_switch":
+        return f"{name} sleeps: " + ", ".join(f"{k} x{n}" for k, n in blocks(run.events).items())
+    if category == "fault":
+        return f"{name} takes {run.result.page_faults} page faults"
+    return f"{name} spends more on {category}"
+
+
+def render(seed: int = 0, count: int = 4, kind: str = "all", profile: str = "teaching",
+           solve: bool = False) -> str:
+    """The whole ``iosim quiz`` output: arguments, problems and, with ``solve``, answers."""
+    out = [f"ARG seed {seed}", f"ARG kind {kind}", f"ARG count {count}",
+           f"ARG profile {profile}", f"ARG compute {solve}", ""]
+    for p in problems(seed, count, kind):
+        out += statement(p, profile)
+        if solve:
+            a = answer(p, profile)
+            out += ["  Answer:", *("  " + line for line in a.lines)]
+            for name, derived, simulated, tolerance in a.checks:
+                verdict = "ok" if abs(derived - simulated) <= tolerance else (
+                    f"MISMATCH (derived {derived!r})")
+                out.append(f"    check: simulate() {name} = {_value(name, simulated)}: "
+                           f"{verdict}")
+        out.append("")
+    if not solve:
+        out.append("Work them out on the teaching profile, then rerun with -c for the answers.")
+    return "\n".join(fit(line) for line in out).rstrip("\n") + "\n"
+
+
+def _value(name: str, value: float) -> str:
+    """A simulate() field's value, exact enough to compare by eye."""
+    field_name = name.split(" ")[0]
+    if field_name.endswith("_bytes"):
+        return f"{value:.0f} bytes"
+    if field_name.endswith("_s"):
+        return f"{value * 1e6:.6f} us"  # seconds -> microseconds
+    if field_name.endswith("_bps"):
+        return f"{value:.0f} bit/s"
+    return f"{value:g}"
