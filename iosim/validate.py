@@ -18,6 +18,7 @@ import csv
 import dataclasses
 import datetime
 import json
+import os
 import platform
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -86,6 +87,11 @@ class Row:
     sender_cpu_error: float | None = None
     measured_receiver_cpu_s: float | None = None
     """The receiving child's CPU (without softirq work the kernel deferred to ksoftirqd)."""
+    measured_softirq_cpu_s: float | None = None
+    """ksoftirqd on the pinned CPU: loopback TCP input deferred from both tasks."""
+    measured_other_s: float | None = None
+    """Wall time the CPU spent on neither task nor their softirq work: other tasks of a
+    shared host, or idle. Large means the run was disturbed, and the comparison weaker."""
     predicted_receive_cpu_s: float | None = None
     measured_syscalls: int | None = None
     predicted_syscalls: int | None = None
@@ -103,6 +109,8 @@ class Validation:
     cpu: int
     buffer_bytes: int
     repeats: int
+    load_average: tuple[float, float] = (0.0, 0.0)
+    """1-minute load average before and after: how busy the host was."""
     date: str = field(default_factory=lambda: datetime.datetime.now().isoformat(
         timespec="seconds"))
     host: str = field(default_factory=platform.node)
@@ -126,7 +134,8 @@ class Validation:
         return {
             "host": self.host, "kernel": self.kernel, "date": self.date,
             "profile": self.profile, "cpu": self.cpu, "buffer_bytes": self.buffer_bytes,
-            "repeats": self.repeats, "worst": self.worst(),
+            "repeats": self.repeats, "load_average": list(self.load_average),
+            "worst": self.worst(),
             "rows": [dataclasses.asdict(r) for r in self.rows],
         }
 
@@ -145,7 +154,7 @@ class Validation:
 
     def table(self) -> str:
         """Measured and predicted side by side, one line per path and size."""
-        head = ("path (real)", "size", "measured", "[spread]", "predicted", "err",
+        head = ("path (real)", "size", "measured", "[spread]", "other", "predicted", "err",
                 "ratio meas", "pred", "err", "sender CPU meas", "pred", "err")
         rows: list[tuple[str, ...]] = [head]
         for r in self.rows:
@@ -157,6 +166,7 @@ class Validation:
                 name, units.format_size(r.size_bytes), _gbps(r.measured_bytes_per_s),
                 f"[{_gbps(r.measured_min_bytes_per_s, unit=False)}-"
                 f"{_gbps(r.measured_max_bytes_per_s, unit=False)}]",
+                f"{r.measured_other_s / r.measured_wall_s:.0%}",
                 _gbps(r.predicted_bytes_per_s), _pct(r.throughput_error),
                 _num(r.measured_ratio), _num(r.predicted_ratio), _pct(r.ratio_error),
                 _ms(r.measured_sender_cpu_s), _ms(r.predicted_sender_cpu_s),
@@ -175,9 +185,12 @@ class Validation:
         worst = self.worst()
         lines.append(
             f"worst: throughput {_pct(worst['throughput_error'])}, ratio to {BASELINE} "
-            f"{_pct(worst['ratio_error'])}, sender CPU {_pct(worst['sender_cpu_error'])}   "
-            f"(measured: fastest of {self.repeats}, sender and receiver on CPU {self.cpu}; "
-            f"profile {self.profile})")
+            f"{_pct(worst['ratio_error'])}, sender CPU {_pct(worst['sender_cpu_error'])}")
+        lines.append(
+            f"measured: fastest of {self.repeats} runs, sender and receiver on CPU {self.cpu}; "
+            "other: share of its wall time the CPU gave to neither (other tasks, idle); "
+            f"load average {self.load_average[0]:.2f} before, {self.load_average[1]:.2f} "
+            f"after, {os.cpu_count()} CPUs; profile {self.profile}")
         return "\n".join(lines)
 
 
@@ -249,7 +262,11 @@ def compare(profile: Profile, size_bytes: int, buffer_bytes: int,
             throughput_error=_error(predicted_bps, best.throughput_bytes_per_s),
             measured_sender_cpu_s=measured_cpu_s, predicted_sender_cpu_s=predicted_cpu_s,
             sender_cpu_error=_error(predicted_cpu_s, measured_cpu_s),
-            measured_receiver_cpu_s=best.receiver_cpu_s, predicted_receive_cpu_s=receive_s,
+            measured_receiver_cpu_s=best.receiver_cpu_s,
+            measured_softirq_cpu_s=best.softirq_cpu_s,
+            measured_other_s=best.wall_s - measured_cpu_s - best.receiver_cpu_s
+            - best.softirq_cpu_s,
+            predicted_receive_cpu_s=receive_s,
             measured_syscalls=best.syscalls, predicted_syscalls=result.syscalls,
             measured_wall_s=best.wall_s, predicted_time_s=result.sim_time_s,
             repeats=len(real_runs)))
@@ -278,13 +295,15 @@ def validate(profile: Profile, sizes: Sequence[int] = DEFAULT_SIZES,
     """Measure and simulate every path at every size (the real paths' names)."""
     say = progress or (lambda _message: None)
     cpu = pair_cpu() if cpu is None else cpu
+    load_before = os.getloadavg()[0]
     rows: list[Row] = []
     for size_bytes in sizes:
         runs = measure(paths, size_bytes, buffer_bytes, repeats, cpu, say)
         say(f"simulated {units.format_size(size_bytes)}")
         rows += compare(profile, size_bytes, buffer_bytes, runs)
     return Validation(rows=rows, profile=f"{profile.name} ({profile.source})", cpu=cpu,
-                      buffer_bytes=buffer_bytes, repeats=repeats)
+                      buffer_bytes=buffer_bytes, repeats=repeats,
+                      load_average=(load_before, os.getloadavg()[0]))
 
 
 def write_chart(validation: Validation, stem: Path) -> list[Path]:

@@ -57,6 +57,7 @@ def test_calibrate_writes_a_loopback_profile(runs):
 def test_report_has_every_path_measured_and_predicted(runs, capsys):
     report = json.loads((runs["dir"] / "validate.json").read_text())
     assert report["cpu"] in os.sched_getaffinity(0) and report["repeats"] == val.QUICK_REPEATS
+    assert len(report["load_average"]) == 2 and min(report["load_average"]) >= 0
     rows = report["rows"]
     assert {r["real_path"] for r in rows} == set(realpaths.PATHS) | {None}
     assert {r["path"] for r in rows} == set(val.REAL_TO_SIM.values()) | {"sendfile"}
@@ -70,6 +71,10 @@ def test_report_has_every_path_measured_and_predicted(runs, capsys):
                 == row["measured_max_bytes_per_s"])  # the fastest repeat is the figure
         assert 0 < row["measured_wall_s"] < 10 and row["measured_syscalls"] > 0
         assert row["measured_sender_cpu_s"] >= 0 and row["measured_receiver_cpu_s"] >= 0
+        assert row["measured_softirq_cpu_s"] >= 0
+        assert row["measured_other_s"] == pytest.approx(
+            row["measured_wall_s"] - row["measured_sender_cpu_s"]
+            - row["measured_receiver_cpu_s"] - row["measured_softirq_cpu_s"])
         assert row["predicted_bytes_per_s"] > 0 and row["predicted_sender_cpu_s"] > 0
         assert row["throughput_error"] == pytest.approx(
             row["predicted_bytes_per_s"] / row["measured_bytes_per_s"] - 1)

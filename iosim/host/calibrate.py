@@ -48,6 +48,7 @@ from iosim.host.realpaths import (
     pinned,
     reap_child,
     retire_zerocopy,
+    softirq_clock,
     source_file,
 )
 
@@ -485,30 +486,6 @@ def measure_loopback_tcp(repeats: int = 5, size_bytes: int = 256 * MIB,
     }
 
 
-def _softirq_clock(cpu: int) -> Callable[[], float]:
-    """CPU seconds ksoftirqd/``cpu`` has run so far: softirq work (loopback TCP input) that
-    the kernel deferred from the tasks on that CPU. Reads 0 when /proc does not show it."""
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/comm") as fh:
-                name = fh.read().strip()
-        except OSError:  # the process ended while we looked
-            continue
-        if name == f"ksoftirqd/{cpu}":
-            schedstat = f"/proc/{entry.name}/schedstat"
-            break
-    else:
-        return lambda: 0.0
-
-    def seconds() -> float:
-        with open(schedstat) as fh:
-            return int(fh.read().split()[0]) / 1e9  # on-CPU time in ns
-
-    return seconds
-
-
 @dataclass(frozen=True)
 class _PairCpu:
     """CPU seconds of one pinned loopback transfer: sender, receiver, deferred softirq."""
@@ -523,7 +500,7 @@ def _pinned_transfer(cpu: int, total_bytes: int, send_loop: Callable[[socket.soc
                      ) -> _PairCpu:
     """Run ``send_loop(sock)`` (it returns its syscalls) against a draining child, sender and
     receiver both on ``cpu``, and measure who spent what."""
-    softirq = _softirq_clock(cpu)
+    softirq = softirq_clock(cpu)
     with loopback_peer("drain", cpu=cpu) as peer, pinned(cpu):
         softirq_before = softirq()
         before = resource.getrusage(RUSAGE_SENDER)

@@ -70,8 +70,9 @@ class RealRun:
     handshake that follows (our FIN, the child's report) is outside it. CPU times, syscalls,
     context switches and faults are the sender thread's alone, until its last call returns.
     On loopback the sender's system time includes receive-side TCP work the kernel does in
-    softirq context on the sending CPU (the rest runs in ksoftirqd, in neither figure); the
-    receiver's own CPU (its copies out of the socket) is in ``receiver_cpu_s``. ``syscalls``
+    softirq context on the sending CPU (the rest runs in ksoftirqd: ``softirq_cpu_s``, known
+    when the run is pinned to a CPU); the receiver's own CPU (its copies out of the socket)
+    is in ``receiver_cpu_s``. ``syscalls``
     counts the calls of the send loop (plus mmap/munmap for mmap_write), not the setup.
     """
 
@@ -84,6 +85,7 @@ class RealRun:
     user_cpu_s: float = 0.0
     sys_cpu_s: float = 0.0
     receiver_cpu_s: float = 0.0
+    softirq_cpu_s: float = 0.0
     syscalls: int = 0
     voluntary_context_switches: int = 0
     involuntary_context_switches: int = 0
@@ -198,6 +200,30 @@ def pinned(cpu: int | None) -> Iterator[None]:
         yield
     finally:
         os.sched_setaffinity(0, saved)
+
+
+def softirq_clock(cpu: int) -> Callable[[], float]:
+    """CPU seconds ksoftirqd/``cpu`` has run so far: softirq work (loopback TCP input) that
+    the kernel deferred from the tasks on that CPU. Reads 0 when /proc does not show it."""
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/comm") as fh:
+                name = fh.read().strip()
+        except OSError:  # the process ended while we looked
+            continue
+        if name == f"ksoftirqd/{cpu}":
+            schedstat = f"/proc/{entry.name}/schedstat"
+            break
+    else:
+        return lambda: 0.0
+
+    def seconds() -> float:
+        with open(schedstat) as fh:
+            return int(fh.read().split()[0]) / 1e9  # on-CPU time in ns
+
+    return seconds
 
 
 def child_pids() -> set[int]:
@@ -532,10 +558,12 @@ def _rusage_now() -> resource.struct_rusage:
 def _one_run(path: str, source: str, size_bytes: int, buffer_bytes: int,
              expected_crc: int | None, cpu: int | None) -> RealRun:
     sender = SENDERS[path]
+    softirq = softirq_clock(cpu) if cpu is not None else (lambda: 0.0)
     with (loopback_peer("drain", verify=expected_crc is not None, cpu=cpu) as peer,
           pinned(cpu)):
         fd = os.open(source, os.O_RDONLY)
         try:
+            softirq_before = softirq()
             before = _rusage_now()
             start_ns = time.monotonic_ns()
             try:
@@ -545,6 +573,7 @@ def _one_run(path: str, source: str, size_bytes: int, buffer_bytes: int,
                                    ) from None
             after = _rusage_now()  # the sender's work, not the handshake
             report = peer.finish()
+            softirq_s = softirq() - softirq_before
             # the transfer ends when the receiver holds the last byte (not at its report)
             wall_s = (report.last_data_ns - start_ns) / 1e9
         finally:
@@ -558,7 +587,7 @@ def _one_run(path: str, source: str, size_bytes: int, buffer_bytes: int,
         path=path, size_bytes=size_bytes, buffer_bytes=buffer_bytes, repeats=1, wall_s=wall_s,
         throughput_bytes_per_s=size_bytes / wall_s,
         user_cpu_s=after.ru_utime - before.ru_utime, sys_cpu_s=after.ru_stime - before.ru_stime,
-        receiver_cpu_s=report.cpu_s, syscalls=syscalls,
+        receiver_cpu_s=report.cpu_s, softirq_cpu_s=softirq_s, syscalls=syscalls,
         voluntary_context_switches=after.ru_nvcsw - before.ru_nvcsw,
         involuntary_context_switches=after.ru_nivcsw - before.ru_nivcsw,
         minor_faults=after.ru_minflt - before.ru_minflt, zerocopy_copied=copied)
@@ -578,7 +607,8 @@ def median_run(runs: list[RealRun]) -> RealRun:
         runs[0], repeats=len(runs), wall_s=wall_s,
         throughput_bytes_per_s=runs[0].size_bytes / wall_s,
         user_cpu_s=med("user_cpu_s"), sys_cpu_s=med("sys_cpu_s"),
-        receiver_cpu_s=med("receiver_cpu_s"), syscalls=med_int("syscalls"),
+        receiver_cpu_s=med("receiver_cpu_s"), softirq_cpu_s=med("softirq_cpu_s"),
+        syscalls=med_int("syscalls"),
         voluntary_context_switches=med_int("voluntary_context_switches"),
         involuntary_context_switches=med_int("involuntary_context_switches"),
         minor_faults=med_int("minor_faults"), zerocopy_copied=any(copied) if copied else None)
