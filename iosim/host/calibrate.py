@@ -536,7 +536,9 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
       completion of each send: a per-send part did not separate (sends of 256 KiB cost more
       per page, not less), so ``cpu.notification`` is written as 1 ns.
 
-    ``syscall_s`` is a syscall's kernel cost (two mode switches and the fixed work).
+    ``syscall_s`` is a syscall's kernel cost (two mode switches and the fixed work). These
+    are CPU times, which another task hardly changes, but which vary from run to run with how
+    the receiver batches its reads: each figure is the median over the repeats.
     """
     page = mmap.PAGESIZE
     skbs = -(-total_bytes // chunk_bytes)
@@ -607,19 +609,20 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
     both = (f"{units.format_size(total_bytes)} over 127.0.0.1 in "
             f"{units.format_size(chunk_bytes)} calls, sender and receiver on CPU {cpu}")
     found = {
-        "cpu.per_skb": _best_of(runs, lambda t: share * skb_s(t), "time",
-                                f"send() of {both}: all CPU (ksoftirqd/{cpu} included) minus "
-                                f"syscalls and copies, per skb, x the sender's share "
-                                f"({share:.0%})"),
-        "cpu.rx_skb": _best_of(runs, lambda t: (1 - share) * skb_s(t), "time",
-                               f"send() of {both}: all CPU minus syscalls and copies, per skb, "
-                               f"x the receiver's and ksoftirqd's share ({1 - share:.0%})"),
-        "cpu.rx_frag": _best_of(
+        "cpu.per_skb": _median_of(runs, lambda t: share * skb_s(t), "time",
+                                  f"send() of {both}: all CPU (ksoftirqd/{cpu} included) "
+                                  f"minus syscalls and copies, per skb, x the sender's share "
+                                  f"({share:.0%})"),
+        "cpu.rx_skb": _median_of(runs, lambda t: (1 - share) * skb_s(t), "time",
+                                 f"send() of {both}: all CPU minus syscalls and copies, per "
+                                 f"skb, x the receiver's and ksoftirqd's share "
+                                 f"({1 - share:.0%})"),
+        "cpu.rx_frag": _median_of(
             runs, lambda t: (t["paged"] - call["paged"] * syscall_s - 2 * frags * pipe_op_s
                              - skbs * skb_s(t) - copy_s) / frags, "time",
             f"sendfile() of one cached 64 KiB region, {both}: all CPU beyond syscalls, pipe "
             "ops, per-skb costs and the copy, per 4 KiB frag"),
-        "cpu.page_pin": _best_of(
+        "cpu.page_pin": _median_of(
             runs, page_pin, "time", f"send(MSG_ZEROCOPY) of {both}: all CPU beyond syscalls, "
             "per-skb costs and the two copies, per page (pin, unpin, the page loopback copies "
             "it into, and the send's completion)"),
@@ -812,9 +815,10 @@ class CalibrationReport:
         lines = [
             f"# iosim profile measured on {self.host} ({self.kernel}) on {self.date}",
             (f"# by iosim.host.calibrate ({'quick' if self.quick else 'full'} mode, "
-             f"{self.elapsed_s:.1f} s). A measured value comes from the fastest run of each"),
-            "# timing it is derived from (another task can only slow a run down); the spread",
-            "# is that of the runs. Commented-out keys are inherited from the base profile.",
+             f"{self.elapsed_s:.1f} s). Each comment says how its value was taken: wall-clock"),
+            "# timings from their fastest run (another task can only slow a run down), CPU times",
+            "# and small differences as the median of the runs; the spread is that of the runs.",
+            "# Commented-out keys are inherited from the base profile.",
             "# This is a loopback host: nic.rate is loopback TCP throughput, wire.rtt is a",
             "# loopback TCP round trip (both are CPU-bound, not a wire).",
             f'name = {_toml_value("host-" + self.host, "")}',
