@@ -36,7 +36,7 @@ from iosim.simulate import simulate
 MIB = 1 << 20
 DEFAULT_SIZES = (4 * MIB, 64 * MIB, 256 * MIB)
 QUICK_SIZES = (1 * MIB,)
-DEFAULT_REPEATS = 5
+DEFAULT_REPEATS = 9
 QUICK_REPEATS = 3
 BASELINE = "read_write"  # ratios are taken to this path, measured and predicted alike
 OTHER_SHARE_MAX = 0.10  # a run whose CPU gave more of its wall time to others is disturbed

@@ -54,6 +54,7 @@ RUSAGE_SENDER = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)
 # The child's report after EOF: bytes received, CRC-32 of them, its CPU seconds while receiving,
 # and when its last data arrived (time.monotonic_ns: CLOCK_MONOTONIC, the same in every process).
 _REPORT = struct.Struct("<QIdq")
+_READY = b"R"  # the child's first byte: its set-up is done and it is about to receive
 _CHILD_BUFFER_BYTES = 1 << 20
 
 
@@ -149,8 +150,10 @@ def _child_main(address: tuple[str, int], mode: str, verify: bool) -> int:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         buf = bytearray(_CHILD_BUFFER_BYTES)
         view = memoryview(buf)
+        view[:] = bytes(_CHILD_BUFFER_BYTES)  # fault its pages in now, not while receiving
         total_bytes, crc, last_data_ns = 0, 0, 0
         start = resource.getrusage(resource.RUSAGE_SELF)
+        sock.sendall(_READY)  # set up: whatever the parent times next is the transfer alone
         while True:
             # ACK at once, as the model's receiver does: a delayed ACK (up to 40 ms) would
             # stall a sender that waits for MSG_ZEROCOPY completions. The kernel leaves
@@ -276,6 +279,8 @@ def loopback_peer(mode: str = "drain", verify: bool = False, cpu: int | None = N
         set_kernel_timeouts(conn)
         if mode == "echo":
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if _retry_timeout(conn.recv, len(_READY)) != _READY:
+            raise RuntimeError("loopback receiver did not start")
         peer = LoopbackPeer(conn, pid)
         yield peer
     finally:
