@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from iosim import units
+from iosim import cli_host, units
 from iosim.config import (
     WRITER_KINDS,
     ConfigError,
@@ -130,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="local processes, or LocalCluster workers (default: all cores)")
     sweep.add_argument("--scheduler", metavar="ADDRESS",
                        help="run on Dask: tcp://HOST:PORT, or 'local' for a LocalCluster")
+    cli_host.add_parsers(sub)
     sub.add_parser("profiles", help="list the bundled hardware profiles")
     paths = sub.add_parser("paths", help="list the paths")
     paths.set_defaults()
@@ -379,6 +380,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     try:
+        if args.command in cli_host.COMMANDS:
+            return cli_host.run(args)
         if args.command == "profiles":
             for name, path in bundled_profiles().items():
                 print(f"{name:16} {load_profile(path).description}")

@@ -53,6 +53,10 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
     "cpu": {
         "cores": ("count", "cores available to the sender and the kernel's IRQ work"),
         "copy_bandwidth": ("rate", "memcpy speed of one core on cold data"),
+        "copy_bandwidth_cached": ("rate", "memcpy speed of one core when the source is in its "
+                                          "last-level cache"),
+        "cache_size": ("size", "last-level cache: a copy source whose working set fits in it "
+                               "is read from the cache, not DRAM"),
         "mode_switch": ("time", "one user<->kernel transition (a syscall makes two)"),
         "syscall": ("time", "fixed in-kernel work of a data syscall (fd lookup, locking)"),
         "context_switch": ("time", "switching away from a task that blocked and back"),
@@ -62,6 +66,10 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
         "irq": ("time", "one interrupt: entry, handler, exit"),
         "notification": ("time", "queueing one MSG_ZEROCOPY completion on the error queue"),
         "per_skb": ("time", "TCP/IP processing of one sk_buff (headers, queueing)"),
+        "rx_skb": ("time", "loopback only: the local receiver's work per sk_buff besides its "
+                           "copy (TCP input in softirq, its recv() call, its ACK)"),
+        "rx_frag": ("time", "loopback only: the local receiver's extra work per page-cache "
+                            "frag of an sk_buff (sendfile, splice)"),
     },
     "membus": {
         "bandwidth": ("rate", "DRAM bandwidth shared by CPU copies and DMA"),

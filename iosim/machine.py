@@ -39,8 +39,8 @@ class Machine:
         self.cpu = Cpu(p.cpu, self.membus, acct)
         self.disk = Disk(p.disk, p.dma.descriptor_s, self.membus, acct)
         # on loopback the receiver's stack (one skb) and its recv() syscall run on this host
-        receive_s = p.cpu.per_skb_s + 2 * p.cpu.mode_switch_s + p.cpu.syscall_s
-        self.nic = Nic(env, p.nic, p.dma, self.membus, self.cpu, p.cpu.irq_s, acct, receive_s)
+        self.nic = Nic(env, p.nic, p.dma, self.membus, self.cpu, p.cpu.irq_s, acct,
+                       p.cpu.rx_skb_s, p.cpu.rx_frag_s)
         self.receiver = Receiver()
         # loopback: the receiver's softirq ACKs as it delivers; there is no wire to cross
         rtt_s = 0.0 if p.nic.loopback else p.wire.rtt_s

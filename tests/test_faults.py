@@ -169,3 +169,9 @@ def test_failure_scenarios_keep_the_invariants(path, size, sc, w, seed, override
     if path in COPY_PATHS:
         assert r.integrity == "exact"  # a private copy cannot change under the NIC
     assert r.nic_dma_bytes == size + r.retransmit_bytes  # each send DMAs its bytes once
+
+
+def test_mmap_pages_reclaimed_while_write_waits_are_faulted_in_again():
+    # found by hypothesis: reclaim unmapped a page between mmap's fault and write()'s copy
+    r = simulate("mmap_write", 16391, pressure=16, overrides={"kernel.sndbuf": "16KiB"})
+    assert r.invariant_violations == [] and r.bytes_delivered == 16391

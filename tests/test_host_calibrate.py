@@ -20,6 +20,12 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "fork") or not os.path.isdir("/p
 # Generous bounds: any machine from a Raspberry Pi to a big server, idle or loaded.
 PLAUSIBLE = {
     "cpu.copy_bandwidth": (100e6, 1e12),  # 100 MB/s .. 1 TB/s
+    "cpu.copy_bandwidth_cached": (100e6, 10e12),
+    "cpu.cache_size": (16 << 10, 1 << 34),
+    "cpu.per_skb": (1e-9, 1e-3),
+    "cpu.rx_skb": (1e-9, 1e-3),
+    "cpu.rx_frag": (1e-9, 1e-3),
+    "kernel.fault_around": (4096, 1 << 30),
     "membus.bandwidth": (100e6, 10e12),
     "cpu.mode_switch": (1e-9, 100e-6),
     "cpu.syscall": (1e-9, 100e-6),
@@ -62,7 +68,7 @@ def test_measurements_are_well_formed(report):
         assert m.unit_kind in ("time", "rate", "size", "count")
         assert m.value > 0 and m.method and m.samples, key
         assert m.spread[0] <= m.value <= m.spread[1], key
-        assert min(m.samples) == m.spread[0] and max(m.samples) == m.spread[1], key
+        assert m.spread == (min(m.value, *m.samples), max(m.value, *m.samples)), key
         if m.unit_kind in ("size", "count"):
             assert m.value == int(m.value), key
 
@@ -82,6 +88,12 @@ def test_profile_loads_and_keeps_the_measured_values(report, tmp_path):
     assert profile.cpu.copy_bandwidth_bytes_per_s == pytest.approx(measured, rel=1e-3)
     measured = report.measurements["wire.rtt"].value
     assert profile.wire.rtt_s == pytest.approx(measured, rel=1e-3)
+    assert profile.nic.loopback is True  # measured, and validated, over 127.0.0.1
+    fault_around = report.measurements["kernel.fault_around"].value
+    assert profile.kernel.fault_around_bytes == fault_around
+    pages = fault_around // profile.kernel.page_size_bytes
+    assert pages * profile.kernel.page_size_bytes == fault_around
+    assert pages & (pages - 1) == 0  # a power of two
     teaching = load_profile("teaching")
     assert profile.disk == teaching.disk  # a page-cache read is not a disk
     assert profile.dma == teaching.dma
@@ -103,7 +115,7 @@ def test_profile_uses_exactly_the_schema_keys(report):
     for previous, line in zip(lines[first_section:], lines[first_section + 1:], strict=False):
         if line and not line.startswith(("#", "[")):
             assert previous.startswith("# "), line  # every value says where it comes from
-    assert f"measured {report.date}: median of" in text
+    assert f"measured {report.date}: 3 runs, spread" in text
 
 
 def test_profile_can_extend_another_base(report, tmp_path):

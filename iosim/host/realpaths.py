@@ -24,7 +24,7 @@ import tempfile
 import time
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 PATHS = ("read_write", "mmap_write", "sendfile", "splice", "msg_zerocopy")
@@ -40,6 +40,7 @@ MSG_ZEROCOPY = getattr(socket, "MSG_ZEROCOPY", 0x4000000)
 MSG_ERRQUEUE = getattr(socket, "MSG_ERRQUEUE", 0x2000)
 IP_RECVERR = getattr(socket, "IP_RECVERR", 11)
 IPV6_RECVERR = getattr(socket, "IPV6_RECVERR", 25)
+TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", 12)
 SO_EE_ORIGIN_ZEROCOPY = 5
 SO_EE_CODE_ZEROCOPY_COPIED = 1
 # struct sock_extended_err: ee_errno u32, ee_origin u8, ee_type u8, ee_code u8, ee_pad u8,
@@ -47,11 +48,13 @@ SO_EE_CODE_ZEROCOPY_COPIED = 1
 _SOCK_EXTENDED_ERR = struct.Struct("=IBBBBII")
 _ERRQUEUE_ANC_BYTES = socket.CMSG_SPACE(_SOCK_EXTENDED_ERR.size + 16) if hasattr(
     socket, "CMSG_SPACE") else 64
-_ZEROCOPY_REAP_EVERY = 8  # sends between non-blocking looks at the error queue
+ZC_BUFFERS = 8  # buffers the MSG_ZEROCOPY sender cycles through (the model's zc_buffers)
 
 RUSAGE_SENDER = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)
-# The child's report after EOF: bytes received, CRC-32 of them, its CPU seconds while receiving.
-_REPORT = struct.Struct("<QId")
+# The child's report after EOF: bytes received, CRC-32 of them, its CPU seconds while receiving,
+# and when its last data arrived (time.monotonic_ns: CLOCK_MONOTONIC, the same in every process).
+_REPORT = struct.Struct("<QIdq")
+_READY = b"R"  # the child's first byte: its set-up is done and it is about to receive
 _CHILD_BUFFER_BYTES = 1 << 20
 
 
@@ -63,11 +66,15 @@ class _Skip(Exception):
 class RealRun:
     """One method's real transfer, medians over ``repeats``; all numbers are 0 when skipped.
 
-    CPU times, syscalls, context switches and faults are the sender thread's alone. On loopback
-    the sender's system time includes the receive-side TCP work the kernel does in softirq
-    context on the sending CPU; the receiver's own CPU (its copies out of the socket) is in
-    ``receiver_cpu_s``. ``syscalls`` counts the calls of the send loop (plus mmap/munmap for
-    the mmap-based methods), not the setup.
+    ``wall_s`` runs from the first call until the receiver held the last byte (the child's
+    clock and ours are both CLOCK_MONOTONIC), as the model's ``sim_time_s`` does; the
+    handshake that follows (our FIN, the child's report) is outside it. CPU times, syscalls,
+    context switches and faults are the sender thread's alone, until its last call returns.
+    On loopback the sender's system time includes receive-side TCP work the kernel does in
+    softirq context on the sending CPU (the rest runs in ksoftirqd: ``softirq_cpu_s``, known
+    when the run is pinned to a CPU); the receiver's own CPU (its copies out of the socket)
+    is in ``receiver_cpu_s``. ``syscalls``
+    counts the calls of the send loop (plus mmap/munmap for mmap_write), not the setup.
     """
 
     path: str
@@ -79,6 +86,7 @@ class RealRun:
     user_cpu_s: float = 0.0
     sys_cpu_s: float = 0.0
     receiver_cpu_s: float = 0.0
+    softirq_cpu_s: float = 0.0
     syscalls: int = 0
     voluntary_context_switches: int = 0
     involuntary_context_switches: int = 0
@@ -94,6 +102,8 @@ class PeerReport:
     received_bytes: int
     crc32: int
     cpu_s: float
+    last_data_ns: int
+    """``time.monotonic_ns()`` when the last data arrived (0 if none did)."""
 
 
 class LoopbackPeer:
@@ -114,8 +124,7 @@ class LoopbackPeer:
                 raise RuntimeError("loopback receiver exited without reporting")
             data += chunk
         self.finished = True
-        received, crc, cpu_s = _REPORT.unpack(data)
-        return PeerReport(received, crc, cpu_s)
+        return PeerReport(*_REPORT.unpack(data))
 
 
 def _retry_timeout(call: Callable, *args):
@@ -141,12 +150,19 @@ def _child_main(address: tuple[str, int], mode: str, verify: bool) -> int:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         buf = bytearray(_CHILD_BUFFER_BYTES)
         view = memoryview(buf)
-        total_bytes, crc = 0, 0
+        view[:] = bytes(_CHILD_BUFFER_BYTES)  # fault its pages in now, not while receiving
+        total_bytes, crc, last_data_ns = 0, 0, 0
         start = resource.getrusage(resource.RUSAGE_SELF)
+        sock.sendall(_READY)  # set up: whatever the parent times next is the transfer alone
         while True:
+            # ACK at once, as the model's receiver does: a delayed ACK (up to 40 ms) would
+            # stall a sender that waits for MSG_ZEROCOPY completions. The kernel leaves
+            # quick-ACK mode on its own, so it is asked again before every read.
+            sock.setsockopt(socket.IPPROTO_TCP, TCP_QUICKACK, 1)
             n = sock.recv_into(buf)
             if not n:
                 break
+            last_data_ns = time.monotonic_ns()
             if mode == "echo":
                 sock.sendall(view[:n])
             if verify:
@@ -154,7 +170,7 @@ def _child_main(address: tuple[str, int], mode: str, verify: bool) -> int:
             total_bytes += n
         end = resource.getrusage(resource.RUSAGE_SELF)
         cpu_s = (end.ru_utime - start.ru_utime) + (end.ru_stime - start.ru_stime)
-        sock.sendall(_REPORT.pack(total_bytes, crc, cpu_s))
+        sock.sendall(_REPORT.pack(total_bytes, crc, cpu_s, last_data_ns))
     return 0
 
 
@@ -175,6 +191,44 @@ def reap_child(pid: int, grace_s: float = 0.0) -> None:
         pass
 
 
+@contextlib.contextmanager
+def pinned(cpu: int | None) -> Iterator[None]:
+    """Run the calling thread on ``cpu`` only (None: leave it alone), then restore."""
+    if cpu is None:
+        yield
+        return
+    saved = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, saved)
+
+
+def softirq_clock(cpu: int) -> Callable[[], float]:
+    """CPU seconds ksoftirqd/``cpu`` has run so far: softirq work (loopback TCP input) that
+    the kernel deferred from the tasks on that CPU. Reads 0 when /proc does not show it."""
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/comm") as fh:
+                name = fh.read().strip()
+        except OSError:  # the process ended while we looked
+            continue
+        if name == f"ksoftirqd/{cpu}":
+            schedstat = f"/proc/{entry.name}/schedstat"
+            break
+    else:
+        return lambda: 0.0
+
+    def seconds() -> float:
+        with open(schedstat) as fh:
+            return int(fh.read().split()[0]) / 1e9  # on-CPU time in ns
+
+    return seconds
+
+
 def child_pids() -> set[int]:
     """Processes (zombies included) whose parent is this one: to check that none is left."""
     me, found = os.getpid(), set()
@@ -192,11 +246,13 @@ def child_pids() -> set[int]:
 
 
 @contextlib.contextmanager
-def loopback_peer(mode: str = "drain", verify: bool = False) -> Iterator[LoopbackPeer]:
+def loopback_peer(mode: str = "drain", verify: bool = False, cpu: int | None = None
+                  ) -> Iterator[LoopbackPeer]:
     """A connected TCP socket on 127.0.0.1 whose far end is a forked child.
 
     ``mode="drain"`` reads and discards; ``"echo"`` sends every byte back (TCP_NODELAY). With
-    ``verify`` the child keeps a CRC-32 of what it received.
+    ``verify`` the child keeps a CRC-32 of what it received. With ``cpu`` the child runs only on
+    that CPU.
     """
     if mode not in ("drain", "echo"):
         raise ValueError(f"mode must be 'drain' or 'echo', got {mode!r}")
@@ -214,6 +270,8 @@ def loopback_peer(mode: str = "drain", verify: bool = False) -> Iterator[Loopbac
             code = 1
             try:
                 listener.close()
+                if cpu is not None:
+                    os.sched_setaffinity(0, {cpu})
                 code = _child_main(address, mode, verify)
             finally:  # whatever happened, the child exits here
                 os._exit(code)
@@ -221,6 +279,8 @@ def loopback_peer(mode: str = "drain", verify: bool = False) -> Iterator[Loopbac
         set_kernel_timeouts(conn)
         if mode == "echo":
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if _retry_timeout(conn.recv, len(_READY)) != _READY:
+            raise RuntimeError("loopback receiver did not start")
         peer = LoopbackPeer(conn, pid)
         yield peer
     finally:
@@ -323,10 +383,12 @@ def _send_mmap_write(sock: socket.socket, src_fd: int, size_bytes: int, buffer_b
 
 def _send_sendfile(sock: socket.socket, src_fd: int, size_bytes: int, buffer_bytes: int
                    ) -> tuple[int, bool | None]:
+    """Each call asks for the rest of the file, as real servers (and the model) do; the kernel
+    moves it through its internal pipe, so ``buffer_bytes`` plays no part."""
     out_fd = sock.fileno()
     syscalls, offset = 0, 0
     while offset < size_bytes:
-        n = os.sendfile(out_fd, src_fd, offset, min(buffer_bytes, size_bytes - offset))
+        n = os.sendfile(out_fd, src_fd, offset, size_bytes - offset)
         syscalls += 1
         if n == 0:
             raise RuntimeError("source file shorter than size_bytes")
@@ -359,13 +421,16 @@ def _send_splice(sock: socket.socket, src_fd: int, size_bytes: int, buffer_bytes
 
 
 @dataclass
-class _Completions:
-    sends: int = 0  # MSG_ZEROCOPY sends accepted by the kernel (each gets one id)
+class Completions:
+    """MSG_ZEROCOPY bookkeeping of one socket: ids handed out, completions reaped."""
+
+    sends: int = 0  # MSG_ZEROCOPY sends accepted by the kernel (each gets the next id)
     completed: int = 0
+    done: set[int] = field(default_factory=set)  # completed ids whose buffer is not reused yet
     copied: bool = False
 
 
-def _reap_zerocopy(sock: socket.socket, state: _Completions, deadline: float | None) -> int:
+def _reap_zerocopy(sock: socket.socket, state: Completions, deadline: float | None) -> int:
     """Read completions off the error queue; with a deadline, first wait for one.
 
     Returns the syscalls made. A MSG_ERRQUEUE read never blocks: an empty queue is EAGAIN.
@@ -394,38 +459,63 @@ def _reap_zerocopy(sock: socket.socket, state: _Completions, deadline: float | N
             if origin != SO_EE_ORIGIN_ZEROCOPY:
                 raise OSError(ee_errno, f"unexpected error-queue entry (origin {origin})")
             state.completed += (hi - lo + 1) & 0xFFFFFFFF
+            state.done.update(range(lo, hi + 1))
             state.copied |= bool(code & SO_EE_CODE_ZEROCOPY_COPIED)
+
+
+def retire_zerocopy(sock: socket.socket, state: Completions, ids: list[int]) -> int:
+    """Wait until every send in ``ids`` has completed, so that their buffer may be reused.
+
+    Returns the syscalls made.
+    """
+    calls = 0
+    deadline = time.monotonic() + IO_TIMEOUT_S
+    while not state.done.issuperset(ids):
+        calls += _reap_zerocopy(sock, state, deadline)
+    state.done.difference_update(ids)
+    ids.clear()
+    return calls
 
 
 def _send_msg_zerocopy(sock: socket.socket, src_fd: int, size_bytes: int, buffer_bytes: int
                        ) -> tuple[int, bool | None]:
+    """The model's program: read() into a ring of ``ZC_BUFFERS`` buffers, send each with
+    MSG_ZEROCOPY, and before reusing a buffer reap the completions of its sends."""
     try:
         sock.setsockopt(socket.SOL_SOCKET, SO_ZEROCOPY, 1)
     except OSError as exc:
         raise _Skip(f"setsockopt(SO_ZEROCOPY) refused: {exc.strerror or exc}") from None
-    state = _Completions()
-    syscalls = 2  # mmap and munmap: the pages sent are the page cache's own
-    with _mapped(src_fd, size_bytes) as view:
-        offset = 0
+    state = Completions()
+    ring = [memoryview(bytearray(buffer_bytes)) for _ in range(ZC_BUFFERS)]
+    in_flight: list[list[int]] = [[] for _ in ring]  # ids of the sends still using a buffer
+    syscalls, offset, turn = 0, 0, 0
+    with open(src_fd, "rb", buffering=0, closefd=False) as src:  # readinto: one read(2)
         while offset < size_bytes:
-            try:
-                n = sock.send(view[offset:offset + buffer_bytes], MSG_ZEROCOPY)
-            except OSError as exc:
-                syscalls += 1
-                if exc.errno != errno.ENOBUFS:
-                    raise
-                # optmem_max is full of pending notifications: wait for completions.
-                syscalls += _reap_zerocopy(sock, state, time.monotonic() + IO_TIMEOUT_S)
-                continue
+            slot = turn % ZC_BUFFERS
+            turn += 1
+            syscalls += retire_zerocopy(sock, state, in_flight[slot])
+            view = ring[slot]
+            n = src.readinto(view[:min(buffer_bytes, size_bytes - offset)])
             syscalls += 1
+            if not n:
+                raise RuntimeError("source file shorter than size_bytes")
+            sent = 0
+            while sent < n:
+                try:
+                    sent += sock.send(view[sent:n], MSG_ZEROCOPY)
+                except OSError as exc:
+                    syscalls += 1
+                    if exc.errno != errno.ENOBUFS:
+                        raise
+                    # optmem_max is full of pending notifications: wait for completions.
+                    syscalls += _reap_zerocopy(sock, state, time.monotonic() + IO_TIMEOUT_S)
+                    continue
+                syscalls += 1
+                in_flight[slot].append(state.sends)
+                state.sends += 1
             offset += n
-            state.sends += 1
-            if state.sends % _ZEROCOPY_REAP_EVERY == 0:
-                syscalls += _reap_zerocopy(sock, state, None)
-        # The pages stay pinned until every send is reported complete.
-        deadline = time.monotonic() + IO_TIMEOUT_S
-        while state.completed < state.sends:
-            syscalls += _reap_zerocopy(sock, state, deadline)
+        for ids in in_flight:  # the pages stay pinned until every send is reported complete
+            syscalls += retire_zerocopy(sock, state, ids)
     return syscalls, (state.copied if state.completed else None)
 
 
@@ -462,22 +552,35 @@ def _file_crc32(path: str, size_bytes: int) -> int:
     return crc
 
 
+def _rusage_now() -> resource.struct_rusage:
+    """The sender thread's rusage up to this moment. A running task's CPU time is folded
+    into the kernel's account only at ticks and switches; reading the thread's CPU clock
+    first brings it up to date (otherwise a run without a switch reads as no CPU at all)."""
+    time.thread_time_ns()
+    return resource.getrusage(RUSAGE_SENDER)
+
+
 def _one_run(path: str, source: str, size_bytes: int, buffer_bytes: int,
-             expected_crc: int | None) -> RealRun:
+             expected_crc: int | None, cpu: int | None) -> RealRun:
     sender = SENDERS[path]
-    with loopback_peer("drain", verify=expected_crc is not None) as peer:
+    softirq = softirq_clock(cpu) if cpu is not None else (lambda: 0.0)
+    with (loopback_peer("drain", verify=expected_crc is not None, cpu=cpu) as peer,
+          pinned(cpu)):
         fd = os.open(source, os.O_RDONLY)
         try:
-            before = resource.getrusage(RUSAGE_SENDER)
-            start_s = time.perf_counter()
+            softirq_before = softirq()
+            before = _rusage_now()
+            start_ns = time.monotonic_ns()
             try:
                 syscalls, copied = sender(peer.sock, fd, size_bytes, buffer_bytes)
             except BlockingIOError:
                 raise TimeoutError(f"{path}: loopback socket idle for {IO_TIMEOUT_S:g} s"
                                    ) from None
-            report = peer.finish()  # timed: the transfer ends when the receiver has it all
-            wall_s = time.perf_counter() - start_s
-            after = resource.getrusage(RUSAGE_SENDER)
+            after = _rusage_now()  # the sender's work, not the handshake
+            report = peer.finish()
+            softirq_s = softirq() - softirq_before
+            # the transfer ends when the receiver holds the last byte (not at its report)
+            wall_s = (report.last_data_ns - start_ns) / 1e9
         finally:
             os.close(fd)
     if report.received_bytes != size_bytes:
@@ -489,14 +592,14 @@ def _one_run(path: str, source: str, size_bytes: int, buffer_bytes: int,
         path=path, size_bytes=size_bytes, buffer_bytes=buffer_bytes, repeats=1, wall_s=wall_s,
         throughput_bytes_per_s=size_bytes / wall_s,
         user_cpu_s=after.ru_utime - before.ru_utime, sys_cpu_s=after.ru_stime - before.ru_stime,
-        receiver_cpu_s=report.cpu_s, syscalls=syscalls,
+        receiver_cpu_s=report.cpu_s, softirq_cpu_s=softirq_s, syscalls=syscalls,
         voluntary_context_switches=after.ru_nvcsw - before.ru_nvcsw,
         involuntary_context_switches=after.ru_nivcsw - before.ru_nivcsw,
         minor_faults=after.ru_minflt - before.ru_minflt, zerocopy_copied=copied)
 
 
-def _median_run(runs: list[RealRun]) -> RealRun:
-    """Each figure is the median over the runs, taken field by field."""
+def median_run(runs: list[RealRun]) -> RealRun:
+    """Each figure is the median over the runs (of one path and size), field by field."""
     def med(name: str) -> float:
         return statistics.median(getattr(r, name) for r in runs)
 
@@ -509,19 +612,23 @@ def _median_run(runs: list[RealRun]) -> RealRun:
         runs[0], repeats=len(runs), wall_s=wall_s,
         throughput_bytes_per_s=runs[0].size_bytes / wall_s,
         user_cpu_s=med("user_cpu_s"), sys_cpu_s=med("sys_cpu_s"),
-        receiver_cpu_s=med("receiver_cpu_s"), syscalls=med_int("syscalls"),
+        receiver_cpu_s=med("receiver_cpu_s"), softirq_cpu_s=med("softirq_cpu_s"),
+        syscalls=med_int("syscalls"),
         voluntary_context_switches=med_int("voluntary_context_switches"),
         involuntary_context_switches=med_int("involuntary_context_switches"),
         minor_faults=med_int("minor_faults"), zerocopy_copied=any(copied) if copied else None)
 
 
 def run_real(path: str, size_bytes: int, buffer_bytes: int = 65536, repeats: int = 3, *,
-             source: str | None = None, verify: bool = False) -> RealRun:
+             source: str | None = None, verify: bool = False, cpu: int | None = None
+             ) -> RealRun:
     """Send ``size_bytes`` of a cached file over loopback TCP with method ``path``.
 
-    ``buffer_bytes`` is the per-call amount for every method (read size, send size, sendfile
-    and splice count). ``source`` reuses a file from ``source_file``; otherwise a temporary
-    one is made. ``verify`` checks the receiver's CRC-32 (costs receiver CPU, not sender's).
+    ``buffer_bytes`` is the per-call amount (read size, send size, splice count; sendfile
+    always asks for the rest of the file). ``source`` reuses a file from ``source_file``;
+    otherwise a temporary one is made. ``verify`` checks the receiver's CRC-32 (costs receiver
+    CPU, not sender's). ``cpu`` pins the sender and its receiver to that one CPU, so that
+    where the scheduler puts them cannot change from run to run.
     """
     if path not in SENDERS:
         raise ValueError(f"unknown path {path!r}; expected one of {', '.join(PATHS)}")
@@ -530,6 +637,9 @@ def run_real(path: str, size_bytes: int, buffer_bytes: int = 65536, repeats: int
         raise ValueError(f"buffer_bytes must be in 1..{MAX_BUFFER_BYTES}, got {buffer_bytes}")
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, got {repeats}")
+    if cpu is not None and cpu not in os.sched_getaffinity(0):
+        raise ValueError(f"cpu {cpu} is not one this process may run on "
+                         f"({sorted(os.sched_getaffinity(0))})")
     reason = unavailable_reason(path)
     if reason is not None:
         return RealRun(path, size_bytes, buffer_bytes, repeats, skipped=reason)
@@ -542,15 +652,17 @@ def run_real(path: str, size_bytes: int, buffer_bytes: int = 65536, repeats: int
         runs = []
         for _ in range(repeats):
             try:
-                runs.append(_one_run(path, source, size_bytes, buffer_bytes, expected_crc))
+                runs.append(_one_run(path, source, size_bytes, buffer_bytes, expected_crc,
+                                     cpu))
             except _Skip as exc:
                 return RealRun(path, size_bytes, buffer_bytes, repeats, skipped=str(exc))
-        return _median_run(runs)
+        return median_run(runs)
 
 
 def run_all(size_bytes: int, buffer_bytes: int = 65536, repeats: int = 3,
-            paths: tuple[str, ...] = PATHS, verify: bool = False) -> list[RealRun]:
+            paths: tuple[str, ...] = PATHS, verify: bool = False, cpu: int | None = None
+            ) -> list[RealRun]:
     """Every method on one shared cached source file."""
     with source_file(size_bytes) as source:
-        return [run_real(p, size_bytes, buffer_bytes, repeats, source=source, verify=verify)
-                for p in paths]
+        return [run_real(p, size_bytes, buffer_bytes, repeats, source=source, verify=verify,
+                         cpu=cpu) for p in paths]

@@ -30,6 +30,11 @@ class MemBus:
         """Seconds of full-bandwidth use the traffic so far amounts to."""
         return self.acct.membus_bytes / self.bandwidth_bytes_per_s
 
+    def count(self, traffic_bytes: int) -> None:
+        """Traffic that competes with nothing now: lines a cached copy dirties, written back
+        to DRAM later as the cache evicts them."""
+        self.acct.membus_bytes += traffic_bytes
+
     def transfer(self, ready_s: float, traffic_bytes: int) -> float:
         """Book ``traffic_bytes`` of DRAM traffic from ``ready_s``; return when it is carried."""
         self.acct.membus_bytes += traffic_bytes

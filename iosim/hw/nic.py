@@ -26,7 +26,7 @@ class Nic:
     """Transmit side of one network interface."""
 
     def __init__(self, env, spec, dma_spec, membus, cpu, irq_s: float, acct,
-                 receive_s: float = 0.0) -> None:
+                 rx_skb_s: float = 0.0, rx_frag_s: float = 0.0) -> None:
         self.env = env
         self.spec = spec
         self.dma_spec = dma_spec
@@ -39,7 +39,8 @@ class Nic:
         self.queue: deque = deque()  # qdisc: skbs waiting for a ring slot
         self.in_ring = 0
         self.dma_busy = False
-        self.receive_s = receive_s  # loopback: receiver's fixed cost per skb (stack + recv)
+        self.rx_skb_s = rx_skb_s  # loopback: the local receiver's work per skb and per frag
+        self.rx_frag_s = rx_frag_s
         self.on_tx_complete: Callable = lambda skb: None
         self.on_wire: Callable = lambda skb, snapshot, end_s: None
 
@@ -117,17 +118,30 @@ class Nic:
         self._next()
 
     def _loopback(self, skb, ready_s: float) -> None:
-        """lo: no DMA, no wire. The receiving task's stack and its copy out of the skb (a
-        CPU copy on another core) move the data; the skb is freed once it is delivered."""
+        """lo: no DMA, no wire. The local receiver's stack (per skb and per page-cache frag)
+        and its copy out of the skb move the data; the skb is freed once it is delivered.
+
+        The copy reads the linear area from the cache (the sender wrote it moments before)
+        and each frag where its page lives: a page of a file larger than the cache, in DRAM.
+        """
         self.dma_busy = True
         now = self.env.now
         lane, start = self.link.acquire(max(now, ready_s))  # the receiver handles one skb
-        work_end = self.cpu.run(start, self.receive_s, "receive")
+        file = skb.frags[0].page.file if skb.frags else None
+        file_frags = len(skb.frags) if file is not None else 0
+        work_end = self.cpu.run(start, self.rx_skb_s + file_frags * self.rx_frag_s, "receive")
+        frag_bytes = skb.len - skb.linear_len
+        frag_working_set = file.size_bytes if file is not None else skb.len
         if skb.zc_id is not None and skb.frags:
             # skb_orphan_frags_rx: user pages may not reach a local socket, so the kernel
             # copies them into its own pages first (the completion says COPIED)
-            work_end = self.cpu.copy(work_end, skb.len - skb.linear_len, "receive")
-        end = self.cpu.copy(work_end, skb.len, "receive")
+            work_end = self.cpu.copy(work_end, frag_bytes, "receive",
+                                     working_set_bytes=frag_working_set)
+            frag_working_set = skb.len  # the receiver reads the fresh copy
+        end = work_end
+        for nbytes, working_set in ((skb.linear_len, skb.len), (frag_bytes, frag_working_set)):
+            if nbytes:
+                end = self.cpu.copy(end, nbytes, "receive", working_set_bytes=working_set)
         self.link.occupy(lane, start, end)
         if self.acct.trace is not None:
             self.acct.trace.slice("receiver", "CPU copy socket buffer -> receiver's buffer",

@@ -30,10 +30,11 @@ class Task:
         self.clock_s = self.cpu.run(start, duration_s, category)
         self.busy_s += duration_s
 
-    def copy(self, nbytes: int, what: str) -> None:
-        """Book a CPU copy of ``nbytes`` (``what``: "from -> to") on the task's clock."""
+    def copy(self, nbytes: int, what: str, working_set_bytes: int | None = None) -> None:
+        """Book a CPU copy of ``nbytes`` (``what``: "from -> to") on the task's clock;
+        ``working_set_bytes`` is the size of what the source belongs to (see ``Cpu.copy``)."""
         start = max(self.env.now, self.clock_s)
-        self.clock_s = self.cpu.copy(start, nbytes)
+        self.clock_s = self.cpu.copy(start, nbytes, working_set_bytes=working_set_bytes)
         self.busy_s += self.clock_s - start
         if self.acct.trace is not None:
             self.acct.trace.slice("cpu", f"CPU copy {what}", start, self.clock_s,
@@ -96,6 +97,8 @@ class UserBuffer:
         self.pages: list[Page | None] = [None] * (-(-(self.offset_bytes + size_bytes)
                                                     // page_bytes))
         self.label = "user buffer"
+        self.working_set_bytes = size_bytes  # refilled before each use: a cache-sized buffer
+        # stays in the cache
 
     def page_span(self, start: int, nbytes: int) -> range:
         """Indexes of the buffer pages holding bytes ``start .. start+nbytes-1``."""
@@ -159,6 +162,7 @@ class Mapping:
         self.fault_around_pages = fault_around_pages
         self.mapped: dict[int, Page] = {}
         self.label = "mmap'd page cache"
+        self.working_set_bytes = file.size_bytes
         cache.on_unmap = self.unmap_page
 
     def _fault(self, index: int):

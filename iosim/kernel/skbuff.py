@@ -39,9 +39,11 @@ def slice_runs(runs: list[list[int]], start: int, nbytes: int) -> list[list[int]
 class Runs:
     """Copy source over fixed runs (``runs(start, n)`` like user buffers and mappings)."""
 
-    def __init__(self, runs: list[list[int]], label: str) -> None:
+    def __init__(self, runs: list[list[int]], label: str, working_set_bytes: int | None = None
+                 ) -> None:
         self._runs = runs
         self.label = label
+        self.working_set_bytes = working_set_bytes  # of the data the runs come from
 
     def copy_runs(self, start: int, nbytes: int):
         """Versions of bytes ``start .. start+nbytes-1`` (generator, like user memory's;

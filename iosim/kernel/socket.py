@@ -98,7 +98,7 @@ class TcpSocket:
             skb = self._skb()
             n = min(nbytes - done, self._room(skb))
             runs = yield from source.copy_runs(start + done, n)
-            task.copy(n, f"{source.label} -> socket buffer")
+            task.copy(n, f"{source.label} -> socket buffer", source.working_set_bytes)
             skb.add_linear(runs, n)
             self._queue(n)
             done += n
@@ -113,8 +113,9 @@ class TcpSocket:
             runs: list[list[int]] = []
             for buf in buffers:
                 add_run(runs, buf.page.version, buf.len)
-            yield from self.send_copy(task, Runs(runs, "page cache"), 0,
-                                      sum(b.len for b in buffers))
+            file = buffers[0].page.file if buffers else None
+            source = Runs(runs, "page cache", file.size_bytes if file is not None else None)
+            yield from self.send_copy(task, source, 0, sum(b.len for b in buffers))
             return
         yield from self._attach(task, [(b.page, b.offset, b.len, b.version) for b in buffers],
                                 "skb")
@@ -144,10 +145,11 @@ class TcpSocket:
             n = min(end, (pos // pb + 1) * pb) - pos
             todo.append((page, pos % pb, n, page.version))
             pos += n
-        yield from self._attach(task, todo, "pin", zc_id)
+        yield from self._attach(task, todo, "pin", zc_id, buffer.working_set_bytes)
         self._zc_put(zc_id)
 
-    def _attach(self, task: Task, todo: list[tuple], holder: str, zc_id: int | None = None):
+    def _attach(self, task: Task, todo: list[tuple], holder: str, zc_id: int | None = None,
+                working_set_bytes: int | None = None):
         """Put (page, offset, len, version) pieces into skbs: as frags holding a page
         reference each with SG, else copied into the linear area. Whole pieces that fit go
         in one batch; a piece that does not fit is split at the skb's size goal."""
@@ -182,7 +184,8 @@ class TcpSocket:
                     for page, offset, length, version in batch:
                         skb.add_frag(page, offset, length, version)
                 else:
-                    task.copy(nbytes, "user buffer -> socket buffer (MSG_ZEROCOPY fallback)")
+                    task.copy(nbytes, "user buffer -> socket buffer (MSG_ZEROCOPY fallback)",
+                              working_set_bytes)
                     runs: list[list[int]] = []
                     for b in batch:
                         add_run(runs, b[0].version, b[2])

@@ -59,7 +59,7 @@ def read(task: Task, cache: PageCache, file: File, pos: int, buf: UserBuffer, nb
         return 0
     pages = yield from _cached(task, cache, file, pos, nbytes)
     buf.touch(0, nbytes)  # copy_to_user faults in buffer pages never touched
-    task.copy(nbytes, "page cache -> user buffer")
+    task.copy(nbytes, "page cache -> user buffer", file.size_bytes)
     buf.fill(0, _file_runs(file, pages, pos, nbytes))
     yield from task.sync()
     task.leave("read", t0, bytes=nbytes)

@@ -1,0 +1,183 @@
+"""``iosim calibrate`` and ``iosim validate``: the commands that measure the host they run on.
+
+Apart from ``cli.py`` because they run real transfers over 127.0.0.1 (bounded in size and
+time; children and temporary files are removed on every exit) instead of simulating. Progress
+goes to stderr, one line per step; results to stdout and to files, written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from iosim import units
+from iosim.config import ConfigError, load_profile
+from iosim.host import realpaths
+from iosim.host.calibrate import calibrate
+from iosim.validate import (
+    DEFAULT_REPEATS,
+    DEFAULT_SIZES,
+    QUICK_REPEATS,
+    QUICK_SIZES,
+    REAL_TO_SIM,
+    accuracy_goal_met,
+    validate,
+    write_chart,
+)
+
+COMMANDS = ("calibrate", "validate")
+SIM_TO_REAL = {sim: real for real, sim in REAL_TO_SIM.items()}
+
+
+def parse_size_list(text: str) -> tuple[int, ...]:
+    """``1MiB,16MiB``: sizes a real transfer may have (argparse type)."""
+    sizes = []
+    for part in text.split(","):
+        try:
+            size = units.parse_size(part.strip())
+        except units.UnitError as exc:
+            raise argparse.ArgumentTypeError(f"{part.strip()!r}: {exc}") from None
+        if not 0 < size <= realpaths.MAX_SIZE_BYTES:
+            raise argparse.ArgumentTypeError(f"{part.strip()!r}: expected a size from 1 byte "
+                                             "to 1GiB (the file must fit the page cache)")
+        sizes.append(size)
+    return tuple(sizes)
+
+
+def _paths(text: str) -> tuple[str, ...]:
+    paths = []
+    for part in (p.strip() for p in text.split(",")):
+        real = part if part in realpaths.PATHS else SIM_TO_REAL.get(part)
+        if real is None:
+            raise argparse.ArgumentTypeError(
+                f"unknown path {part!r}: expected some of {', '.join(realpaths.PATHS)}")
+        paths.append(real)
+    return tuple(dict.fromkeys(paths))
+
+
+def positive_int(text: str) -> int:
+    """A whole number of at least 1 (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
+def _size(text: str) -> int:
+    try:
+        size = units.parse_size(text)
+    except units.UnitError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not 0 < size <= realpaths.MAX_BUFFER_BYTES:
+        raise argparse.ArgumentTypeError(f"expected a size from 1 byte to 64MiB, got {text!r}")
+    return size
+
+
+def _size_list(sizes: tuple[int, ...]) -> str:
+    return ",".join(units.format_size(s).replace(" ", "") for s in sizes)
+
+
+def add_parsers(sub) -> None:
+    """Add ``calibrate`` and ``validate`` to the ``iosim`` subcommands."""
+    cal = sub.add_parser("calibrate", help="measure this host and write its hardware profile")
+    cal.add_argument("--out", default="host.toml", metavar="FILE",
+                     help="profile to write (default host.toml in the current directory)")
+    cal.add_argument("--quick", action="store_true",
+                     help="smaller sizes and fewer repeats: seconds instead of a minute")
+    val = sub.add_parser("validate", help="run real transfers on this host and hold the "
+                                          "model's predictions against them")
+    val.add_argument("--profile", metavar="FILE",
+                     help="calibrated profile of this host (default: calibrate first)")
+    val.add_argument("--sizes", type=parse_size_list, metavar="SIZES",
+                     help=f"comma-separated file sizes (default {_size_list(DEFAULT_SIZES)}; "
+                          f"with --quick {_size_list(QUICK_SIZES)})")
+    val.add_argument("--paths", type=_paths, default=realpaths.PATHS, metavar="PATHS",
+                     help=f"comma-separated, some of {', '.join(realpaths.PATHS)} (default all)")
+    val.add_argument("--buffer", type=_size, default=64 * 1024, metavar="SIZE",
+                     help="read/send size per call, real and simulated (default 64KiB)")
+    val.add_argument("--repeats", type=positive_int, metavar="N",
+                     help=f"real runs per path and size (default {DEFAULT_REPEATS}; with "
+                          f"--quick {QUICK_REPEATS})")
+    val.add_argument("--json", action="store_true", help="print the report as JSON")
+    val.add_argument("--out", default="validation", metavar="DIR",
+                     help="directory for the table (CSV, JSON), the chart (PNG, SVG) and a "
+                          "profile calibrated on the way (default ./validation)")
+    val.add_argument("--quick", action="store_true",
+                     help="small sizes, fewer repeats, quick calibration")
+
+
+def _progress(message: str) -> None:
+    print(f"  {message}", file=sys.stderr, flush=True)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary name beside ``path``, then rename it into place."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"{path}: cannot write: {exc.strerror}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.is_dir():
+        raise ConfigError(f"{out}: is a directory; expected a profile file to write")
+    print(f"calibrating this host{' (quick)' if args.quick else ''}:", file=sys.stderr)
+    report = calibrate(progress=_progress, quick=args.quick)
+    write_atomically(out, report.to_profile_toml())
+    print(report.summary())
+    print(f"wrote {out} ({report.elapsed_s:.1f} s of measurements)")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    profile = load_profile(args.profile) if args.profile else None  # bad input: fail first
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{out}: cannot create the output directory: {exc.strerror}"
+                          ) from None
+    if profile is None:
+        print(f"calibrating this host first{' (quick)' if args.quick else ''}:",
+              file=sys.stderr)
+        path = out / "host.toml"
+        write_atomically(path, calibrate(progress=_progress, quick=args.quick).to_profile_toml())
+        print(f"  wrote {path}", file=sys.stderr)
+        profile = load_profile(path)
+    sizes = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
+    repeats = args.repeats or (QUICK_REPEATS if args.quick else DEFAULT_REPEATS)
+    print("real transfers over 127.0.0.1 and their simulation:", file=sys.stderr)
+    result = validate(profile, sizes, args.paths, args.buffer, repeats, progress=_progress)
+    try:
+        result.write_json(out / "validate.json")
+        result.write_csv(out / "validate.csv")
+        charts = write_chart(result, out / "validate")
+    except OSError as exc:
+        raise ConfigError(f"{out}: cannot write the report: {exc.strerror}") from None
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return 0
+    print(result.table())
+    goal = "met" if accuracy_goal_met(result) else "not met"
+    print(f"goal (ratios within 10 %, throughput within 25 %): {goal}")
+    print(f"wrote {out / 'validate.csv'}, {out / 'validate.json'}, "
+          f"{', '.join(str(c) for c in charts)}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Carry out ``iosim calibrate`` or ``iosim validate``."""
+    return _calibrate(args) if args.command == "calibrate" else _validate(args)

@@ -1,0 +1,187 @@
+"""iosim calibrate and iosim validate: a loadable profile, a well-formed report, charts, bad
+input refused, nothing left behind. Accuracy is a benchmark figure
+(benchmarks/validate_accuracy.py), never asserted here."""
+
+from __future__ import annotations
+
+import csv
+import glob
+import json
+import os
+import tempfile
+
+import pytest
+
+from iosim import validate as val
+from iosim.cli import main
+from iosim.config import load_profile
+from iosim.host import realpaths
+from iosim.host.realpaths import child_pids
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork") or not os.path.isdir("/proc"),
+                                reason="needs Linux (fork, /proc)")
+
+
+def _temp_leftovers() -> set[str]:
+    return set(glob.glob(os.path.join(tempfile.gettempdir(), realpaths.TEMP_PREFIX + "*")))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict:
+    """One quick calibration and one quick validation, through the command line."""
+    out = tmp_path_factory.mktemp("validate")
+    temps, children = _temp_leftovers(), child_pids()
+    profile = out / "host.toml"
+    assert main(["calibrate", "--quick", "--out", str(profile)]) == 0
+    report_dir = out / "report"
+    assert main(["validate", "--quick", "--sizes", "1MiB", "--profile", str(profile), "--json",
+                 "--out", str(report_dir)]) == 0
+    return {"profile": profile, "dir": report_dir, "temps": temps, "children": children}
+
+
+def test_nothing_is_left_behind(runs):
+    assert child_pids() == runs["children"]
+    assert _temp_leftovers() == runs["temps"]
+    assert not [p for p in os.listdir(runs["profile"].parent) if p.endswith(".tmp")]
+
+
+def test_calibrate_writes_a_loopback_profile(runs):
+    profile = load_profile(runs["profile"])
+    assert profile.nic.loopback is True
+    pages = profile.kernel.fault_around_bytes // profile.kernel.page_size_bytes
+    assert pages >= 1 and pages & (pages - 1) == 0
+    text = runs["profile"].read_text()
+    assert "# measured " in text and "runs, spread" in text
+
+
+def test_report_has_every_path_measured_and_predicted(runs, capsys):
+    report = json.loads((runs["dir"] / "validate.json").read_text())
+    assert report["cpu"] in os.sched_getaffinity(0) and report["repeats"] == val.QUICK_REPEATS
+    assert len(report["load_average"]) == 2 and min(report["load_average"]) >= 0
+    rows = report["rows"]
+    assert {r["real_path"] for r in rows} == set(realpaths.PATHS) | {None}
+    assert {r["path"] for r in rows} == set(val.REAL_TO_SIM.values()) | {"sendfile"}
+    for row in rows:
+        assert row["size_bytes"] == 1 << 20
+        if row["skipped"] is not None:
+            assert row["skipped"].strip() and row["measured_bytes_per_s"] is None
+            continue
+        assert 1e6 < row["measured_bytes_per_s"] < 1e12  # 1 MB/s .. 1 TB/s
+        assert (row["measured_min_bytes_per_s"] <= row["measured_bytes_per_s"]
+                <= row["measured_max_bytes_per_s"])  # one of the runs is the figure
+        assert 0 <= row["undisturbed"] <= row["repeats"] == val.QUICK_REPEATS
+        assert 0 < row["measured_wall_s"] < 10 and row["measured_syscalls"] > 0
+        assert row["measured_sender_cpu_s"] >= 0 and row["measured_receiver_cpu_s"] >= 0
+        assert row["measured_softirq_cpu_s"] >= 0
+        assert row["measured_other_s"] == pytest.approx(
+            row["measured_wall_s"] - row["measured_sender_cpu_s"]
+            - row["measured_receiver_cpu_s"] - row["measured_softirq_cpu_s"])
+        assert row["predicted_bytes_per_s"] > 0 and row["predicted_sender_cpu_s"] > 0
+        assert row["throughput_error"] == pytest.approx(
+            row["predicted_bytes_per_s"] / row["measured_bytes_per_s"] - 1)
+    base = next(r for r in rows if r["path"] == val.BASELINE)
+    assert base["measured_ratio"] == base["predicted_ratio"] == 1.0
+    sendfile = next(r for r in rows if r["path"] == "sendfile")
+    assert "scatter-gather" in sendfile["skipped"]
+
+
+def test_json_on_stdout_matches_the_file(runs, tmp_path, capsys):
+    capsys.readouterr()
+    assert main(["validate", "--quick", "--sizes", "64KiB", "--paths", "read_write,sendfile_sg",
+                 "--repeats", "1", "--profile", str(runs["profile"]), "--json",
+                 "--out", str(tmp_path)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads((tmp_path / "validate.json").read_text())
+    assert [r["real_path"] for r in printed["rows"]] == ["read_write", "sendfile", None]
+
+
+def test_csv_holds_the_same_rows(runs):
+    report = json.loads((runs["dir"] / "validate.json").read_text())
+    with (runs["dir"] / "validate.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["path"] for r in rows] == [r["path"] for r in report["rows"]]
+
+
+def test_charts_are_written(runs):
+    png, svg = runs["dir"] / "validate.png", runs["dir"] / "validate.svg"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    text = svg.read_text()
+    assert text.lstrip().startswith("<?xml") and "throughput" in text
+    assert svg.stat().st_size > 10_000
+
+
+def test_table_lines_up_and_names_the_skips(runs):
+    report = json.loads((runs["dir"] / "validate.json").read_text())
+    rows = [val.Row(**r) for r in report["rows"]]
+    v = val.Validation(rows=rows, profile="p", cpu=0, buffer_bytes=65536, repeats=3)
+    table = v.table()
+    assert "skipped: sendfile() without scatter-gather" in table
+    assert "worst: throughput" in table and "sendfile_sg (sendfile)" in table
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["validate", "--paths", "read_write,carrier_pigeon"], "unknown path 'carrier_pigeon'"),
+    (["validate", "--sizes", "1MiB,lots"], "'lots'"),
+    (["validate", "--sizes", "2GiB"], "1GiB"),
+    (["validate", "--sizes", ""], "''"),
+    (["validate", "--repeats", "0"], "at least 1"),
+    (["validate", "--profile", "/nonexistent/host.toml"], "cannot read"),
+    (["calibrate", "--out", "/"], "is a directory"),
+])
+def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, tmp_path):
+    if argv[0] == "validate":
+        argv = [*argv, "--out", str(tmp_path)]
+    with pytest.raises(SystemExit) as exc:  # argparse exits itself; main returns the rest
+        raise SystemExit(main(argv))
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_unreadable_profile_is_refused(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[cpu\ncores = ")
+    assert main(["validate", "--profile", str(bad), "--out", str(tmp_path)]) == 2
+    assert "not valid TOML" in capsys.readouterr().err
+
+
+def test_an_interrupted_validation_leaves_nothing(monkeypatch, tmp_path, runs):
+    temps, children = _temp_leftovers(), child_pids()
+
+    def interrupted(sock, src_fd, size_bytes, buffer_bytes):
+        sock.send(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(realpaths.SENDERS, "splice", interrupted)
+    assert main(["validate", "--quick", "--sizes", "64KiB", "--profile", str(runs["profile"]),
+                 "--out", str(tmp_path)]) == 130
+    assert child_pids() == children and _temp_leftovers() == temps
+
+
+def test_a_refused_method_is_a_skip_not_a_failure(monkeypatch, tmp_path, runs):
+    monkeypatch.setattr(realpaths, "SO_ZEROCOPY", 0x7FFF)  # no such option: ENOPROTOOPT
+    result = val.validate(load_profile(runs["profile"]), sizes=(64 << 10,),
+                          paths=("read_write", "msg_zerocopy"), repeats=2)
+    zc = next(r for r in result.rows if r.path == "msg_zerocopy")
+    assert zc.skipped and "SO_ZEROCOPY" in zc.skipped and zc.repeats == 0
+    assert result.worst()["throughput_error"] is not None
+
+
+def _run(wall_s: float, cpu_s: float) -> realpaths.RealRun:
+    size = 1 << 20
+    return realpaths.RealRun("read_write", size, 65536, 1, wall_s=wall_s,
+                             throughput_bytes_per_s=size / wall_s, sys_cpu_s=cpu_s / 2,
+                             receiver_cpu_s=cpu_s / 2, syscalls=32)
+
+
+def test_the_figure_is_the_median_undisturbed_run(runs):
+    profile = load_profile(runs["profile"])
+    clean = [_run(1.0e-3, 0.99e-3), _run(1.2e-3, 1.15e-3), _run(1.1e-3, 1.05e-3)]
+    disturbed = _run(2.0e-3, 1.0e-3)  # half its wall time went to another task
+    rows = val.compare(profile, 1 << 20, 65536, {"read_write": [*clean, disturbed]})
+    row = rows[0]
+    assert (row.undisturbed, row.repeats) == (3, 4)
+    assert row.measured_wall_s == 1.1e-3
+    assert row.measured_min_bytes_per_s == pytest.approx((1 << 20) / 2.0e-3)
+    only_disturbed = val.compare(profile, 1 << 20, 65536, {"read_write": [disturbed]})[0]
+    assert only_disturbed.undisturbed == 0 and only_disturbed.measured_wall_s == 2.0e-3
