@@ -111,13 +111,14 @@ class PageCache:
         lru = self.lru
         new = self.pages.new
         shadows = self.shadows
+        versions, base = file.versions, file.base_version
         for index in range(start, end):
             key = (name, index)
             if key in lru:
                 self._submit(file, run)
                 run = []
                 continue
-            page = new(FILE, file, index, file.version_of(index))
+            page = new(FILE, file, index, versions.get(index, base) if versions else base)
             page.uptodate = False
             if shadows and key in shadows:
                 shadows.discard(key)

@@ -97,6 +97,7 @@ class UserBuffer:
         self.pages: list[Page | None] = [None] * (-(-(self.offset_bytes + size_bytes)
                                                     // page_bytes))
         self.label = "user buffer"
+        self.untouched = len(self.pages)  # pages not yet faulted in
         self.working_set_bytes = size_bytes  # refilled before each use: a cache-sized buffer
         # stays in the cache
 
@@ -106,16 +107,14 @@ class UserBuffer:
         last = (self.offset_bytes + start + nbytes - 1) // self.page_bytes
         return range(first, last + 1)
 
-    def touch(self, start: int, nbytes: int) -> list[Page]:
-        """The pages under a byte range, faulting in the ones never touched."""
-        out = []
-        for i in self.page_span(start, nbytes):
-            page = self.pages[i]
-            if page is None:
-                self.task.fault()
-                page = self.pages[i] = self.task.pages.new(ANON)
-            out.append(page)
-        return out
+    def touch(self, start: int, nbytes: int) -> None:
+        """Fault in the pages under a byte range that were never touched."""
+        if self.untouched:
+            for i in self.page_span(start, nbytes):
+                if self.pages[i] is None:
+                    self.task.fault()
+                    self.pages[i] = self.task.pages.new(ANON)
+                    self.untouched -= 1
 
     def copy_runs(self, start: int, nbytes: int):
         """copy_from_user (generator, like ``Mapping.copy_runs``): faults in never-touched
@@ -127,10 +126,12 @@ class UserBuffer:
     def fill(self, start: int, runs: list[list[int]]) -> None:
         """Record that file data of version ``runs`` now occupies the buffer from ``start``."""
         pos = self.offset_bytes + start
+        pages = self.pages
+        pb = self.page_bytes
         for version, n in runs:
             end = pos + n
-            for i in range(pos // self.page_bytes, (end - 1) // self.page_bytes + 1):
-                self.pages[i].version = version
+            for i in range(pos // pb, (end - 1) // pb + 1):
+                pages[i].version = version
             pos = end
 
     def runs(self, start: int, nbytes: int) -> list[list[int]]:
@@ -149,6 +150,7 @@ class UserBuffer:
         """free(): drop the owner's reference on every page."""
         self.task.pages.put([p for p in self.pages if p is not None], "free")
         self.pages = [None] * len(self.pages)
+        self.untouched = len(self.pages)
 
 
 class Mapping:

@@ -19,6 +19,9 @@ MAX_RW_COUNT = 0x7FFFF000  # one read/write/sendfile call moves at most this man
 
 def _file_runs(file: File, pages, pos: int, nbytes: int) -> list[list[int]]:
     """Content-version runs of file bytes ``pos .. pos+nbytes-1`` held by ``pages``."""
+    version = pages[0].version
+    if all(p.version == version for p in pages):  # the common case: one run
+        return [[version, nbytes]]
     pb = file.page_bytes
     out: list[list[int]] = []
     first = pages[0].index
