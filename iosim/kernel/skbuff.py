@@ -99,11 +99,6 @@ class SkBuff:
         self.linear_len += nbytes
         self.len += nbytes
 
-    def add_frag(self, page: Page, offset: int, nbytes: int, version: int) -> None:
-        """Attach a page frag; the caller has taken the page reference."""
-        self.frags.append(Frag(page, offset, nbytes, version))
-        self.len += nbytes
-
     def view(self, seq: int, nbytes: int) -> SkBuff:
         """A clone of bytes ``seq .. seq+nbytes-1`` sharing this skb's data (a retransmit).
 

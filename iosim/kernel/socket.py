@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from iosim.kernel.page import Pages
 from iosim.kernel.process import Task
-from iosim.kernel.skbuff import Runs, SkBuff, add_run
+from iosim.kernel.skbuff import Frag, Runs, SkBuff, add_run
 
 SNDBUF_FULL = "send buffer full"  # the reason a writer sleeps in sk_stream_wait_memory
 TCP_RTO_MIN_S = 0.2  # Linux TCP_RTO_MIN: 200 ms
@@ -140,10 +140,10 @@ class TcpSocket:
         pos = buffer.offset_bytes + start
         end = pos + nbytes
         todo = []
-        while pos < end:
-            page = buffer.pages[pos // pb]
-            n = min(end, (pos // pb + 1) * pb) - pos
-            todo.append((page, pos % pb, n, page.version))
+        for i in buffer.page_span(start, nbytes):
+            page = buffer.pages[i]
+            n = min(end, (i + 1) * pb) - pos
+            todo.append((page, pos - i * pb, n, page.version))
             pos += n
         yield from self._attach(task, todo, "pin", zc_id, buffer.working_set_bytes)
         self._zc_put(zc_id)
@@ -181,8 +181,8 @@ class TcpSocket:
             if batch:
                 if self.sg:
                     self.pages.get([b[0] for b in batch], holder)
-                    for page, offset, length, version in batch:
-                        skb.add_frag(page, offset, length, version)
+                    skb.frags.extend(Frag(*b) for b in batch)
+                    skb.len += nbytes
                 else:
                     task.copy(nbytes, "user buffer -> socket buffer (MSG_ZEROCOPY fallback)",
                               working_set_bytes)
