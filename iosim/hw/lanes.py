@@ -21,7 +21,12 @@ class Lanes:
     def acquire(self, ready_s: float) -> tuple[int, float]:
         """The lane that frees first, and when the job can start on it."""
         free = self.free_at_s
-        lane = free.index(min(free)) if len(free) > 1 else 0
+        if len(free) == 1:
+            lane = 0
+        elif len(free) == 2:
+            lane = 0 if free[0] <= free[1] else 1
+        else:
+            lane = free.index(min(free))
         return lane, max(ready_s, free[lane])
 
     def occupy(self, lane: int, start_s: float, end_s: float) -> None:

@@ -81,22 +81,25 @@ class PageCache:
         starts the asynchronous read of the next one, so the disk stays a window ahead.
         """
         lru = self.lru
+        get = lru.get
+        touch = lru.move_to_end
         out = []
         waits = []
         name = file.name
         for index in range(first, first + count):
             key = (name, index)
-            page = lru.get(key)
+            page = get(key)
             if page is None:
                 self._read_window(file, index)
                 page = lru[key]
             else:
-                lru.move_to_end(key)
+                touch(key)
             if page.readahead_mark:
                 page.readahead_mark = False
                 self._read_window(file, index + self.ra_pages)
-            if page.io is not None and (not waits or waits[-1] is not page.io):
-                waits.append(page.io)
+            io = page.io
+            if io is not None and (not waits or waits[-1] is not io):
+                waits.append(io)
             page.accessed = True
             out.append(page)
         if not waits:
