@@ -56,6 +56,12 @@ HOLDERS = {
     "get mmap": "mapped into the process (page table entry)",
     "put munmap": "unmapped",
     "put pagecache": "evicted from the page cache",
+    "get read": "the reader holds it while the disk fills it (filemap_get_pages)",
+    "put read": "uptodate: the reader lets go and goes on",
+    "get fault": "an mmap fault holds it while the disk fills it",
+    "put fault": "uptodate: the fault lets go and maps it",
+    "get pin": "MSG_ZEROCOPY pins the user page for an skb frag",
+    "put truncate": "truncate detaches it from the file",
 }
 
 
