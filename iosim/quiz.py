@@ -12,11 +12,13 @@ import random
 from dataclasses import dataclass, field
 
 from iosim.explain import fit
+from iosim.hw.nic import TCPIP_HEADER_BYTES
 from iosim.paths import PATHS
 from iosim.traced import EPS_S, Run, blocks, copies, critical_path, run_traced, syscalls
 from iosim.units import format_rate, format_size, format_time
 
-KINDS = ("copies", "syscalls", "membus", "time", "compare")
+KINDS = ("copies", "syscalls", "membus", "time", "compare", "faults")
+FAULTS = ("drop", "private", "shared")  # a lost segment; a MAP_PRIVATE or in-place writer
 KiB = 1024  # bytes
 SIZES_BYTES = {  # small enough to reason about by hand, large enough to need rounds
     "copies": (16 * KiB, 64 * KiB, 256 * KiB, 1024 * KiB),
@@ -24,6 +26,7 @@ SIZES_BYTES = {  # small enough to reason about by hand, large enough to need ro
     "membus": (16 * KiB, 64 * KiB, 256 * KiB, 1024 * KiB),
     "time": (16 * KiB, 32 * KiB, 64 * KiB, 128 * KiB),
     "compare": (64 * KiB, 256 * KiB, 1024 * KiB),
+    "faults": (64 * KiB, 256 * KiB, 1024 * KiB),
 }
 BUFFERS_BYTES = (16 * KiB, 32 * KiB, 64 * KiB)
 QUESTIONS = {
@@ -35,6 +38,14 @@ QUESTIONS = {
     "time": "How long from the first syscall until the receiver holds the last byte?",
     "cpu": "Which of the two uses less CPU time for this transfer, and why?",
     "goodput": "Which of the two delivers the file sooner (higher goodput), and why?",
+    "drop": "Segment {n} is lost on the wire. How many segments and bytes are sent again, how "
+            "many bytes does the NIC read by DMA in all, and does the resend copy anything?",
+    "private": "Another process has the file mapped MAP_PRIVATE and stores into page {n} "
+               "while it is in flight. How many pages are copied, and which data reaches "
+               "the receiver?",
+    "shared": "Another process stores into page {n} of the file through a MAP_SHARED mapping "
+              "while it is in flight. How many bytes reach the receiver as the new data, "
+              "and how many segments mix old and new bytes?",
 }
 
 
@@ -51,6 +62,16 @@ class Problem:
     sg: bool
     other: str = ""
     metric: str = ""
+    fault: str = ""
+    fault_n: int = 0  # the lost segment's number or the written page's index
+
+    def scenario(self) -> dict:
+        """The scenario keys of the problem's failure mode (none for other kinds)."""
+        if self.fault == "drop":
+            return {"drop": [self.fault_n]}
+        if self.fault:
+            return {"writer": self.fault, "writer_at": [self.fault_n * 4096]}  # page -> byte
+        return {}
 
     def effective_sg(self, path: str) -> bool:
         """Whether ``path`` runs with scatter-gather (``sendfile`` forces it off)."""
@@ -92,8 +113,15 @@ def problems(seed: int = 0, count: int = 4, kind: str = "all") -> list[Problem]:
         buffer = rng.choice(BUFFERS_BYTES)
         sg = rng.random() < 0.75  # most NICs gather; a quarter of the problems lack it
         metric = rng.choice(("cpu", "goodput"))
+        fault = rng.choice(FAULTS)
+        fault_n = rng.randint(1, 40)
+        if k == "faults":
+            # a real segment of the transfer, or a page of it
+            fault_n = 1 + (fault_n - 1) % (size // 1448) if fault == "drop" else \
+                fault_n % (size // 4096)
         out.append(Problem(number, k, path, size, cache, buffer, sg,
-                           other if k == "compare" else "", metric if k == "compare" else ""))
+                           other if k == "compare" else "", metric if k == "compare" else "",
+                           fault if k == "faults" else "", fault_n if k == "faults" else 0))
     return out
 
 
@@ -107,19 +135,23 @@ def statement(p: Problem, profile: str = "teaching") -> list[str]:
         else sg[p.path]
     lines.append(f"  send {format_size(p.size_bytes)}, {p.cache} cache, user buffer "
                  f"{format_size(p.buffer_bytes)}, NIC {nic}; profile {profile}")
-    lines.append("  Q: " + QUESTIONS[p.metric or p.kind])
+    lines.append("  Q: " + QUESTIONS[p.metric or p.fault or p.kind].format(n=p.fault_n))
     return lines
 
 
-def simulate_problem(p: Problem, path: str, profile: str = "teaching") -> Run:
-    """The traced run a problem is about."""
+def simulate_problem(p: Problem, path: str, profile: str = "teaching", fault: bool = False
+                     ) -> Run:
+    """The traced run a problem is about (with its failure mode when ``fault``)."""
+    scenario = p.scenario() if fault else {}
     return run_traced(path, p.size_bytes, profile=profile, cache=p.cache,
-                      buffer_bytes=p.buffer_bytes, overrides={"nic.sg": p.sg})
+                      buffer_bytes=p.buffer_bytes, overrides={"nic.sg": p.sg}, **scenario)
 
 
 def answer(p: Problem, profile: str = "teaching") -> Answer:
     """The worked answer, derived from the run(s) of the problem."""
-    run = simulate_problem(p, p.path, profile)
+    run = simulate_problem(p, p.path, profile, fault=True)
+    if p.kind == "faults":
+        return _faults(p, run, profile)
     if p.kind == "compare":
         return _compare(p, run, simulate_problem(p, p.other, profile))
     return {"copies": _copies, "syscalls": _syscalls, "membus": _membus,
@@ -206,6 +238,79 @@ def _time(run: Run) -> Answer:
     a.lines.append(f"  time = sum of the stretches = {total * 1e6:.3f} us")  # s -> us
     # the stretches are differences of clock readings: their sum is exact up to rounding
     a.check("sim_time_s", total, run.result.sim_time_s, tolerance=EPS_S)
+    return a
+
+
+def _segments(run: Run) -> list[tuple[int, int]]:
+    """(stream offset, bytes) of every segment first sent, in order, from the wire's
+    slices: the NIC cuts each skb into MSS-sized segments, the last one shorter."""
+    mss = run.result.profile["nic"]["mtu_bytes"] - TCPIP_HEADER_BYTES
+    out = []
+    for e in run.events:
+        if e.kind == "slice" and e.track == "wire" and e.name.startswith("skb seq "):
+            seq = int(e.name.split()[2])
+            out += [(seq + off, min(mss, e.args["bytes"] - off))
+                    for off in range(0, e.args["bytes"], mss)]
+    return out
+
+
+def _faults(p: Problem, run: Run, profile: str) -> Answer:
+    """Worked answers for a lost segment, a COW writer and an in-place writer."""
+    clean = simulate_problem(p, p.path, profile)
+    segments = _segments(clean)
+    mss = run.result.profile["nic"]["mtu_bytes"] - TCPIP_HEADER_BYTES
+    frag_path = run.result.frags > 0 and p.path != "msg_zerocopy"
+    a = Answer([f"  MSS = MTU - {TCPIP_HEADER_BYTES} (IPv4 + TCP + timestamps) = {mss} B; the "
+                f"clean run sends {len(segments)} segments"])
+    if p.fault == "drop":
+        start, nbytes = segments[p.fault_n - 1]
+        a.lines += [
+            f"  segment {p.fault_n} carries bytes {start}..{start + nbytes - 1} ({nbytes} B: "
+            + ("a whole MSS)" if nbytes == mss else "the short tail of its skb)"),
+            "  the receiver SACKs what follows it (or a tail probe draws the SACK), and the "
+            "sender resends just that segment: 1 segment",
+            "  the resend is a clone of the skb still on the retransmit queue: "
+            + ("its frags reference the same pages, so nothing is copied" if frag_path else
+               "it shares the skb's own copy of the data, so nothing is copied again"),
+            f"  NIC DMA = the file once + the resent bytes = {p.size_bytes} + {nbytes} = "
+            f"{p.size_bytes + nbytes} B",
+            f"  CPU copies: as without the loss, {clean.result.cpu_copy_bytes} B"]
+        r = run.result
+        a.check("retransmits", 1, r.retransmits)
+        a.check("retransmit_bytes", nbytes, r.retransmit_bytes)
+        a.check("nic_dma_bytes", p.size_bytes + nbytes, r.nic_dma_bytes)
+        a.check("cpu_copy_bytes", clean.result.cpu_copy_bytes, r.cpu_copy_bytes)
+        return a
+    page = 4096
+    lo, hi = p.fault_n * page, (p.fault_n + 1) * page
+    if p.fault == "private":
+        a.lines += [
+            f"  the store faults on a MAP_PRIVATE page: the kernel copies page {p.fault_n} "
+            f"for the writer (copy-on-write): 1 copy of {page} B, the writer's, not the send's",
+            "  the page cache keeps the old page, and so does everything that references or "
+            "copied it: the receiver gets exactly the data the sender took (0 B changed)"]
+        a.check("cow_copies", 1, run.result.cow_copies)
+        a.check("cow_copy_bytes", page, run.result.cow_copy_bytes)
+        a.check("changed_bytes", 0, run.result.changed_bytes)
+        return a
+    # in place: only frags that still reference the page at DMA time carry the new data
+    straddling = sum(1 for s, n in segments if (s < lo < s + n) or (s < hi < s + n))
+    changed = page if frag_path else 0
+    mixed = straddling if frag_path else 0
+    a.lines.append(f"  page {p.fault_n} is bytes {lo}..{hi - 1}; the store lands before the "
+                   "NIC's DMA of the skb that carries it")
+    if frag_path:
+        a.lines += [
+            "  the skb's frags reference the page-cache page itself, so the DMA reads the new "
+            f"data: {page} B changed",
+            f"  segments that hold the page's first or last byte also hold bytes of the pages "
+            f"beside it, still old: {straddling} mixed segment(s)"]
+    else:
+        a.lines.append("  this path copied the data (or sends a user buffer) before the store: "
+                       "the page cache changes, the data on the wire does not: 0 B changed, "
+                       "0 mixed segments")
+    a.check("changed_bytes", changed, run.result.changed_bytes)
+    a.check("mixed_version_segments", mixed, run.result.mixed_version_segments)
     return a
 
 

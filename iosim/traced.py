@@ -32,12 +32,15 @@ class Run:
 
 def run_traced(path: str, size_bytes: int | str, *, profile: str = "teaching", seed: int = 0,
                overrides: dict[str, Any] | None = None, cache: str = "cold",
-               buffer_bytes: int | str = 64 * 1024, watch_page: int = 0) -> Run:
-    """Simulate with a tracer attached; events sorted by start, enclosing slices first."""
+               buffer_bytes: int | str = 64 * 1024, watch_page: int = 0, **scenario: Any
+               ) -> Run:
+    """Simulate with a tracer attached; events sorted by start, enclosing slices first.
+
+    ``scenario``: further scenario keys (a failure mode such as ``drop=[3]``)."""
     tracer = Tracer()
     result = simulate(path, size_bytes, profile=profile, seed=seed, overrides=overrides,
                       tracer=tracer, cache=cache, buffer_bytes=buffer_bytes,
-                      watch_page=watch_page)
+                      watch_page=watch_page, **scenario)
     events = sorted(tracer.events, key=lambda e: (e.start_s, -duration_s(e)))
     return Run(result, tuple(events), tuple(_task_times(tracer.events, result.page_log)))
 

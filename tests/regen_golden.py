@@ -21,6 +21,7 @@ CASES = {  # file -> the iosim command line it holds the output of
     "explain_read_write_1MiB.txt": ["explain", "read_write", "--size", "1MiB"],
     "quiz_s1_c.txt": ["quiz", "-s", "1", "-c"],
     "quiz_s2_compare_c.txt": ["quiz", "-s", "2", "-c", "--kind", "compare", "-n", "3"],
+    "quiz_s2_faults_c.txt": ["quiz", "-s", "2", "-c", "--kind", "faults", "-n", "3"],
 }
 
 

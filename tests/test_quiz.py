@@ -35,7 +35,8 @@ def test_worked_answers_equal_simulate_on_the_same_inputs(kind):
         for name, derived, _, tolerance in a.checks:
             field, _, path = name.partition(" of ")
             r = simulate(path or p.path, p.size_bytes, cache=p.cache,
-                         buffer_bytes=p.buffer_bytes, overrides={"nic.sg": p.sg})
+                         buffer_bytes=p.buffer_bytes, overrides={"nic.sg": p.sg},
+                         **p.scenario())
             assert abs(derived - getattr(r, field)) <= tolerance, (p, name)
 
 
@@ -61,3 +62,10 @@ def test_bad_kind_is_refused(capsys):
     assert exc.value.code == 2
     with pytest.raises(ValueError, match="unknown kind"):
         problems(0, 1, "speed")
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_failure_mode_problems_work_out(seed):
+    for p in problems(seed, 3, "faults"):
+        assert p.fault in ("drop", "private", "shared")
+        assert answer(p).ok, (p, answer(p).checks)
