@@ -331,6 +331,13 @@ def _add_teaching_commands(sub) -> None:
     explain.add_argument("--buffer", dest="buffer_bytes", type=_size, default=64 * 1024,
                          help="user buffer / write size (default 64KiB)")
     explain.add_argument("-s", "--seed", type=int, default=0, help="RNG seed (default 0)")
+    explain.add_argument("--drop", metavar="SEG[,SEG...]",
+                         help="lose these segments and tell the recovery")
+    explain.add_argument("--loss", metavar="P", help="probability that a segment is lost")
+    explain.add_argument("--writer", choices=WRITER_KINDS,
+                         help="another task stores into the data in flight")
+    explain.add_argument("--writer-at", dest="writer_at", metavar="OFFSET[,OFFSET...]",
+                         help="where the writer stores (stream offsets)")
     quiz = sub.add_parser("quiz", help="OSTEP-style problems; -c prints worked answers")
     quiz.add_argument("-s", "--seed", type=int, default=0, help="problem seed (default 0)")
     quiz.add_argument("-c", "--compute", action="store_true", help="print the worked answers")
@@ -349,10 +356,15 @@ def _run_teaching(args: argparse.Namespace) -> int:
         return 0
     if args.path not in PATHS:
         raise ConfigError(f"unknown path {args.path!r}: expected one of {', '.join(PATHS)}")
+    scenario = {key: value for key, value in (
+        ("drop", args.drop), ("loss", args.loss), ("writer", args.writer),
+        ("writer_at", args.writer_at)) if value is not None}
     print(explain(args.path, args.size, profile=args.profile, page=args.page, cache=args.cache,
                   overrides=dict(args.overrides) or None, seed=args.seed,
-                  buffer_bytes=args.buffer_bytes), end="")
+                  buffer_bytes=args.buffer_bytes, **scenario), end="")
     return 0
+
+
 def _sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """Run a sweep; exit status 1 if some runs failed (their rows hold the error)."""
     _echo(argv)

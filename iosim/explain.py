@@ -81,16 +81,20 @@ class Step:
 
 def explain(path: str, size_bytes: int | str = "16KiB", *, profile: str = "teaching",
             page: int = 0, cache: str = "cold", overrides: dict[str, Any] | None = None,
-            seed: int = 0, buffer_bytes: int | str = 64 * 1024) -> str:
-    """The full ``iosim explain`` text: arguments, story, page life, diagram, totals."""
+            seed: int = 0, buffer_bytes: int | str = 64 * 1024, **scenario: Any) -> str:
+    """The full ``iosim explain`` text: arguments, story, page life, diagram, totals.
+
+    ``scenario``: a failure mode to tell as well (``drop=[3]``, ``writer="private"`` ...)."""
     run = run_traced(path, size_bytes, profile=profile, seed=seed, overrides=overrides,
-                     cache=cache, buffer_bytes=buffer_bytes, watch_page=page)
+                     cache=cache, buffer_bytes=buffer_bytes, watch_page=page, **scenario)
     r = run.result
     args = [("path", path), ("size", format_size(r.bytes_requested)), ("profile", profile),
             ("cache", cache), ("page", page), ("buffer", format_size(r.scenario["buffer_bytes"])),
             ("seed", seed)]
     args += [("set", f"{k}={str(v).lower() if isinstance(v, bool) else v}")
              for k, v in (overrides or {}).items()] or [("set", "(none)")]
+    args += [(k, ",".join(map(str, v)) if isinstance(v, list | tuple) else v)
+             for k, v in scenario.items()]
     out = [f"ARG {k} {v}" for k, v in args]
     out += ["", *header(run), "", *story(run, page), "", *page_life(run, page), "",
             *diagram(run), "", *totals(run)]
@@ -188,8 +192,11 @@ def _step(e: Event, inside: bool, n_blocks: int) -> Step | None:
                     f"{e.args.get('segments', '?')} segments, {format_time(duration_s(e))} "
                     f"on the link", "skb on the wire", inside, nbytes=nbytes)
     if e.track == "receiver":
-        return Step(e.start_s, "receiver", f"holds {e.name.replace('delivered ', '')} "
-                    f"(+{format_size(nbytes)})", "data at the receiver", inside,
+        ack = e.args.get("ack")
+        upto = f"; in order up to byte {ack}" if ack is not None and ack < int(
+            e.name.split()[-1]) + nbytes else ""
+        return Step(e.start_s, "receiver", f"gets {e.name.replace('delivered ', '')} "
+                    f"(+{format_size(nbytes)}){upto}", "data at the receiver", inside,
                     nbytes=nbytes)
     if e.name.startswith("IRQ: "):
         what = e.name[len("IRQ: "):]

@@ -116,3 +116,11 @@ def test_a_linearised_skb_is_told_as_the_cpu_copy_it_is():
     text = explain("sendfile_sg", "64KiB", overrides={"dma.max_sg_entries": 8})
     assert "CPU copy  page cache -> socket buffer (skb_linearize), 64 KiB" in text
     assert "MISMATCH" not in text
+
+
+def test_a_lost_segment_is_told_with_the_kernels_retransmit():
+    text = explain("sendfile_sg", "16KiB", drop=[3])
+    assert "retransmit seq 2896 bytes=1448" in text
+    assert "kernel: resend the pages as they are now" in text
+    assert "in order up to byte 2896" in text
+    assert "MISMATCH" not in text

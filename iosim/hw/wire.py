@@ -107,6 +107,7 @@ class Wire:
     def _arrive(self, skb, snapshot, delivered_s: float) -> None:
         rx = self.receiver
         mss = self.mss_bytes
+        got = skb.len  # bytes that made it across (duplicates included)
         if self.lost is None and snapshot is None:
             rx.accept(skb.seq, skb.len, delivered_s)
         else:
@@ -115,6 +116,7 @@ class Wire:
                 n = min(mss, skb.len - off)
                 if self.lost is not None and self.lost(number):
                     self.acct.lost_segments += 1
+                    got -= n
                 elif rx.accept(skb.seq + off, n, delivered_s) and snapshot is not None:
                     rx.check(cut_pieces(snapshot, off, n))
                 if number is not None:
@@ -124,6 +126,6 @@ class Wire:
             self.cpu.run(self.env.now, self.irq_s, "irq")
         if self.acct.trace is not None:
             self.acct.trace.instant("receiver", f"delivered seq {skb.seq}", delivered_s,
-                                    bytes=skb.len, ack=rx.rcv_nxt)
+                                    bytes=got, ack=rx.rcv_nxt)
             self.acct.trace.instant("cpu", f"IRQ: ACK {rx.rcv_nxt}", self.env.now)
         self.on_ack(rx.rcv_nxt, [list(b) for b in rx.ooo])
