@@ -39,6 +39,7 @@ RESOURCES = {
     "cpu": ("all cores", "#f58518"),
     "membus": ("memory bus", "#54a24b"),
     "disk": ("disk", "#b279a2"),
+    "sndbuf": ("send buffer over the round trip", "#72b7b2"),
     "latency": ("latency (nothing >= 50% busy)", "#bab0ac"),
 }
 

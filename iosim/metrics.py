@@ -52,6 +52,7 @@ class Accounting:
         self.writer_stores = 0
         self.truncated_inflight_pages = 0
         self.rto_timeouts = 0
+        self.cwnd_limited_s = 0.0
         self.reclaim_skipped_pinned = 0
         self.wire_bytes = 0
         self.cpu_time_s = dict.fromkeys(CPU_CATEGORIES, 0.0)
@@ -176,6 +177,8 @@ class Result:
     """Broken invariants found during or after the run; empty when the model is sound."""
     seed: int
     """RNG seed of the run."""
+    cwnd_limited_s: float = 0.0
+    """Seconds during which pushed data waited for the congestion window (ACKs to open it)."""
     page_log: list[tuple[float, int, str]] = field(default_factory=list)
     """(time, refcount, event) of the page ``watch_page`` names, over all its lives."""
     scenario: dict[str, Any] = field(default_factory=dict)

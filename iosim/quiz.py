@@ -319,7 +319,9 @@ def _category(what: str) -> str:
         return "the disk"  # asleep until the disk's data arrives: the disk's time
     for prefix, name in (("CPU copy", "CPU copies"), ("DMA", "DMA"), ("disk", "the disk"),
                          ("wire", "the link"), ("the sender", "sender CPU work"),
-                         ("the task sleeps", "sleeping"), ("half an RTT", "propagation")):
+                         ("the task sleeps", "sleeping"), ("half an RTT", "propagation"),
+                         ("a round trip", "waiting for ACKs (congestion window)"),
+                         ("the local receiver ACKs", "waiting for ACKs (congestion window)")):
         if what.startswith(prefix):
             return name
     return what

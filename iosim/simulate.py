@@ -63,12 +63,14 @@ def _utilization(m: Machine, t: float) -> dict[str, float]:
     return {k: round(min(v, 1.0), 6) for k, v in util.items()}
 
 
-def _bottleneck(util: dict[str, float], sndbuf_blocked: float) -> str:
+def _bottleneck(util: dict[str, float], sndbuf_blocked: float, cwnd_limited: float) -> str:
     """The resource that limits goodput.
 
     A saturated memory bus stalls the cores that copy, so it is named before a busy core;
     a sender that mostly sleeps on a full send buffer while nothing is saturated is limited
-    by the send buffer over the round trip (the TCP window), not by any device.
+    by the send buffer over the round trip (the TCP window), not by any device; unless
+    the congestion window held the data back most of the time (slow start, loss recovery):
+    then it waits for ACKs, which is latency.
     """
     if not util:
         return "none"
@@ -77,6 +79,8 @@ def _bottleneck(util: dict[str, float], sndbuf_blocked: float) -> str:
     busiest = max(util, key=util.get)
     if util[busiest] >= 0.9:
         return busiest
+    if cwnd_limited >= 0.5:
+        return "latency"
     if sndbuf_blocked >= 0.5:
         return "sndbuf"
     return busiest if util[busiest] >= 0.5 else "latency"
@@ -93,7 +97,8 @@ def _result(m: Machine) -> Result:
     cpu_total = sum(cpu_by.values())
     cpu_by["idle"] = max(0.0, cores * t - cpu_total)
     util = _utilization(m, t)
-    bottleneck = _bottleneck(util, a.blocked_s.get(SNDBUF_FULL, 0.0) / t if t else 0.0)
+    bottleneck = _bottleneck(util, a.blocked_s.get(SNDBUF_FULL, 0.0) / t if t else 0.0,
+                             a.cwnd_limited_s / t if t else 0.0)
 
     def per_byte(nbytes: int) -> float:
         return nbytes / delivered if delivered else 0.0
@@ -151,6 +156,7 @@ def _result(m: Machine) -> Result:
                    else "changed" if rx.changed_bytes else "exact"),
         invariant_violations=m.check_invariants(),
         seed=sc.seed,
+        cwnd_limited_s=a.cwnd_limited_s,
         page_log=list(m.pages.watch_log),
         scenario=sc.to_dict(),
         profile=m.profile.to_dict(),

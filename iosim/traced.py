@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from iosim.kernel.socket import CWND_SEND
 from iosim.metrics import Result
 from iosim.simulate import simulate
 from iosim.trace import Event, Tracer
@@ -148,12 +149,14 @@ def _is_step(e: Event) -> bool:
         return e.track in ("disk", "dma", "wire", "cpu") or block_reason(e) is not None
     if e.kind == "counter":
         return e.track == "socket"  # the socket's queue grows when an skb is pushed
-    return e.track == "cpu"
+    return e.track == "cpu" or e.name == CWND_SEND
 
 
 def _describe(e: Event) -> str:
     if e.kind == "counter":
         return "the sender pushes an skb to the NIC"
+    if e.name == CWND_SEND:
+        return "the ACK opens the congestion window: the held-back data goes out"
     if e.kind == "instant":
         return e.name
     copy = copy_of(e)
@@ -193,6 +196,8 @@ def critical_path(run: Run) -> list[Span]:
     At each step the predecessor is the event that ended when the current one started (the
     same resource first: a busy link, disk or DMA engine); a gap before it is the sender's
     fixed CPU work (mode switches, syscall, fault and skb costs) or the disk's latency.
+    Data the congestion window held back goes out when an ACK opens it: the walk steps to
+    that ACK and from it back a round trip to the transmission it acknowledges.
     """
     events = run.events
     last_s = run.result.sim_time_s
@@ -206,10 +211,35 @@ def critical_path(run: Run) -> list[Span]:
     steps = [e for e in events if _is_step(e)]
     index = {id(e): i for i, e in enumerate(steps)}
     media = [e for e in events if e.track == "disk"]
+    rtt_s = 0.0 if run.result.profile["nic"].get("loopback") else \
+        run.result.profile["wire"]["rtt_s"]
+    opened = [e for e in events if e.name == CWND_SEND]
     cur = wire[-1]
     while cur.start_s > EPS_S:
         spans.append(Span(cur.start_s, end_s(cur), _describe(cur)))
         start = cur.start_s
+        if cur.name == CWND_SEND:  # the ACK that opened the window, at the same instant
+            acks = [e for e in steps if e.name.startswith("IRQ: ACK")
+                    and abs(e.start_s - start) < EPS_S]
+            if acks:
+                cur = acks[-1]
+                continue
+        if cur.name.startswith("IRQ: ACK"):  # a round trip after the data left the link
+            sent = [e for e in events if e.kind == "slice" and e.track in ("wire", "receiver")
+                    and abs(e.end_s + rtt_s - start) < EPS_S]
+            if sent:
+                spans.append(Span(sent[-1].end_s, start,
+                                  "a round trip: the data reaches the receiver, its ACK returns"
+                                  if rtt_s else "the local receiver ACKs"))
+                cur = sent[-1]
+                continue
+        if cur.kind == "slice" and cur.track in ("dma", "cpu") and not any(
+                e.track == cur.track and e.kind == "slice" and abs(e.end_s - start) < EPS_S
+                for e in steps):
+            at = [e for e in opened if abs(e.start_s - start) < EPS_S]
+            if at:  # not a busy engine: data the window held back, sent as an ACK came
+                cur = at[-1]
+                continue
         if cur.track == "disk" or cur.name.startswith("DMA disk"):
             busy = [e for e in media if abs(e.end_s - start) < EPS_S]
             if busy:  # the media was still reading an earlier request

@@ -60,7 +60,8 @@ def test_every_run_first_echoes_its_arguments():
 def test_a_one_mib_run_stays_readable():
     text = explain("read_write", "1MiB")
     assert "the program repeats the steps of" in text
-    assert len(text.splitlines()) < 140
+    # slow start makes the first rounds differ (the window, not the program, paces them)
+    assert len(text.splitlines()) < 170
 
 
 @pytest.mark.parametrize(("path", "overrides", "topic"), [
@@ -113,8 +114,11 @@ def test_cli_explain_and_its_errors(capsys):
 
 
 def test_a_linearised_skb_is_told_as_the_cpu_copy_it_is():
-    text = explain("sendfile_sg", "64KiB", overrides={"dma.max_sg_entries": 8})
-    assert "CPU copy  page cache -> socket buffer (skb_linearize), 64 KiB" in text
+    # slow start sends the 64 KiB skb in three window-sized pieces (14480, 28960 and 22096
+    # bytes); with 4 SG entries each has too many frags and is linearised on its own
+    text = explain("sendfile_sg", "64KiB", overrides={"dma.max_sg_entries": 4})
+    assert "CPU copy  page cache -> socket buffer (skb_linearize), 14.14 KiB" in text
+    assert "CPU copy page cache -> socket buffer: 3 x, 64 KiB" in text
     assert "MISMATCH" not in text
 
 

@@ -111,7 +111,7 @@ class Wire:
         if self.lost is None and snapshot is None:
             rx.accept(skb.seq, skb.len, delivered_s)
         else:
-            number = skb.first_segment if skb.parent is None else None
+            number = None if skb.retransmit else skb.first_segment
             for off in range(0, skb.len, mss):
                 n = min(mss, skb.len - off)
                 if self.lost is not None and self.lost(number):

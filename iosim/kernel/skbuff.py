@@ -90,7 +90,8 @@ class SkBuff:
     dataref: int = 1  # the original on the queue; each transmitted clone adds one
     zc_id: int | None = None  # MSG_ZEROCOPY notification id this skb carries
     first_segment: int = 0  # number of its first TSO segment on the wire (1-based)
-    parent: SkBuff | None = None  # set on a retransmission view: whose data it shares
+    parent: SkBuff | None = None  # set on a view (a piece or a retransmission): whose data
+    retransmit: bool = False  # a retransmission: its segments carry no original numbers
 
     def add_linear(self, runs: list[list[int]], nbytes: int) -> None:
         """Account ``nbytes`` of copied data whose versions are ``runs``."""
@@ -100,7 +101,8 @@ class SkBuff:
         self.len += nbytes
 
     def view(self, seq: int, nbytes: int) -> SkBuff:
-        """A clone of bytes ``seq .. seq+nbytes-1`` sharing this skb's data (a retransmit).
+        """A clone of bytes ``seq .. seq+nbytes-1`` sharing this skb's data (a piece cut at
+        the congestion window, tso_fragment, or a retransmission).
 
         Frags keep the versions they had when attached, so the NIC can tell what changed.
         """

@@ -12,6 +12,15 @@ lost and nothing comes back, a tail loss probe resends the last segment after tw
 if even that brings nothing, the retransmission timer (at least 200 ms) resends the first
 hole and backs off. A retransmission is a clone of the queued skb: zero-copy data goes out as the
 pages hold it *now*, copied data as the private copy made at send time.
+
+Congestion control as Linux starts a connection: an initial window of 10 segments (IW10),
+slow start (the window grows by the bytes each ACK covers) up to ``ssthresh``, then
+congestion avoidance (one MSS per window of ACKed data). A newly found loss multiplies the
+window by CUBIC's beta, 0.7, once per recovery episode (no growth until the data in flight
+at the loss is ACKed); a retransmission timeout sets it to one segment. Pushed skbs wait on
+the write queue while the bytes in flight (sent, not yet ACKed or SACKed) fill the window;
+an skb larger than the room left is cut at a multiple of the MSS (tso_fragment) and the rest
+goes when ACKs open the window. Retransmissions are not held back by the window.
 """
 
 from __future__ import annotations
@@ -27,6 +36,9 @@ SNDBUF_FULL = "send buffer full"  # the reason a writer sleeps in sk_stream_wait
 TCP_RTO_MIN_S = 0.2  # Linux TCP_RTO_MIN: 200 ms
 TCP_RTO_MAX_S = 120.0
 TCP_TIMEOUT_MIN_S = 0.002  # the probe timeout is at least 2 jiffies (HZ=1000)
+TCP_INIT_CWND = 10  # segments (RFC 6928, Linux since 2.6.39)
+CWND_SEND = "congestion window: send"  # trace: data the window held back (or cut) goes out
+CUBIC_BETA = 0.7  # CUBIC's multiplicative decrease (beta_cubic = 717/1024)
 
 
 class TcpSocket:
@@ -66,6 +78,14 @@ class TcpSocket:
         self.tail: SkBuff | None = None
         self.rtx: deque[SkBuff] = deque()
         self.snd_una = 0
+        self.snd_nxt = 0  # the highest byte sent (+1)
+        self.cwnd_bytes = TCP_INIT_CWND * self.mss_bytes
+        self.ssthresh = float("inf")
+        self._sacked_bytes = 0  # bytes the last SACK covers: delivered, not in flight
+        self._high_seq = 0  # snd_nxt when loss recovery began: it ends once this is ACKed
+        self._in_recovery = False  # a fast recovery: the window does not grow
+        self.unsent: deque[SkBuff] = deque()  # pushed skbs (or their tails) not yet sent
+        self._held_since = 0.0  # when data last began to wait for the window
         self._space = None  # event the blocked writer waits on
         self.zc_next_id = 0
         self.zc_pending: dict[int, int] = {}  # notification id -> skbs still holding it
@@ -217,14 +237,50 @@ class TcpSocket:
         self.rtx.append(skb)
         if self.acct.trace is not None:
             self.acct.trace.counter("socket", "bytes queued (sndbuf)", self.env.now, self.queued)
-        skb.dataref += 1  # the clone handed to the driver shares the data
         skb.first_segment = self.next_segment
         self.next_segment += -(-skb.len // self.mss_bytes)
-        self.nic.xmit(skb, self.env.now)
+        if self.unsent or not self._xmit(skb):
+            if not self.unsent:
+                self._held_since = self.env.now
+            self.unsent.append(skb)
         for hook in self.on_push:
             hook(skb)
         if self.loss_possible and self._rto_deadline is None:
             self._arm_rto()
+
+    def _xmit(self, skb: SkBuff, waited: bool = False) -> bool:
+        """Send what the congestion window allows of ``skb`` from ``snd_nxt``; True when
+        all of it is gone. A piece is a clone sharing the data, cut at a multiple of the MSS
+        so that its segments are the ones the whole skb would have had."""
+        room = self.cwnd_bytes - (self.snd_nxt - self.snd_una - self._sacked_bytes)
+        a = self.snd_nxt
+        end = skb.seq + skb.len
+        if end - a <= room:
+            n = end - a
+        else:
+            n = int(room) // self.mss_bytes * self.mss_bytes
+            if n <= 0:
+                return False
+        skb.dataref += 1  # the clone handed to the driver shares the data
+        if n == skb.len:
+            piece = skb
+        else:
+            piece = skb.view(a, n)
+            piece.first_segment = skb.first_segment + (a - skb.seq) // self.mss_bytes
+        if self.acct.trace is not None and waited:
+            self.acct.trace.instant("socket", CWND_SEND, self.env.now, seq=a, bytes=n,
+                                    cwnd=int(self.cwnd_bytes))
+        self.snd_nxt = a + n
+        self.nic.xmit(piece, self.env.now)
+        return a + n == end
+
+    def _send_queued(self) -> None:
+        """tcp_write_xmit: send waiting skbs while the window has room."""
+        unsent = self.unsent
+        while unsent and self._xmit(unsent[0], True):
+            unsent.popleft()
+        if not unsent:
+            self.acct.cwnd_limited_s += self.env.now - self._held_since
 
     # --- completions -----------------------------------------------------------------
     def tx_complete(self, skb: SkBuff) -> None:
@@ -239,14 +295,27 @@ class TcpSocket:
             self.queued -= skb.len
             self._unref(skb)
         if ack_seq > self.snd_una:
+            acked = ack_seq - self.snd_una
             self.snd_una = ack_seq
+            if self._in_recovery and ack_seq >= self._high_seq:
+                self._in_recovery = False
+            if not self._in_recovery:
+                if self.cwnd_bytes < self.ssthresh:  # slow start
+                    self.cwnd_bytes += acked
+                else:  # congestion avoidance: one MSS per window ACKed
+                    self.cwnd_bytes += self.mss_bytes * acked / self.cwnd_bytes
             if self.loss_possible:
                 self.rto_s = TCP_RTO_MIN_S
                 self._probed = False
                 self._arm_rto()
         self._sack = sack
         if sack:
+            self._sacked_bytes = sum(b - a for a, b in sack)
             self._recover(sack)
+        else:
+            self._sacked_bytes = 0
+        if self.unsent:
+            self._send_queued()
         if self.acct.trace is not None:
             self.acct.trace.counter("socket", "bytes queued (sndbuf)", self.env.now, self.queued)
         # sk_stream_write_space: wake when free space >= half of what is queued
@@ -264,19 +333,31 @@ class TcpSocket:
             if a > start:
                 sent_before = self._retransmitted.get(start)
                 if sent_before is None or highest_sacked > sent_before:
+                    if self.snd_una >= self._high_seq:  # a new loss episode
+                        self._reduce(self.cwnd_bytes)
+                        self._in_recovery = True
                     self._retransmit(start, a)
             start = max(start, b)
+
+    def _reduce(self, cwnd: float) -> None:
+        """Loss: ssthresh = beta x cwnd (at least two segments); the window becomes
+        ``cwnd`` capped at that, and this recovery lasts until what is in flight is ACKed."""
+        self.ssthresh = max(CUBIC_BETA * self.cwnd_bytes, 2 * self.mss_bytes)
+        self.cwnd_bytes = min(cwnd, self.ssthresh)
+        self._high_seq = self.snd_nxt
 
     def _retransmit(self, lo: int, hi: int) -> None:
         """Send clones of the queued data ``lo .. hi-1``."""
         self._retransmitted = {k: v for k, v in self._retransmitted.items()
                                if k >= self.snd_una}
-        self._retransmitted[lo] = self.rtx[-1].seq + self.rtx[-1].len
+        self._retransmitted[lo] = self.snd_nxt
+        hi = min(hi, self.snd_nxt)  # never data not yet sent: the window sends that
         for skb in self.rtx:
             a, b = max(lo, skb.seq), min(hi, skb.seq + skb.len)
             if a >= b:
                 continue
             view = skb.view(a, b - a)
+            view.retransmit = True
             skb.dataref += 1
             self.acct.retransmits += -(-view.len // self.mss_bytes)
             self.acct.retransmit_bytes += view.len
@@ -296,7 +377,7 @@ class TcpSocket:
 
     def _rto_check(self, _ev) -> None:
         self._rto_pending = False
-        if not self.rtx:
+        if self.snd_nxt <= self.snd_una:  # nothing in flight
             self._rto_deadline = None
             return
         if self.env.now < self._rto_deadline:
@@ -306,8 +387,8 @@ class TcpSocket:
             return
         if not self._probed:  # tail loss probe: resend the last segment to draw a SACK
             self._probed = True
-            last = self.rtx[-1]
-            end = last.seq + last.len
+            end = self.snd_nxt  # the last segment sent
+            last = next(s for s in reversed(self.rtx) if s.seq < end)
             self._retransmit(max(last.seq, end - self.mss_bytes), end)
             self._arm_rto()
             return
@@ -319,6 +400,8 @@ class TcpSocket:
             if a > self.snd_una:
                 hole_end = min(hole_end, a)
                 break
+        self._reduce(self.mss_bytes)  # the window restarts at one segment
+        self._in_recovery = False  # and slow-starts again
         self._retransmit(self.snd_una, hole_end)
         self.rto_s = min(2 * self.rto_s, TCP_RTO_MAX_S)
         self._arm_rto()

@@ -1,0 +1,72 @@
+"""The congestion window: IW10, slow start, CUBIC's reduction on loss (teaching profile).
+
+Teaching profile: MSS = 1500 - 52 = 1448 bytes, RTT 100 us, 10 Gbit/s, 64 KiB skbs.
+"""
+
+import math
+
+import pytest
+
+from iosim import simulate
+from iosim.trace import Tracer
+
+MSS = 1448
+IW = 10 * MSS
+RTT_S = 100e-6
+
+
+def _wire(path, size, **kw):
+    tracer = Tracer()
+    r = simulate(path, size, tracer=tracer, **kw)
+    return r, [e for e in tracer.events if e.track == "wire"]
+
+
+def test_the_first_flight_is_ten_segments():
+    r, wire = _wire("sendfile_sg", "1MiB", cache="warm")
+    assert wire[0].args["bytes"] == IW and wire[0].args["segments"] == 10
+    assert r.invariant_violations == []
+
+
+def test_slow_start_takes_log2_round_trips():
+    size = 1 << 20
+    r = simulate("sendfile_sg", size, cache="warm")
+    # the window doubles each round trip from 14480 bytes: at least log2(size / IW) RTTs
+    assert r.sim_time_s >= math.floor(math.log2(size / IW)) * RTT_S
+    assert r.cpu_copy_bytes == 0 and r.bytes_delivered == size
+    assert r.cwnd_limited_s > 0.5 * r.sim_time_s  # mostly waiting for ACKs to open it
+    assert r.bottleneck == "latency"
+
+
+def test_a_window_that_fits_sends_in_one_go():
+    r, wire = _wire("sendfile_sg", IW, cache="warm")
+    assert len(wire) == 1 and r.cwnd_limited_s == 0
+    assert r.sim_time_s < RTT_S  # no round trip waited for
+
+
+def test_pieces_keep_their_original_segment_numbers():
+    # segment 15 is in the second flight (segments 11-30, sent when the first ACK returns);
+    # the piece cut from the first skb carries numbers 11.. so the drop list still works
+    r = simulate("sendfile_sg", "1MiB", cache="warm", drop=[15])
+    assert r.lost_segments == 1
+    assert r.retransmits == 1 and r.retransmit_bytes == MSS
+    assert r.bytes_delivered == 1 << 20 and r.invariant_violations == []
+
+
+def test_goodput_falls_as_loss_rises():
+    goodput = [simulate("sendfile_sg", "8MiB", cache="warm", loss=p, seed=1).goodput_bps
+               for p in (0.0, 0.01, 0.05)]
+    assert goodput[0] > goodput[1] > goodput[2]
+
+
+def test_a_loss_cuts_the_window_and_the_rest_waits_for_it():
+    clean = simulate("sendfile_sg", "8MiB", cache="warm")
+    lossy = simulate("sendfile_sg", "8MiB", cache="warm", drop=[40])
+    assert lossy.retransmits == 1 and lossy.rto_timeouts == 0
+    assert lossy.cwnd_limited_s > clean.cwnd_limited_s
+    assert lossy.sim_time_s > clean.sim_time_s + RTT_S  # the repair plus a smaller window
+
+
+@pytest.mark.parametrize("path", ("read_write", "sendfile_sg", "msg_zerocopy"))
+def test_loopback_still_delivers(path):
+    r = simulate(path, "4MiB", cache="warm", overrides={"nic.loopback": True})
+    assert r.bytes_delivered == 4 << 20 and r.invariant_violations == []
