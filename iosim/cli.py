@@ -309,7 +309,7 @@ def format_table(results: list[Result]) -> str:
     bad = [f"{r.path}: {v}" for r in results for v in r.invariant_violations]
     lines.append("invariants: " + ("all hold" if not bad else "; ".join(bad)))
     lines.append("copies = bytes moved (CPU + DMA) per byte delivered; mode sw = 2 per "
-                 "syscall; ctx sw = times the sender blocked; bottleneck = busiest resource")
+                 "syscall; ctx sw = times the sender blocked; bottleneck: see docs/model.md")
     return "\n".join(lines)
 
 
