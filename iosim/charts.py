@@ -11,9 +11,7 @@ from __future__ import annotations
 import functools
 import io
 import math
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import ParamSpec, TypeVar
@@ -27,6 +25,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
+from iosim.atomic import replacing
 from iosim.metrics import Result
 from iosim.trace import Event
 from iosim.units import format_size
@@ -119,16 +118,8 @@ def save_as(fig: Figure, target: str | Path) -> Path:
     fmt = target.suffix.lstrip(".").lower()
     if fmt not in ("png", "svg", "pdf"):
         raise ValueError(f"{target}: expected a .png, .svg or .pdf file name")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        with matplotlib.rc_context(STYLE):
-            fig.savefig(tmp, format=fmt, dpi=PNG_DPI)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replacing(target, binary=True) as fh, matplotlib.rc_context(STYLE):
+        fig.savefig(fh, format=fmt, dpi=PNG_DPI)
     return target
 
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
-from iosim import units
+from iosim import atomic, units
 from iosim.config import ConfigError, load_profile
 from iosim.host import realpaths
 from iosim.host.calibrate import calibrate
@@ -117,17 +116,11 @@ def _progress(message: str) -> None:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary name beside ``path``, then rename it into place."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """Write ``text`` whole (``atomic``); a failure is one line naming the file."""
     try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        atomic.write_text(path, text)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise ConfigError(f"{path}: cannot write: {exc.strerror}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _calibrate(args: argparse.Namespace) -> int:

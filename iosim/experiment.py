@@ -12,14 +12,13 @@ import csv
 import dataclasses
 import importlib.util
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from iosim.atomic import replacing
 from iosim.config import ConfigError
 from iosim.metrics import Result
 from iosim.simulate import simulate
@@ -79,21 +78,14 @@ def cell(value: Any) -> str:
 def write_csv(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
     """Write rows (columns in first-seen order) atomically: temporary file, then rename."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     columns: dict[str, None] = {}
     for r in rows:
         columns.update(dict.fromkeys(r))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(columns))
-            writer.writeheader()
-            for r in rows:
-                writer.writerow({k: cell(v) for k, v in r.items()})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replacing(path, newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(columns))
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({k: cell(v) for k, v in r.items()})
     return path
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import uuid
 from pathlib import Path
 from typing import Any
 
+from iosim.atomic import write_bytes
+
 KEY_HEX_DIGITS = 32  # 128 bits of SHA-256: collisions are not a practical concern
+
 
 
 def run_key(profile: dict[str, Any], scenario: dict[str, Any], version: str) -> str:
@@ -24,23 +25,6 @@ def run_key(profile: dict[str, Any], scenario: dict[str, Any], version: str) -> 
     text = json.dumps({"iosim": version, "profile": profile, "scenario": scenario},
                       sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:KEY_HEX_DIGITS]
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, whole.
-
-    The temporary file is created inside the ``try``: an interrupt that lands just after
-    its creation still removes it. (No fsync: this guards against a killed process, not
-    against a power cut.)
-    """
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with tmp.open("xb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 class RunStore:
@@ -62,4 +46,4 @@ class RunStore:
 
     def put(self, key: str, record: dict[str, Any]) -> None:
         """Store ``record`` under ``key``, atomically."""
-        atomic_write(self._file(key), json.dumps(record).encode())
+        write_bytes(self._file(key), json.dumps(record).encode())

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from iosim.run_store import atomic_write
+from iosim.atomic import write_bytes
 
 # Result fields a row does not repeat: the inputs hold them (path, seed, scenario) or the
 # swept part of them (profile).
@@ -53,7 +53,7 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
     writer = csv.DictWriter(buf, fieldnames=columns(rows), lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    atomic_write(path, buf.getvalue().encode())
+    write_bytes(path, buf.getvalue().encode())
 
 
 def write_parquet(rows: list[dict[str, Any]], path: Path) -> bool:
@@ -66,7 +66,7 @@ def write_parquet(rows: list[dict[str, Any]], path: Path) -> bool:
     table = pa.table({c: [row.get(c) for row in rows] for c in columns(rows)})
     buf = pa.BufferOutputStream()
     pq.write_table(table, buf)
-    atomic_write(path, buf.getvalue().to_pybytes())
+    write_bytes(path, buf.getvalue().to_pybytes())
     return True
 
 

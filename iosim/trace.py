@@ -8,13 +8,12 @@ trace-event format (open it in Perfetto or chrome://tracing) and to readable lin
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from iosim.atomic import replacing
 from iosim.units import format_time
 
 # Track order in viewers: the program's view first, then down the hardware.
@@ -92,15 +91,8 @@ class Tracer:
 
     def write_chrome(self, path: str | Path) -> None:
         """Write the Chrome trace atomically (temporary file, then rename)."""
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(self.to_chrome(), fh)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with replacing(path) as fh:
+            json.dump(self.to_chrome(), fh)
 
     def lines(self) -> Iterator[str]:
         """One readable line per event, in time order."""

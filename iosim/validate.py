@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from iosim import units
+from iosim.atomic import replacing, write_text
 from iosim.config import Profile
 from iosim.host import realpaths
 from iosim.host.calibrate import pair_cpu
@@ -146,12 +147,12 @@ class Validation:
 
     def write_json(self, path: Path) -> None:
         """The report as JSON."""
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     def write_csv(self, path: Path) -> None:
         """One line per row, every field of ``Row``."""
         names = [f.name for f in dataclasses.fields(Row)]
-        with path.open("w", newline="") as fh:
+        with replacing(path, newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=names)
             writer.writeheader()
             for row in self.rows:

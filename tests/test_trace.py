@@ -46,7 +46,8 @@ def test_events_are_in_time_order_with_counters_and_instants(trace):
 
 
 def test_unwritable_trace_is_a_one_line_error(tmp_path, capsys):
-    target = tmp_path / "missing" / "run.json"
+    (tmp_path / "a_file").write_text("")  # a folder that is a file: nothing can go inside
+    target = tmp_path / "a_file" / "run.json"
     assert cli.main(["run", "splice", "--size", "64KiB", "--trace", str(target)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot write trace" in err
