@@ -96,7 +96,7 @@ class Wire:
         self.cpu = cpu
         self.acct = acct
         self.lost: Callable[[int | None], bool] | None = None  # set by faults: drop or not
-        self.on_ack: Callable[[int, list[list[int]]], None] = lambda ack, sack: None
+        self.on_ack: Callable[[int, list[list[int]], int], None] = lambda ack, sack, xid: None
 
     def carry(self, skb, snapshot, sent_s: float) -> None:
         """The skb's last bit leaves at ``sent_s``; its segments land half an RTT later and
@@ -121,6 +121,11 @@ class Wire:
                     rx.check(cut_pieces(snapshot, off, n))
                 if number is not None:
                     number += 1
+        if got == 0:  # every segment lost: nothing arrives, so nothing is ACKed
+            if self.acct.trace is not None:
+                self.acct.trace.instant("wire", f"lost seq {skb.seq}", delivered_s,
+                                        bytes=skb.len)
+            return
         if self.rtt_s > 0:  # an ACK from the network raises an interrupt; loopback's does not
             self.acct.irqs += 1
             self.cpu.run(self.env.now, self.irq_s, "irq")
@@ -128,4 +133,4 @@ class Wire:
             self.acct.trace.instant("receiver", f"delivered seq {skb.seq}", delivered_s,
                                     bytes=got, ack=rx.rcv_nxt)
             self.acct.trace.instant("cpu", f"IRQ: ACK {rx.rcv_nxt}", self.env.now)
-        self.on_ack(rx.rcv_nxt, [list(b) for b in rx.ooo])
+        self.on_ack(rx.rcv_nxt, [list(b) for b in rx.ooo], skb.xmit_id)

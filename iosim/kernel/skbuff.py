@@ -92,6 +92,7 @@ class SkBuff:
     first_segment: int = 0  # number of its first TSO segment on the wire (1-based)
     parent: SkBuff | None = None  # set on a view (a piece or a retransmission): whose data
     retransmit: bool = False  # a retransmission: its segments carry no original numbers
+    xmit_id: int = 0  # order of this transmission among all the socket's transmissions
 
     def add_linear(self, runs: list[list[int]], nbytes: int) -> None:
         """Account ``nbytes`` of copied data whose versions are ``runs``."""

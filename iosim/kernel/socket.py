@@ -69,9 +69,10 @@ class TcpSocket:
         self._probed = False  # a tail loss probe went out since the last progress
         self._rto_deadline: float | None = None
         self._rto_pending = False
-        # hole start -> the end of the data queued when it was resent: SACKs beyond that
-        # mean the retransmission itself was lost
+        # hole start -> the id of the transmission that resent it: an ACK answering a later
+        # transmission while the hole is still open means the resend was lost too
         self._retransmitted: dict[int, int] = {}
+        self._xmits = 0  # transmissions so far (new data and retransmissions)
         self._sack: list[list[int]] = []  # the receiver's last SACK blocks
         self.queued = 0  # sk_wmem_queued: bytes in skbs not yet ACKed
         self.write_seq = 0
@@ -271,6 +272,8 @@ class TcpSocket:
             self.acct.trace.instant("socket", CWND_SEND, self.env.now, seq=a, bytes=n,
                                     cwnd=int(self.cwnd_bytes))
         self.snd_nxt = a + n
+        self._xmits += 1
+        piece.xmit_id = self._xmits
         self.nic.xmit(piece, self.env.now)
         return a + n == end
 
@@ -287,8 +290,9 @@ class TcpSocket:
         """The NIC's TX completion freed the clone (a retransmission's shares its parent)."""
         self._unref(skb.parent if skb.parent is not None else skb)
 
-    def on_ack(self, ack_seq: int, sack: list[list[int]]) -> None:
-        """Cumulative ACK (+ SACK): free every skb it covers, recover holes, wake a writer."""
+    def on_ack(self, ack_seq: int, sack: list[list[int]], xmit_id: int = 0) -> None:
+        """Cumulative ACK (+ SACK) answering transmission ``xmit_id``: free every skb it
+        covers, recover holes, wake a writer."""
         rtx = self.rtx
         while rtx and rtx[0].seq + rtx[0].len <= ack_seq:
             skb = rtx.popleft()
@@ -311,7 +315,7 @@ class TcpSocket:
         self._sack = sack
         if sack:
             self._sacked_bytes = sum(b - a for a, b in sack)
-            self._recover(sack)
+            self._recover(sack, xmit_id)
         else:
             self._sacked_bytes = 0
         if self.unsent:
@@ -324,15 +328,14 @@ class TcpSocket:
             self._space = None
 
     # --- loss recovery -----------------------------------------------------------------
-    def _recover(self, sack: list[list[int]]) -> None:
+    def _recover(self, sack: list[list[int]], xmit_id: int) -> None:
         """RACK: a hole below SACKed data is lost, since that data was sent after it; so is
-        a retransmission once data queued after the retransmission has been SACKed."""
+        a retransmission once an ACK answers a transmission sent after it (``xmit_id``)."""
         start = self.snd_una
-        highest_sacked = sack[-1][1]
         for a, b in sack:
             if a > start:
-                sent_before = self._retransmitted.get(start)
-                if sent_before is None or highest_sacked > sent_before:
+                resent_as = self._retransmitted.get(start)
+                if resent_as is None or xmit_id > resent_as:
                     if self.snd_una >= self._high_seq:  # a new loss episode
                         self._reduce(self.cwnd_bytes)
                         self._in_recovery = True
@@ -350,7 +353,7 @@ class TcpSocket:
         """Send clones of the queued data ``lo .. hi-1``."""
         self._retransmitted = {k: v for k, v in self._retransmitted.items()
                                if k >= self.snd_una}
-        self._retransmitted[lo] = self.snd_nxt
+        self._retransmitted[lo] = self._xmits + 1  # the id the first clone below gets
         hi = min(hi, self.snd_nxt)  # never data not yet sent: the window sends that
         for skb in self.rtx:
             a, b = max(lo, skb.seq), min(hi, skb.seq + skb.len)
@@ -358,6 +361,8 @@ class TcpSocket:
                 continue
             view = skb.view(a, b - a)
             view.retransmit = True
+            self._xmits += 1
+            view.xmit_id = self._xmits
             skb.dataref += 1
             self.acct.retransmits += -(-view.len // self.mss_bytes)
             self.acct.retransmit_bytes += view.len
