@@ -76,6 +76,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="buffers msg_zerocopy cycles through while waiting for completions")
     p.add_argument("--scenario", metavar="FILE.toml",
                    help="read scenario keys (failure modes, size ...) from a TOML file")
+    _add_failure_options(p)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _add_failure_options(p: argparse.ArgumentParser) -> None:
+    """The failure-mode flags (scenario keys), shared by run, compare and explain."""
     f = p.add_argument_group("failure modes")
     f.add_argument("--writer", choices=WRITER_KINDS,
                    help="another task storing into the data in flight: write() or MAP_SHARED "
@@ -99,12 +105,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="start the transfer at this file offset (unaligned if not a page)")
     f.add_argument("--buffer-offset", dest="buffer_offset_bytes", metavar="BYTES",
                    help="place user buffers this many bytes past a page boundary")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-
-SCENARIO_FLAGS = ("size_bytes", "cache", "buffer_bytes", "zc_buffers", "writer", "writer_rate",
-                  "writer_at", "pressure", "pressure_interval_s", "pressure_reader",
-                  "truncate_at_s", "loss", "drop", "offset_bytes", "buffer_offset_bytes")
+FAILURE_FLAGS = ("writer", "writer_rate", "writer_at", "pressure", "pressure_interval_s",
+                 "pressure_reader", "truncate_at_s", "loss", "drop", "offset_bytes",
+                 "buffer_offset_bytes")
+SCENARIO_FLAGS = ("size_bytes", "cache", "buffer_bytes", "zc_buffers", *FAILURE_FLAGS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -331,13 +336,7 @@ def _add_teaching_commands(sub) -> None:
     explain.add_argument("--buffer", dest="buffer_bytes", type=_size, default=64 * 1024,
                          help="user buffer / write size (default 64KiB)")
     explain.add_argument("-s", "--seed", type=int, default=0, help="RNG seed (default 0)")
-    explain.add_argument("--drop", metavar="SEG[,SEG...]",
-                         help="lose these segments and tell the recovery")
-    explain.add_argument("--loss", metavar="P", help="probability that a segment is lost")
-    explain.add_argument("--writer", choices=WRITER_KINDS,
-                         help="another task stores into the data in flight")
-    explain.add_argument("--writer-at", dest="writer_at", metavar="OFFSET[,OFFSET...]",
-                         help="where the writer stores (stream offsets)")
+    _add_failure_options(explain)
     quiz = sub.add_parser("quiz", help="OSTEP-style problems; -c prints worked answers")
     quiz.add_argument("-s", "--seed", type=int, default=0, help="problem seed (default 0)")
     quiz.add_argument("-c", "--compute", action="store_true", help="print the worked answers")
@@ -356,9 +355,7 @@ def _run_teaching(args: argparse.Namespace) -> int:
         return 0
     if args.path not in PATHS:
         raise ConfigError(f"unknown path {args.path!r}: expected one of {', '.join(PATHS)}")
-    scenario = {key: value for key, value in (
-        ("drop", args.drop), ("loss", args.loss), ("writer", args.writer),
-        ("writer_at", args.writer_at)) if value is not None}
+    scenario = {k: getattr(args, k) for k in FAILURE_FLAGS if getattr(args, k) is not None}
     print(explain(args.path, args.size, profile=args.profile, page=args.page, cache=args.cache,
                   overrides=dict(args.overrides) or None, seed=args.seed,
                   buffer_bytes=args.buffer_bytes, **scenario), end="")

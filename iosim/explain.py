@@ -529,6 +529,15 @@ def totals(run: Run) -> list[str]:
     out.append(f"  CPU time     {format_time(r.cpu_time_s)} ({spent})")
     out.append(f"  time         {format_time(r.sim_time_s)} from the first syscall until the "
                f"receiver holds the last byte; goodput {format_rate(r.goodput_bps / 8)}")
+    if r.lost_segments or r.retransmits:
+        out.append(f"  loss         {r.lost_segments} segment(s) lost, {r.retransmits} resent "
+                   f"({format_size(r.retransmit_bytes)}), {r.rto_timeouts} timeout(s)")
+    if r.writer_stores or r.cow_copies:
+        out.append(f"  writer       {r.writer_stores} store(s), {r.cow_copies} copy-on-write "
+                   f"page(s)")
+    out.append(f"  received     {r.integrity}: {format_size(r.changed_bytes)} newer than the "
+               f"sender took, {format_size(r.stale_bytes)} older, "
+               f"{r.mixed_version_segments} segment(s) mixing versions")
     broken = "; ".join(r.invariant_violations)
     out.append(f"  invariants   {broken or 'all hold'}")
     return out
