@@ -62,13 +62,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     # scenario options default to None so that a --scenario file can fill them in
     p.add_argument("--size", dest="size_bytes",
                    help=f"bytes to send, e.g. 64KiB, 1GiB (default {DEFAULT_SIZE})")
-    p.add_argument("--profile", default="teaching",
-                   help="bundled profile name or a .toml file (default teaching)")
-    p.add_argument("--cache", choices=("cold", "warm"),
-                   help="start with the file out of (cold, the default) or in the page cache")
+    _add_machine_options(p, cache_default=None)
     p.add_argument("-s", "--seed", type=int, default=0, help="RNG seed (default 0)")
-    p.add_argument("--set", dest="overrides", type=_set_pair, action="append", default=[],
-                   metavar="KEY=VALUE", help="override one profile value, e.g. nic.sg=false")
     p.add_argument("--buffer", dest="buffer_bytes",
                    help="user buffer / write size of read_write, mmap_write, msg_zerocopy "
                         "(default 64KiB)")
@@ -78,6 +73,17 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="read scenario keys (failure modes, size ...) from a TOML file")
     _add_failure_options(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _add_machine_options(p: argparse.ArgumentParser, cache_default: str | None = "cold"
+                         ) -> None:
+    """--profile, --cache and --set: the machine a command simulates on."""
+    p.add_argument("--profile", default="teaching",
+                   help="bundled profile name or a .toml file (default teaching)")
+    p.add_argument("--cache", choices=("cold", "warm"), default=cache_default,
+                   help="start with the file out of (cold, the default) or in the page cache")
+    p.add_argument("--set", dest="overrides", type=_set_pair, action="append", default=[],
+                   metavar="KEY=VALUE", help="override one profile value, e.g. nic.sg=false")
 
 
 def _add_failure_options(p: argparse.ArgumentParser) -> None:
@@ -168,12 +174,7 @@ def _add_chart_commands(sub: argparse._SubParsersAction) -> None:
     diagram.add_argument("path", help=f"one of: {', '.join(PATHS)}")
     diagram.add_argument("--size", type=_size, default=_size("1MiB"),
                          help="bytes to send (default 1MiB)")
-    diagram.add_argument("--profile", default="teaching",
-                         help="bundled profile name or a .toml file (default teaching)")
-    diagram.add_argument("--cache", choices=("cold", "warm"), default="cold",
-                         help="start with the file out of (cold) or in (warm) the page cache")
-    diagram.add_argument("--set", dest="overrides", type=_set_pair, action="append",
-                         default=[], metavar="KEY=VALUE", help="override one profile value")
+    _add_machine_options(diagram)
     diagram.add_argument("--out", metavar="FILE.png", help="also draw it to a .png/.svg file")
 
 
@@ -327,12 +328,9 @@ def _add_teaching_commands(sub) -> None:
     explain.add_argument("path", help=f"one of: {', '.join(PATHS)}")
     explain.add_argument("--size", type=_size, default=_size("16KiB"),
                          help="bytes to send (default 16KiB)")
-    explain.add_argument("--profile", default="teaching", help="profile (default teaching)")
+    _add_machine_options(explain)
     explain.add_argument("--page", type=int, default=0, metavar="N",
                          help="follow the refcount of page N of the transfer (default 0)")
-    explain.add_argument("--cache", choices=("cold", "warm"), default="cold")
-    explain.add_argument("--set", dest="overrides", type=_set_pair, action="append",
-                         default=[], metavar="KEY=VALUE", help="override one profile value")
     explain.add_argument("--buffer", dest="buffer_bytes", type=_size, default=64 * 1024,
                          help="user buffer / write size (default 64KiB)")
     explain.add_argument("-s", "--seed", type=int, default=0, help="RNG seed (default 0)")

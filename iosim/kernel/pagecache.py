@@ -67,7 +67,8 @@ class PageCache:
     def prefill(self, file: File, count: int) -> None:
         """Warm start: the first ``count`` pages are already cached and uptodate."""
         for index in range(min(count, file.npages, self.capacity_pages)):
-            self._insert(self.pages.new(FILE, file, index, file.version_of(index)))
+            self._insert(self.pages.new(FILE, file, index, file.version_of(index)),
+                         (file.name, index))
 
     def find(self, file: File, index: int) -> Page | None:
         """The cached page, or None."""
@@ -126,10 +127,7 @@ class PageCache:
             if shadows and key in shadows:
                 shadows.discard(key)
                 self.acct.refaults += 1
-            if len(lru) >= self.capacity_pages:
-                self.reclaim(len(lru) - self.capacity_pages + 1)
-            page.in_cache = True
-            lru[key] = page
+            self._insert(page, key)
             run.append(page)
         self._submit(file, run)
         first = self.lru.get((file.name, start))
@@ -159,11 +157,12 @@ class PageCache:
             page.uptodate = True
             page.io = None
 
-    def _insert(self, page: Page) -> None:
+    def _insert(self, page: Page, key: tuple[str, int]) -> None:
+        """Add a page at the hot end, reclaiming first if the cache is full."""
         if len(self.lru) >= self.capacity_pages:
             self.reclaim(len(self.lru) - self.capacity_pages + 1)
         page.in_cache = True
-        self.lru[(page.file.name, page.index)] = page
+        self.lru[key] = page
 
     def reclaim(self, want: int) -> int:
         """Evict up to ``want`` pages from the cold end; return how many were freed.
