@@ -19,8 +19,8 @@ import os
 import tempfile
 import time
 
-from iosim.executors import available_cores
 from iosim.sweep import run_sweep
+from iosim.sweep.executors import available_cores
 
 PATHS = ["read_write", "sendfile_sg", "splice", "msg_zerocopy"]
 

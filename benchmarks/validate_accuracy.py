@@ -16,10 +16,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from iosim.cli_host import parse_size_list, positive_int, write_atomically
 from iosim.config import load_profile
 from iosim.host.calibrate import calibrate
-from iosim.validate import DEFAULT_REPEATS, DEFAULT_SIZES, accuracy_goal_met, validate
+from iosim.host.cli import parse_size_list, positive_int, write_atomically
+from iosim.host.validate import DEFAULT_REPEATS, DEFAULT_SIZES, accuracy_goal_met, validate
 
 
 def main() -> int:

@@ -6,8 +6,7 @@
     2.0
 """
 
-__version__ = "0.1.0"  # before the imports: iosim.sweep keys stored runs by it
-
+from iosim._version import __version__
 from iosim.config import ConfigError, Profile, Scenario, load_profile
 from iosim.metrics import RESULT_FIELDS, Result
 from iosim.paths import PATHS
@@ -15,4 +14,4 @@ from iosim.simulate import simulate
 from iosim.sweep import sweep
 
 __all__ = ["PATHS", "RESULT_FIELDS", "ConfigError", "Profile", "Result", "Scenario",
-           "load_profile", "simulate", "sweep"]
+           "__version__", "load_profile", "simulate", "sweep"]

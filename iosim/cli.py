@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from iosim import cli_host, units
+from iosim import units
 from iosim.config import (
     WRITER_KINDS,
     ConfigError,
@@ -21,6 +21,7 @@ from iosim.config import (
     load_profile,
     load_scenario_file,
 )
+from iosim.host import cli as host_cli
 from iosim.metrics import Result
 from iosim.paths import PATHS
 from iosim.simulate import simulate
@@ -141,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="local processes, or LocalCluster workers (default: all cores)")
     sweep.add_argument("--scheduler", metavar="ADDRESS",
                        help="run on Dask: tcp://HOST:PORT, or 'local' for a LocalCluster")
-    cli_host.add_parsers(sub)
+    host_cli.add_parsers(sub)
     sub.add_parser("profiles", help="list the bundled hardware profiles")
     paths = sub.add_parser("paths", help="list the paths")
     paths.set_defaults()
@@ -185,7 +186,8 @@ def _chart_command(args: argparse.Namespace) -> int:
 
         return run_experiment(args.name, ["--quick"] * args.quick +
                               (["--out", args.out] if args.out else []))
-    from iosim import charts, flowgraph
+    from iosim import charts
+    from iosim.teach import flowgraph
 
     if args.path not in PATHS:
         raise ConfigError(f"unknown path {args.path!r}: expected one of {', '.join(PATHS)}")
@@ -322,7 +324,7 @@ def format_table(results: list[Result]) -> str:
 # --- teaching: iosim explain, iosim quiz (issue #6) ----------------------------------------
 
 def _add_teaching_commands(sub) -> None:
-    from iosim.quiz import KINDS
+    from iosim.teach.quiz import KINDS
 
     explain = sub.add_parser("explain", help="narrate one small transfer step by step")
     explain.add_argument("path", help=f"one of: {', '.join(PATHS)}")
@@ -345,8 +347,8 @@ def _add_teaching_commands(sub) -> None:
 
 
 def _run_teaching(args: argparse.Namespace) -> int:
-    from iosim.explain import explain
-    from iosim.quiz import render
+    from iosim.teach.explain import explain
+    from iosim.teach.quiz import render
 
     if args.command == "quiz":
         print(render(args.seed, args.count, args.kind, args.profile, args.compute), end="")
@@ -387,8 +389,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     try:
-        if args.command in cli_host.COMMANDS:
-            return cli_host.run(args)
+        if args.command in host_cli.COMMANDS:
+            return host_cli.run(args)
         if args.command == "profiles":
             for name, path in bundled_profiles().items():
                 print(f"{name:16} {load_profile(path).description}")

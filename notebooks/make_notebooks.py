@@ -53,8 +53,9 @@ def tour() -> nbformat.NotebookNode:
             "and run all cells again."),
         new_code_cell(
             "import iosim\n"
-            "from iosim import charts, flowgraph\n"
-            "from iosim.cli import format_result\n\n"
+            "from iosim import charts\n"
+            "from iosim.cli import format_result\n"
+            "from iosim.teach import flowgraph\n\n"
             "SIZE = \"256KiB\"       # four 64 KiB buffers' worth\n"
             "PROFILE = \"teaching\"  # round numbers: 2 GB/s copies, 1 GB/s disk, 10 Gbit/s\n"
             "PAGE = 0              # the file page whose refcount we follow"),

@@ -4,8 +4,8 @@ import pytest
 
 from iosim import PATHS, simulate
 from iosim.cli import main
-from iosim.explain import NOTES, WIDTH, explain, repeats
-from iosim.traced import copies, run_traced, syscalls
+from iosim.teach.explain import NOTES, WIDTH, explain, repeats
+from iosim.teach.traced import copies, run_traced, syscalls
 from tests.regen_golden import CASES, GOLDEN_DIR, output
 
 # what each path's program calls, and whether its cold-cache transfer has CPU copies

@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given, settings
 
 import iosim
-from iosim import cli, flowgraph
+from iosim import cli
+from iosim.teach import flowgraph
 from iosim.trace import Tracer
 from tests import strategies as st
 

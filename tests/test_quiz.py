@@ -4,7 +4,7 @@ import pytest
 
 from iosim import simulate
 from iosim.cli import main
-from iosim.quiz import KINDS, answer, problems, render
+from iosim.teach.quiz import KINDS, answer, problems, render
 from tests.regen_golden import CASES, GOLDEN_DIR, output
 
 

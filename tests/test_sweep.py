@@ -18,7 +18,7 @@ import iosim
 from iosim import config
 from iosim.cli import main
 from iosim.sweep import run_sweep
-from iosim.sweep_spec import load_spec
+from iosim.sweep.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP = importlib.import_module("iosim.sweep")  # the module; iosim.sweep is the function

@@ -12,10 +12,10 @@ import tempfile
 
 import pytest
 
-from iosim import validate as val
 from iosim.cli import main
 from iosim.config import load_profile
 from iosim.host import realpaths
+from iosim.host import validate as val
 from iosim.host.realpaths import child_pids
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork") or not os.path.isdir("/proc"),

@@ -11,10 +11,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
+from iosim import net
 from iosim.hw.lanes import Lanes
-
-TCPIP_HEADER_BYTES = 52  # IPv4 20 + TCP 20 + timestamps option 12
-ETH_OVERHEAD_BYTES = 38  # Ethernet header 14 + FCS 4 + preamble 8 + inter-frame gap 12
 
 
 def _source(skb) -> str:
@@ -34,7 +32,7 @@ class Nic:
         self.cpu = cpu
         self.irq_s = irq_s
         self.acct = acct
-        self.mss_bytes = spec.mtu_bytes - TCPIP_HEADER_BYTES
+        self.mss_bytes = net.mss_bytes(spec.mtu_bytes)
         self.link = Lanes("link")
         self.queue: deque = deque()  # qdisc: skbs waiting for a ring slot
         self.in_ring = 0
@@ -104,7 +102,7 @@ class Nic:
                 snapshot = skb.pieces()
                 break
         segments = -(-skb.len // self.mss_bytes)
-        wire_bytes = skb.len + segments * (TCPIP_HEADER_BYTES + ETH_OVERHEAD_BYTES)
+        wire_bytes = net.wire_bytes(skb.len, segments)
         self.acct.wire_bytes += wire_bytes
         now = self.env.now
         begin, end = self.link.reserve(now, wire_bytes / self.spec.rate_bytes_per_s)

@@ -11,7 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from iosim.kernel.skbuff import cut_pieces
+
+def cut_pieces(pieces: list[tuple[int, int, int]], start: int, nbytes: int
+               ) -> list[tuple[int, int, int]]:
+    """The (reference, sent, bytes) pieces covering bytes ``start .. start+nbytes-1``."""
+    out = []
+    pos = 0
+    end = start + nbytes
+    for ref, sent, n in pieces:
+        lo, hi = max(pos, start), min(pos + n, end)
+        if lo < hi:
+            out.append((ref, sent, hi - lo))
+        pos += n
+        if pos >= end:
+            break
+    return out
 
 
 class Receiver:

@@ -15,8 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from iosim.paths import PATHS
-from iosim.trace import Event
-from iosim.traced import (
+from iosim.teach.traced import (
     Run,
     block_reason,
     blocks,
@@ -28,6 +27,7 @@ from iosim.traced import (
     syscalls,
     tally,
 )
+from iosim.trace import Event
 from iosim.units import format_rate, format_size, format_time
 
 WIDTH = 100  # columns: the output fits a terminal and a slide

@@ -30,7 +30,7 @@ from iosim.config import (
     make_scenario,
 )
 from iosim.paths import PATHS
-from iosim.run_store import run_key
+from iosim.sweep.store import run_key
 
 DEFAULT_PROFILE = "teaching"
 ALIASES = {"size": "size_bytes"}

@@ -11,10 +11,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from iosim.explain import fit
-from iosim.hw.nic import TCPIP_HEADER_BYTES
+from iosim.net import TCPIP_HEADER_BYTES, mss_bytes
 from iosim.paths import PATHS
-from iosim.traced import EPS_S, Run, blocks, copies, critical_path, run_traced, syscalls
+from iosim.teach.explain import fit
+from iosim.teach.traced import EPS_S, Run, blocks, copies, critical_path, run_traced, syscalls
 from iosim.units import format_rate, format_size, format_time
 
 KINDS = ("copies", "syscalls", "membus", "time", "compare", "faults")
@@ -244,7 +244,7 @@ def _time(run: Run) -> Answer:
 def _segments(run: Run) -> list[tuple[int, int]]:
     """(stream offset, bytes) of every segment first sent, in order, from the wire's
     slices: the NIC cuts each skb into MSS-sized segments, the last one shorter."""
-    mss = run.result.profile["nic"]["mtu_bytes"] - TCPIP_HEADER_BYTES
+    mss = mss_bytes(run.result.profile["nic"]["mtu_bytes"])
     out = []
     for e in run.events:
         if e.kind == "slice" and e.track == "wire" and e.name.startswith("skb seq "):
@@ -258,7 +258,7 @@ def _faults(p: Problem, run: Run, profile: str) -> Answer:
     """Worked answers for a lost segment, a COW writer and an in-place writer."""
     clean = simulate_problem(p, p.path, profile)
     segments = _segments(clean)
-    mss = run.result.profile["nic"]["mtu_bytes"] - TCPIP_HEADER_BYTES
+    mss = mss_bytes(run.result.profile["nic"]["mtu_bytes"])
     frag_path = run.result.frags > 0 and p.path != "msg_zerocopy"
     a = Answer([f"  MSS = MTU - {TCPIP_HEADER_BYTES} (IPv4 + TCP + timestamps) = {mss} B; the "
                 f"clean run sends {len(segments)} segments"])

@@ -16,7 +16,7 @@ from iosim import atomic, units
 from iosim.config import ConfigError, load_profile
 from iosim.host import realpaths
 from iosim.host.calibrate import calibrate
-from iosim.validate import (
+from iosim.host.validate import (
     DEFAULT_REPEATS,
     DEFAULT_SIZES,
     QUICK_REPEATS,

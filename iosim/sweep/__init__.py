@@ -19,13 +19,13 @@ from typing import Any
 
 from tqdm import tqdm
 
-from iosim import __version__
+from iosim._version import __version__
 from iosim.config import Profile
-from iosim.executors import Pool, available_cores, check_pool_options, open_pool
-from iosim.run_store import RunStore, run_key
 from iosim.simulate import simulate
-from iosim.sweep_spec import Point, load_spec
-from iosim.sweep_table import make_row, to_frame, write_csv, write_parquet
+from iosim.sweep.executors import Pool, available_cores, check_pool_options, open_pool
+from iosim.sweep.spec import Point, load_spec
+from iosim.sweep.store import RunStore, run_key
+from iosim.sweep.table import make_row, to_frame, write_csv, write_parquet
 
 MAX_BATCH_RUNS = 8  # per task: amortises executor overhead, bounds the work lost on a kill
 BATCHES_PER_SLOT = 4  # enough batches that every worker stays busy until the end

@@ -1,0 +1,1 @@
+"""Teaching front-ends: traced runs, ``iosim explain``, ``iosim quiz``, the flow diagram."""
