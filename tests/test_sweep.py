@@ -197,7 +197,7 @@ def test_ranges_expand_in_the_unit_of_their_key():
         "seed": {"start": 0, "stop": 5, "step": 2},
         "wire.rtt": {"start": "10us", "stop": "30us", "num": 3},
         "path": "all"}})
-    assert spec.axes == {"nic.rate": [1.25e8, 1.25e9, 1.25e10],
+    assert spec.axes == {"nic.rate": ["125000000.0B/s", "1250000000.0B/s", "12500000000.0B/s"],
                          "size_bytes": [4096, 16384, 65536, 262144, 1048576],
                          "seed": [0, 2, 4], "wire.rtt": [1e-05, 2e-05, 3e-05],
                          "path": list(iosim.PATHS)}

@@ -158,9 +158,8 @@ def run_point(point: Point, loaded: dict[str, Profile] | None = None) -> dict[st
     if run_key(profile_dict, scenario_dict, __version__) != point.key:
         raise RuntimeError(f"this worker builds other inputs for run {point.key} than the "
                            f"client (another iosim version or profile file?)")
-    options = {k: v for k, v in scenario_dict.items() if k not in ("path", "size_bytes")}
-    try:
-        result = simulate(point.path, scenario.size_bytes, profile=profile, **options)
+    try:  # the spec's own values: what a file or a flag would give (rates with their unit)
+        result = simulate(point.path, point.size, profile=profile, **dict(point.scenario))
         record = _record(point.key, profile_dict, scenario_dict, result=result.to_dict())
     except Exception as exc:
         record = _record(point.key, profile_dict, scenario_dict, error=exc)

@@ -296,6 +296,8 @@ def _range(key: str, table: dict[str, Any], where: str) -> list[Any]:
                   for i in range(math.floor(math.log(stop / start, factor) + 1e-9) + 1)]
     # Round away float noise (1.2499999999e9) so equal values hash to the same stored run.
     rounded = [round(v) if whole else float(f"{v:.12g}") for v in values]
+    if parse is units.parse_rate:  # a rate keeps its unit: a bare number would be refused
+        return list(dict.fromkeys(f"{v!r}B/s" for v in rounded))
     return list(dict.fromkeys(rounded))
 
 
