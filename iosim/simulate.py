@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 from typing import Any
 
-from iosim import faults
+from iosim import faults, limits
 from iosim.config import Profile, load_profile, make_scenario
 from iosim.kernel.socket import SNDBUF_FULL
 from iosim.machine import Machine
@@ -16,15 +16,16 @@ from iosim.trace import Tracer
 
 def simulate(path: str, size_bytes: int | str, profile: str | Profile = "teaching",
              seed: int = 0, overrides: dict[str, Any] | None = None,
-             tracer: Tracer | None = None, origin: str = "scenario", **scenario: Any
-             ) -> Result:
+             tracer: Tracer | None = None, origin: str = "scenario",
+             bounds: limits.Bounds | None = None, **scenario: Any) -> Result:
     """Simulate sending ``size_bytes`` of a file to a TCP socket along ``path``.
 
     ``profile`` is a bundled profile name, a TOML path or a loaded ``Profile``;
     ``overrides`` changes profile keys (``{"nic.rate": "25Gbit/s"}``); other keyword
     arguments are scenario keys (``cache="warm"``, ``buffer_bytes="16KiB"`` ...). A
-    ``tracer`` (``iosim.trace.Tracer``) collects every event of the run.
-    Raises ``ConfigError`` on bad input.
+    ``tracer`` (``iosim.trace.Tracer``) collects every event of the run. ``bounds``
+    (``iosim.limits.Bounds``) says where a run that starves stops (default: derived from
+    the inputs). Raises ``ConfigError`` on bad input, ``limits.RunStopped`` at a bound.
     """
     sc = make_scenario(path, size_bytes, PATHS, origin=origin, seed=seed, **scenario)
     prof = profile if isinstance(profile, Profile) else load_profile(profile)
@@ -33,6 +34,7 @@ def simulate(path: str, size_bytes: int | str, profile: str | Profile = "teachin
     spec = PATHS[path]
     if spec.overrides:
         prof = prof.with_overrides(spec.overrides, origin=f"path {path}")
+    limits.check(prof, sc, origin)
     m = Machine(prof, sc)
     m.acct.trace = tracer
     m.sender = m.env.process(spec.program(m, sc))
@@ -42,7 +44,7 @@ def simulate(path: str, size_bytes: int | str, profile: str | Profile = "teachin
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        m.env.run()
+        limits.run(m, bounds)
     finally:
         if was_enabled:
             gc.enable()
