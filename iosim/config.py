@@ -131,8 +131,8 @@ MAX_FILE_BYTES = 2**63 - 1
 
 # key -> (largest value, why): what the model can hold, or the kernel's own ceiling.
 LIMITS: dict[str, tuple[int, str]] = {
-    "cpu.cores": (8192, "the most CPUs Linux builds for (NR_CPUS on x86_64)"),
-    "disk.queue_depth": (65536, "the deepest NVMe queue (64 Ki entries)"),
+    "cpu.cores": (8192, "the most CPUs Linux builds for: NR_CPUS on x86_64"),
+    "disk.queue_depth": (65536, "the deepest NVMe queue: 64 Ki entries"),
 }
 PAGE_SIZES_BYTES = tuple(2**shift for shift in range(12, 19))
 """Page sizes Linux architectures build with: 4 KiB (x86) to 256 KiB (hexagon, ppc44x)."""
@@ -243,9 +243,12 @@ def _profile_path(text: str, base_dir: Path | None, named_by: str | None) -> Pat
     path = Path(text)
     if base_dir is not None and not path.is_absolute():
         path = base_dir / path
+    where = f"{named_by}: key 'extends': " if named_by else ""
+    if named_by and path.suffix == ".toml" and not path.exists():
+        raise ConfigError(f"{where}no profile file {str(path)!r} (a path in 'extends' is "
+                          f"relative to the profile that names it)")
     if path.suffix == ".toml" or path.exists():
         return path
-    where = f"{named_by}: key 'extends': " if named_by else ""
     raise ConfigError(f"{where}unknown profile {text!r}: expected one of "
                       f"{', '.join(bundled)} or a path to a .toml file")
 
@@ -535,17 +538,21 @@ def make_scenario(path: str, size_bytes: Any, paths: Mapping[str, Any],
             raise ConfigError(f"{origins.get(key, origin)}: unknown scenario key {key!r}; "
                               f"{hint}")
         values[key] = value
+    written = dict(values)
     for key in list(values):
         values[key] = parse_scenario_value(key, values[key], origins.get(key, origin))
     sc = Scenario(**values)
-    _check_scenario(sc, origin, origins)
+    _check_scenario(sc, origin, origins, written)
     return sc
 
 
-def _check_scenario(sc: Scenario, origin: str, origins: Mapping[str, str]) -> None:
+def _check_scenario(sc: Scenario, origin: str, origins: Mapping[str, str],
+                    written: Mapping[str, Any]) -> None:
     def bad(key: str, expected: str, got: Any) -> ConfigError:
+        as_written = written.get(key)  # what the user typed, when it is one value
+        shown = as_written if isinstance(as_written, str | int | float) else got
         return ConfigError(f"{origins.get(key, origin)}: key {key!r}: expected {expected}, "
-                           f"got {got!r}")
+                           f"got {shown!r}")
 
     for key in ("size_bytes", "buffer_bytes", "zc_buffers"):
         if getattr(sc, key) <= 0:

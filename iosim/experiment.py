@@ -13,7 +13,7 @@ import dataclasses
 import importlib.util
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from iosim.simulate import simulate
 from iosim.trace import Tracer
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
+_after_run: list[Callable[[], None]] = []  # called after every Case.run: progress bars
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,10 @@ class Case:
 
     def run(self, tracer: Tracer | None = None) -> Result:
         """Simulate this case."""
-        return simulate(**self.kwargs(), tracer=tracer)
+        result = simulate(**self.kwargs(), tracer=tracer)
+        for hook in _after_run:
+            hook()
+        return result
 
 
 def result_columns(result: Result) -> dict[str, Any]:
@@ -111,14 +115,30 @@ def available() -> list[str]:
     return sorted(p.stem for p in EXPERIMENTS_DIR.glob("[a-z]*.py"))
 
 
-def run_experiment(name: str, argv: Sequence[str]) -> int:
-    """Run ``experiments/NAME.py`` with ``argv``; the scripts live outside the package."""
+def check_name(name: str) -> None:
+    """Refuse anything but the name of a listed experiment (never a path to some .py)."""
+    known = available()
+    if name not in known:
+        listed = ", ".join(known) or f"none: {EXPERIMENTS_DIR} is missing"
+        raise ConfigError(f"unknown experiment {name!r}: expected one of {listed}")
+
+
+def run_experiment(name: str, argv: Sequence[str],
+                   on_run: Callable[[], None] | None = None) -> int:
+    """Run ``experiments/NAME.py`` with ``argv``; the scripts live outside the package.
+
+    ``on_run`` is called after each of its simulations (a progress bar counts them).
+    """
+    check_name(name)
     script = EXPERIMENTS_DIR / f"{name}.py"
-    if not script.is_file():
-        known = ", ".join(available()) or f"none: {EXPERIMENTS_DIR} is missing"
-        raise ConfigError(f"unknown experiment {name!r}: expected one of {known}")
     spec = importlib.util.spec_from_file_location(f"iosim_experiment_{name}", script)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while it executes
-    spec.loader.exec_module(module)
-    return module.main(list(argv))
+    if on_run is not None:
+        _after_run.append(on_run)
+    try:
+        spec.loader.exec_module(module)
+        return module.main(list(argv))
+    finally:
+        if on_run is not None:
+            _after_run.remove(on_run)

@@ -96,24 +96,29 @@ def state_bytes(profile: Profile, sc: Scenario) -> tuple[int, str]:
 
 
 def check(profile: Profile, sc: Scenario, origin: str = "scenario",
-          available_bytes: int | None = None) -> None:
+          origins: dict[str, str] | None = None, available_bytes: int | None = None) -> None:
     """Refuse, in one line, a run that could not advance time or would not fit in memory.
 
-    ``available_bytes`` defaults to this machine's available memory.
+    The error names the key to change and where it came from (``origins``, else the file
+    or flag the profile records, else ``origin``); ``available_bytes`` defaults to this
+    machine's available memory.
     """
+    def at(key: str) -> str:
+        return (origins or {}).get(key) or profile.where.get(key) or origin
+
     if sc.pressure_reader:
         chunk_bytes = max(1, profile.kernel.readahead_bytes // profile.kernel.page_size_bytes
                           ) * profile.kernel.page_size_bytes
         fastest = chunk_bytes / 1e-9  # one read-ahead chunk per ns
         if sc.pressure_reader > fastest:
-            raise ConfigError(f"{origin}: key 'pressure_reader': expected at most "
+            raise ConfigError(f"{at('pressure_reader')}: key 'pressure_reader': expected at most "
                               f"{units.format_rate(fastest)} (one {units.format_size(chunk_bytes)}"
                               f" read-ahead chunk per ns: faster stops simulated time from "
                               f"advancing), got {units.format_rate(sc.pressure_reader)}")
     need, key = state_bytes(profile, sc)
     free = available_memory_bytes() if available_bytes is None else available_bytes
     if free is not None and need > free:
-        raise ConfigError(f"{origin}: key '{key}': this run would hold about "
+        raise ConfigError(f"{at(key)}: key '{key}': this run would hold about "
                           f"{units.format_size(need)} of model state (~{CACHE_PAGE_BYTES} B per "
                           f"cached page), more than the {units.format_size(free)} this machine "
                           f"has available; expected a smaller page cache, size or buffer")

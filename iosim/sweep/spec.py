@@ -292,8 +292,9 @@ def _range(key: str, table: dict[str, Any], where: str) -> list[Any]:
     else:
         if factor <= 1 or start <= 0:
             raise ConfigError(f"{where}: 'factor' needs factor > 1 and start > 0")
-        values = [start * factor ** i
-                  for i in range(math.floor(math.log(stop / start, factor) + 1e-9) + 1)]
+        n = _range_length(math.floor(math.log(stop / start, factor) + 1e-9) + 1,
+                          where)  # counted before a value is built
+        values = [start * factor ** i for i in range(n)]
     # Round away float noise (1.2499999999e9) so equal values hash to the same stored run.
     rounded = [round(v) if whole else float(f"{v:.12g}") for v in values]
     if parse is units.parse_rate:  # a rate keeps its unit: a bare number would be refused
