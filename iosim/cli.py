@@ -10,6 +10,7 @@ on a terminal, only for work that lasts more than two seconds, never with ``--qu
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import signal
@@ -634,11 +635,11 @@ def _run_teaching(args: argparse.Namespace, flags: dict[str, str]) -> int:
 
 def _sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """Run a sweep; exit status 1 if some runs failed or broke invariants (named)."""
-    _echo(argv)
     previous = signal.signal(signal.SIGTERM, _interrupt)  # stop as on Ctrl-C: workers too
     try:
         report = run_sweep(args.spec, args.out, args.workers, args.scheduler,
-                           progress=False if args.quiet else None)
+                           progress=False if args.quiet else None,
+                           on_start=lambda: _echo(argv))
     finally:
         signal.signal(signal.SIGTERM, previous)
     print(f"{len(report.rows)} rows: {report.computed} runs computed, {report.reused} reused, "
@@ -724,6 +725,7 @@ def _compare(args: argparse.Namespace, argv: Sequence[str], flags: dict[str, str
                     results.append(_simulate(args, path, prep, bar=bar, done_bytes=i * size))
                 except limits.RunStopped as exc:
                     stopped.append(exc)
+                gc.collect()  # a run's cyclic garbage (gc is paused in runs) before the next
         except KeyboardInterrupt:
             interrupted = True
     if args.json:

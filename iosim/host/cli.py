@@ -89,6 +89,7 @@ def add_parsers(sub) -> None:
                      help="profile to write (default host.toml in the current directory)")
     cal.add_argument("--quick", action="store_true",
                      help="smaller sizes and fewer repeats: seconds instead of a minute")
+    cal.add_argument("--quiet", action="store_true", help="no progress lines")
     val = sub.add_parser("validate", help="run real transfers on this host and hold the "
                                           "model's predictions against them")
     val.add_argument("--profile", metavar="FILE",
@@ -109,10 +110,21 @@ def add_parsers(sub) -> None:
                           "profile calibrated on the way (default ./validation)")
     val.add_argument("--quick", action="store_true",
                      help="small sizes, fewer repeats, quick calibration")
+    val.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
 def _progress(message: str) -> None:
     print(f"  {message}", file=sys.stderr, flush=True)
+
+
+def _silent(message: str) -> None:
+    """Progress with --quiet: nothing."""
+
+
+def _unwritable(path: Path, flag: str, directory: bool = False) -> None:
+    """Refuse an output path before any measurement (a minute of work) is spent."""
+    if problem := atomic.unwritable(path, directory):
+        raise ConfigError(f"{flag} {path}: cannot write: {problem}")
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -125,10 +137,11 @@ def write_atomically(path: Path, text: str) -> None:
 
 def _calibrate(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    if out.is_dir():
-        raise ConfigError(f"{out}: is a directory; expected a profile file to write")
-    print(f"calibrating this host{' (quick)' if args.quick else ''}:", file=sys.stderr)
-    report = calibrate(progress=_progress, quick=args.quick)
+    _unwritable(out, "--out")
+    say = _silent if args.quiet else _progress
+    if not args.quiet:
+        print(f"calibrating this host{' (quick)' if args.quick else ''}:", file=sys.stderr)
+    report = calibrate(progress=say, quick=args.quick)
     write_atomically(out, report.to_profile_toml())
     print(report.summary())
     print(f"wrote {out} ({report.elapsed_s:.1f} s of measurements)")
@@ -138,22 +151,23 @@ def _calibrate(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     profile = load_profile(args.profile) if args.profile else None  # bad input: fail first
+    _unwritable(out, "--out", directory=True)
+    say = _silent if args.quiet else _progress
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigError(f"{out}: cannot create the output directory: {exc.strerror}"
+        raise ConfigError(f"--out {out}: cannot create the output directory: {exc.strerror}"
                           ) from None
     if profile is None:
-        print(f"calibrating this host first{' (quick)' if args.quick else ''}:",
-              file=sys.stderr)
+        say(f"calibrating this host first{' (quick)' if args.quick else ''}:")
         path = out / "host.toml"
-        write_atomically(path, calibrate(progress=_progress, quick=args.quick).to_profile_toml())
-        print(f"  wrote {path}", file=sys.stderr)
+        write_atomically(path, calibrate(progress=say, quick=args.quick).to_profile_toml())
+        say(f"wrote {path}")
         profile = load_profile(path)
     sizes = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
     repeats = args.repeats or (QUICK_REPEATS if args.quick else DEFAULT_REPEATS)
-    print("real transfers over 127.0.0.1 and their simulation:", file=sys.stderr)
-    result = validate(profile, sizes, args.paths, args.buffer, repeats, progress=_progress)
+    say("real transfers over 127.0.0.1 and their simulation:")
+    result = validate(profile, sizes, args.paths, args.buffer, repeats, progress=say)
     try:
         result.write_json(out / "validate.json")
         result.write_csv(out / "validate.csv")

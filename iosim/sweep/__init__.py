@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, Future, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,15 +83,16 @@ def sweep(spec: str | Path | Mapping[str, Any], out_dir: str | Path | None = Non
 
 def run_sweep(spec: str | Path | Mapping[str, Any], out_dir: str | Path | None = None,
               workers: int | None = None, scheduler: str | None = None,
-              executor: Executor | None = None, progress: bool | None = None
-              ) -> SweepReport:
+              executor: Executor | None = None, progress: bool | None = None,
+              on_start: Callable[[], None] | None = None) -> SweepReport:
     """Run a sweep and report its rows and how many runs were computed and reused.
 
     Results go to ``out_dir`` (default ``sweeps/SPEC_NAME``): ``runs/`` holds one file per
     run, ``results.csv`` (and ``results.parquet`` with pyarrow) the table. Runs execute on
     ``executor`` if given, else on ``workers`` local processes (default: all cores), else on
     the Dask cluster at ``scheduler`` (``tcp://HOST:PORT``, or ``local``). ``progress``
-    shows a bar (default: when stderr is a terminal).
+    shows a bar (default: when stderr is a terminal). ``on_start`` is called once every
+    input is checked, before the first run.
     """
     if executor is None:
         check_pool_options(workers, scheduler)
@@ -101,6 +102,8 @@ def run_sweep(spec: str | Path | Mapping[str, Any], out_dir: str | Path | None =
         if problem := atomic.unwritable(path, directory):
             raise ConfigError(f"--out {path}: cannot write: {problem}")
     points = parsed.points(model_version())
+    if on_start is not None:
+        on_start()
     store = RunStore(out / "runs")  # created when the first run is stored
     records = {p.key: _kept(r) for p in points if (r := store.get(p.key)) is not None}
     reused = len(records)
@@ -161,7 +164,7 @@ def _execute(pending: list[Point], pool: Pool, store: RunStore,
             futures[pool.executor.submit(run_batch, batch, store_dir)] = batch
         with tqdm(**bar_options) as bar:
             for future in as_completed(futures):
-                batch = futures[future]
+                batch = futures.pop(future)  # forget the future: its records are big
                 try:
                     done = future.result()
                 except Exception as exc:  # the executor's failure, not the simulation's

@@ -29,6 +29,7 @@ from iosim.config import (
     load_profile,
     make_scenario,
 )
+from iosim.limits import available_memory_bytes
 from iosim.paths import PATHS
 from iosim.sweep.store import run_key
 
@@ -37,6 +38,7 @@ ALIASES = {"size": "size_bytes"}
 RANGE_KEYS = ("start", "stop", "num", "scale", "step", "factor")
 TOP_LEVEL = ("description", "base", "grid")
 MAX_POINTS = 1_000_000  # runs in one sweep: its rows are held in memory
+CLIENT_BYTES_PER_POINT = 16 * 1024  # a point, its kept record and its row (~10 KiB measured)
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,12 @@ def load_spec(spec: str | Path | Mapping[str, Any]) -> SweepSpec:
     if points > MAX_POINTS:
         raise ConfigError(f"{source}: the grid has {points:,} points; at most {MAX_POINTS:,} "
                           f"per sweep: split it into several specs")
+    free = available_memory_bytes()
+    if free is not None and points * CLIENT_BYTES_PER_POINT > free:
+        raise ConfigError(f"{source}: the grid has {points:,} points; their rows need about "
+                          f"{units.format_size(points * CLIENT_BYTES_PER_POINT)} of memory "
+                          f"({CLIENT_BYTES_PER_POINT // 1024} KiB each) and this machine has "
+                          f"{units.format_size(free)} available: split it into several specs")
     return SweepSpec(name, source, base, axes, directory)
 
 
