@@ -217,7 +217,7 @@ def bundled_profiles() -> dict[str, Path]:
 MAX_EXTENDS_DEPTH = 32  # profiles a chain of `extends` may pass through
 
 
-def _read_toml(path: Path, what: str = "") -> dict[str, Any]:
+def read_toml(path: Path, what: str = "") -> dict[str, Any]:
     """A TOML file as a dict; an unreadable, non-UTF-8 or invalid file is one line."""
     try:
         with path.open("rb") as fh:
@@ -271,7 +271,7 @@ def _resolve(name_or_path: str | Path) -> tuple[str, Path, dict, dict[str, str]]
             raise ConfigError(f"{chain[0][0]}: 'extends' chain deeper than "
                               f"{MAX_EXTENDS_DEPTH} profiles")
         seen.add(key)
-        data = _read_toml(path, "profile")
+        data = read_toml(path, "profile")
         chain.append((path, data))
         parent = data.get("extends")
         if parent is None:
@@ -626,7 +626,7 @@ def load_scenario_file(path: str | Path, paths: Mapping[str, Any] | None = None
     ``[scenario]`` table), ``path`` and ``size`` allowed, each value parsed and checked here
     so that an error names this file. With ``paths``, ``path`` must be one of them."""
     p = scenario_file(path)
-    data = _read_toml(p, "scenario")
+    data = read_toml(p, "scenario")
     if "scenario" in data:
         if not isinstance(data["scenario"], dict):
             raise ConfigError(f"{p}: key 'scenario': expected a [scenario] table, got "

@@ -92,7 +92,7 @@ def run_sweep(spec: str | Path | Mapping[str, Any], out_dir: str | Path | None =
     ``executor`` if given, else on ``workers`` local processes (default: all cores), else on
     the Dask cluster at ``scheduler`` (``tcp://HOST:PORT``, or ``local``). ``progress``
     shows a bar (default: when stderr is a terminal). ``on_start`` is called once every
-    input is checked, before the first run.
+    input is checked and the workers are up, before the first run.
     """
     if executor is None:
         check_pool_options(workers, scheduler)
@@ -102,8 +102,7 @@ def run_sweep(spec: str | Path | Mapping[str, Any], out_dir: str | Path | None =
         if problem := atomic.unwritable(path, directory):
             raise ConfigError(f"--out {path}: cannot write: {problem}")
     points = parsed.points(model_version())
-    if on_start is not None:
-        on_start()
+    start = on_start or (lambda: None)
     store = RunStore(out / "runs")  # created when the first run is stored
     records = {p.key: _kept(r) for p in points if (r := store.get(p.key)) is not None}
     reused = len(records)
@@ -111,12 +110,16 @@ def run_sweep(spec: str | Path | Mapping[str, Any], out_dir: str | Path | None =
     bar = {"total": reused + len(pending), "initial": reused, "unit": "run",
            "disable": None if progress is None else not progress}
     if pending and executor is not None:
+        start()
         _execute(pending, Pool(executor, workers or available_cores(), parsed.name, False),
                  store, records, {**bar, "desc": parsed.name})
     elif pending:
         with open_pool(workers, scheduler) as pool:
+            start()
             _execute(pending, pool, store, records,
                      {**bar, "desc": f"{parsed.name} on {pool.description}"})
+    else:
+        start()
     rows = [make_row(p.inputs, records[p.key]) for p in points]
     files = [out / "results.csv"]
     try:

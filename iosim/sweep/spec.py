@@ -12,7 +12,6 @@ import dataclasses
 import difflib
 import itertools
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from iosim.config import (
     known_keys,
     load_profile,
     make_scenario,
+    read_toml,
 )
 from iosim.limits import available_memory_bytes
 from iosim.paths import PATHS
@@ -148,13 +148,7 @@ def load_spec(spec: str | Path | Mapping[str, Any]) -> SweepSpec:
     else:
         path = Path(spec)
         source, name, directory = str(path), path.stem, path.parent
-        try:
-            with path.open("rb") as fh:
-                data = tomllib.load(fh)
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read sweep spec: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        data = read_toml(path, "sweep spec")
     for key in data:
         if key not in TOP_LEVEL:
             raise ConfigError(f"{source}: unknown top-level key {key!r}; expected "
