@@ -105,6 +105,16 @@ def _wall_limit(text: str) -> float:
     return seconds
 
 
+def _events(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     # scenario options default to None so that a --scenario file can fill them in
     p.add_argument("--size", dest="size_bytes", metavar="SIZE",
@@ -124,6 +134,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--wall-limit", type=_wall_limit, metavar="TIME",
                    help="stop a run that takes longer than this on the clock (e.g. 10min)")
+    p.add_argument("--max-events", type=_events, metavar="N",
+                   help="stop a run after N simulation events (default: from its size, "
+                        "at least 2 million)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -315,7 +328,8 @@ def _simulate(args: argparse.Namespace, path: str, prepared: Prepared,
     def progress(delivered: int) -> None:
         bar.update(done_bytes + delivered - bar.n)
 
-    bounds = limits.Bounds(max_wall_s=getattr(args, "wall_limit", None),
+    bounds = limits.Bounds(max_events=getattr(args, "max_events", None),
+                           max_wall_s=getattr(args, "wall_limit", None),
                            progress=progress if bar is not None and not bar.disable else None)
     options = dict(prepared.options)
     size = options.pop("size_bytes")

@@ -449,6 +449,7 @@ SCENARIO_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Scenario)
 MIN_INTERVAL_S = 1e-9
 """The shortest timer a failure mode may set (one writer store, one reclaim pass): shorter
 ones stop simulated time (float seconds) from advancing in a long run."""
+MAX_WRITER_RATE = 1e9  # stores per second: one per MIN_INTERVAL_S
 
 
 def _number(value: Any) -> float:
@@ -548,9 +549,9 @@ def make_scenario(path: str, size_bytes: Any, paths: Mapping[str, Any],
 
 def _check_scenario(sc: Scenario, origin: str, origins: Mapping[str, str],
                     written: Mapping[str, Any]) -> None:
-    def bad(key: str, expected: str, got: Any) -> ConfigError:
+    def bad(key: str, expected: str, got: Any, item: bool = False) -> ConfigError:
         as_written = written.get(key)  # what the user typed, when it is one value
-        shown = as_written if isinstance(as_written, str | int | float) else got
+        shown = got if item or not isinstance(as_written, str | int | float) else as_written
         return ConfigError(f"{origins.get(key, origin)}: key {key!r}: expected {expected}, "
                            f"got {shown!r}")
 
@@ -568,7 +569,7 @@ def _check_scenario(sc: Scenario, origin: str, origins: Mapping[str, str],
     if sc.pressure_interval_s is not None and sc.pressure_interval_s < MIN_INTERVAL_S:
         raise bad("pressure_interval_s", "at least 1ns (shorter timers stop simulated time "
                                          "from advancing)", sc.pressure_interval_s)
-    if sc.writer_rate > 1 / MIN_INTERVAL_S:
+    if sc.writer_rate > MAX_WRITER_RATE:
         raise bad("writer_rate", "at most 1e9 stores per second (one per ns: shorter "
                                  "intervals stop simulated time from advancing)", sc.writer_rate)
     if sc.cache not in ("cold", "warm"):
@@ -588,12 +589,12 @@ def _check_scenario(sc: Scenario, origin: str, origins: Mapping[str, str],
             size_from = origins.get("size_bytes")
             raise bad("writer_at", f"offsets within the {sc.size_bytes}-byte transfer"
                                    + (f" (size from {size_from})" if size_from else ""),
-                      offset)
+                      offset, item=True)
     if not 0 <= sc.loss < 1:
         raise bad("loss", "a probability from 0 up to (not including) 1", sc.loss)
     for seg in sc.drop:
         if seg < 1:
-            raise bad("drop", "segment numbers from 1 (the first segment sent)", seg)
+            raise bad("drop", "segment numbers from 1 (the first segment sent)", seg, item=True)
 
 
 def bundled_scenarios() -> dict[str, Path]:
