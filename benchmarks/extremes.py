@@ -5,10 +5,11 @@
 
 Each scenario takes a path, a size and up to six profile keys and three failure modes, each
 at one end of its range (tests/strategies.py: EXTREME_PROFILE, EXTREME_SCENARIO), and runs
-through the command line in-process, as `iosim run ... --json --max-events N` would. Every
-one must end with exit 0 and its invariants holding, exit 1 and one line saying where it
-stopped, or exit 2 and one line saying what to change; anything else (a traceback, a broken
-run, two lines, non-JSON output) is counted as a failure and printed, and the script exits 1.
+through the command line in-process, as `iosim run ... --json --max-events N --wall-limit 10s`
+would. Every one must end with exit 0 and its invariants holding, exit 1 and one line
+saying where it stopped, or exit 2 and one line saying what to change; anything else (a
+traceback, a broken run, two lines, non-JSON output) is counted as a failure and printed,
+and the script exits 1.
 """
 
 from __future__ import annotations
@@ -27,13 +28,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.strategies import (  # noqa: E402 (the repository root is put on the path first)
+from tests.strategies import (  # after the path insert
     EXTREME_PROFILE,
     EXTREME_SCENARIO,
     EXTREME_SIZES,
     scenario_keys,
 )
-from tests.test_extremes import MAX_EVENTS, argv_of  # noqa: E402
+from tests.test_extremes import MAX_EVENTS, argv_of
 
 PATHS = ("read_write", "mmap_write", "sendfile", "sendfile_sg", "splice", "msg_zerocopy")
 
@@ -57,7 +58,7 @@ def judge(argv: list[str], size: int) -> tuple[str, float, str]:
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = main(argv)
-    except BaseException as exc:  # noqa: BLE001 (a crash is what this script looks for)
+    except BaseException as exc:  # a crash is what this looks for
         return "failure", time.perf_counter() - start, f"{type(exc).__name__}: {exc}"
     wall_s = time.perf_counter() - start
     out_text, err_text = out.getvalue(), err.getvalue()
@@ -72,8 +73,9 @@ def judge(argv: list[str], size: int) -> tuple[str, float, str]:
         return "finished", wall_s, ""
     if code == 1 and one_line and err_text.startswith("iosim: stopped: "):
         bound = err_text.split(" stopped after ", 1)[1].split(":", 1)[0]
-        bound = "events without delivery" if "without" in bound else (
-            "simulated time" if "simulated" in bound else "events")
+        bound = ("events without delivery" if "without" in bound else
+                 "simulated time" if "simulated" in bound else
+                 "wall clock" if "wall-clock" in bound else "events")
         return f"stopped ({bound})", wall_s, ""
     if code == 2 and one_line and err_text.startswith("iosim: error: "):
         key = err_text.split("key ", 1)[1].split(":", 1)[0] if "key " in err_text else "?"

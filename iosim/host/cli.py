@@ -2,7 +2,8 @@
 
 Apart from ``cli.py`` because they run real transfers over 127.0.0.1 (bounded in size and
 time; children and temporary files are removed on every exit) instead of simulating. Progress
-goes to stderr, one line per step; results to stdout and to files, written atomically.
+goes to stderr, one line per step, on a terminal and without --quiet; results to stdout
+and to files, written atomically.
 """
 
 from __future__ import annotations
@@ -118,7 +119,12 @@ def _progress(message: str) -> None:
 
 
 def _silent(message: str) -> None:
-    """Progress with --quiet: nothing."""
+    """Progress with --quiet, or when stderr is no terminal: nothing."""
+
+
+def _say(args: argparse.Namespace):
+    """Where progress lines go: stderr on a terminal, unless --quiet."""
+    return _progress if not args.quiet and sys.stderr.isatty() else _silent
 
 
 def _unwritable(path: Path, flag: str, directory: bool = False) -> None:
@@ -138,9 +144,8 @@ def write_atomically(path: Path, text: str) -> None:
 def _calibrate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     _unwritable(out, "--out")
-    say = _silent if args.quiet else _progress
-    if not args.quiet:
-        print(f"calibrating this host{' (quick)' if args.quick else ''}:", file=sys.stderr)
+    say = _say(args)
+    say(f"calibrating this host{' (quick)' if args.quick else ''}:")
     report = calibrate(progress=say, quick=args.quick)
     write_atomically(out, report.to_profile_toml())
     print(report.summary())
@@ -152,7 +157,7 @@ def _validate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     profile = load_profile(args.profile) if args.profile else None  # bad input: fail first
     _unwritable(out, "--out", directory=True)
-    say = _silent if args.quiet else _progress
+    say = _say(args)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
