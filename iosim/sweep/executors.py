@@ -45,7 +45,9 @@ _busy = False  # this worker is inside a batch (SIGTERM unwinds it) or idle (exi
 def _on_sigterm(signum: int, frame: object) -> None:
     if _busy:
         raise WorkerStopped
-    os._exit(128 + signum)
+    signal.signal(signum, signal.SIG_DFL)  # idle: die of the signal itself, doing nothing
+    os.kill(os.getpid(), signum)  # in a handler that might wait on a lock the code it
+    # interrupted holds (os._exit can be wrapped, by coverage for one)
 
 
 def worker_init(parent_pid: int) -> None:
