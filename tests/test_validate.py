@@ -86,6 +86,7 @@ def test_report_has_every_path_measured_and_predicted(runs, capsys):
             row["predicted_bytes_per_s"] / row["measured_bytes_per_s"] - 1)
     base = next(r for r in rows if r["path"] == val.BASELINE)
     assert base["measured_ratio"] == base["predicted_ratio"] == 1.0
+    assert base["measured_ratio_low"] <= 1.0 <= base["measured_ratio_high"]
     sendfile = next(r for r in rows if r["path"] == "sendfile")
     assert "scatter-gather" in sendfile["skipped"]
 
@@ -249,6 +250,7 @@ def test_placements_and_controllers_are_recorded(runs, tmp_path, capsys):
         assert 0 <= row["measured_first_data_s"] <= row["measured_wall_s"]
         ratio_errors = [k for k in row if "ratio" in k and "err" in k]
         assert ratio_errors == ["ratio_error"] and row["ratio_error"] is not None
+        assert row["measured_ratio_low"] <= row["measured_ratio_high"]
 
 
 @pytest.mark.parametrize("argv, message", [

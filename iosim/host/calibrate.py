@@ -57,6 +57,7 @@ from iosim.host.realpaths import (
 )
 
 MIB = 1 << 20
+MODEL_CONGESTION = "cubic"  # the model's TCP: CUBIC-style, unpaced; its costs are taken so
 MIN_TIME_S = 1e-9  # floor for a derived cost that the noise pushed to zero or below
 F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
 TRAFFIC_BYTES_PER_COPIED_BYTE = 2  # a copy reads the source and writes the destination
@@ -156,28 +157,35 @@ def copy_spans(largest_bytes: int) -> list[int]:
 
 
 def measure_copy_curve(source: str, file_bytes: int, repeats: int = 5,
-                       min_total_bytes: int = 64 * MIB) -> dict[int, list[float]]:
-    """The kernel's copy speed (copy_to_user) by working set: bytes/s of each repeat, per span.
+                       min_total_bytes: int = 64 * MIB) -> dict[int, list[dict[str, float]]]:
+    """The kernel's copy speed (copy_to_user) by working set: per span, the timings of each
+    repeat (``copy``: seconds of the reads, ``base``: of as many 0-byte reads, ``bytes``).
 
     ``read()`` of a cached file into a 64 KiB buffer, minus the same number of 0-byte reads
     (the syscall and the interpreter), cycling over the file's first ``span`` bytes: these
     are the copies the paths make, unlike a user-space memcpy. Each span reads at least
-    ``min_total_bytes`` and twice itself, after one pass to bring it in.
+    ``min_total_bytes`` and twice itself, after one pass to bring it in. Each repeat sweeps
+    every span, so that a neighbour's busy spell slows some of every span's runs rather
+    than every run of some spans.
     """
     view = memoryview(bytearray(COPY_CHUNK_BYTES))
-    curve: dict[int, list[float]] = {}
+    curve: dict[int, list[dict[str, float]]] = {s: [] for s in copy_spans(file_bytes)}
     fd = os.open(source, os.O_RDONLY)
     try:
-        for span in copy_spans(file_bytes):
-            total = max(min_total_bytes, 2 * span)
-            calls = total // COPY_CHUNK_BYTES
-            _pread_s(fd, view, span, span // COPY_CHUNK_BYTES)  # bring the span in
-            curve[span] = [total / max(1e-9, _pread_s(fd, view, span, calls)
-                                       - _pread_s(fd, view[:0], span, calls))
-                           for _ in range(repeats)]
+        for _ in range(repeats):
+            for span, runs in curve.items():
+                total = max(min_total_bytes, 2 * span)
+                calls = total // COPY_CHUNK_BYTES
+                _pread_s(fd, view, span, span // COPY_CHUNK_BYTES)  # bring the span in
+                runs.append({"copy": _pread_s(fd, view, span, calls),
+                             "base": _pread_s(fd, view[:0], span, calls), "bytes": total})
     finally:
         os.close(fd)
     return curve
+
+
+def _copy_rate(t: dict[str, float]) -> float:
+    return t["bytes"] / max(MIN_TIME_S, t["copy"] - t["base"])
 
 
 DRAM_MARGIN = 1.25  # a span whose copy beats the largest span's by this is served by a cache
@@ -211,12 +219,14 @@ def measure_caches(source: str, file_bytes: int, repeats: int = 5,
     where the measured copy speed drops (``measure_copy_curve``), not from sysfs, which in
     a VM tells the host's cache, not this guest's share of it.
 
-    The figures come from the fastest repeat of each span (another task can only slow a
-    copy down, or evict); each repeat's own figures give the spread.
+    The figures come from the fastest of each timing of each span over the repeats (another
+    task can only slow a copy down, or evict); each repeat's own figures give the spread.
     """
-    curve = measure_copy_curve(source, file_bytes, repeats, min_total_bytes)
-    spans = sorted(curve)
-    best = {s: max(rates) for s, rates in curve.items()}
+    timings = measure_copy_curve(source, file_bytes, repeats, min_total_bytes)
+    spans = sorted(timings)
+    curve = {s: [_copy_rate(t) for t in runs] for s, runs in timings.items()}
+    best = {s: _copy_rate({k: min(t[k] for t in runs) for k in runs[0]})
+            for s, runs in timings.items()}
     edge, cached = _cache_edge(best)
     per_repeat = []
     for i in range(repeats):
@@ -232,7 +242,7 @@ def measure_caches(source: str, file_bytes: int, repeats: int = 5,
     speeds = [c for _, c in per_repeat] or [cached]
     return {
         "cpu.copy_bandwidth": Measurement(
-            best[largest], "rate", (min(dram), max(dram)),
+            best[largest], "rate", (min(*dram, best[largest]), max(*dram, best[largest])),
             f"copy speed over {units.format_size(largest)} (beyond the cache: from DRAM); "
             + how, tuple(dram)),
         "cpu.copy_bandwidth_cached": Measurement(
@@ -244,7 +254,8 @@ def measure_caches(source: str, file_bytes: int, repeats: int = 5,
             f"the largest span copied faster than sqrt(cached x DRAM speed) (the last-level "
             f"cache, as copies see it); {how}", tuple(edges)),
         "host.copy_bandwidth_hot": Measurement(
-            best[spans[0]], "rate", (min(curve[spans[0]]), max(curve[spans[0]])),
+            best[spans[0]], "rate", (min(*curve[spans[0]], best[spans[0]]),
+                                     max(*curve[spans[0]], best[spans[0]])),
             f"copy speed over {units.format_size(spans[0])} (a buffer that stays in the "
             "core's own caches)", tuple(curve[spans[0]])),
     }
@@ -585,13 +596,17 @@ class _PairCpu:
 
 
 def _pinned_transfer(cpu: int, total_bytes: int, send_loop: Callable[[socket.socket], int],
-                     receiver_cpu: int | None = None) -> _PairCpu:
+                     receiver_cpu: int | None = None, congestion: str | None = None
+                     ) -> _PairCpu:
     """Run ``send_loop(sock)`` (it returns its syscalls) against a draining child, the
-    sender on ``cpu`` and the receiver on ``receiver_cpu`` (the same by default), and
-    measure who spent what."""
+    sender on ``cpu`` and the receiver on ``receiver_cpu`` (the same by default), under
+    congestion controller ``congestion`` (None: the host's default), and measure who spent
+    what."""
     receiver_cpu = cpu if receiver_cpu is None else receiver_cpu
     clocks = [softirq_clock(c) for c in {cpu, receiver_cpu}]
     with loopback_peer("drain", cpu=receiver_cpu) as peer, pinned(cpu):
+        if congestion is not None:
+            set_congestion(peer.sock, congestion)
         softirq_before = sum(clock() for clock in clocks)
         before = resource.getrusage(RUSAGE_SENDER)
         calls = send_loop(peer.sock)
@@ -609,8 +624,8 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
                            pipe_op_s: float, repeats: int = 5, total_bytes: int = 256 * MIB,
                            chunk_bytes: int = 64 * 1024, source: str | None = None,
                            copy_bytes_per_s: float | None = None,
-                           cached_region_bytes: int = 0, other_cpu: int | None = None
-                           ) -> dict[str, Measurement]:
+                           cached_region_bytes: int = 0, other_cpu: int | None = None,
+                           congestion: str | None = None) -> dict[str, Measurement]:
     """The TCP costs of a loopback pair: per sk_buff, per page-cache frag, and of
     MSG_ZEROCOPY per page; and how the work splits between sender and receiver.
 
@@ -634,6 +649,10 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
       the pinned pages before delivery), per page, is ``cpu.page_pin``. It includes the
       completion of each send: a per-send part did not separate (sends of 256 KiB cost more
       per page, not less), so ``cpu.notification`` is written as 1 ns.
+
+    Every socket uses ``congestion`` (None: the host's default): the model's TCP is CUBIC
+    without pacing, so its costs are measured under ``cubic``; what a pacing controller
+    (BBR) adds per skb is ``measure_per_skb``'s to tell.
 
     With ``other_cpu``, the linear and file transfers run again with the receiver there
     (``split``): the sender's share of the TCP work and its total per skb in each placement
@@ -717,7 +736,7 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
         for _ in range(repeats):
             run = {}
             for kind, (loop, receiver_cpu) in loops.items():
-                used = _pinned_transfer(cpu, total_bytes, loop, receiver_cpu)
+                used = _pinned_transfer(cpu, total_bytes, loop, receiver_cpu, congestion)
                 run[kind] = used.total_s
                 calls.setdefault(kind, []).append(used.calls)
                 base = used.calls * syscall_s
@@ -744,7 +763,8 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
                 - skbs * skb_s(t)) / frags
 
     both = (f"{units.format_size(total_bytes)} over 127.0.0.1 in "
-            f"{units.format_size(chunk_bytes)} calls, sender and receiver on CPU {cpu}")
+            f"{units.format_size(chunk_bytes)} calls, sender and receiver on CPU {cpu}, "
+            f"{congestion or 'default'} congestion control")
     beyond = "all CPU beyond syscalls, pipe ops, per-skb costs and the copy, per 4 KiB frag"
     found = {
         "cpu.per_skb": _median_of(runs, lambda t: share * skb_s(t), "time",
@@ -804,6 +824,36 @@ def _share(samples: list[float], what: str) -> Measurement:
                        f"{what}: the sender's CPU beyond its syscalls, copies and pipe ops, "
                        "over all such work of sender, receiver and ksoftirqd; median of "
                        f"{len(samples)} runs", tuple(clipped))
+
+
+def measure_per_skb(cpu: int, receiver_cpu: int, congestion: str | None, syscall_s: float,
+                    copy_cached_bytes_per_s: float, repeats: int = 5,
+                    total_bytes: int = 256 * MIB, chunk_bytes: int = 64 * 1024
+                    ) -> Measurement:
+    """The loopback TCP work per skb (sender, receiver and softirq together) of ``send()``
+    of one 64 KiB buffer under ``congestion``, as ``measure_loopback_costs`` takes it: all
+    CPU minus syscalls and the two copies, per skb. Under a pacing controller the
+    difference to ``cubic``'s is what pacing costs."""
+    buffer = memoryview(bytearray(chunk_bytes))
+    skbs = -(-total_bytes // chunk_bytes)
+    copy_s = total_bytes / copy_cached_bytes_per_s
+
+    def send_loop(sock: socket.socket) -> int:
+        calls, sent = 0, 0
+        while sent < total_bytes:
+            sent += sock.send(buffer[:min(chunk_bytes, total_bytes - sent)])
+            calls += 1
+        return calls
+
+    runs = []
+    for _ in range(repeats):
+        used = _pinned_transfer(cpu, total_bytes, send_loop, receiver_cpu, congestion)
+        runs.append({"work": used.total_s - used.calls * syscall_s - 2 * copy_s})
+    where = "one CPU" if cpu == receiver_cpu else f"CPUs {cpu} and {receiver_cpu}"
+    return _median_of(runs, lambda t: t["work"] / skbs, "time",
+                      f"send() of {units.format_size(total_bytes)} in "
+                      f"{units.format_size(chunk_bytes)} calls on {where}, {congestion} "
+                      "congestion control: all CPU minus syscalls and copies, per skb")
 
 
 def measure_startup(cpu: int, receiver_cpu: int, congestion: str | None, repeats: int = 5,
@@ -1232,15 +1282,27 @@ def calibrate(progress: Callable[[str], None] | None = None, repeats: int = 5,
     def rtt() -> None:
         found["wire.rtt"] = measure_loopback_rtt(repeats, sizes["rtt"])
 
+    controls = congestion_controls()
+    names = [c for c in dict.fromkeys((controls.default, MODEL_CONGESTION, "bbr"))
+             if c and c in controls.available and prepare_congestion(c) is None]
+    model_cc = MODEL_CONGESTION if MODEL_CONGESTION in names else None
+    places = {"same": cpu} | ({"split": other_cpu} if other_cpu is not None else {})
+
     def startup() -> None:
-        controls = congestion_controls()
-        names = [c for c in dict.fromkeys((controls.default, "cubic", "bbr"))
-                 if c and c in controls.available and prepare_congestion(c) is None]
-        places = {"same": cpu} | ({"split": other_cpu} if other_cpu is not None else {})
         for where, receiver in places.items():
             for name in names:
                 found[f"host.tcp_startup_{where}_{name}"] = measure_startup(
                     cpu, receiver, name, repeats, chunks=sizes["startup_chunks"])
+
+    def pacing() -> None:
+        mode_switch_s, syscall_s, cached_bps = need("cpu.mode_switch", "cpu.syscall",
+                                                    "cpu.copy_bandwidth_cached")
+        for where, receiver in places.items():
+            for name in names:
+                if name != model_cc:
+                    found[f"host.tcp_per_skb_{where}_{name}"] = measure_per_skb(
+                        cpu, receiver, name, 2 * mode_switch_s + syscall_s, cached_bps,
+                        repeats, sizes["pair"])
 
     with contextlib.ExitStack() as stack:
         sources: list[str] = []
@@ -1267,7 +1329,7 @@ def calibrate(progress: Callable[[str], None] | None = None, repeats: int = 5,
                 sizes["pair"], source=sources[0] if sources else None,
                 copy_bytes_per_s=dram_bps,
                 cached_region_bytes=int(cache_bytes) // 4 // COPY_CHUNK_BYTES
-                * COPY_CHUNK_BYTES, other_cpu=other_cpu))
+                * COPY_CHUNK_BYTES, other_cpu=other_cpu, congestion=model_cc))
 
         def touch() -> None:
             if not sources:
@@ -1289,6 +1351,8 @@ def calibrate(progress: Callable[[str], None] | None = None, repeats: int = 5,
         attempt("first touch of a mapping in send()", "host.mmap_first_touch", touch)
     attempt("loopback TCP throughput and cost", "nic.rate", tcp)
     attempt("loopback TCP round trip", "wire.rtt", rtt)
+    attempt("loopback TCP per skb under the other congestion controllers (pacing)",
+            "host.tcp_per_skb_bbr", pacing)
     attempt("connection start-up, per placement and congestion controller",
             "host.tcp_startup", startup)
     return CalibrationReport(

@@ -32,6 +32,7 @@ import datetime
 import json
 import os
 import platform
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,6 +105,11 @@ class Row:
     throughput_error: float | None = None
     measured_ratio: float | None = None
     """Throughput / read_write's throughput, at the same size."""
+    measured_ratio_low: float | None = None
+    measured_ratio_high: float | None = None
+    """The ratio of this path's first and third quartile clean run to read_write's
+    figure: how far the measured ratio itself moves from run to run (an error inside this
+    range is within the host's own noise)."""
     predicted_ratio: float | None = None
     ratio_error: float | None = None
     measured_sender_cpu_s: float | None = None
@@ -207,8 +213,8 @@ class Validation:
     def table(self) -> str:
         """Measured and predicted side by side, one line per path and size."""
         head = ("path (real)", "place", "cc", "size", "measured", "[spread]", "clean",
-                "predicted", "err", "ratio meas", "pred", "err", "sender CPU meas", "pred",
-                "err")
+                "predicted", "err", "ratio meas [quartiles]", "pred", "err", "sender CPU meas",
+                "pred", "err")
         lead = 4  # path, placement, controller, size: shown on a skipped row too
         rows: list[tuple[str, ...]] = [head]
         for r in self.rows:
@@ -223,7 +229,8 @@ class Validation:
                 f"{_gbps(r.measured_max_bytes_per_s, unit=False)}]",
                 f"{r.undisturbed}/{r.repeats}" + (" DISTURBED" if r.disturbed else ""),
                 _gbps(r.predicted_bytes_per_s), _pct(r.throughput_error),
-                _num(r.measured_ratio), _num(r.predicted_ratio), _pct(r.ratio_error),
+                f"{_num(r.measured_ratio)} [{_num(r.measured_ratio_low)}-"
+                f"{_num(r.measured_ratio_high)}]", _num(r.predicted_ratio), _pct(r.ratio_error),
                 _ms(r.measured_sender_cpu_s), _ms(r.predicted_sender_cpu_s),
                 _pct(r.sender_cpu_error)))
         widths = [max(len(row[i]) for row in rows if len(row) == len(head) or i < lead)
@@ -401,10 +408,12 @@ def compare(profile: Profile, size_bytes: int, buffer_bytes: int,
         receive_s = result.cpu_time_by_category["receive"]
         measured_cpu_s = best.user_cpu_s + best.sys_cpu_s
         predicted_cpu_s = result.cpu_time_s - receive_s
+        low, high = _quartiles([r.throughput_bytes_per_s for r in clean or [best]])
         rows.append(Row(
             path=sim_path, real_path=real_path, size_bytes=size_bytes,
             congestion=best.congestion, **where,
             measured_bytes_per_s=best.throughput_bytes_per_s,
+            measured_ratio_low=low, measured_ratio_high=high,
             measured_min_bytes_per_s=min(rates), measured_max_bytes_per_s=max(rates),
             predicted_bytes_per_s=predicted_bps,
             throughput_error=_error(predicted_bps, best.throughput_bytes_per_s),
@@ -436,6 +445,14 @@ def _other_s(run: realpaths.RealRun) -> float:
             - run.softirq_cpu_s - run.receiver_softirq_cpu_s)
 
 
+def _quartiles(values: list[float]) -> tuple[float, float]:
+    """First and third quartile (inclusive method: within the values' range)."""
+    if len(values) < 2:
+        return values[0], values[0]
+    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, q3
+
+
 def _with_ratios(row: Row, base: Row) -> Row:
     if row.skipped is not None:
         return row
@@ -443,6 +460,10 @@ def _with_ratios(row: Row, base: Row) -> Row:
     predicted = row.predicted_bytes_per_s / base.predicted_bytes_per_s
     return dataclasses.replace(row, measured_ratio=measured, predicted_ratio=predicted,
                                ratio_error=_error(predicted, measured),
+                               measured_ratio_low=row.measured_ratio_low
+                               / base.measured_bytes_per_s,
+                               measured_ratio_high=row.measured_ratio_high
+                               / base.measured_bytes_per_s,
                                disturbed=row.disturbed or base.disturbed)
 
 
