@@ -579,6 +579,17 @@ def measure_loopback_tcp(repeats: int = 5, size_bytes: int = 256 * MIB,
     }
 
 
+def _buffer_sender(buffer: memoryview, total_bytes: int) -> Callable[[socket.socket], int]:
+    """A send loop: ``total_bytes`` in ``send()`` calls of one buffer; it returns its calls."""
+    def send_loop(sock: socket.socket) -> int:
+        calls, sent = 0, 0
+        while sent < total_bytes:
+            sent += sock.send(buffer[:min(len(buffer), total_bytes - sent)])
+            calls += 1
+        return calls
+    return send_loop
+
+
 @dataclass(frozen=True)
 class _PairCpu:
     """CPU seconds of one pinned loopback transfer: sender, receiver, deferred softirq (on
@@ -670,12 +681,7 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
     cold_copy_s = total_bytes / (copy_bytes_per_s or copy_cached_bytes_per_s)
     buffer = memoryview(bytearray(chunk_bytes))
 
-    def send_loop(sock: socket.socket) -> int:
-        calls, sent = 0, 0
-        while sent < total_bytes:
-            sent += sock.send(buffer[:min(chunk_bytes, total_bytes - sent)])
-            calls += 1
-        return calls
+    send_loop = _buffer_sender(buffer, total_bytes)
 
     def zerocopy_loop(sock: socket.socket) -> int:
         sock.setsockopt(socket.SOL_SOCKET, SO_ZEROCOPY, 1)
@@ -838,12 +844,7 @@ def measure_per_skb(cpu: int, receiver_cpu: int, congestion: str | None, syscall
     skbs = -(-total_bytes // chunk_bytes)
     copy_s = total_bytes / copy_cached_bytes_per_s
 
-    def send_loop(sock: socket.socket) -> int:
-        calls, sent = 0, 0
-        while sent < total_bytes:
-            sent += sock.send(buffer[:min(chunk_bytes, total_bytes - sent)])
-            calls += 1
-        return calls
+    send_loop = _buffer_sender(buffer, total_bytes)
 
     runs = []
     for _ in range(repeats):
@@ -876,9 +877,7 @@ def measure_startup(cpu: int, receiver_cpu: int, congestion: str | None, repeats
             if congestion is not None:
                 set_congestion(peer.sock, congestion)
             start_ns = time.monotonic_ns()
-            sent = 0
-            while sent < total:
-                sent += peer.sock.send(buffer[:min(chunk_bytes, total - sent)])
+            _buffer_sender(buffer, total)(peer.sock)
             report = peer.finish()
         marks = report.marks_ns
         if len(marks) != chunks:
