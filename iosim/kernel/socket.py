@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
+from iosim import events
 from iosim.kernel.page import Pages
 from iosim.kernel.process import Task
 from iosim.kernel.skbuff import Frag, Runs, SkBuff, add_run
@@ -37,7 +38,6 @@ TCP_RTO_MIN_S = 0.2  # Linux TCP_RTO_MIN: 200 ms
 TCP_RTO_MAX_S = 120.0
 TCP_TIMEOUT_MIN_S = 0.002  # the probe timeout is at least 2 jiffies (HZ=1000)
 TCP_INIT_CWND = 10  # segments (RFC 6928, Linux since 2.6.39)
-CWND_SEND = "congestion window: send"  # trace: data the window held back (or cut) goes out
 CUBIC_BETA = 0.7  # CUBIC's multiplicative decrease (beta_cubic = 717/1024)
 
 
@@ -119,7 +119,7 @@ class TcpSocket:
             skb = self._skb()
             n = min(nbytes - done, self._room(skb))
             runs = yield from source.copy_runs(start + done, n)
-            task.copy(n, f"{source.label} -> socket buffer", source.working_set_bytes)
+            task.copy(n, source.label, events.SOCKET_BUFFER, source.working_set_bytes)
             skb.add_linear(runs, n)
             self._queue(n)
             done += n
@@ -135,11 +135,13 @@ class TcpSocket:
             for buf in buffers:
                 add_run(runs, buf.page.version, buf.len)
             file = buffers[0].page.file if buffers else None
-            source = Runs(runs, "page cache", file.size_bytes if file is not None else None)
+            source = Runs(runs, events.PAGE_CACHE, file.size_bytes if file is not None else None)
             yield from self.send_copy(task, source, 0, sum(b.len for b in buffers))
             return
+        file = buffers[0].page.file if buffers else None
         yield from self._attach(task, [(b.page, b.offset, b.len, b.version) for b in buffers],
-                                "skb")
+                                "skb", events.PAGE_CACHE,
+                                file.size_bytes if file is not None else None)
 
     def send_zerocopy(self, task: Task, buffer, start: int, nbytes: int):
         """send(MSG_ZEROCOPY): pin the user pages and attach them as frags.
@@ -166,14 +168,16 @@ class TcpSocket:
             n = min(end, (i + 1) * pb) - pos
             todo.append((page, pos - i * pb, n, page.version))
             pos += n
-        yield from self._attach(task, todo, "pin", zc_id, buffer.working_set_bytes)
+        yield from self._attach(task, todo, "pin", events.USER_BUFFER, buffer.working_set_bytes,
+                                zc_id)
         self._zc_put(zc_id)
 
-    def _attach(self, task: Task, todo: list[tuple], holder: str, zc_id: int | None = None,
-                working_set_bytes: int | None = None):
-        """Put (page, offset, len, version) pieces into skbs: as frags holding a page
-        reference each with SG, else copied into the linear area. Whole pieces that fit go
-        in one batch; a piece that does not fit is split at the skb's size goal."""
+    def _attach(self, task: Task, todo: list[tuple], holder: str, src: str,
+                working_set_bytes: int | None, zc_id: int | None = None):
+        """Put (page, offset, len, version) pieces of ``src`` (the page cache or a user
+        buffer, whose data is ``working_set_bytes`` in all) into skbs: as frags holding a
+        page reference each with SG, else copied into the linear area. Whole pieces that
+        fit go in one batch; a piece that does not fit is split at the skb's size goal."""
         i = 0
         while i < len(todo):
             yield from self.wait_space(task)
@@ -204,9 +208,11 @@ class TcpSocket:
                     self.pages.get([b[0] for b in batch], holder)
                     skb.frags.extend(Frag(*b) for b in batch)
                     skb.len += nbytes
+                    skb.frag_src = src
+                    skb.frag_working_set_bytes = working_set_bytes
                 else:
-                    task.copy(nbytes, "user buffer -> socket buffer (MSG_ZEROCOPY fallback)",
-                              working_set_bytes)
+                    task.copy(nbytes, src, events.SOCKET_BUFFER, working_set_bytes,
+                              note="MSG_ZEROCOPY fallback")
                     runs: list[list[int]] = []
                     for b in batch:
                         add_run(runs, b[0].version, b[2])
@@ -237,7 +243,7 @@ class TcpSocket:
         yield from task.sync()  # the skb exists once the copies into it are done
         self.rtx.append(skb)
         if self.acct.trace is not None:
-            self.acct.trace.counter("socket", "bytes queued (sndbuf)", self.env.now, self.queued)
+            self.acct.trace.add(events.queued(self.env.now, self.queued))
         skb.first_segment = self.next_segment
         self.next_segment += -(-skb.len // self.mss_bytes)
         if self.unsent or not self._xmit(skb):
@@ -269,8 +275,7 @@ class TcpSocket:
             piece = skb.view(a, n)
             piece.first_segment = skb.first_segment + (a - skb.seq) // self.mss_bytes
         if self.acct.trace is not None and waited:
-            self.acct.trace.instant("socket", CWND_SEND, self.env.now, seq=a, bytes=n,
-                                    cwnd=int(self.cwnd_bytes))
+            self.acct.trace.add(events.cwnd_send(a, self.env.now, n, int(self.cwnd_bytes)))
         self.snd_nxt = a + n
         self._xmits += 1
         piece.xmit_id = self._xmits
@@ -321,7 +326,7 @@ class TcpSocket:
         if self.unsent:
             self._send_queued()
         if self.acct.trace is not None:
-            self.acct.trace.counter("socket", "bytes queued (sndbuf)", self.env.now, self.queued)
+            self.acct.trace.add(events.queued(self.env.now, self.queued))
         # sk_stream_write_space: wake when free space >= half of what is queued
         if self._space is not None and self.sndbuf - self.queued >= self.queued // 2:
             self._space.succeed()
@@ -367,8 +372,7 @@ class TcpSocket:
             self.acct.retransmits += -(-view.len // self.mss_bytes)
             self.acct.retransmit_bytes += view.len
             if self.acct.trace is not None:
-                self.acct.trace.instant("socket", f"retransmit seq {a}", self.env.now,
-                                        bytes=view.len)
+                self.acct.trace.add(events.retransmit(a, self.env.now, view.len))
             self.nic.xmit(view, self.env.now)
 
     def _arm_rto(self) -> None:

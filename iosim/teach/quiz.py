@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from iosim.events import Kind
 from iosim.net import TCPIP_HEADER_BYTES, mss_bytes
 from iosim.paths import PATHS
 from iosim.teach.explain import fit
@@ -247,10 +248,8 @@ def _segments(run: Run) -> list[tuple[int, int]]:
     mss = mss_bytes(run.result.profile["nic"]["mtu_bytes"])
     out = []
     for e in run.events:
-        if e.kind == "slice" and e.track == "wire" and e.name.startswith("skb seq "):
-            seq = int(e.name.split()[2])
-            out += [(seq + off, min(mss, e.args["bytes"] - off))
-                    for off in range(0, e.args["bytes"], mss)]
+        if e.kind is Kind.WIRE:
+            out += [(e.seq + off, min(mss, e.nbytes - off)) for off in range(0, e.nbytes, mss)]
     return out
 
 
