@@ -26,7 +26,7 @@ from matplotlib.ticker import FuncFormatter
 
 from iosim.atomic import replacing
 from iosim.events import CPU, Event, Kind, title
-from iosim.metrics import Result
+from iosim.result import Result
 from iosim.units import format_size
 
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.

@@ -15,6 +15,8 @@ from typing import NoReturn
 
 from iosim import units
 from iosim.config import (
+    DEFAULT_PROFILE,
+    SCENARIO_DEFAULTS,
     WRITER_KINDS,
     ConfigError,
     bundled_profiles,
@@ -22,8 +24,8 @@ from iosim.config import (
     load_scenario_file,
 )
 from iosim.host import cli as host_cli
-from iosim.metrics import Result
 from iosim.paths import PATHS
+from iosim.result import DOC_HEADER, FIELDS, Result, field_table
 from iosim.simulate import simulate
 from iosim.sweep import run_sweep
 from iosim.trace import Tracer
@@ -79,7 +81,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 def _add_machine_options(p: argparse.ArgumentParser, cache_default: str | None = "cold"
                          ) -> None:
     """--profile, --cache and --set: the machine a command simulates on."""
-    p.add_argument("--profile", default="teaching",
+    p.add_argument("--profile", default=DEFAULT_PROFILE,
                    help="bundled profile name or a .toml file (default teaching)")
     p.add_argument("--cache", choices=("cold", "warm"), default=cache_default,
                    help="start with the file out of (cold, the default) or in the page cache")
@@ -144,8 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run on Dask: tcp://HOST:PORT, or 'local' for a LocalCluster")
     host_cli.add_parsers(sub)
     sub.add_parser("profiles", help="list the bundled hardware profiles")
-    paths = sub.add_parser("paths", help="list the paths")
-    paths.set_defaults()
+    sub.add_parser("paths", help="list the paths")
+    fields = sub.add_parser("fields", help="the fields of a run's result and what they mean")
+    fields.add_argument("--markdown", action="store_true", help="as docs/results.md holds them")
     _add_teaching_commands(sub)
     _add_chart_commands(sub)
     return parser
@@ -333,7 +336,8 @@ def _add_teaching_commands(sub) -> None:
     _add_machine_options(explain)
     explain.add_argument("--page", type=int, default=0, metavar="N",
                          help="follow the refcount of page N of the transfer (default 0)")
-    explain.add_argument("--buffer", dest="buffer_bytes", type=_size, default=64 * 1024,
+    explain.add_argument("--buffer", dest="buffer_bytes", type=_size,
+                         default=SCENARIO_DEFAULTS["buffer_bytes"],
                          help="user buffer / write size (default 64KiB)")
     explain.add_argument("-s", "--seed", type=int, default=0, help="RNG seed (default 0)")
     _add_failure_options(explain)
@@ -343,7 +347,8 @@ def _add_teaching_commands(sub) -> None:
     quiz.add_argument("--kind", choices=("all", *KINDS), default="all",
                       help="what to ask about (default all: a mix)")
     quiz.add_argument("-n", "--count", type=int, default=4, help="problems (default 4)")
-    quiz.add_argument("--profile", default="teaching", help="profile (default teaching)")
+    quiz.add_argument("--profile", default=DEFAULT_PROFILE,
+                      help=f"profile (default {DEFAULT_PROFILE})")
 
 
 def _run_teaching(args: argparse.Namespace) -> int:
@@ -394,6 +399,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "profiles":
             for name, path in bundled_profiles().items():
                 print(f"{name:16} {load_profile(path).description}")
+            return 0
+        if args.command == "fields":
+            print(DOC_HEADER + field_table() if args.markdown else "\n".join(
+                f"{f.name:24} {' '.join(f.metadata['doc'].split())}" for f in FIELDS), end="")
             return 0
         if args.command == "paths":
             for name, spec in PATHS.items():

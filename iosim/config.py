@@ -19,6 +19,7 @@ from typing import Any
 from iosim import units
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
+DEFAULT_PROFILE = "teaching"  # round numbers, for answers by hand
 
 
 class ConfigError(ValueError):
@@ -269,7 +270,26 @@ def _check_consistency(p: Profile, origin: str) -> None:
             raise ConfigError(f"{origin}: key '{key}': expected {expected}")
 
 
-def load_profile(name_or_path: str | Path = "teaching",
+# base units of each kind, to write a value back as text that parses to the same value
+_BASE_UNIT = {"time": "s", "size": "B", "rate": "B/s"}
+
+
+def profile_from_dict(values: Mapping[str, Any], origin: str = "result") -> Profile:
+    """The profile whose effective values ``Profile.to_dict()`` gave (``Result.profile``)."""
+    raw: dict[str, Any] = {}
+    for section, spec in SCHEMA.items():
+        got = values.get(section, {})
+        raw[section] = {}
+        for key, (kind, _) in spec.items():
+            name = _field_name(key, kind)
+            if name in got:
+                v = got[name]
+                raw[section][key] = f"{v!r}{_BASE_UNIT[kind]}" if kind in _BASE_UNIT else v
+    raw["description"] = values.get("description", "")
+    return _build(str(values.get("name", "profile")), origin, raw, origin)
+
+
+def load_profile(name_or_path: str | Path = DEFAULT_PROFILE,
                  overrides: Mapping[str, Any] | None = None) -> Profile:
     """Load a bundled profile by name (``"teaching"``) or a TOML file, with optional overrides."""
     if isinstance(name_or_path, Profile):
@@ -322,6 +342,12 @@ class Scenario:
         out["writer_at"] = list(self.writer_at)
         out["drop"] = list(self.drop)
         return out
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> Scenario:
+        """The scenario ``to_dict()`` recorded (``Result.scenario``)."""
+        return cls(**{k: tuple(v) if k in ("writer_at", "drop") else v
+                      for k, v in values.items()})
 
 
 SCENARIO_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Scenario)
