@@ -26,6 +26,7 @@ from iosim.events import (
     PAGE_CACHE,
     PIPE,
     SOCKET_BUFFER,
+    USER_BUFFER,
     Event,
     Kind,
     shown_args,
@@ -149,6 +150,7 @@ def header(run: Run) -> list[str]:
         f"{'on' if nic['csum_offload'] else 'off'}{dropped}",
         f"         page {k['page_size_bytes']}, read-ahead {k['readahead_bytes']}, pipe "
         f"{k['pipe_size_bytes']}, sndbuf {k['sndbuf_bytes']}",
+        *(f"note: {note}" for note in spec.notes),
     ]
 
 
@@ -430,7 +432,7 @@ def _edges(run: Run) -> tuple[list[str], dict[tuple[str, str], str]]:
         for name in names:
             if name in ("user buffer", "mmap'd page cache", "pipe"):
                 middle.setdefault("mmap'd pages" if name.startswith("mmap") else name, e.start_s)
-    if r.cpu_time_by_category.get("pin", 0) > 0:
+    if PATHS[r.path].references == USER_BUFFER:  # frags reference the user's pages
         middle.setdefault("user buffer", 0.0)
     nodes = ["disk", "page cache", *sorted(middle, key=middle.get), "socket buffer", "NIC",
              "receiver"]

@@ -259,7 +259,8 @@ def _faults(p: Problem, run: Run, profile: str) -> Answer:
     clean = simulate_problem(p, p.path, profile)
     segments = _segments(clean)
     mss = mss_bytes(run.result.profile["nic"]["mtu_bytes"])
-    frag_path = run.result.frags > 0 and p.path != "msg_zerocopy"
+    # an in-place store reaches the wire where the skb references the page-cache page
+    frag_path = run.result.frags > 0 and p.fault in PATHS[p.path].exposed_to
     a = Answer([f"  MSS = MTU - {TCPIP_HEADER_BYTES} (IPv4 + TCP + timestamps) = {mss} B; the "
                 f"clean run sends {len(segments)} segments"])
     if p.fault == "drop":
