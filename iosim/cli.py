@@ -16,6 +16,7 @@ from typing import NoReturn
 from iosim import units
 from iosim.config import (
     DEFAULT_PROFILE,
+    KERNEL_MODELS,
     SCENARIO_DEFAULTS,
     WRITER_KINDS,
     ConfigError,
@@ -54,6 +55,13 @@ def _set_pair(text: str) -> tuple[str, str]:
     return key.strip(), parsed
 
 
+def _kernel(text: str) -> tuple[str, str]:
+    if text not in KERNEL_MODELS:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(KERNEL_MODELS)}, "
+                                         f"got {text!r}")
+    return "kernel.model", text
+
+
 def _size(text: str) -> int:
     try:
         return units.parse_size(text)
@@ -87,6 +95,10 @@ def _add_machine_options(p: argparse.ArgumentParser, cache_default: str | None =
                    help="start with the file out of (cold, the default) or in the page cache")
     p.add_argument("--set", dest="overrides", type=_set_pair, action="append", default=[],
                    metavar="KEY=VALUE", help="override one profile value, e.g. nic.sg=false")
+    p.add_argument("--kernel", dest="overrides", type=_kernel, action="append",
+                   metavar="|".join(KERNEL_MODELS),
+                   help="the kernel the mechanisms follow (as --set kernel.model=...; "
+                        "default: the profile's)")
 
 
 def _add_failure_options(p: argparse.ArgumentParser) -> None:

@@ -40,6 +40,12 @@ def _flag(value: Any) -> bool:
     return value
 
 
+def _word(value: Any) -> str:
+    if not isinstance(value, str):
+        raise units.UnitError(f"expected a name, got {value!r}")
+    return value.strip()
+
+
 # kind -> (parser, dataclass field suffix, example shown in errors)
 _KINDS: dict[str, tuple[Callable[[Any], Any], str, str]] = {
     "time": (units.parse_time, "_s", "a time like 5us"),
@@ -47,7 +53,14 @@ _KINDS: dict[str, tuple[Callable[[Any], Any], str, str]] = {
     "rate": (units.parse_rate, "_bytes_per_s", "a rate like 10Gbit/s or 2GB/s"),
     "count": (_count, "", "a whole number"),
     "bool": (_flag, "", "true or false"),
+    "choice": (_word, "", "one of the names listed"),
 }
+
+# choice keys -> the names they accept (the first is the default of new profiles)
+CHOICES: dict[str, tuple[str, ...]] = {
+    "kernel.model": ("linux-6", "textbook"),
+}
+KERNEL_MODELS = CHOICES["kernel.model"]
 
 # section -> key -> (kind, what it means). Every key is required (directly or via `extends`).
 SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
@@ -99,6 +112,9 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
         "rtt": ("time", "round-trip time to the receiver and back"),
     },
     "kernel": {
+        "model": ("choice", "which kernel the mechanisms follow: linux-6 (Linux 6.x, the "
+                            "default) or textbook (the classic picture the textbooks draw, "
+                            "pre-4.17 for scatter-gather); docs/model.md lists the differences"),
         "page_size": ("size", "page size"),
         "page_cache": ("size", "memory available to the page cache"),
         "readahead": ("size", "read-ahead window"),
@@ -116,8 +132,8 @@ def _field_name(key: str, kind: str) -> str:
 
 
 def _make_section(name: str, spec: Mapping[str, tuple[str, str]]) -> type:
-    fields = [(_field_name(k, kind), bool if kind == "bool" else int if kind in ("count", "size")
-               else float) for k, (kind, _) in spec.items()]
+    types = {"bool": bool, "count": int, "size": int, "choice": str}
+    fields = [(_field_name(k, kind), types.get(kind, float)) for k, (kind, _) in spec.items()]
     return dataclasses.make_dataclass(name.capitalize(), fields, frozen=True)
 
 
@@ -240,7 +256,11 @@ def _build(name: str, source: str, raw: dict[str, dict[str, Any]], origin: str) 
                 value = parser(raw[section][key])
             except units.UnitError as exc:
                 raise ConfigError(f"{origin}: key '{section}.{key}': {exc}") from None
-            if kind != "bool" and not value > 0:
+            allowed = CHOICES.get(f"{section}.{key}")
+            if allowed is not None and value not in allowed:
+                raise ConfigError(f"{origin}: key '{section}.{key}': expected one of "
+                                  f"{', '.join(allowed)}, got {raw[section][key]!r}")
+            if kind not in ("bool", "choice") and not value > 0:
                 raise ConfigError(f"{origin}: key '{section}.{key}': expected a positive "
                                   f"value, got {raw[section][key]!r}")
             values[_field_name(key, kind)] = value
