@@ -7,6 +7,7 @@ the ``writer`` category, not to the transfer's copies, but it shares the cores a
 
 from __future__ import annotations
 
+from iosim import events
 from iosim.config import Scenario
 from iosim.kernel.page import ANON
 from iosim.kernel.skbuff import SkBuff
@@ -87,7 +88,7 @@ class Writer:
         else:  # a store to a MAP_SHARED page: the write fault that dirties it
             m.cpu.run(now, m.profile.cpu.page_fault_s, "writer")
         if acct.trace is not None:
-            acct.trace.instant("sender", f"writer ({self.kind}) stores into page {index}", now)
+            acct.trace.add(events.store(self.kind, index, now))
 
     def _user_page(self, offset: int, skb: SkBuff | None):
         """The user page a buffer store hits: one the skb references, if any."""
@@ -130,7 +131,7 @@ def _truncate(m, at_s: float):
     if not m.finished:
         m.acct.truncated_inflight_pages += m.cache.truncate(m.file)
         if m.acct.trace is not None:
-            m.acct.trace.instant("pages", "truncate + rewrite of the file", m.env.now)
+            m.acct.trace.add(events.truncate(m.env.now))
 
 
 def install(m, sc: Scenario) -> None:
@@ -149,7 +150,7 @@ def install(m, sc: Scenario) -> None:
     if sc.truncate_at_s is not None:
         env.process(_truncate(m, sc.truncate_at_s))
     if sc.loss > 0 or sc.drop:
-        m.socket.loss_possible = True
+        m.socket.tcp.loss_possible = True
         drops = set(sc.drop)
         rng = env.rng
         loss = sc.loss

@@ -43,6 +43,7 @@ from iosim.atomic import replacing, write_text
 from iosim.config import Profile, known_keys
 from iosim.host import realpaths
 from iosim.host.calibrate import pair_cpu
+from iosim.paths import PATHS
 from iosim.simulate import simulate
 
 MIB = 1 << 20
@@ -53,19 +54,10 @@ QUICK_REPEATS = 3
 BASELINE = "read_write"  # ratios are taken to this path, measured and predicted alike
 OTHER_SHARE_MAX = 0.10  # a run whose CPU gave more of its wall time to others is disturbed
 
-# real method -> the simulated path that is the same program on this kernel
-REAL_TO_SIM = {
-    "read_write": "read_write",
-    "mmap_write": "mmap_write",
-    "sendfile": "sendfile_sg",  # the loopback device has scatter-gather
-    "splice": "splice",
-    "msg_zerocopy": "msg_zerocopy",
-}
-NOT_MEASURABLE = {
-    "sendfile": "sendfile() without scatter-gather: the loopback device always has SG "
-                "(NETIF_F_SG), so the kernel never copies into the skb here; the real "
-                "sendfile is compared with sendfile_sg",
-}
+# real method -> the simulated path that is the same program on this kernel (PathSpec)
+REAL_TO_SIM = {spec.real_method: name for name, spec in PATHS.items() if spec.real_method}
+# simulated path -> why no real transfer here is that program
+NOT_MEASURABLE = {name: spec.real_note for name, spec in PATHS.items() if not spec.real_method}
 PLACEMENTS = ("same", "split")
 # What the simulation is told of each placement: the pinned pair shares one core, or has
 # two; the host is the loopback device.
@@ -408,7 +400,8 @@ def compare(profile: Profile, size_bytes: int, buffer_bytes: int,
         receive_s = result.cpu_time_by_category["receive"]
         measured_cpu_s = best.user_cpu_s + best.sys_cpu_s
         predicted_cpu_s = result.cpu_time_s - receive_s
-        low, high = _quartiles([r.throughput_bytes_per_s for r in clean or [best]])
+        low, high = _quartiles([r.throughput_bytes_per_s for r in clean or [best]],
+                               best.throughput_bytes_per_s)
         rows.append(Row(
             path=sim_path, real_path=real_path, size_bytes=size_bytes,
             congestion=best.congestion, **where,
@@ -432,9 +425,9 @@ def compare(profile: Profile, size_bytes: int, buffer_bytes: int,
     base = next((r for r in rows if r.real_path == BASELINE and r.skipped is None), None)
     if base is not None:
         rows = [_with_ratios(r, base) for r in rows]
-    for real_path, reason in NOT_MEASURABLE.items():
-        if real_path in runs:
-            rows.append(Row("sendfile", None, size_bytes, placement=placement,
+    for path, reason in NOT_MEASURABLE.items():
+        if path in runs:  # a real method of that name ran, but it is another program here
+            rows.append(Row(path, None, size_bytes, placement=placement,
                             congestion=congestion, skipped=reason))
     return rows
 
@@ -445,12 +438,13 @@ def _other_s(run: realpaths.RealRun) -> float:
             - run.softirq_cpu_s - run.receiver_softirq_cpu_s)
 
 
-def _quartiles(values: list[float]) -> tuple[float, float]:
-    """First and third quartile (inclusive method: within the values' range)."""
+def _quartiles(values: list[float], figure: float) -> tuple[float, float]:
+    """First and third quartile (inclusive method: within the values' range), widened to
+    take in ``figure`` (of an even count, the median run is one of the middle two)."""
     if len(values) < 2:
-        return values[0], values[0]
+        return figure, figure
     q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
-    return q1, q3
+    return min(q1, figure), max(q3, figure)
 
 
 def _with_ratios(row: Row, base: Row) -> Row:

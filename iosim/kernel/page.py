@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from iosim import events
+
 FILE, ANON = "file", "anon"
 
 
@@ -72,11 +74,22 @@ class Pages:
     def _log(self, page: Page, what: str) -> None:
         page.log.append((self.env.now, page.refcount, what))
         if self.acct.trace is not None:
-            self.acct.trace.counter("pages", f"refcount of page {page.index}", self.env.now,
-                                    page.refcount)
+            self.acct.trace.add(events.refcount(page.index, self.env.now, page.refcount))
+
+    def _trace_refs(self, op: str, holder: str, pages: list[Page]) -> None:
+        """One REF event per kind of page (page cache, user buffer) in a get or put."""
+        by_kind: dict[str, list[int]] = {}
+        for page in pages:
+            by_kind.setdefault(page.kind, []).append(page.index)
+        for kind, indexes in by_kind.items():
+            where = events.PAGE_CACHE if kind == FILE else events.USER_BUFFER
+            self.acct.trace.add(events.ref(op, holder, self.env.now, where, indexes))
 
     def get(self, pages: Iterable[Page], holder: str) -> None:
         """Take one reference on each page (``get_page``)."""
+        if self.acct.trace is not None:
+            pages = list(pages)
+            self._trace_refs("get", holder, pages)
         for page in pages:
             if page.refcount <= 0:
                 self.acct.violation(f"get_page on freed {page!r} by {holder}")
@@ -86,6 +99,9 @@ class Pages:
 
     def put(self, pages: Iterable[Page], holder: str) -> None:
         """Drop one reference on each page (``put_page``); free those that reach 0."""
+        if self.acct.trace is not None:
+            pages = list(pages)
+            self._trace_refs("put", holder, pages)
         for page in pages:
             page.refcount -= 1
             if page.log is not None:

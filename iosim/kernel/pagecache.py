@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 
+from iosim import events
 from iosim.kernel.page import FILE, Page, Pages
 
 
@@ -141,7 +142,7 @@ class PageCache:
         if run[-1].index == file.npages - 1:
             nbytes -= self.page_bytes - file.page_len(run[-1].index)
         now = self.env.now
-        event = self.env.timeout(self.disk.read(now, nbytes, len(run)) - now)
+        event = self.env.timeout(self.disk.read(now, nbytes, len(run), run[0].index) - now)
         for page in run:
             page.io = event
         event.callbacks.append(lambda _ev, run=run: self._complete(run))
@@ -151,8 +152,7 @@ class PageCache:
         self.acct.irqs += 1
         self.cpu.run(self.env.now, self.irq_s, "irq")
         if self.acct.trace is not None:
-            self.acct.trace.instant("cpu", "IRQ: disk read complete", self.env.now,
-                                    pages=len(run))
+            self.acct.trace.add(events.irq(events.IRQ_DISK, self.env.now, pages=len(run)))
         for page in run:
             page.uptodate = True
             page.io = None
