@@ -203,6 +203,10 @@ def test_on_two_cpus_idle_is_not_a_disturbance_but_other_tasks_are():
     assert not val.is_clean(dataclasses.replace(split, others_cpu_s=0.3e-3))
     assert not val.is_clean(dataclasses.replace(split, steal_s=0.3e-3))
     assert val.is_clean(dataclasses.replace(split, others_cpu_s=0.1e-3, steal_s=0.05e-3))
+    # on one CPU, a neighbour on the other CPU still shares the cache and the memory bus
+    same = _run(1.0e-3, 1.0e-3)
+    assert val.is_clean(same)
+    assert not val.is_clean(dataclasses.replace(same, others_cpu_s=0.2e-3))
 
 
 def test_paths_short_of_clean_runs_get_more_rounds(monkeypatch):

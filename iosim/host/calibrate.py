@@ -648,7 +648,13 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
 
     - ``send()`` of one 64 KiB buffer (linear skbs): all CPU minus the syscalls and the two
       copies (the sender's in, the receiver's out) is ``per_skb + rx_skb``, split by the
-      share the sender's own CPU had;
+      share the sender's own CPU had. This sender outruns its receiver, which then takes
+      skbs from the socket backlog (a few wake-ups per transfer);
+    - the same with the sender pausing after each send (twice the first transfer's work
+      per skb, spent in user space and subtracted from its CPU time): the receiver keeps up
+      and is woken for each skb, and what the pair spent beyond syscalls and copies, per
+      skb, minus ``per_skb``, is ``host.rx_skb_woken`` (the model has one receive cost per
+      skb, the backlog one: this is the evidence for a second);
     - ``sendfile()`` of the real file ``source`` (larger than the cache, as validate's
       large files are: cold pages and struct pages), asking for the rest of it: what it cost
       beyond syscalls, pipe ops, per-skb costs and the receiver's copy from DRAM, per 4 KiB
@@ -717,9 +723,23 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
             return calls
         return loop
 
+    pause = {"s": 0.0, "spent_s": 0.0}  # the woken loop's pause, and the CPU it took
+
+    def paused_loop(sock: socket.socket) -> int:
+        calls, sent = 0, 0
+        while sent < total_bytes:
+            sent += sock.send(buffer[:min(chunk_bytes, total_bytes - sent)])
+            calls += 1
+            before_s, until = time.thread_time(), time.perf_counter() + pause["s"]
+            while time.perf_counter() < until:
+                pass
+            pause["spent_s"] += time.thread_time() - before_s
+        return calls
+
     runs: list[dict[str, float]] = []
     calls: dict[str, list[int]] = {}
     shares: dict[str, list[float]] = {}
+    wakeups: list[float] = []
     with contextlib.ExitStack() as stack:
         region = stack.enter_context(source_file(chunk_bytes))
         fds = []
@@ -728,7 +748,8 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
                 fds.append(os.open(name, os.O_RDONLY))
                 stack.callback(os.close, fds[-1])
         loops: dict[str, tuple[Callable[[socket.socket], int], int | None]] = {
-            "linear": (send_loop, None), "hot": (region_loop(fds[0], chunk_bytes), None)}
+            "linear": (send_loop, None), "woken": (paused_loop, None),
+            "hot": (region_loop(fds[0], chunk_bytes), None)}
         if source is not None:
             loops["paged"] = (file_loop(fds[1]), None)
             if cached_region_bytes >= chunk_bytes:
@@ -742,8 +763,14 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
         for _ in range(repeats):
             run = {}
             for kind, (loop, receiver_cpu) in loops.items():
+                pause["spent_s"] = 0.0
                 used = _pinned_transfer(cpu, total_bytes, loop, receiver_cpu, congestion)
-                run[kind] = used.total_s
+                run[kind] = used.total_s - pause["spent_s"]
+                if kind == "linear":  # the woken loop pauses twice this transfer's work/skb
+                    pause["s"] = max(20e-6, 2 * (used.total_s - used.calls * syscall_s
+                                                 - 2 * copy_s) / skbs)
+                elif kind == "woken":
+                    wakeups.append(used.wakeups / skbs)
                 calls.setdefault(kind, []).append(used.calls)
                 base = used.calls * syscall_s
                 if kind.startswith("linear"):
@@ -780,7 +807,12 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
         "cpu.rx_skb": _median_of(runs, lambda t: (1 - share) * skb_s(t), "time",
                                  f"send() of {both}: all CPU minus syscalls and copies, per "
                                  f"skb, x the receiver's and ksoftirqd's share "
-                                 f"({1 - share:.0%})"),
+                                 f"({1 - share:.0%}); the receiver behind, on its backlog"),
+        "host.rx_skb_woken": _median_of(
+            runs, lambda t: skb_s(t, "woken") - share * skb_s(t), "time",
+            f"send() of {both}, pausing after each send in user space (its CPU subtracted): "
+            f"all CPU minus syscalls and copies, per skb, minus cpu.per_skb; the receiver "
+            f"kept up, woken for {statistics.median(wakeups):.0%} of the skbs (median)"),
         "host.rx_frag_hot": _median_of(
             runs, frag_s("hot", copy_s), "time",
             f"sendfile() of one cached 64 KiB region again and again, {both}: {beyond} (from "

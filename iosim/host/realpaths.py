@@ -87,11 +87,12 @@ class RealRun:
     ``softirq_cpu_s`` is ksoftirqd on the sender's CPU and ``receiver_softirq_cpu_s`` on the
     receiver's, when that is another CPU. ``congestion`` is the congestion controller the
     sending socket used (``TCP_CONGESTION``). ``others_cpu_s`` is the CPU time other tasks
-    ran on the CPUs of the pair and ``steal_s`` the time the hypervisor took from them, over
-    the run and the look-ups around it, scaled to the run's wall time: what a shared host
-    adds. ``receiver_wakeups`` counts the times the receiver
-    blocked for data and was woken (its voluntary context switches);
-    ``first_data_s`` is when the receiver got its first bytes, from the first call.
+    ran on any CPU of this machine (on another CPU they still share the last-level cache and
+    the memory bus) and ``steal_s`` the time the hypervisor took from its CPUs, over the run
+    and the look-ups around it, scaled to the run's wall time: what a shared host adds.
+    ``receiver_wakeups`` counts the times the receiver blocked for data and was woken (its
+    voluntary context switches); ``first_data_s`` is when the receiver got its first bytes,
+    from the first call.
     """
 
     path: str
@@ -772,7 +773,9 @@ def _one_run(path: str, source: str, size_bytes: int, buffer_bytes: int,
         used = congestion_of(peer.sock)
         fd = os.open(source, os.O_RDONLY)
         try:
-            bystanders = Bystanders(cpus, {peer.pid} | ksoftirqd_pids(cpus)) if cpus else None
+            # every CPU: a task on another one still shares the cache and the memory bus
+            everywhere = set(range(os.cpu_count() or 1))
+            bystanders = Bystanders(everywhere, {peer.pid} | ksoftirqd_pids(cpus or everywhere))
             softirq_before, receiver_softirq_before = softirq(), receiver_softirq()
             before = _rusage_now()
             start_ns = time.monotonic_ns()
@@ -787,7 +790,7 @@ def _one_run(path: str, source: str, size_bytes: int, buffer_bytes: int,
             receiver_softirq_s = receiver_softirq() - receiver_softirq_before
             # the transfer ends when the receiver holds the last byte (not at its report)
             wall_s = (report.last_data_ns - start_ns) / 1e9
-            others_s, steal_s = bystanders.measure(wall_s) if bystanders else (0.0, 0.0)
+            others_s, steal_s = bystanders.measure(wall_s)
         finally:
             os.close(fd)
     if report.received_bytes != size_bytes:
