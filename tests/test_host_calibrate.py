@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 
@@ -116,6 +117,16 @@ def test_placement_and_start_up_figures(report):
     default = congestion_controls().default
     if default is not None:
         assert f"host.tcp_startup_same_{default}" in m
+
+
+def test_a_busy_host_is_said(report):
+    busy = report.measurements["host.others_share"]
+    assert 0 <= busy.value <= 1 and "other tasks" in busy.method
+    quiet = dict(report.measurements, **{"host.others_share": cal._fixed(0.0, "share", "-")})
+    loud = dict(report.measurements, **{"host.others_share": cal._fixed(0.5, "share", "-")})
+    assert "warning" not in dataclasses.replace(report, measurements=quiet).summary()
+    assert "took 50% of the machine" in dataclasses.replace(
+        report, measurements=loud).summary()
 
 
 def test_mode_switch_is_half_a_null_syscall(report):

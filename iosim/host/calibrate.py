@@ -44,8 +44,10 @@ from iosim.host.realpaths import (
     RUSAGE_SENDER,
     SO_ZEROCOPY,
     ZC_BUFFERS,
+    Bystanders,
     Completions,
     congestion_controls,
+    ksoftirqd_pids,
     loopback_peer,
     pinned,
     prepare_congestion,
@@ -57,8 +59,9 @@ from iosim.host.realpaths import (
 )
 
 MIB = 1 << 20
-MODEL_CONGESTION = "cubic"  # the model's TCP: CUBIC-style, unpaced; its costs are taken so
+MODEL_CONGESTION = "cubic"  # the model's TCP is CUBIC-like and unpaced: its costs under cubic
 MIN_TIME_S = 1e-9  # floor for a derived cost that the noise pushed to zero or below
+BUSY_SHARE = 0.10  # other tasks' share of the machine above which calibrate warns
 F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
 TRAFFIC_BYTES_PER_COPIED_BYTE = 2  # a copy reads the source and writes the destination
 
@@ -1221,6 +1224,11 @@ class CalibrationReport:
             spread = f"  ({_spread_text(m)})" if m.spread[0] != m.spread[1] else ""
             rows.append(f"{key:26s} {_human(m.value, m.unit_kind):>12s}{spread}")
         rows += [f"{key:26s} not measured: {why}" for key, why in sorted(self.failures.items())]
+        busy = self.measurements.get("host.others_share")
+        if busy is not None and busy.value > BUSY_SHARE:
+            rows.append(f"warning: other tasks took {busy.value:.0%} of the machine during the "
+                        "calibration; its figures are a busy host's: calibrate again when it "
+                        "is quiet")
         return "\n".join(rows)
 
 
@@ -1236,6 +1244,8 @@ def calibrate(progress: Callable[[str], None] | None = None, repeats: int = 5,
         raise ValueError(f"repeats must be at least 1, got {repeats}")
     say = progress or (lambda _message: None)
     started_s = time.monotonic()
+    everywhere = set(range(os.cpu_count() or 1))
+    bystanders = Bystanders(everywhere, ksoftirqd_pids(everywhere))
     if quick:
         repeats = min(repeats, 3)
     sizes = {
@@ -1388,8 +1398,15 @@ def calibrate(progress: Callable[[str], None] | None = None, repeats: int = 5,
             "host.tcp_per_skb_bbr", pacing)
     attempt("connection start-up, per placement and congestion controller",
             "host.tcp_startup", startup)
+    elapsed_s = time.monotonic() - started_s
+    others_s, steal_s = bystanders.measure(elapsed_s)
+    found["host.others_share"] = _fixed(
+        min(1.0, (others_s + steal_s) / (elapsed_s * len(everywhere))), "share",
+        "CPU time other tasks ran on this machine, and the hypervisor stole, during the "
+        "calibration, over all CPUs' wall time: above 10 % the copy speeds, the cache size "
+        "and the loopback costs are a busy host's (neighbours take the cache and the bus)")
     return CalibrationReport(
         measurements=found, date=datetime.datetime.now().isoformat(timespec="minutes"),
         host=platform.node(),
         kernel=f"{platform.system()} {platform.release()}", repeats=repeats, quick=quick,
-        elapsed_s=time.monotonic() - started_s, failures=failures)
+        elapsed_s=elapsed_s, failures=failures)
