@@ -127,8 +127,16 @@ class Nic:
         if skb.zc_id is not None and skb.frags:
             # skb_orphan_frags_rx: user pages may not reach a local socket, so the kernel
             # copies them into its own pages first (the completion says COPIED)
+            orphan_s = work_end
             work_end = self.cpu.copy(work_end, frag_bytes, "receive",
                                      working_set_bytes=frag_working_set)
+            if self.acct.trace is not None:
+                orphan = events.copy("receiver", events.CPU, events.USER_BUFFER,
+                                     events.SOCKET_BUFFER, orphan_s, work_end, frag_bytes,
+                                     "skb_orphan_frags_rx: pinned pages copied for a local "
+                                     "receiver")
+                orphan.seq = skb.seq
+                self.acct.trace.add(orphan)
             frag_working_set = skb.len  # the receiver reads the fresh copy
         end = work_end
         for nbytes, working_set in ((skb.linear_len, skb.len), (frag_bytes, frag_working_set)):
