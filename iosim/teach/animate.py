@@ -329,9 +329,12 @@ class _Builder:
     def _summary(self) -> str:
         c = self.counts
         return (f"{c['copies']:.2f} copies per byte ({format_size(c['cpu_copy_bytes'])} by "
-                f"CPU, {format_size(c['dma_copy_bytes'])} by DMA), {c['syscalls']:.0f} "
-                f"syscalls, {c['context_switches']:.0f} context switches, CPU "
-                f"{format_time(c['cpu_time_s'])}, {format_time(self.delivered_s)}")
+                f"CPU, {format_size(c['dma_copy_bytes'])} by DMA), "
+                f"{_count(int(c['syscalls']), 'syscall')}, "
+                f"{_count(int(c['context_switches']), 'context switch')}"
+                f"{'es' if c['context_switches'] != 1 else ''}, CPU time "
+                f"{format_time(c['cpu_time_s'])}, the last byte at "
+                f"{format_time(self.delivered_s)}")
 
     # syscalls and the task's sleep
     def on_syscall(self, e: Event, t_s: float, end: bool) -> None:
@@ -682,8 +685,8 @@ class _Builder:
                  label=f"{e.args.get('segments', 1)} seg")
         self.drop("nic")
         self.step(t_s, f"wire: {'resent ' if resend else ''}skb seq {seq}, "
-                  f"{format_size(e.nbytes)} as {e.args.get('segments', 1)} segments on the "
-                  "link", "wire", actor="link",
+                  f"{format_size(e.nbytes)} as {_count(e.args.get('segments', 1), 'segment')} "
+                  "on the link", "wire", actor="link",
                   move=self._move("nic", "wire", seq, e.nbytes, "wire"),
                   detail=f"{format_time(e.duration_s)} to serialise at the link rate")
 
@@ -714,7 +717,7 @@ class _Builder:
                      state="lost", label="lost")
         self.pending_lost = [list(r) for r in e.args["ranges"]]
         self.lost_ids = ids
-        self.step(t_s, f"lost on the wire: {len(ids)} segment(s) of seq {e.seq} "
+        self.step(t_s, f"lost on the wire: {_count(len(ids), 'segment')} of seq {e.seq} "
                   f"({format_size(e.nbytes)})", "drop", flash=ids, actor="link")
 
     def on_deliver(self, e: Event, t_s: float, end: bool) -> None:
@@ -801,6 +804,10 @@ class _Builder:
         self.step(t_s, f"retransmit seq {e.seq} ({format_size(e.nbytes)}): a clone of the skb "
                   "still queued, the same pages, no new copy", "retransmit", flash=chips,
                   detail="the NIC reads the pages again: what they hold now goes out")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 or noun.endswith("ch") else "s")
 
 
 def _short(buffer: str) -> str:
