@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import io
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -26,18 +26,29 @@ from matplotlib.ticker import FuncFormatter
 
 from iosim.atomic import replacing
 from iosim.events import CPU, Event, Kind, title
-from iosim.metrics import Result
+from iosim.paths import PATHS
+from iosim.result import Result
 from iosim.units import format_size
 
-# Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
-PATH_COLORS: dict[str, str] = {
-    "read_write": "#D55E00",
-    "mmap_write": "#E69F00",
-    "sendfile": "#CC79A7",
-    "sendfile_sg": "#0072B2",
-    "splice": "#009E73",
-    "msg_zerocopy": "#56B4E9",
-}
+UNKNOWN_PATH_COLOR = "#7F7F7F"
+
+
+class _PathColors(Mapping[str, str]):
+    """Each path's colour, from its ``PathSpec`` (Okabe-Ito for the built-in ones:
+    distinguishable with the common colour-vision deficiencies)."""
+
+    def __getitem__(self, path: str) -> str:
+        spec = PATHS.get(path)
+        return spec.color if spec is not None else UNKNOWN_PATH_COLOR
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(PATHS)
+
+    def __len__(self) -> int:
+        return len(PATHS)
+
+
+PATH_COLORS: Mapping[str, str] = _PathColors()
 
 # Marker of each Result.bottleneck value, for sweeps where the limit changes along the way.
 BOTTLENECK_MARKERS: dict[str, str] = {

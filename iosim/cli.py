@@ -15,6 +15,9 @@ from typing import NoReturn
 
 from iosim import units
 from iosim.config import (
+    DEFAULT_PROFILE,
+    KERNEL_MODELS,
+    SCENARIO_DEFAULTS,
     WRITER_KINDS,
     ConfigError,
     bundled_profiles,
@@ -22,8 +25,8 @@ from iosim.config import (
     load_scenario_file,
 )
 from iosim.host import cli as host_cli
-from iosim.metrics import Result
 from iosim.paths import PATHS
+from iosim.result import DOC_HEADER, FIELDS, Result, field_table
 from iosim.simulate import simulate
 from iosim.sweep import run_sweep
 from iosim.trace import Tracer
@@ -51,6 +54,13 @@ def _set_pair(text: str) -> tuple[str, str]:
             with contextlib.suppress(ValueError):
                 parsed = float(parsed)
     return key.strip(), parsed
+
+
+def _kernel(text: str) -> tuple[str, str]:
+    if text not in KERNEL_MODELS:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(KERNEL_MODELS)}, "
+                                         f"got {text!r}")
+    return "kernel.model", text
 
 
 def _size(text: str) -> int:
@@ -82,12 +92,16 @@ def _add_run_options(p: argparse.ArgumentParser, default_size: str = DEFAULT_SIZ
 def _add_machine_options(p: argparse.ArgumentParser, cache_default: str | None = "cold"
                          ) -> None:
     """--profile, --cache and --set: the machine a command simulates on."""
-    p.add_argument("--profile", default="teaching",
+    p.add_argument("--profile", default=DEFAULT_PROFILE,
                    help="bundled profile name or a .toml file (default teaching)")
     p.add_argument("--cache", choices=("cold", "warm"), default=cache_default,
                    help="start with the file out of (cold, the default) or in the page cache")
     p.add_argument("--set", dest="overrides", type=_set_pair, action="append", default=[],
                    metavar="KEY=VALUE", help="override one profile value, e.g. nic.sg=false")
+    p.add_argument("--kernel", dest="overrides", type=_kernel, action="append",
+                   metavar="|".join(KERNEL_MODELS),
+                   help="the kernel the mechanisms follow (as --set kernel.model=...; "
+                        "default: the profile's)")
 
 
 def _add_failure_options(p: argparse.ArgumentParser) -> None:
@@ -147,8 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run on Dask: tcp://HOST:PORT, or 'local' for a LocalCluster")
     host_cli.add_parsers(sub)
     sub.add_parser("profiles", help="list the bundled hardware profiles")
-    paths = sub.add_parser("paths", help="list the paths")
-    paths.set_defaults()
+    sub.add_parser("paths", help="list the paths")
+    fields = sub.add_parser("fields", help="the fields of a run's result and what they mean")
+    fields.add_argument("--markdown", action="store_true", help="as docs/results.md holds them")
     _add_teaching_commands(sub)
     _add_chart_commands(sub)
     return parser
@@ -346,7 +361,8 @@ def _add_teaching_commands(sub) -> None:
     _add_machine_options(explain)
     explain.add_argument("--page", type=int, default=0, metavar="N",
                          help="follow the refcount of page N of the transfer (default 0)")
-    explain.add_argument("--buffer", dest="buffer_bytes", type=_size, default=64 * 1024,
+    explain.add_argument("--buffer", dest="buffer_bytes", type=_size,
+                         default=SCENARIO_DEFAULTS["buffer_bytes"],
                          help="user buffer / write size (default 64KiB)")
     explain.add_argument("-s", "--seed", type=int, default=0, help="RNG seed (default 0)")
     _add_failure_options(explain)
@@ -356,7 +372,8 @@ def _add_teaching_commands(sub) -> None:
     quiz.add_argument("--kind", choices=("all", *KINDS), default="all",
                       help="what to ask about (default all: a mix)")
     quiz.add_argument("-n", "--count", type=int, default=4, help="problems (default 4)")
-    quiz.add_argument("--profile", default="teaching", help="profile (default teaching)")
+    quiz.add_argument("--profile", default=DEFAULT_PROFILE,
+                      help=f"profile (default {DEFAULT_PROFILE})")
 
 
 def _animate(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -434,6 +451,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "profiles":
             for name, path in bundled_profiles().items():
                 print(f"{name:16} {load_profile(path).description}")
+            return 0
+        if args.command == "fields":
+            print(DOC_HEADER + field_table() if args.markdown else "\n".join(
+                f"{f.name:24} {' '.join(f.metadata['doc'].split())}" for f in FIELDS), end="")
             return 0
         if args.command == "paths":
             for name, spec in PATHS.items():

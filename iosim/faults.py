@@ -155,7 +155,7 @@ def install(m, sc: Scenario) -> None:
     if sc.truncate_at_s is not None:
         env.process(_truncate(m, sc.truncate_at_s))
     if sc.loss > 0 or sc.drop:
-        m.socket.loss_possible = True
+        m.socket.tcp.loss_possible = True
         drops = set(sc.drop)
         rng = env.rng
         loss = sc.loss

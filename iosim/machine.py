@@ -11,6 +11,7 @@ import random
 
 import simpy
 
+from iosim.accounting import Accounting
 from iosim.config import Profile, Scenario
 from iosim.hw.cpu import Cpu
 from iosim.hw.disk import Disk
@@ -21,7 +22,6 @@ from iosim.kernel.page import Pages
 from iosim.kernel.pagecache import File, PageCache
 from iosim.kernel.process import Task
 from iosim.kernel.socket import TcpSocket
-from iosim.metrics import Accounting
 
 DATA_FILE = "data.bin"  # the name of the file a run sends (its pages' owner in the trace)
 

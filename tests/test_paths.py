@@ -40,6 +40,7 @@ def warm():
 def test_cold_cache_copies_match_the_textbook(cold, path):
     r = cold[path]
     cpu, dma = TEXTBOOK_COLD[path]
+    assert PATHS[path].textbook_copies == (cpu, dma)  # what the spec declares
     assert r.cpu_copy_bytes == cpu * N
     assert r.dma_copy_bytes == dma * N
     assert r.copies == cpu + dma

@@ -756,6 +756,7 @@ LOOPBACK_FACTS: dict[str, tuple[object, str]] = {
     "nic.sg": (True, "loopback sets NETIF_F_SG; not measured"),
     "nic.csum_offload": (True, "loopback sets NETIF_F_HW_CSUM (no checksum); not measured"),
     "nic.loopback": (True, "this host is measured and validated over 127.0.0.1 (the lo device)"),
+    "kernel.model": ("linux-6", "a real Linux host: the mechanisms of a current kernel"),
 }
 
 

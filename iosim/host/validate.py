@@ -32,6 +32,7 @@ from iosim.atomic import replacing, write_text
 from iosim.config import Profile
 from iosim.host import realpaths
 from iosim.host.calibrate import pair_cpu
+from iosim.paths import PATHS
 from iosim.simulate import simulate
 
 MIB = 1 << 20
@@ -42,19 +43,10 @@ QUICK_REPEATS = 3
 BASELINE = "read_write"  # ratios are taken to this path, measured and predicted alike
 OTHER_SHARE_MAX = 0.10  # a run whose CPU gave more of its wall time to others is disturbed
 
-# real method -> the simulated path that is the same program on this kernel
-REAL_TO_SIM = {
-    "read_write": "read_write",
-    "mmap_write": "mmap_write",
-    "sendfile": "sendfile_sg",  # the loopback device has scatter-gather
-    "splice": "splice",
-    "msg_zerocopy": "msg_zerocopy",
-}
-NOT_MEASURABLE = {
-    "sendfile": "sendfile() without scatter-gather: the loopback device always has SG "
-                "(NETIF_F_SG), so the kernel never copies into the skb here; the real "
-                "sendfile is compared with sendfile_sg",
-}
+# real method -> the simulated path that is the same program on this kernel (PathSpec)
+REAL_TO_SIM = {spec.real_method: name for name, spec in PATHS.items() if spec.real_method}
+# simulated path -> why no real transfer here is that program
+NOT_MEASURABLE = {name: spec.real_note for name, spec in PATHS.items() if not spec.real_method}
 # The pinned pair shares one core, and the host is the loopback device.
 PINNED_LOOPBACK = {"nic.loopback": True, "cpu.cores": 1}
 
@@ -280,9 +272,9 @@ def compare(profile: Profile, size_bytes: int, buffer_bytes: int,
     base = next((r for r in rows if r.real_path == BASELINE and r.skipped is None), None)
     if base is not None:
         rows = [_with_ratios(r, base) for r in rows]
-    for real_path, reason in NOT_MEASURABLE.items():
-        if real_path in runs:
-            rows.append(Row("sendfile", None, size_bytes, skipped=reason))
+    for path, reason in NOT_MEASURABLE.items():
+        if path in runs:  # a real method of that name ran, but it is another program here
+            rows.append(Row(path, None, size_bytes, skipped=reason))
     return rows
 
 

@@ -7,9 +7,9 @@ speed and the memory bus let it finish. Every CPU second is charged to a categor
 from __future__ import annotations
 
 from iosim import events
+from iosim.accounting import Accounting
 from iosim.hw.lanes import Lanes
 from iosim.hw.membus import MemBus
-from iosim.metrics import Accounting
 
 
 class Cpu:

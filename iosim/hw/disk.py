@@ -7,9 +7,9 @@ bandwidth; the DMA into page-cache pages also crosses the memory bus, once per b
 from __future__ import annotations
 
 from iosim import events
+from iosim.accounting import Accounting
 from iosim.hw.lanes import Lanes
 from iosim.hw.membus import MemBus
-from iosim.metrics import Accounting
 
 
 class Disk:

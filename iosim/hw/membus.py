@@ -9,7 +9,7 @@ the copies that run meanwhile, which is how DRAM bandwidth is really shared.
 
 from __future__ import annotations
 
-from iosim.metrics import Accounting
+from iosim.accounting import Accounting
 
 SLOT_BYTES = 64 * 1024  # slot length: the time to carry 64 KiB (a few us on any bus)
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from iosim import units
 from iosim.config import (
+    DEFAULT_PROFILE,
     SCENARIO_DEFAULTS,
     SCHEMA,
     ConfigError,
@@ -32,7 +33,6 @@ from iosim.config import (
 from iosim.paths import PATHS
 from iosim.sweep.store import run_key
 
-DEFAULT_PROFILE = "teaching"
 ALIASES = {"size": "size_bytes"}
 RANGE_KEYS = ("start", "stop", "num", "scale", "step", "factor")
 TOP_LEVEL = ("description", "base", "grid")

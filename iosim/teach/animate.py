@@ -29,9 +29,9 @@ from iosim.atomic import write_text
 from iosim.config import ConfigError
 from iosim.events import Event, Kind
 from iosim.machine import DATA_FILE
-from iosim.metrics import Result
 from iosim.paths import PATHS
-from iosim.simulate import simulate
+from iosim.result import Result
+from iosim.simulate import replay, simulate
 from iosim.teach.explain import repeats
 from iosim.trace import Tracer
 from iosim.units import format_size, format_time
@@ -76,10 +76,9 @@ ASYNC_HOLDERS = ("skb", "pin", "pagecache", "truncate")  # puts made by IRQs and
 
 
 def path_color(path: str) -> str:
-    """The colour of ``path`` in every chart (one place to read it from)."""
-    from iosim.charts import PATH_COLORS
-
-    return PATH_COLORS.get(path, "#555555")
+    """The colour of ``path`` in every chart: its ``PathSpec``'s."""
+    spec = PATHS.get(path)
+    return spec.color if spec is not None else "#7F7F7F"
 
 
 @dataclass(frozen=True)
@@ -104,20 +103,14 @@ def trace(path: str, size_bytes: int | str = "64KiB", *, profile: str = "teachin
     return Traced(result, tuple(tracer.events))
 
 
-def retrace(result: Result, profile: str | None = None,
-            overrides: dict[str, Any] | None = None) -> Traced:
-    """Simulate a Result's effective inputs again, traced; the run must be the same run."""
-    sc = dict(result.scenario)
-    path, size = sc.pop("path"), sc.pop("size_bytes")
-    seed = sc.pop("seed")
-    again = trace(path, size, profile=profile or result.profile["name"], seed=seed,
-                  overrides=overrides, **sc)
-    if again.result.to_json() != result.to_json():
-        raise ConfigError(f"{path}: simulating the Result's scenario on profile "
-                          f"{result.profile['name']!r} gives another run; pass the profile "
-                          "and overrides it was simulated with (animate(result, profile=..., "
-                          "overrides=...))")
-    return again
+def retrace(result: Result) -> Traced:
+    """Run a Result's effective profile and scenario again, traced (``iosim.replay``)."""
+    tracer = Tracer(TRACE_LIMIT)
+    again = replay(result, tracer)
+    if tracer.dropped:
+        raise ConfigError(f"size {format_size(result.bytes_requested)}: too long to animate "
+                          f"({tracer.limit + tracer.dropped} events); try a smaller size")
+    return Traced(again, tuple(tracer.events))
 
 
 # --- the document -------------------------------------------------------------------------
@@ -933,8 +926,8 @@ def animate(what: Result | Sequence[Result] | str, other: str | None = None, *,
             **scenario: Any) -> Animation:
     """An animation of one run or two side by side on one clock.
 
-    ``what`` is a ``Result`` (or two), simulated again with a tracer from its effective
-    inputs, or a path name (with ``other`` a second path, and the arguments of
+    ``what`` is a ``Result`` (or two), run again with a tracer from its effective inputs
+    (``iosim.replay``), or a path name (with ``other`` a second path, and the arguments of
     ``iosim.simulate``). ``fold``: hide repeated rounds (default: runs of more than
     FOLD_OVER_STEPS steps).
     """
@@ -944,7 +937,7 @@ def animate(what: Result | Sequence[Result] | str, other: str | None = None, *,
                       **scenario) for p in paths]
     else:
         results = [what] if isinstance(what, Result) else list(what)
-        runs = [retrace(r, profile, overrides) for r in results]
+        runs = [retrace(r) for r in results]
     return Animation(document(runs, fold))
 
 

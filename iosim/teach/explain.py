@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from iosim.config import DEFAULT_PROFILE
 from iosim.events import (
     CPU,
     DISK,
@@ -25,6 +26,7 @@ from iosim.events import (
     PAGE_CACHE,
     PIPE,
     SOCKET_BUFFER,
+    USER_BUFFER,
     Event,
     Kind,
     shown_args,
@@ -96,22 +98,23 @@ class Step:
     topics: tuple[str, ...] = ()  # the textbook-vs-kernel topics this step is an example of
 
 
-def explain(path: str, size_bytes: int | str = "16KiB", *, profile: str = "teaching",
-            page: int = 0, cache: str = "cold", overrides: dict[str, Any] | None = None,
-            seed: int = 0, buffer_bytes: int | str = 64 * 1024, **scenario: Any) -> str:
+def explain(path: str, size_bytes: int | str = "16KiB", *, page: int = 0,
+            profile: str = DEFAULT_PROFILE, overrides: dict[str, Any] | None = None,
+            seed: int = 0, **scenario: Any) -> str:
     """The full ``iosim explain`` text: arguments, story, page life, diagram, totals.
 
-    ``scenario``: a failure mode to tell as well (``drop=[3]``, ``writer="private"`` ...)."""
-    run = run_traced(path, size_bytes, profile=profile, seed=seed, overrides=overrides,
-                     cache=cache, buffer_bytes=buffer_bytes, watch_page=page, **scenario)
+    ``scenario``: scenario keys (``cache="warm"``, ``buffer_bytes``) and a failure mode to
+    tell as well (``drop=[3]``, ``writer="private"`` ...)."""
+    run = run_traced(path, size_bytes, watch_page=page, profile=profile, overrides=overrides,
+                     seed=seed, **scenario)
     r = run.result
     args = [("path", path), ("size", format_size(r.bytes_requested)), ("profile", profile),
-            ("cache", cache), ("page", page), ("buffer", format_size(r.scenario["buffer_bytes"])),
-            ("seed", seed)]
+            ("cache", r.scenario["cache"]), ("page", page),
+            ("buffer", format_size(r.scenario["buffer_bytes"])), ("seed", seed)]
     args += [("set", f"{k}={str(v).lower() if isinstance(v, bool) else v}")
              for k, v in (overrides or {}).items()] or [("set", "(none)")]
     args += [(k, ",".join(map(str, v)) if isinstance(v, list | tuple) else v)
-             for k, v in scenario.items()]
+             for k, v in scenario.items() if k not in ("cache", "buffer_bytes")]
     out = [f"ARG {k} {v}" for k, v in args]
     out += ["", *header(run), "", *story(run, page), "", *page_life(run, page), "",
             *diagram(run), "", *totals(run)]
@@ -151,6 +154,7 @@ def header(run: Run) -> list[str]:
         f"{'on' if nic['csum_offload'] else 'off'}{dropped}",
         f"         page {k['page_size_bytes']}, read-ahead {k['readahead_bytes']}, pipe "
         f"{k['pipe_size_bytes']}, sndbuf {k['sndbuf_bytes']}",
+        *(f"note: {note}" for note in spec.notes),
     ]
 
 
@@ -432,7 +436,7 @@ def _edges(run: Run) -> tuple[list[str], dict[tuple[str, str], str]]:
         for name in names:
             if name in ("user buffer", "mmap'd page cache", "pipe"):
                 middle.setdefault("mmap'd pages" if name.startswith("mmap") else name, e.start_s)
-    if r.cpu_time_by_category.get("pin", 0) > 0:
+    if PATHS[r.path].references == USER_BUFFER:  # frags reference the user's pages
         middle.setdefault("user buffer", 0.0)
     nodes = ["disk", "page cache", *sorted(middle, key=middle.get), "socket buffer", "NIC",
              "receiver"]

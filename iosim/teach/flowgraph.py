@@ -34,7 +34,7 @@ from iosim.events import (
     Event,
     Kind,
 )
-from iosim.metrics import Result
+from iosim.result import Result
 from iosim.simulate import simulate
 from iosim.trace import Tracer
 from iosim.units import format_size

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from iosim.events import DISK, IRQ_ACK, Event, Kind, title
-from iosim.metrics import Result
+from iosim.result import Result
 from iosim.simulate import simulate
 from iosim.trace import Tracer
 
@@ -28,17 +28,14 @@ class Run:
     """When each ``result.page_log`` change happened on the task's clock (see below)."""
 
 
-def run_traced(path: str, size_bytes: int | str, *, profile: str = "teaching", seed: int = 0,
-               overrides: dict[str, Any] | None = None, cache: str = "cold",
-               buffer_bytes: int | str = 64 * 1024, watch_page: int = 0, **scenario: Any
-               ) -> Run:
-    """Simulate with a tracer attached; events sorted by start, enclosing slices first.
-
-    ``scenario``: further scenario keys (a failure mode such as ``drop=[3]``)."""
+def run_traced(path: str, size_bytes: int | str, *, watch_page: int = 0,
+               **simulate_kwargs: Any) -> Run:
+    """Simulate with a tracer attached, watching page ``watch_page``; events sorted by
+    start, enclosing slices first. ``simulate_kwargs``: what ``iosim.simulate`` takes
+    (profile, overrides, seed and scenario keys such as ``cache`` or ``drop=[3]``)."""
     tracer = Tracer()
-    result = simulate(path, size_bytes, profile=profile, seed=seed, overrides=overrides,
-                      tracer=tracer, cache=cache, buffer_bytes=buffer_bytes,
-                      watch_page=watch_page, **scenario)
+    result = simulate(path, size_bytes, tracer=tracer, watch_page=watch_page,
+                      **simulate_kwargs)
     events = tracer.sorted_events()
     return Run(result, tuple(events), tuple(_task_times(tracer.events, result.page_log)))
 
