@@ -46,11 +46,10 @@ def test_counters_end_at_the_results_fields(path, failure):
     assert run["invariants"] == []
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(path=S.paths, size=S.sizes, cache=S.caches, overrides=S.overrides,
        buffer=S.buffer_sizes)
 def test_counters_end_at_the_result_for_random_scenarios(path, size, cache, overrides, buffer):
-    overrides = {k: v for k, v in overrides.items() if k != "kernel.page_cache"}
     run = _doc(path, size, overrides=overrides or None, cache=cache, buffer_bytes=buffer)
     last = run["steps"][-1]["counters"]
     assert {k: last[k] for k in A.COUNTERS if not _same(last[k], run["result"][k])} == {}

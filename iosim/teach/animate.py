@@ -56,8 +56,8 @@ COUNTERS = ("copies", "cpu_copy_bytes", "dma_copy_bytes", "membus_bytes", "sysca
 # page-reference holder -> the lane its reference is drawn in (others: a tag on the tile)
 HOLDER_LANES = {"pipe": "pipe", "skb": "socket", "pin": "socket", "mmap": "user"}
 HOLDER_WORDS = {
-    ("get", "read"): "read() holds {pages} while the disk fills them (filemap_get_pages)",
-    ("put", "read"): "read() lets go of {pages}: uptodate",
+    ("get", "read"): "the kernel holds {pages} while the disk fills them (filemap_get_pages)",
+    ("put", "read"): "the kernel lets go of {pages}: they are uptodate",
     ("get", "fault"): "the page fault holds {pages} while the disk fills them",
     ("put", "fault"): "the fault lets go of {pages}",
     ("get", "pipe"): "splice: pipe buffers reference {pages}, no copy",
@@ -70,7 +70,7 @@ HOLDER_WORDS = {
     ("put", "munmap"): "munmap: {pages} unmapped",
     ("put", "pagecache"): "reclaim evicts {pages} from the page cache",
     ("put", "truncate"): "truncate detaches {pages} from the file",
-    ("put", "free"): "free(): the user buffer's {pages} are released",
+    ("put", "free"): "free(): {pages} are released",
 }
 ASYNC_HOLDERS = ("skb", "pin", "pagecache", "truncate")  # puts made by IRQs and other tasks
 
@@ -939,8 +939,3 @@ def animate(what: Result | Sequence[Result] | str, other: str | None = None, *,
         results = [what] if isinstance(what, Result) else list(what)
         runs = [retrace(r) for r in results]
     return Animation(document(runs, fold))
-
-
-def steps_at_boundaries(run_doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """The steps where a syscall enters or returns (what the tests check counters at)."""
-    return [s for s in run_doc["steps"] if s["boundary"]]
