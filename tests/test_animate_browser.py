@@ -66,6 +66,7 @@ def pages(tmp_path_factory):
         ("b", ("read_write", "sendfile_sg"), {"size_bytes": "64KiB"}),
         ("f", ("splice",), {"size_bytes": "64KiB", "drop": [3], "writer": "shared",
                             "writer_at": [5000]}),
+        ("long", ("read_write", "sendfile_sg"), {"size_bytes": "512KiB", "fold": True}),
     ]:
         page = A.animate(*args, **kwargs)
         out[name] = (page.save(folder / f"{name}.html"), page.doc)
@@ -174,4 +175,25 @@ def test_keys_step_play_and_jump_to_syscalls(browser, pages, tmp_path):
     body.send_keys(" ")
     assert position() >= 1
     _shoot(browser, tmp_path / "a-playing.png")
+    assert _errors(browser) == []
+
+
+def test_folded_rounds_still_count_every_step(browser, pages):
+    path, doc = pages["long"]
+    browser.get(path.as_uri())
+    assert browser.execute_script("return document.getElementById('fold').checked")
+    count = browser.execute_script("return iosim.count()")
+    assert count < len(doc["order"])  # rounds folded away
+    last = [None] * len(doc["runs"])  # each run's latest step, shown or folded
+    visible = iter(range(count))
+    for n, i in doc["order"]:
+        last[n] = doc["runs"][n]["steps"][i]
+        if last[n]["fold"] == 1:
+            continue
+        k = next(visible)
+        shown = browser.execute_script(f"iosim.go({k});" + READ)
+        for m, step in enumerate(last):
+            want = step["counters"] if step else dict.fromkeys(shown[m], 0)
+            assert {key: shown[m][key] for key in shown[m] if key in want} == {
+                key: want[key] for key in shown[m] if key in want}, (k, m)
     assert _errors(browser) == []
