@@ -17,6 +17,7 @@ import pytest
 from iosim.teach import animate as A
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FIREFOX = shutil.which("firefox-esr") or shutil.which("firefox")
 DRIVER = shutil.which("chromedriver")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -197,3 +198,21 @@ def test_folded_rounds_still_count_every_step(browser, pages):
             assert {key: shown[m][key] for key in shown[m] if key in want} == {
                 key: want[key] for key in shown[m] if key in want}, (k, m)
     assert _errors(browser) == []
+
+
+@pytest.mark.skipif(FIREFOX is None, reason="no firefox (optional: Debian's firefox-esr)")
+def test_firefox_draws_the_end_too(pages, tmp_path):
+    """No driver for Firefox here: its own headless screenshot of #end must show the page."""
+    import subprocess
+
+    path, _ = pages["b"]
+    png = tmp_path / "firefox-b-end.png"
+    profile = tmp_path / "profile"
+    profile.mkdir()  # a fresh, empty profile (Firefox waits forever for a missing one)
+    subprocess.run([FIREFOX, "--headless", "-no-remote", "-profile", str(profile),
+                    "--window-size=1600,1000", "--screenshot", str(png),
+                    path.as_uri() + "#end"], check=True, timeout=60, capture_output=True,
+                   env={**os.environ, "HOME": str(tmp_path)})
+    _not_blank(png)
+    if SHOTS:
+        shutil.copy(png, Path(SHOTS) / png.name)
