@@ -799,6 +799,15 @@ class _Builder:
                   detail="the NIC reads the pages again: what they hold now goes out")
 
 
+def _value(key: str, value: Any) -> str:
+    """A scenario value as a person writes it (``50us``, not ``4.9999e-05``)."""
+    if key.endswith("_s") and isinstance(value, float):
+        return format_time(value).replace(" ", "")
+    if isinstance(value, list | tuple):
+        return ",".join(map(str, value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 or noun.endswith("ch") else "s")
 
@@ -863,8 +872,9 @@ def _run_doc(t: Traced, fold: bool | None) -> dict[str, Any]:
     r = t.result
     sc = r.scenario
     spec = PATHS[r.path]
-    options = [f"{k}={v}" for k, v in sc.items() if k not in ("path", "size_bytes", "seed",
-               "watch_page") and v not in (None, 0, 0.0, (), [], False)
+    options = [f"{k}={_value(k, v)}" for k, v in sc.items()
+               if k not in ("path", "size_bytes", "seed", "watch_page")
+               and v not in (None, 0, 0.0, (), [], False)
                and (k, v) not in (("cache", "cold"), ("buffer_bytes", 65536),
                                   ("zc_buffers", 8))]
     return {
