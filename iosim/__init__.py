@@ -8,10 +8,11 @@
 
 from iosim._version import __version__
 from iosim.config import ConfigError, Profile, Scenario, load_profile
-from iosim.metrics import RESULT_FIELDS, Result
 from iosim.paths import PATHS
-from iosim.simulate import simulate
+from iosim.result import RESULT_FIELDS, Result
+from iosim.simulate import replay, run, simulate
 from iosim.sweep import sweep
+from iosim.teach.animate import animate
 
 __all__ = ["PATHS", "RESULT_FIELDS", "ConfigError", "Profile", "Result", "Scenario",
-           "__version__", "load_profile", "simulate", "sweep"]
+           "__version__", "animate", "load_profile", "replay", "run", "simulate", "sweep"]

@@ -11,8 +11,7 @@ from __future__ import annotations
 import functools
 import io
 import math
-import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -26,19 +25,30 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
 from iosim.atomic import replacing
-from iosim.metrics import Result
-from iosim.trace import Event
+from iosim.events import CPU, Event, Kind, title
+from iosim.paths import PATHS
+from iosim.result import Result
 from iosim.units import format_size
 
-# Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
-PATH_COLORS: dict[str, str] = {
-    "read_write": "#D55E00",
-    "mmap_write": "#E69F00",
-    "sendfile": "#CC79A7",
-    "sendfile_sg": "#0072B2",
-    "splice": "#009E73",
-    "msg_zerocopy": "#56B4E9",
-}
+UNKNOWN_PATH_COLOR = "#7F7F7F"
+
+
+class _PathColors(Mapping[str, str]):
+    """Each path's colour, from its ``PathSpec`` (Okabe-Ito for the built-in ones:
+    distinguishable with the common colour-vision deficiencies)."""
+
+    def __getitem__(self, path: str) -> str:
+        spec = PATHS.get(path)
+        return spec.color if spec is not None else UNKNOWN_PATH_COLOR
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(PATHS)
+
+    def __len__(self) -> int:
+        return len(PATHS)
+
+
+PATH_COLORS: Mapping[str, str] = _PathColors()
 
 # Marker of each Result.bottleneck value, for sweeps where the limit changes along the way.
 BOTTLENECK_MARKERS: dict[str, str] = {
@@ -396,33 +406,38 @@ def timeline_chart(events: Sequence[Event], result: Result, ax: Axes | None = No
                    t_max_s: float | None = None) -> Figure:
     """A Gantt chart of one run: a row per component, a bar per traced slice.
 
-    On its own figure the wide bars are labelled (syscall names, copy targets); drawn into
-    ``ax`` (a grid of paths) they are not, to stay readable.
+    The sender's row shows its syscalls (pale) with the time it slept inside them hatched
+    on top, so a sendfile() that waits for the disk does not look busy; the other rows show
+    work (copies, DMA, the link). On its own figure the wide bars are labelled (syscall
+    names, copy targets); drawn into ``ax`` (a grid of paths) they are not, to stay readable.
     """
     labelled = ax is None
     if ax is None:
         fig, (ax,) = new_figure(title=f"{result.path}: {format_size(result.bytes_requested)}, "
                                       f"{result.scenario['cache']} cache, "
                                       f"{result.profile['name']} profile")
-        fig.legend(handles=_timeline_key(result.path), loc="outside lower center", ncols=3)
+        fig.legend(handles=_timeline_key(result.path), loc="outside lower center", ncols=4)
     color = PATH_COLORS[result.path]
     rows = {t: len(TIMELINE_TRACKS) - 1 - i for i, t in enumerate(TIMELINE_TRACKS)}
     us = 1e6  # seconds -> microseconds
     end_us = (t_max_s or result.sim_time_s) * us * 1.02
     labels: list[tuple[float, float, int, str]] = []  # (width, centre, row, text), in µs
     for e in events:
-        if e.track not in rows:
+        if e.track not in rows or e.kind in (Kind.REF, Kind.STORE, Kind.COW, Kind.USER_STORE,
+                                             Kind.DROP):
             continue
         y = rows[e.track]
-        if e.kind == "slice":
-            blocked = e.name.startswith("blocked")
-            width_us = max(e.end_s - e.start_s, 0.0) * us
+        if e.is_slice:
+            blocked = e.kind is Kind.BLOCK
+            in_call = e.kind in (Kind.SYSCALL, Kind.PIPE)  # wall time, asleep or not
+            width_us = max(e.duration_s, 0.0) * us
             ax.broken_barh([(e.start_s * us, width_us)], (y - 0.35, 0.7),
                            facecolors="#dddddd" if blocked else color,
                            edgecolors="#999999" if blocked else "black", linewidth=0.4,
-                           hatch="xx" if blocked else None)
-            labels.append((width_us, (e.start_s + e.end_s) / 2 * us, y, _short_name(e.name)))
-        elif e.kind == "instant":
+                           hatch="xx" if blocked else None, alpha=0.35 if in_call else 1.0,
+                           zorder=3 if blocked else 2)
+            labels.append((width_us, (e.start_s + e.end_s) / 2 * us, y, _short_name(e)))
+        elif not e.is_counter:
             ax.plot([e.start_s * us] * 2, [y - 0.45, y + 0.45], color="black", linewidth=0.8)
     if labelled:
         _label_bars(ax, labels, end_us)
@@ -449,21 +464,23 @@ def _label_bars(ax: Axes, labels: Sequence[tuple[float, float, int, str]], end_u
                 path_effects=[patheffects.withStroke(linewidth=3, foreground="white")])
 
 
-def _short_name(name: str) -> str:
-    """A slice name short enough to sit inside its bar."""
-    name = name.replace(" (context switch)", "")
-    if name.startswith("CPU copy "):
-        return "copy -> " + name.split(" -> ")[-1]
-    if name.startswith("skb seq "):
-        return "skb " + name.removeprefix("skb seq ")
-    disk = re.fullmatch(r"read (\d+) B", name)
-    if disk:
-        return f"read {format_size(int(disk.group(1)))}"
-    return name
+def _short_name(e: Event) -> str:
+    """A slice's name short enough to sit inside its bar."""
+    if e.kind is Kind.BLOCK:
+        return f"blocked: {e.what}"
+    if e.kind is Kind.COPY and e.who == CPU:
+        return f"copy -> {e.dst}"
+    if e.kind is Kind.WIRE:
+        return f"skb {e.seq}"
+    if e.kind is Kind.DISK:
+        return f"read {format_size(e.nbytes)}"
+    return title(e)
 
 
 def _timeline_key(path: str) -> list:
     return [Patch(facecolor=PATH_COLORS[path], edgecolor="black", label="busy"),
+            Patch(facecolor=PATH_COLORS[path], edgecolor="black", alpha=0.35,
+                  label="sender inside a syscall"),
             Patch(facecolor="#dddddd", edgecolor="#999999", hatch="xx",
                   label="sender blocked (context switch)"),
             Line2D([], [], color="black", linewidth=0.8, label="page fault / interrupt")]
@@ -488,7 +505,7 @@ def timeline_grid(runs: Sequence[tuple[Result, Sequence[Event]]]) -> Figure:
     key[0] = Patch(facecolor="white", edgecolor="black", label="busy (path colour)")
     for ax in axes[len(runs) - 2:len(runs)]:
         ax.set_xlabel("simulated time (µs)")
-    fig.legend(handles=key, loc="outside lower center", ncols=3, fontsize=12)
+    fig.legend(handles=key, loc="outside lower center", ncols=4, fontsize=12)
     return fig
 
 

@@ -25,6 +25,8 @@ from tqdm import tqdm
 from iosim import atomic, limits, units
 from iosim._version import model_version
 from iosim.config import (
+    DEFAULT_PROFILE,
+    KERNEL_MODELS,
     SCENARIO_DEFAULTS,
     SCHEMA,
     WRITER_KINDS,
@@ -40,13 +42,14 @@ from iosim.config import (
     scenario_file,
 )
 from iosim.host import cli as host_cli
-from iosim.metrics import Result
 from iosim.paths import PATHS
+from iosim.result import DOC_HEADER, FIELDS, Result, field_table
 from iosim.simulate import simulate
 from iosim.sweep import run_sweep
 from iosim.trace import Tracer
 
 DEFAULT_SIZE = "256MiB"
+ANIMATE_SIZE = "64KiB"  # 16 pages: every page visible, side by side
 TABLE_WIDTH = 100  # columns a table may take unless --wide
 PROGRESS_DELAY_S = 2.0  # a bar appears only for work that lasts longer
 MAX_QUIZ_PROBLEMS = 100
@@ -72,6 +75,13 @@ def _set_pair(text: str) -> tuple[str, str]:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE like nic.rate=25Gbit/s, "
                                          f"got {text!r}")
     return key.strip(), value.strip()
+
+
+def _kernel(text: str) -> tuple[str, str]:
+    if text not in KERNEL_MODELS:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(KERNEL_MODELS)}, "
+                                         f"got {text!r}")
+    return "kernel.model", text
 
 
 def _size(text: str) -> int:
@@ -115,10 +125,12 @@ def _events(text: str) -> int:
     return value
 
 
-def _add_run_options(p: argparse.ArgumentParser) -> None:
+def _add_run_options(p: argparse.ArgumentParser, default_size: str = DEFAULT_SIZE,
+                     json: bool = True) -> None:
     # scenario options default to None so that a --scenario file can fill them in
+    p.set_defaults(default_size=default_size)
     p.add_argument("--size", dest="size_bytes", metavar="SIZE",
-                   help=f"bytes to send, e.g. 64KiB, 1GiB (default {DEFAULT_SIZE})")
+                   help=f"bytes to send, e.g. 64KiB, 1GiB (default {default_size})")
     _add_machine_options(p, cache_default=None)
     p.add_argument("-s", "--seed", metavar="N", help="RNG seed (default 0)")
     p.add_argument("--buffer", dest="buffer_bytes", metavar="SIZE",
@@ -131,7 +143,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="read scenario keys (failure modes, size ...) from a bundled scenario "
                         "(`iosim scenarios`) or a TOML file; flags override it")
     _add_failure_options(p)
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    if json:
+        p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--wall-limit", type=_wall_limit, metavar="TIME",
                    help="stop a run that takes longer than this on the clock (e.g. 10min)")
     p.add_argument("--max-events", type=_events, metavar="N",
@@ -143,13 +156,17 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 def _add_machine_options(p: argparse.ArgumentParser, cache_default: str | None = "cold"
                          ) -> None:
     """--profile, --cache and --set: the machine a command simulates on."""
-    p.add_argument("--profile", default="teaching",
-                   help="bundled profile name or a .toml file (default teaching)")
+    p.add_argument("--profile", default=DEFAULT_PROFILE,
+                   help=f"bundled profile name or a .toml file (default {DEFAULT_PROFILE})")
     p.add_argument("--cache", choices=("cold", "warm"), default=cache_default,
                    help="start with the file out of (cold, the default) or in the page cache")
     p.add_argument("--set", dest="overrides", type=_set_pair, action="append", default=[],
                    metavar="KEY=VALUE", help="override one profile value, e.g. nic.sg=false "
                                              "(`iosim keys` lists them)")
+    p.add_argument("--kernel", dest="overrides", type=_kernel, action="append",
+                   metavar="|".join(KERNEL_MODELS),
+                   help="the kernel the mechanisms follow (as --set kernel.model=...; "
+                        "default: the profile's)")
 
 
 def _add_failure_options(p: argparse.ArgumentParser) -> None:
@@ -221,6 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     host_cli.add_parsers(sub)
     sub.add_parser("profiles", help="list the bundled hardware profiles")
     sub.add_parser("paths", help="list the paths")
+    fields = sub.add_parser("fields", help="the fields of a run's result and what they mean")
+    fields.add_argument("--markdown", action="store_true", help="as docs/results.md holds them")
     keys = sub.add_parser("keys", help="list every profile key: kind, default per bundled "
                                        "profile, meaning")
     keys.add_argument("prefix", nargs="?", default="", metavar="PREFIX",
@@ -299,7 +318,7 @@ def _prepare(args: argparse.Namespace, path: str, flags: dict[str, str],
         values = load_scenario_file(file, PATHS)
         values.pop("path", None)  # the command names the path (or compares them all)
         origins = dict.fromkeys(values, str(file))
-    values.setdefault("size_bytes", DEFAULT_SIZE)
+    values.setdefault("size_bytes", getattr(args, "default_size", DEFAULT_SIZE))
     for key in (*SCENARIO_FLAGS, "seed", "watch_page"):
         value = getattr(args, key, None)
         if value is not None:
@@ -490,6 +509,7 @@ KIND_UNITS = {
     "rate": "rate: Gbit/s Gbps, GB/s GiB/s (unit needed)",
     "count": "whole number",
     "bool": "true or false",
+    "choice": "one of: " + ", ".join(KERNEL_MODELS),
 }
 
 
@@ -602,6 +622,16 @@ def _check_path(path: str) -> None:
 def _add_teaching_commands(sub) -> None:
     from iosim.teach.quiz import KINDS
 
+    animate = sub.add_parser("animate", help="write a web page that replays a run page by "
+                             "page (one path, or two side by side)")
+    animate.add_argument("path", help=f"one of: {', '.join(PATHS)}")
+    animate.add_argument("path2", nargs="?", metavar="PATH2",
+                         help="a second path, shown beside the first on one clock")
+    _add_run_options(animate, ANIMATE_SIZE, json=False)
+    animate.add_argument("--out", required=True, metavar="FILE.html",
+                         help="the page to write (self-contained: open it offline)")
+    animate.add_argument("--fold", action=argparse.BooleanOptionalAction, default=None,
+                         help="hide repeated rounds (default: only in long runs)")
     explain = sub.add_parser("explain", help="narrate one small transfer step by step")
     explain.add_argument("path", help=f"one of: {', '.join(PATHS)}")
     explain.add_argument("--size", type=_size, default=_size("16KiB"),
@@ -609,8 +639,9 @@ def _add_teaching_commands(sub) -> None:
     _add_machine_options(explain)
     explain.add_argument("--page", type=int, default=0, metavar="N",
                          help="follow the refcount of page N of the transfer (default 0)")
-    explain.add_argument("--buffer", dest="buffer_bytes", type=_size, default=64 * 1024,
-                         metavar="SIZE", help="user buffer / write size (default 64KiB)")
+    explain.add_argument("--buffer", dest="buffer_bytes", type=_size,
+                         default=SCENARIO_DEFAULTS["buffer_bytes"], metavar="SIZE",
+                         help="user buffer / write size (default 64KiB)")
     explain.add_argument("-s", "--seed", type=int, default=0, metavar="N",
                          help="RNG seed (default 0)")
     _add_failure_options(explain)
@@ -622,7 +653,37 @@ def _add_teaching_commands(sub) -> None:
                       help="what to ask about (default all: a mix)")
     quiz.add_argument("-n", "--count", type=_positive_int, default=4, metavar="N",
                       help=f"problems, 1 to {MAX_QUIZ_PROBLEMS} (default 4)")
-    quiz.add_argument("--profile", default="teaching", help="profile (default teaching)")
+    quiz.add_argument("--profile", default=DEFAULT_PROFILE,
+                      help=f"profile (default {DEFAULT_PROFILE})")
+
+
+def _animate(args: argparse.Namespace, argv: Sequence[str], flags: dict[str, str]) -> int:
+    """Write the animation page of one path or two."""
+    from iosim.teach import animate
+
+    paths = [args.path] + ([args.path2] if args.path2 else [])
+    for path in paths:
+        _check_path(path)
+    if not args.out.lower().endswith((".html", ".htm")):
+        raise ConfigError(f"--out {args.out}: expected a .html file name")
+    _check_output(args.out, "--out")
+    prepared = [_prepare(args, path, flags) for path in paths]
+    runs = []
+    for path, prep in zip(paths, prepared, strict=True):
+        options = dict(prep.options)
+        size = options.pop("size_bytes")
+        runs.append(animate.trace(path, size, profile=prep.profile, origin="command line",
+                                  **options))
+    page = animate.Animation(animate.document(runs, args.fold))
+    try:
+        page.save(args.out)
+    except OSError as exc:
+        raise ConfigError(f"--out {args.out}: cannot write the page: {exc.strerror}") from None
+    _echo(argv)
+    steps = sum(len(r["steps"]) for r in page.doc["runs"])
+    print(f"wrote {args.out}: {steps} steps; open it in a browser (keys: space, arrows, ?), "
+          f"{args.out}#end shows the totals")
+    return 0
 
 
 def _run_teaching(args: argparse.Namespace, flags: dict[str, str]) -> int:
@@ -773,6 +834,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name, path in bundled_profiles().items():
                 print(f"{name:16} {load_profile(path).description}")
             return 0
+        if args.command == "fields":
+            print(DOC_HEADER + field_table() if args.markdown else "\n".join(
+                f"{f.name:24} {' '.join(f.metadata['doc'].split())}" for f in FIELDS), end="")
+            return 0
         if args.command == "paths":
             for name, spec in PATHS.items():
                 print(f"{name:13} {spec.summary}")
@@ -785,6 +850,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command in ("explain", "quiz"):
             return _run_teaching(args, flags)
+        if args.command == "animate":
+            return _animate(args, argv, flags)
         if args.command in ("experiment", "diagram"):
             return _chart_command(args)
         if args.command == "sweep":

@@ -23,6 +23,7 @@ from typing import Any
 from iosim import net, units
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
+DEFAULT_PROFILE = "teaching"  # round numbers, for answers by hand
 
 
 class ConfigError(ValueError):
@@ -55,6 +56,12 @@ def _flag(value: Any) -> bool:
     return value
 
 
+def _word(value: Any) -> str:
+    if not isinstance(value, str):
+        raise units.UnitError(f"expected a name, got {units.describe(value)}")
+    return value.strip()
+
+
 # kind -> (parser, dataclass field suffix, example shown in errors)
 _KINDS: dict[str, tuple[Callable[[Any], Any], str, str]] = {
     "time": (units.parse_time, "_s", "a time like 5us"),
@@ -62,7 +69,14 @@ _KINDS: dict[str, tuple[Callable[[Any], Any], str, str]] = {
     "rate": (units.parse_rate, "_bytes_per_s", "a rate like 10Gbit/s or 2GB/s"),
     "count": (_count, "", "a whole number"),
     "bool": (_flag, "", "true or false"),
+    "choice": (_word, "", "one of the names listed"),
 }
+
+# choice keys -> the names they accept (the first is the default of new profiles)
+CHOICES: dict[str, tuple[str, ...]] = {
+    "kernel.model": ("linux-6", "textbook"),
+}
+KERNEL_MODELS = CHOICES["kernel.model"]
 
 # section -> key -> (kind, what it means). Every key is required (directly or via `extends`).
 SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
@@ -114,6 +128,9 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
         "rtt": ("time", "round-trip time to the receiver and back"),
     },
     "kernel": {
+        "model": ("choice", "which kernel the mechanisms follow: linux-6 (Linux 6.x, the "
+                            "default) or textbook (the classic picture the textbooks draw, "
+                            "pre-4.17 for scatter-gather); docs/model.md lists the differences"),
         "page_size": ("size", "page size"),
         "page_cache": ("size", "memory available to the page cache"),
         "readahead": ("size", "read-ahead window"),
@@ -143,8 +160,8 @@ def _field_name(key: str, kind: str) -> str:
 
 
 def _make_section(name: str, spec: Mapping[str, tuple[str, str]]) -> type:
-    fields = [(_field_name(k, kind), bool if kind == "bool" else int if kind in ("count", "size")
-               else float) for k, (kind, _) in spec.items()]
+    types = {"bool": bool, "count": int, "size": int, "choice": str}
+    fields = [(_field_name(k, kind), types.get(kind, float)) for k, (kind, _) in spec.items()]
     return dataclasses.make_dataclass(name.capitalize(), fields, frozen=True)
 
 
@@ -331,7 +348,11 @@ def _build(name: str, source: str, raw: dict[str, dict[str, Any]], origin: str,
                 parsed = parser(value)
             except units.UnitError as exc:
                 raise ConfigError(f"{at}: key '{dotted}': {exc}") from None
-            if kind != "bool" and not parsed > 0:
+            allowed = CHOICES.get(dotted)
+            if allowed is not None and parsed not in allowed:
+                raise ConfigError(f"{at}: key '{dotted}': expected one of "
+                                  f"{', '.join(allowed)}, got {units.describe(value)}")
+            if kind not in ("bool", "choice") and not parsed > 0:
                 raise ConfigError(f"{at}: key '{dotted}': expected a positive "
                                   f"value, got {units.describe(value)}")
             if dotted in LIMITS and parsed > LIMITS[dotted][0]:
@@ -373,7 +394,26 @@ def _check_consistency(p: Profile, origin: str, where: dict[str, str]) -> None:
                               f"got {units.describe(got)}")
 
 
-def load_profile(name_or_path: str | Path = "teaching",
+# base units of each kind, to write a value back as text that parses to the same value
+_BASE_UNIT = {"time": "s", "size": "B", "rate": "B/s"}
+
+
+def profile_from_dict(values: Mapping[str, Any], origin: str = "result") -> Profile:
+    """The profile whose effective values ``Profile.to_dict()`` gave (``Result.profile``)."""
+    raw: dict[str, Any] = {}
+    for section, spec in SCHEMA.items():
+        got = values.get(section, {})
+        raw[section] = {}
+        for key, (kind, _) in spec.items():
+            name = _field_name(key, kind)
+            if name in got:
+                v = got[name]
+                raw[section][key] = f"{v!r}{_BASE_UNIT[kind]}" if kind in _BASE_UNIT else v
+    raw["description"] = values.get("description", "")
+    return _build(str(values.get("name", "profile")), origin, raw, origin)
+
+
+def load_profile(name_or_path: str | Path = DEFAULT_PROFILE,
                  overrides: Mapping[str, Any] | None = None) -> Profile:
     """Load a bundled profile by name (``"teaching"``) or a TOML file, with optional overrides.
 
@@ -441,6 +481,12 @@ class Scenario:
         out["writer_at"] = list(self.writer_at)
         out["drop"] = list(self.drop)
         return out
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> Scenario:
+        """The scenario ``to_dict()`` recorded (``Result.scenario``)."""
+        return cls(**{k: tuple(v) if k in ("writer_at", "drop") else v
+                      for k, v in values.items()})
 
 
 SCENARIO_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Scenario)

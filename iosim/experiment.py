@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from iosim.atomic import replacing
-from iosim.config import ConfigError
-from iosim.metrics import Result
+from iosim.config import DEFAULT_PROFILE, ConfigError
+from iosim.result import Result
 from iosim.simulate import simulate
 from iosim.trace import Tracer
 
@@ -34,7 +34,7 @@ class Case:
 
     path: str
     size_bytes: int
-    profile: str = "teaching"
+    profile: str = DEFAULT_PROFILE
     seed: int = 0
     overrides: dict[str, Any] = field(default_factory=dict)
     scenario: dict[str, Any] = field(default_factory=dict)

@@ -7,6 +7,7 @@ the ``writer`` category, not to the transfer's copies, but it shares the cores a
 
 from __future__ import annotations
 
+from iosim import events
 from iosim.config import Scenario
 from iosim.kernel.page import ANON
 from iosim.kernel.skbuff import SkBuff
@@ -66,15 +67,20 @@ class Writer:
                 page.version = self.user_version
                 self.user_version -= 1
             m.cpu.run(now, m.profile.cpu.page_fault_s, "writer")
+            if acct.trace is not None:
+                acct.trace.add(events.user_store(now, page and page.serial, page and page.index))
             return
         index = (m.scenario.offset_bytes + offset) // page_bytes
         if self.kind == "private":
-            if index not in self.cowed:  # first store: fault, copy the page, map the copy
+            copied = index not in self.cowed
+            if copied:  # first store: fault, copy the page, map the copy
                 self.cowed.add(index)
                 acct.cow_copies += 1
                 acct.cow_copy_bytes += page_bytes
                 end = m.cpu.run(now, m.profile.cpu.page_fault_s, "writer")
                 m.cpu.copy(end, page_bytes, "writer", counted=False)
+            if acct.trace is not None:
+                acct.trace.add(events.cow(index, now, copied))
             return
         version = m.file.store(index)
         page = m.cache.find(m.file, index)
@@ -87,7 +93,7 @@ class Writer:
         else:  # a store to a MAP_SHARED page: the write fault that dirties it
             m.cpu.run(now, m.profile.cpu.page_fault_s, "writer")
         if acct.trace is not None:
-            acct.trace.instant("sender", f"writer ({self.kind}) stores into page {index}", now)
+            acct.trace.add(events.store(self.kind, index, now))
 
     def _user_page(self, offset: int, skb: SkBuff | None):
         """The user page a buffer store hits: one the skb references, if any."""
@@ -130,7 +136,7 @@ def _truncate(m, at_s: float):
     if not m.finished:
         m.acct.truncated_inflight_pages += m.cache.truncate(m.file)
         if m.acct.trace is not None:
-            m.acct.trace.instant("pages", "truncate + rewrite of the file", m.env.now)
+            m.acct.trace.add(events.truncate(m.env.now))
 
 
 def install(m, sc: Scenario) -> None:
@@ -149,7 +155,7 @@ def install(m, sc: Scenario) -> None:
     if sc.truncate_at_s is not None:
         env.process(_truncate(m, sc.truncate_at_s))
     if sc.loss > 0 or sc.drop:
-        m.socket.loss_possible = True
+        m.socket.tcp.loss_possible = True
         drops = set(sc.drop)
         rng = env.rng
         loss = sc.loss

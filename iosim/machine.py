@@ -11,6 +11,7 @@ import random
 
 import simpy
 
+from iosim.accounting import Accounting
 from iosim.config import Profile, Scenario
 from iosim.hw.cpu import Cpu
 from iosim.hw.disk import Disk
@@ -21,7 +22,8 @@ from iosim.kernel.page import Pages
 from iosim.kernel.pagecache import File, PageCache
 from iosim.kernel.process import Task
 from iosim.kernel.socket import TcpSocket
-from iosim.metrics import Accounting
+
+DATA_FILE = "data.bin"  # the name of the file a run sends (its pages' owner in the trace)
 
 
 class Machine:
@@ -54,7 +56,7 @@ class Machine:
         self.nic.on_wire = self.wire.carry
         self.nic.on_tx_complete = self.socket.tx_complete
         self.wire.on_ack = self.socket.on_ack
-        self.file = File("data.bin", scenario.offset_bytes + scenario.size_bytes,
+        self.file = File(DATA_FILE, scenario.offset_bytes + scenario.size_bytes,
                          self.page_bytes)
         self.sender = None  # the path's SimPy process, set by simulate()
         self.first_push = env.event()

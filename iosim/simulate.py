@@ -1,4 +1,10 @@
-"""Run one path on one machine and turn the counters into a Result."""
+"""Run one path on one machine: parse the inputs, then a pure ``run`` builds the Result.
+
+``simulate()`` takes what people type (names, ``"64KiB"``, overrides); ``run()`` takes the
+validated ``Profile`` and ``Scenario`` and nothing else, so every front-end (CLI, sweeps,
+explain, quiz, experiments) that already holds them calls it directly, and ``replay()``
+runs a Result's effective inputs again (with a tracer, to watch it).
+"""
 
 from __future__ import annotations
 
@@ -6,15 +12,38 @@ import gc
 from typing import Any
 
 from iosim import faults, limits
-from iosim.config import Profile, load_profile, make_scenario
+from iosim.accounting import CPU_CATEGORIES
+from iosim.config import (
+    DEFAULT_PROFILE,
+    Profile,
+    Scenario,
+    load_profile,
+    make_scenario,
+    profile_from_dict,
+)
 from iosim.kernel.socket import SNDBUF_FULL
 from iosim.machine import Machine
-from iosim.metrics import CPU_CATEGORIES, Result
 from iosim.paths import PATHS
+from iosim.result import Result
 from iosim.trace import Tracer
 
 
-def simulate(path: str, size_bytes: int | str, profile: str | Profile = "teaching",
+def prepare(path: str, size_bytes: int | str, profile: str | Profile = DEFAULT_PROFILE,
+            seed: int = 0, overrides: dict[str, Any] | None = None,
+            origin: str = "scenario", **scenario: Any) -> tuple[Profile, Scenario]:
+    """Validate raw inputs into the (profile, scenario) that ``run`` takes.
+
+    Raises ``ConfigError`` naming the key and what was expected (``limits.check`` included:
+    timers that cannot advance time, model state beyond this machine's memory)."""
+    sc = make_scenario(path, size_bytes, PATHS, origin=origin, seed=seed, **scenario)
+    prof = profile if isinstance(profile, Profile) else load_profile(profile)
+    if overrides:
+        prof = prof.with_overrides(overrides)
+    limits.check(prof, sc, origin)
+    return prof, sc
+
+
+def simulate(path: str, size_bytes: int | str, profile: str | Profile = DEFAULT_PROFILE,
              seed: int = 0, overrides: dict[str, Any] | None = None,
              tracer: Tracer | None = None, origin: str = "scenario",
              bounds: limits.Bounds | None = None, **scenario: Any) -> Result:
@@ -27,28 +56,40 @@ def simulate(path: str, size_bytes: int | str, profile: str | Profile = "teachin
     (``iosim.limits.Bounds``) says where a run that starves stops (default: derived from
     the inputs). Raises ``ConfigError`` on bad input, ``limits.RunStopped`` at a bound.
     """
-    sc = make_scenario(path, size_bytes, PATHS, origin=origin, seed=seed, **scenario)
-    prof = profile if isinstance(profile, Profile) else load_profile(profile)
-    if overrides:
-        prof = prof.with_overrides(overrides)
-    spec = PATHS[path]
+    prof, sc = prepare(path, size_bytes, profile, seed, overrides, origin, **scenario)
+    return run(prof, sc, tracer, bounds)
+
+
+def run(profile: Profile, scenario: Scenario, tracer: Tracer | None = None,
+        bounds: limits.Bounds | None = None) -> Result:
+    """Run ``scenario`` on ``profile``: the same inputs give the same Result, always.
+
+    ``bounds`` (default: derived from the inputs) stops a run that starves: ``RunStopped``.
+    """
+    spec = PATHS[scenario.path]
     if spec.overrides:
-        prof = prof.with_overrides(spec.overrides, origin=f"path {path}")
-    limits.check(prof, sc, origin)
-    m = Machine(prof, sc)
-    m.acct.trace = tracer
-    m.sender = m.env.process(spec.program(m, sc))
-    faults.install(m, sc)
+        profile = profile.with_overrides(spec.overrides, origin=f"path {scenario.path}")
     # A run allocates millions of short-lived objects that reference counting frees; the
     # cyclic collector's passes over them cost a quarter of the time, so pause it.
     was_enabled = gc.isenabled()
     gc.disable()
     try:
+        m = Machine(profile, scenario)
+        m.acct.trace = tracer
+        m.sender = m.env.process(spec.program(m, scenario))
+        faults.install(m, scenario)
         limits.run(m, bounds)
+        return _result(m)
     finally:
         if was_enabled:
             gc.enable()
-    return _result(m)
+
+
+def replay(result: Result, tracer: Tracer | None = None) -> Result:
+    """Run a Result's effective profile and scenario again (the same numbers come back);
+    with a ``tracer``, to see every event of it."""
+    return run(profile_from_dict(result.profile), Scenario.from_dict(result.scenario),
+               tracer)
 
 
 def _utilization(m: Machine, t: float) -> dict[str, float]:
@@ -106,6 +147,7 @@ def _result(m: Machine) -> Result:
         return nbytes / delivered if delivered else 0.0
 
     return Result(
+        **a.counters(),
         path=sc.path,
         bytes_requested=sc.size_bytes,
         bytes_delivered=delivered,
@@ -114,43 +156,13 @@ def _result(m: Machine) -> Result:
         copies=per_byte(a.cpu_copy_bytes + a.dma_copy_bytes),
         cpu_copies=per_byte(a.cpu_copy_bytes),
         dma_copies=per_byte(a.dma_copy_bytes),
-        cpu_copy_bytes=a.cpu_copy_bytes,
-        dma_copy_bytes=a.dma_copy_bytes,
-        disk_dma_bytes=a.disk_dma_bytes,
-        nic_dma_bytes=a.nic_dma_bytes,
-        membus_bytes=a.membus_bytes,
-        syscalls=a.syscalls,
-        mode_switches=a.mode_switches,
-        context_switches=a.context_switches,
-        page_faults=a.page_faults,
-        irqs=a.irqs,
-        skbs=a.skbs,
-        frags=a.frags,
-        disk_requests=a.disk_requests,
         cpu_time_s=cpu_total,
         cpu_time_by_category=cpu_by,
         utilization=util,
         bottleneck=bottleneck,
-        wire_bytes=a.wire_bytes,
-        pages_pinned=a.pages_pinned,
-        zerocopy_notifications=a.zerocopy_notifications,
-        linearized_bytes=a.linearized_bytes,
-        zerocopy_copied_sends=a.zerocopy_copied_sends,
-        cow_copies=a.cow_copies,
-        cow_copy_bytes=a.cow_copy_bytes,
-        writer_stores=a.writer_stores,
-        evictions=a.evictions,
-        reclaim_skipped_pinned=a.reclaim_skipped_pinned,
-        refaults=a.refaults,
-        truncated_inflight_pages=a.truncated_inflight_pages,
-        lost_segments=a.lost_segments,
-        retransmits=a.retransmits,
-        retransmit_bytes=a.retransmit_bytes,
-        rto_timeouts=a.rto_timeouts,
         duplicate_bytes=rx.duplicate_bytes,
         # frags beyond one per page of payload: an unaligned range spans one more page
         unaligned_extra_frags=a.frags - -(-a.frag_bytes // m.page_bytes),
-        bounce_copy_bytes=a.bounce_copy_bytes,
         stale_bytes=rx.stale_bytes,
         changed_bytes=rx.changed_bytes,
         mixed_version_segments=rx.mixed_segments,
@@ -158,7 +170,6 @@ def _result(m: Machine) -> Result:
                    else "changed" if rx.changed_bytes else "exact"),
         invariant_violations=m.check_invariants(),
         seed=sc.seed,
-        cwnd_limited_s=a.cwnd_limited_s,
         page_log=list(m.pages.watch_log),
         scenario=sc.to_dict(),
         profile=m.profile.to_dict(),

@@ -44,6 +44,7 @@ EXTREME_PROFILE = {
     "kernel.page_cache": ["256KiB", "64GiB"], "kernel.readahead": ["4KiB", "16MiB"],
     "kernel.pipe_size": ["4KiB", "1MiB"], "kernel.sndbuf": ["4KiB", "64MiB"],
     "kernel.max_skb_frags": [1, 65536], "kernel.fault_around": ["4KiB", "1MiB"],
+    "kernel.model": ["linux-6", "textbook"],
 }
 EXTREME_SCENARIO = {
     "buffer_bytes": [1, 4095, "16MiB"], "zc_buffers": [1, 64],

@@ -8,6 +8,7 @@ import math
 import pytest
 
 from iosim import simulate
+from iosim.events import Kind
 from iosim.trace import Tracer
 
 MSS = 1448
@@ -18,12 +19,12 @@ RTT_S = 100e-6
 def _wire(path, size, **kw):
     tracer = Tracer()
     r = simulate(path, size, tracer=tracer, **kw)
-    return r, [e for e in tracer.events if e.track == "wire"]
+    return r, [e for e in tracer.events if e.kind is Kind.WIRE]
 
 
 def test_the_first_flight_is_ten_segments():
     r, wire = _wire("sendfile_sg", "1MiB", cache="warm")
-    assert wire[0].args["bytes"] == IW and wire[0].args["segments"] == 10
+    assert wire[0].nbytes == IW and wire[0].args["segments"] == 10
     assert r.invariant_violations == []
 
 

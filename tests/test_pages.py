@@ -3,10 +3,10 @@
 import simpy
 
 from iosim import load_profile
+from iosim.accounting import Accounting
 from iosim.config import make_scenario
 from iosim.kernel.page import ANON, FILE, Pages
 from iosim.machine import Machine
-from iosim.metrics import Accounting
 from iosim.paths import PATHS
 
 

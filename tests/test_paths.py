@@ -7,6 +7,7 @@ size goal are 64 KiB, so N = 1 MiB gives 16 rounds.
 import pytest
 
 from iosim import PATHS, simulate
+from iosim.events import Kind
 from iosim.trace import Tracer
 
 N = 1 << 20
@@ -39,6 +40,7 @@ def warm():
 def test_cold_cache_copies_match_the_textbook(cold, path):
     r = cold[path]
     cpu, dma = TEXTBOOK_COLD[path]
+    assert PATHS[path].textbook_copies == (cpu, dma)  # what the spec declares
     assert r.cpu_copy_bytes == cpu * N
     assert r.dma_copy_bytes == dma * N
     assert r.copies == cpu + dma
@@ -103,7 +105,7 @@ def test_skbs_frags_and_irqs(cold, path):
     # pieces, each its own transmission (tso_fragment): count what went on the wire.
     tracer = Tracer()
     traced = simulate(path, N, tracer=tracer)
-    sends = sum(1 for e in tracer.events if e.track == "wire")
+    sends = sum(1 for e in tracer.events if e.kind is Kind.WIRE)
     assert traced.irqs == r.irqs
     assert sends > r.skbs
     assert r.irqs == r.disk_requests + 2 * sends

@@ -6,9 +6,10 @@ bandwidth; the DMA into page-cache pages also crosses the memory bus, once per b
 
 from __future__ import annotations
 
+from iosim import events
+from iosim.accounting import Accounting
 from iosim.hw.lanes import Lanes
 from iosim.hw.membus import MemBus
-from iosim.metrics import Accounting
 
 
 class Disk:
@@ -22,8 +23,10 @@ class Disk:
         self.membus = membus
         self.acct = acct
 
-    def read(self, now_s: float, nbytes: int, pages: int) -> float:
-        """Book a read of ``nbytes`` scattered into ``pages`` pages; return its completion."""
+    def read(self, now_s: float, nbytes: int, pages: int, first_page: int | None = None,
+             file: str = "") -> float:
+        """Book a read of ``nbytes`` scattered into ``pages`` pages (of ``file``, from
+        ``first_page``, for the trace); return its completion."""
         self.acct.disk_requests += 1
         self.acct.disk_dma_bytes += nbytes
         self.acct.dma_copy_bytes += nbytes
@@ -35,8 +38,11 @@ class Disk:
         done = max(media_end, bus_end) + pages * self.descriptor_s
         self.queue.occupy(slot, start, done)
         if self.acct.trace is not None:
-            self.acct.trace.slice("disk", f"read {nbytes} B", media_start, media_end,
-                                  pages=pages, queued_at=start)
-            self.acct.trace.slice("dma", "DMA disk -> page cache", media_start, done,
-                                  bytes=nbytes)
+            read = events.disk_read(media_start, media_end, nbytes, pages, start)
+            dma = events.copy("dma", events.DMA, events.DISK, events.PAGE_CACHE, media_start,
+                              done, nbytes, file=file)
+            read.first_page = dma.first_page = first_page
+            dma.pages = pages
+            self.acct.trace.add(read)
+            self.acct.trace.add(dma)
         return done

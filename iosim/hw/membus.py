@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from heapq import heappop, heappush
 
-from iosim.metrics import Accounting
+from iosim.accounting import Accounting
 
 SLOT_BYTES = 64 * 1024  # slot length: the time to carry 64 KiB (a few us on any bus)
 

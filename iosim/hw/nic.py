@@ -11,13 +11,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
-from iosim import net
+from iosim import events, net
 from iosim.hw.lanes import Lanes
-
-
-def _source(skb) -> str:
-    """Where an skb's frags live, for trace names: user pages or page-cache pages."""
-    return "page cache" if skb.frags and skb.frags[0].page.kind == "file" else "user buffer"
 
 
 class Nic:
@@ -70,27 +65,28 @@ class Nic:
                 ready_s = start
                 start = self.cpu.copy(start, bounce)
                 if self.acct.trace is not None:
-                    self.acct.trace.slice("cpu", f"CPU copy {_source(skb)} -> socket buffer "
-                                          "(bounce buffer for DMA alignment)", ready_s, start,
-                                          bytes=bounce)
+                    self.acct.trace.add(events.copy(
+                        "cpu", events.CPU, skb.frag_src, events.SOCKET_BUFFER, ready_s, start,
+                        bounce, "bounce buffer for DMA alignment"))
         if entries > self.dma_spec.max_sg_entries:
             # skb_linearize: the driver copies the frags into one buffer before DMA
             self.acct.linearized_bytes += skb.len - skb.linear_len
             ready_s = start
             start = self.cpu.copy(start, skb.len - skb.linear_len)
             if self.acct.trace is not None:
-                self.acct.trace.slice("cpu", f"CPU copy {_source(skb)} -> socket buffer "
-                                      "(skb_linearize)", ready_s, start,
-                                      bytes=skb.len - skb.linear_len)
+                self.acct.trace.add(events.copy(
+                    "cpu", events.CPU, skb.frag_src, events.SOCKET_BUFFER, ready_s, start,
+                    skb.len - skb.linear_len, "skb_linearize"))
             entries = 2
         self.acct.nic_dma_bytes += skb.len
         self.acct.dma_copy_bytes += skb.len
         bus_end = self.membus.transfer(start, skb.len)  # the DMA read crosses the bus once
         dma_end = max(start + entries * self.dma_spec.descriptor_s, bus_end)
         if self.acct.trace is not None:
-            what = "page frags" if skb.frags else "skb linear data"
-            self.acct.trace.slice("dma", f"DMA {what} -> NIC", start, dma_end,
-                                  bytes=skb.len, sg_entries=entries)
+            dma = events.copy("dma", events.DMA, events.FRAGS if skb.frags else events.LINEAR,
+                              events.NIC, start, dma_end, skb.len, sg_entries=entries)
+            dma.seq = skb.seq
+            self.acct.trace.add(dma)
         ev = self.env.timeout(dma_end - now)
         ev.callbacks.append(lambda _ev: self._dma_done(skb))
 
@@ -107,8 +103,7 @@ class Nic:
         now = self.env.now
         begin, end = self.link.reserve(now, wire_bytes / self.spec.rate_bytes_per_s)
         if self.acct.trace is not None:
-            self.acct.trace.slice("wire", f"skb seq {skb.seq}", begin, end, bytes=skb.len,
-                                  segments=segments)
+            self.acct.trace.add(events.wire(skb.seq, begin, end, skb.len, segments))
         self.on_wire(skb, snapshot, end)
         done = self.env.timeout(end - now)
         done.callbacks.append(lambda _ev: self._tx_done(skb))
@@ -125,16 +120,23 @@ class Nic:
         self.dma_busy = True
         now = self.env.now
         lane, start = self.link.acquire(max(now, ready_s))  # the receiver handles one skb
-        file = skb.frags[0].page.file if skb.frags else None
-        file_frags = len(skb.frags) if file is not None else 0
+        file_frags = len(skb.frags) if skb.frag_src == events.PAGE_CACHE else 0
         work_end = self.cpu.run(start, self.rx_skb_s + file_frags * self.rx_frag_s, "receive")
         frag_bytes = skb.len - skb.linear_len
-        frag_working_set = file.size_bytes if file is not None else skb.len
+        frag_working_set = skb.frag_working_set_bytes if file_frags else skb.len
         if skb.zc_id is not None and skb.frags:
             # skb_orphan_frags_rx: user pages may not reach a local socket, so the kernel
             # copies them into its own pages first (the completion says COPIED)
+            orphan_s = work_end
             work_end = self.cpu.copy(work_end, frag_bytes, "receive",
                                      working_set_bytes=frag_working_set)
+            if self.acct.trace is not None:
+                orphan = events.copy("receiver", events.CPU, events.USER_BUFFER,
+                                     events.SOCKET_BUFFER, orphan_s, work_end, frag_bytes,
+                                     "skb_orphan_frags_rx: pinned pages copied for a local "
+                                     "receiver")
+                orphan.seq = skb.seq
+                self.acct.trace.add(orphan)
             frag_working_set = skb.len  # the receiver reads the fresh copy
         end = work_end
         for nbytes, working_set in ((skb.linear_len, skb.len), (frag_bytes, frag_working_set)):
@@ -142,8 +144,10 @@ class Nic:
                 end = self.cpu.copy(end, nbytes, "receive", working_set_bytes=working_set)
         self.link.occupy(lane, start, end)
         if self.acct.trace is not None:
-            self.acct.trace.slice("receiver", "CPU copy socket buffer -> receiver's buffer",
-                                  work_end, end, bytes=skb.len)
+            rx = events.copy("receiver", events.CPU, events.SOCKET_BUFFER,
+                             events.RECEIVER_BUFFER, work_end, end, skb.len)
+            rx.seq = skb.seq
+            self.acct.trace.add(rx)
         self.on_wire(skb, None, end)
         done = self.env.timeout(end - now)
         done.callbacks.append(lambda _ev: self._loopback_done(skb))
@@ -158,8 +162,7 @@ class Nic:
         self.acct.irqs += 1
         self.cpu.run(self.env.now, self.irq_s, "irq")
         if self.acct.trace is not None:
-            self.acct.trace.instant("cpu", "IRQ: NIC TX completion", self.env.now,
-                                    seq=skb.seq)
+            self.acct.trace.add(events.irq(events.IRQ_TX, self.env.now, skb.seq))
         self.in_ring -= 1
         self.on_tx_complete(skb)
         if not self.dma_busy:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from iosim import events
+
 
 def cut_pieces(pieces: list[tuple[int, int, int]], start: int, nbytes: int
                ) -> list[tuple[int, int, int]]:
@@ -122,6 +124,7 @@ class Wire:
         rx = self.receiver
         mss = self.mss_bytes
         got = skb.len  # bytes that made it across (duplicates included)
+        dropped = None if self.acct.trace is None else []  # [start, end) of lost segments
         if self.lost is None and snapshot is None:
             rx.accept(skb.seq, skb.len, delivered_s)
         else:
@@ -131,20 +134,22 @@ class Wire:
                 if self.lost is not None and self.lost(number):
                     self.acct.lost_segments += 1
                     got -= n
+                    if dropped is not None:
+                        dropped.append([skb.seq + off, skb.seq + off + n])
                 elif rx.accept(skb.seq + off, n, delivered_s) and snapshot is not None:
                     rx.check(cut_pieces(snapshot, off, n))
                 if number is not None:
                     number += 1
         if got == 0:  # every segment lost: nothing arrives, so nothing is ACKed
             if self.acct.trace is not None:
-                self.acct.trace.instant("wire", f"lost seq {skb.seq}", delivered_s,
-                                        bytes=skb.len)
+                self.acct.trace.add(events.lost(skb.seq, delivered_s, skb.len))
             return
         if self.rtt_s > 0:  # an ACK from the network raises an interrupt; loopback's does not
             self.acct.irqs += 1
             self.cpu.run(self.env.now, self.irq_s, "irq")
         if self.acct.trace is not None:
-            self.acct.trace.instant("receiver", f"delivered seq {skb.seq}", delivered_s,
-                                    bytes=got, ack=rx.rcv_nxt)
-            self.acct.trace.instant("cpu", f"IRQ: ACK {rx.rcv_nxt}", self.env.now)
+            if dropped:
+                self.acct.trace.add(events.drop(skb.seq, delivered_s, skb.len - got, dropped))
+            self.acct.trace.add(events.deliver(skb.seq, delivered_s, got, rx.rcv_nxt))
+            self.acct.trace.add(events.irq(events.IRQ_ACK, self.env.now, ack=rx.rcv_nxt))
         self.on_ack(rx.rcv_nxt, [list(b) for b in rx.ooo], skb.xmit_id)

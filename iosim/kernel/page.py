@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from iosim import events
+
 FILE, ANON = "file", "anon"
 
 
@@ -27,6 +29,7 @@ class Page:
         "mapcount",
         "readahead_mark",
         "refcount",
+        "serial",
         "uptodate",
         "version",
     )
@@ -36,6 +39,7 @@ class Page:
         self.file = file
         self.index = index
         self.refcount = 1  # the creator's reference (page cache or owning user buffer)
+        self.serial = 0  # which physical page this is, for the trace (set by Pages.new)
         self.mapcount = 0
         self.version = version
         self.uptodate = True
@@ -59,10 +63,13 @@ class Pages:
         self.live = 0  # pages allocated and not yet freed
         self.watch: set[tuple[str, int]] = set()  # (file name, index) whose refcount we log
         self.watch_log: list[tuple[float, int, str]] = []  # shared by every life of the page
+        self.allocated = 0  # pages ever allocated: the next page's serial
 
     def new(self, kind: str, file: Any = None, index: int = 0, version: int = 0) -> Page:
         """Allocate a page holding one reference for its creator."""
         page = Page(kind, file, index, version)
+        page.serial = self.allocated
+        self.allocated += 1
         self.live += 1
         if self.watch and file is not None and (file.name, index) in self.watch:
             page.log = self.watch_log
@@ -72,11 +79,24 @@ class Pages:
     def _log(self, page: Page, what: str) -> None:
         page.log.append((self.env.now, page.refcount, what))
         if self.acct.trace is not None:
-            self.acct.trace.counter("pages", f"refcount of page {page.index}", self.env.now,
-                                    page.refcount)
+            self.acct.trace.add(events.refcount(page.index, self.env.now, page.refcount))
+
+    def _trace_refs(self, op: str, holder: str, pages: list[Page]) -> None:
+        """One REF event per kind of page (page cache, user buffer) in a get or put."""
+        by_kind: dict[str, tuple[list[int], list[int]]] = {}
+        for page in pages:
+            indexes, ids = by_kind.setdefault(page.kind, ([], []))
+            indexes.append(page.index)
+            ids.append(page.serial)
+        for kind, (indexes, ids) in by_kind.items():
+            where = events.PAGE_CACHE if kind == FILE else events.USER_BUFFER
+            self.acct.trace.add(events.ref(op, holder, self.env.now, where, indexes, ids))
 
     def get(self, pages: Iterable[Page], holder: str) -> None:
         """Take one reference on each page (``get_page``)."""
+        if self.acct.trace is not None:
+            pages = list(pages)
+            self._trace_refs("get", holder, pages)
         for page in pages:
             if page.refcount <= 0:
                 self.acct.violation(f"get_page on freed {page!r} by {holder}")
@@ -86,6 +106,9 @@ class Pages:
 
     def put(self, pages: Iterable[Page], holder: str) -> None:
         """Drop one reference on each page (``put_page``); free those that reach 0."""
+        if self.acct.trace is not None:
+            pages = list(pages)
+            self._trace_refs("put", holder, pages)
         for page in pages:
             page.refcount -= 1
             if page.log is not None:

@@ -7,6 +7,7 @@ switch (the scheduler runs something else), counted and costed.
 
 from __future__ import annotations
 
+from iosim import events
 from iosim.kernel.page import ANON, Page, Pages
 from iosim.kernel.pagecache import File, PageCache
 from iosim.kernel.skbuff import add_run
@@ -23,6 +24,7 @@ class Task:
         self.acct = acct
         self.clock_s = 0.0  # when the task's booked CPU work ends
         self.busy_s = 0.0  # CPU time the task itself used (its core's utilisation)
+        self.buffers = 0  # user buffers allocated so far: numbers them for the trace
 
     def charge(self, duration_s: float, category: str) -> None:
         """Book fixed CPU work on the task's clock."""
@@ -30,15 +32,17 @@ class Task:
         self.clock_s = self.cpu.run(start, duration_s, category)
         self.busy_s += duration_s
 
-    def copy(self, nbytes: int, what: str, working_set_bytes: int | None = None) -> None:
-        """Book a CPU copy of ``nbytes`` (``what``: "from -> to") on the task's clock;
-        ``working_set_bytes`` is the size of what the source belongs to (see ``Cpu.copy``)."""
+    def copy(self, nbytes: int, src: str, dst: str, working_set_bytes: int | None = None,
+             note: str = "", **args) -> None:
+        """Book a CPU copy of ``nbytes`` from buffer ``src`` to ``dst`` on the task's clock;
+        ``working_set_bytes`` is the size of what the source belongs to (see ``Cpu.copy``);
+        ``args`` go into the trace (where in the file, which buffer)."""
         start = max(self.env.now, self.clock_s)
         self.clock_s = self.cpu.copy(start, nbytes, working_set_bytes=working_set_bytes)
         self.busy_s += self.clock_s - start
         if self.acct.trace is not None:
-            self.acct.trace.slice("cpu", f"CPU copy {what}", start, self.clock_s,
-                                  bytes=nbytes)
+            self.acct.trace.add(events.copy("cpu", events.CPU, src, dst, start, self.clock_s,
+                                            nbytes, note, **args))
 
     def syscall(self, name: str) -> float:
         """Enter the kernel: a mode switch in, one out, and the syscall's fixed cost.
@@ -51,11 +55,13 @@ class Task:
         self.charge(2 * self.spec.mode_switch_s + self.spec.syscall_s, "syscall")
         return start
 
-    def leave(self, name: str, start_s: float, **args) -> None:
-        """Trace the syscall ``name`` entered at ``start_s`` as returning now."""
+    def leave(self, name: str, start_s: float, nbytes: int | None = None, src: str = "",
+              dst: str = "", note: str = "", **args) -> None:
+        """Trace the syscall ``name`` entered at ``start_s`` as returning now; ``src`` and
+        ``dst`` are what it moves data between, ``note`` its flags."""
         if self.acct.trace is not None:
-            self.acct.trace.slice("sender", f"{name}()", start_s,
-                                  max(self.env.now, self.clock_s), **args)
+            self.acct.trace.add(events.syscall(name, start_s, max(self.env.now, self.clock_s),
+                                               nbytes, src, dst, note, **args))
 
     def sync(self):
         """Let simulated time catch up with the work the task has booked."""
@@ -73,15 +79,14 @@ class Task:
                 self.env.now - before)
             self.charge(self.spec.context_switch_s, "context_switch")
             if self.acct.trace is not None:
-                self.acct.trace.slice("sender", f"blocked: {reason} (context switch)",
-                                      before, self.env.now)
+                self.acct.trace.add(events.block(reason, before, self.env.now))
         return value
 
     def fault(self) -> None:
         """Take one page fault (exception entry, handler, return)."""
         self.acct.page_faults += 1
         if self.acct.trace is not None:
-            self.acct.trace.instant("sender", "page fault", max(self.env.now, self.clock_s))
+            self.acct.trace.add(events.fault(max(self.env.now, self.clock_s)))
         self.charge(self.spec.page_fault_s, "fault")
 
 
@@ -96,7 +101,9 @@ class UserBuffer:
         self.offset_bytes = offset_bytes % page_bytes  # start address within its first page
         self.pages: list[Page | None] = [None] * (-(-(self.offset_bytes + size_bytes)
                                                     // page_bytes))
-        self.label = "user buffer"
+        self.label = events.USER_BUFFER
+        self.number = task.buffers  # which of the task's buffers, for the trace
+        task.buffers += 1
         self.untouched = len(self.pages)  # pages not yet faulted in
         self.working_set_bytes = size_bytes  # refilled before each use: a cache-sized buffer
         # stays in the cache
@@ -110,11 +117,17 @@ class UserBuffer:
     def touch(self, start: int, nbytes: int) -> None:
         """Fault in the pages under a byte range that were never touched."""
         if self.untouched:
+            new = []
             for i in self.page_span(start, nbytes):
                 if self.pages[i] is None:
                     self.task.fault()
-                    self.pages[i] = self.task.pages.new(ANON)
+                    self.pages[i] = self.task.pages.new(ANON, index=i)
                     self.untouched -= 1
+                    new.append(self.pages[i])
+            if new and self.task.acct.trace is not None:
+                self.task.acct.trace.add(events.alloc(
+                    events.USER_BUFFER, f"buffer {self.number}", self.task.env.now,
+                    [p.index for p in new], [p.serial for p in new]))
 
     def copy_runs(self, start: int, nbytes: int):
         """copy_from_user (generator, like ``Mapping.copy_runs``): faults in never-touched
@@ -163,7 +176,7 @@ class Mapping:
         self.file = file
         self.fault_around_pages = fault_around_pages
         self.mapped: dict[int, Page] = {}
-        self.label = "mmap'd page cache"
+        self.label = events.MAPPING
         self.working_set_bytes = file.size_bytes
         cache.on_unmap = self.unmap_page
 

@@ -78,6 +78,8 @@ class SkBuff:
     parent: SkBuff | None = None  # set on a view (a piece or a retransmission): whose data
     retransmit: bool = False  # a retransmission: its segments carry no original numbers
     xmit_id: int = 0  # order of this transmission among all the socket's transmissions
+    frag_src: str = ""  # where the frags' pages live (page cache or user buffer)
+    frag_working_set_bytes: int | None = None  # size of what those pages belong to
 
     def add_linear(self, runs: list[list[int]], nbytes: int) -> None:
         """Account ``nbytes`` of copied data whose versions are ``runs``."""
@@ -92,7 +94,8 @@ class SkBuff:
 
         Frags keep the versions they had when attached, so the NIC can tell what changed.
         """
-        v = SkBuff(seq=seq, len=nbytes, zc_id=self.zc_id, parent=self)
+        v = SkBuff(seq=seq, len=nbytes, zc_id=self.zc_id, parent=self, frag_src=self.frag_src,
+                   frag_working_set_bytes=self.frag_working_set_bytes)
         start = seq - self.seq
         end = start + nbytes
         if self.linear_len and start < self.linear_len:

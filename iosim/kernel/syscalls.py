@@ -7,6 +7,7 @@ Linux since 2.6.23: a per-task internal pipe of 16 buffers limits each round.
 
 from __future__ import annotations
 
+from iosim import events
 from iosim.kernel.pagecache import File, PageCache
 from iosim.kernel.pipe import Pipe, PipeBuffer
 from iosim.kernel.process import Mapping, Task, UserBuffer
@@ -62,10 +63,11 @@ def read(task: Task, cache: PageCache, file: File, pos: int, buf: UserBuffer, nb
         return 0
     pages = yield from _cached(task, cache, file, pos, nbytes)
     buf.touch(0, nbytes)  # copy_to_user faults in buffer pages never touched
-    task.copy(nbytes, "page cache -> user buffer", file.size_bytes)
+    task.copy(nbytes, events.PAGE_CACHE, events.USER_BUFFER, file.size_bytes, file_offset=pos,
+              buffer=buf.number)
     buf.fill(0, _file_runs(file, pages, pos, nbytes))
     # no need to let time catch up here: the next push or sleep does (one event less)
-    task.leave("read", t0, bytes=nbytes)
+    task.leave("read", t0, nbytes, events.PAGE_CACHE, events.USER_BUFFER)
     return nbytes
 
 
@@ -74,7 +76,7 @@ def write(task: Task, sock: TcpSocket, source, start: int, nbytes: int):
     t0 = task.syscall("write")
     yield from sock.send_copy(task, source, start, nbytes)  # copy_from_user faults as it goes
     yield from task.sync()
-    task.leave("write", t0, bytes=nbytes)
+    task.leave("write", t0, nbytes, source.label, events.SOCKET)
     return nbytes
 
 
@@ -117,7 +119,7 @@ def _splice_to_pipe(task: Task, cache: PageCache, file: File, pos: int, nbytes: 
         PipeBuffer(page, head if i == 0 else 0,
                    (tail if i == last else pb) - (head if i == 0 else 0), page.version)
         for i, page in enumerate(pages))
-    _trace_pipe(task, "page cache -> pipe", t0, len(pages), nbytes)
+    _trace_pipe(task, events.PAGE_CACHE, events.PIPE, t0, len(pages), nbytes)
     return nbytes
 
 
@@ -130,16 +132,17 @@ def _splice_from_pipe(task: Task, sock: TcpSocket, pipe: Pipe):
     task.charge(len(buffers) * task.spec.pipe_op_s, "pipe")
     task.pages.put([b.page for b in buffers], "pipe")
     nbytes = sum(b.len for b in buffers)
-    _trace_pipe(task, "pipe -> socket", t0, len(buffers), nbytes)
+    _trace_pipe(task, events.PIPE, events.SOCKET, t0, len(buffers), nbytes)
     return nbytes
 
 
-def _trace_pipe(task: Task, what: str, start_s: float, buffers: int, nbytes: int) -> None:
+def _trace_pipe(task: Task, src: str, dst: str, start_s: float, buffers: int, nbytes: int
+                ) -> None:
     """Trace one pass of pipe buffers (page references, not bytes): sendfile's internal
     rounds are otherwise invisible inside its one syscall."""
     if task.acct.trace is not None:
-        task.acct.trace.slice("sender", f"pipe: {what}", start_s,
-                              max(task.env.now, task.clock_s), buffers=buffers, bytes=nbytes)
+        task.acct.trace.add(events.pipe(src, dst, start_s, max(task.env.now, task.clock_s),
+                                        buffers, nbytes))
 
 
 def splice_in(task: Task, cache: PageCache, file: File, pos: int, pipe: Pipe, nbytes: int):
@@ -147,7 +150,7 @@ def splice_in(task: Task, cache: PageCache, file: File, pos: int, pipe: Pipe, nb
     t0 = task.syscall("splice")
     n = yield from _splice_to_pipe(task, cache, file, pos, nbytes, pipe)
     yield from task.sync()
-    task.leave("splice", t0, direction="file -> pipe", bytes=n)
+    task.leave("splice", t0, n, events.FILE, events.PIPE, direction="file -> pipe")
     return n
 
 
@@ -156,7 +159,7 @@ def splice_out(task: Task, sock: TcpSocket, pipe: Pipe):
     t0 = task.syscall("splice")
     n = yield from _splice_from_pipe(task, sock, pipe)
     yield from task.sync()
-    task.leave("splice", t0, direction="pipe -> socket", bytes=n)
+    task.leave("splice", t0, n, events.PIPE, events.SOCKET, direction="pipe -> socket")
     return n
 
 
@@ -172,7 +175,7 @@ def sendfile(task: Task, cache: PageCache, file: File, pos: int, sock: TcpSocket
         yield from _splice_from_pipe(task, sock, internal)
         done += n
     yield from task.sync()
-    task.leave("sendfile", t0, bytes=done)
+    task.leave("sendfile", t0, done, events.FILE, events.SOCKET)
     return done
 
 
@@ -181,13 +184,15 @@ def send_zerocopy(task: Task, sock: TcpSocket, buf: UserBuffer, nbytes: int):
     t0 = task.syscall("send")
     yield from sock.send_zerocopy(task, buf, 0, nbytes)
     yield from task.sync()
-    task.leave("send", t0, flags="MSG_ZEROCOPY", bytes=nbytes)
+    task.leave("send", t0, nbytes, events.USER_BUFFER, events.SOCKET, "MSG_ZEROCOPY",
+               flags="MSG_ZEROCOPY")
     return nbytes
 
 
 def setsockopt(task: Task) -> None:
     """setsockopt(SO_ZEROCOPY, 1) or any other option: one plain syscall."""
-    task.leave("setsockopt", task.syscall("setsockopt"), option="SO_ZEROCOPY")
+    task.leave("setsockopt", task.syscall("setsockopt"), note="SO_ZEROCOPY",
+               option="SO_ZEROCOPY")
 
 
 def recv_errqueue(task: Task, sock: TcpSocket):
@@ -198,8 +203,9 @@ def recv_errqueue(task: Task, sock: TcpSocket):
     if not sock.errqueue:
         t0 = task.syscall("poll")  # sleeps until a completion is queued
         yield from task.block(sock.errqueue_ready(), "MSG_ZEROCOPY completion")
-        task.leave("poll", t0, events="POLLERR")
+        task.leave("poll", t0, note="POLLERR", events="POLLERR")
     t0 = task.syscall("recvmsg")  # time catches up at the next push or sleep
     lo, hi = sock.errqueue.pop(0)
-    task.leave("recvmsg", t0, flags="MSG_ERRQUEUE", completed=f"{lo}..{hi}")
+    task.leave("recvmsg", t0, note="MSG_ERRQUEUE", flags="MSG_ERRQUEUE",
+               completed=f"{lo}..{hi}")
     return [lo, hi]

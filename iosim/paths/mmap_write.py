@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from iosim.kernel import syscalls
+from iosim.paths.registry import PathSpec, register
 
 
 def program(m, sc):
@@ -14,3 +15,8 @@ def program(m, sc):
         yield from syscalls.write(m.task, m.socket, mapping, pos, n)
         pos += n
     syscalls.munmap(m.task, mapping)
+
+
+SPEC = register(PathSpec(
+    "mmap_write", program, "mmap() the file, write() from the mapping to the socket",
+    textbook_copies=(1, 2), color="#E69F00", real_method="mmap_write"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from iosim.kernel import syscalls
 from iosim.kernel.process import UserBuffer
+from iosim.paths.registry import USER_BUFFER, PathSpec, register
 
 
 def program(m, sc):
@@ -44,3 +45,10 @@ def program(m, sc):
             yield from reap(zc_id)
     for buf in ring:
         buf.free()
+
+
+SPEC = register(PathSpec(
+    "msg_zerocopy", program,
+    "read() into user buffers, send(MSG_ZEROCOPY): pinned pages, async completion",
+    textbook_copies=(1, 2), color="#56B4E9", references=USER_BUFFER,
+    real_method="msg_zerocopy"))

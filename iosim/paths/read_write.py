@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from iosim.kernel import syscalls
 from iosim.kernel.process import UserBuffer
+from iosim.paths.registry import PathSpec, register
 
 
 def program(m, sc):
@@ -16,3 +17,8 @@ def program(m, sc):
         yield from syscalls.write(m.task, m.socket, buf, 0, n)
         pos += n
     buf.free()
+
+
+SPEC = register(PathSpec(
+    "read_write", program, "read() into a user buffer, write() it to the socket",
+    textbook_copies=(2, 2), color="#D55E00", real_method="read_write"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from iosim.kernel import syscalls
+from iosim.paths.registry import PAGE_CACHE, PathSpec, register
 
 
 def program(m, sc):
@@ -12,3 +13,8 @@ def program(m, sc):
     while pos < end:
         pos += yield from syscalls.splice_in(m.task, m.cache, m.file, pos, pipe, end - pos)
         yield from syscalls.splice_out(m.task, m.socket, pipe)
+
+
+SPEC = register(PathSpec(
+    "splice", program, "splice() file -> pipe -> socket: page references only",
+    textbook_copies=(0, 2), color="#009E73", references=PAGE_CACHE, real_method="splice"))

@@ -19,6 +19,7 @@ from typing import Any
 
 from iosim import units
 from iosim.config import (
+    DEFAULT_PROFILE,
     SCENARIO_DEFAULTS,
     SCHEMA,
     ConfigError,
@@ -33,7 +34,6 @@ from iosim.limits import available_memory_bytes
 from iosim.paths import PATHS
 from iosim.sweep.store import run_key
 
-DEFAULT_PROFILE = "teaching"
 ALIASES = {"size": "size_bytes"}
 RANGE_KEYS = ("start", "stop", "num", "scale", "step", "factor")
 TOP_LEVEL = ("description", "base", "grid")

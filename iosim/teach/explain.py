@@ -14,23 +14,41 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from iosim.config import DEFAULT_PROFILE
+from iosim.events import (
+    CPU,
+    DISK,
+    DMA,
+    FRAGS,
+    IRQ_ACK,
+    IRQ_TX,
+    NIC,
+    PAGE_CACHE,
+    PIPE,
+    SOCKET_BUFFER,
+    USER_BUFFER,
+    Event,
+    Kind,
+    shown_args,
+    title,
+)
 from iosim.paths import PATHS
 from iosim.teach.traced import (
     Run,
-    block_reason,
     blocks,
     copies,
-    copy_of,
-    duration_s,
     is_syscall,
     run_traced,
     syscalls,
     tally,
 )
-from iosim.trace import Event
 from iosim.units import format_rate, format_size, format_time
 
 WIDTH = 100  # columns: the output fits a terminal and a slide
+# what the story leaves to the animation: page births, reclaim's skips, the writer's private
+# stores, partial losses (the receiver line tells what arrived), each core's bookings
+UNTOLD = frozenset({Kind.ALLOC, Kind.RECLAIM, Kind.COW, Kind.USER_STORE, Kind.DROP,
+                    Kind.WORK})
 MAX_PERIOD = 4  # longest repeating block (rounds or lines) that is folded
 
 # topic -> the one line shown where the model meets it first (DESIGN.md section 3)
@@ -77,24 +95,26 @@ class Step:
     task: bool = False  # the task's own work (counts for a round's shape)
     nbytes: int = 0
     notes: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()  # the textbook-vs-kernel topics this step is an example of
 
 
-def explain(path: str, size_bytes: int | str = "16KiB", *, profile: str = "teaching",
-            page: int = 0, cache: str = "cold", overrides: dict[str, Any] | None = None,
-            seed: int = 0, buffer_bytes: int | str = 64 * 1024, **scenario: Any) -> str:
+def explain(path: str, size_bytes: int | str = "16KiB", *, page: int = 0,
+            profile: str = DEFAULT_PROFILE, overrides: dict[str, Any] | None = None,
+            seed: int = 0, **scenario: Any) -> str:
     """The full ``iosim explain`` text: arguments, story, page life, diagram, totals.
 
-    ``scenario``: a failure mode to tell as well (``drop=[3]``, ``writer="private"`` ...)."""
-    run = run_traced(path, size_bytes, profile=profile, seed=seed, overrides=overrides,
-                     cache=cache, buffer_bytes=buffer_bytes, watch_page=page, **scenario)
+    ``scenario``: scenario keys (``cache="warm"``, ``buffer_bytes``) and a failure mode to
+    tell as well (``drop=[3]``, ``writer="private"`` ...)."""
+    run = run_traced(path, size_bytes, watch_page=page, profile=profile, overrides=overrides,
+                     seed=seed, **scenario)
     r = run.result
     args = [("path", path), ("size", format_size(r.bytes_requested)), ("profile", profile),
-            ("cache", cache), ("page", page), ("buffer", format_size(r.scenario["buffer_bytes"])),
-            ("seed", seed)]
+            ("cache", r.scenario["cache"]), ("page", page),
+            ("buffer", format_size(r.scenario["buffer_bytes"])), ("seed", seed)]
     args += [("set", f"{k}={str(v).lower() if isinstance(v, bool) else v}")
              for k, v in (overrides or {}).items()] or [("set", "(none)")]
     args += [(k, ",".join(map(str, v)) if isinstance(v, list | tuple) else v)
-             for k, v in scenario.items()]
+             for k, v in scenario.items() if k not in ("cache", "buffer_bytes")]
     out = [f"ARG {k} {v}" for k, v in args]
     out += ["", *header(run), "", *story(run, page), "", *page_life(run, page), "",
             *diagram(run), "", *totals(run)]
@@ -134,6 +154,7 @@ def header(run: Run) -> list[str]:
         f"{'on' if nic['csum_offload'] else 'off'}{dropped}",
         f"         page {k['page_size_bytes']}, read-ahead {k['readahead_bytes']}, pipe "
         f"{k['pipe_size_bytes']}, sndbuf {k['sndbuf_bytes']}",
+        *(f"note: {note}" for note in spec.notes),
     ]
 
 
@@ -149,62 +170,86 @@ def _args_text(e: Event) -> str:
     return " ".join(parts)
 
 
+def _topics(e: Event) -> tuple[str, ...]:
+    """The textbook-vs-kernel topics an event is an example of."""
+    k = e.kind
+    if k is Kind.SYSCALL:
+        return ("mode", *(("sendfile",) if e.what == "sendfile" else ()),
+                *(("zc_done",) if e.what == "recvmsg" else ()))
+    if k is Kind.BLOCK:
+        return ("block",)
+    if k is Kind.COPY and e.who == DMA and e.src == FRAGS:
+        return ("sg",)
+    if k is Kind.COPY and e.who == CPU and "MSG_ZEROCOPY" in e.note:
+        return ("zc_copy",)
+    if k is Kind.COPY and e.who == CPU and (e.src, e.dst) == (PAGE_CACHE, SOCKET_BUFFER):
+        return ("nosg",)
+    if k is Kind.IRQ and e.what == IRQ_TX:
+        return ("tx_done",)
+    if k is Kind.RETRANSMIT:
+        return ("retransmit",)
+    return ()
+
+
 def _step(e: Event, inside: bool, n_blocks: int) -> Step | None:
     """The narrated form of one event, or None for events told another way."""
-    copy = copy_of(e)
-    nbytes = e.args.get("bytes", 0)
-    if is_syscall(e):
-        what = f"{e.name} {_args_text(e)}".strip()
+    nbytes = e.nbytes
+    k = e.kind
+    topics = _topics(e)
+    if k is Kind.SYSCALL:
+        what = f"{e.what}() {_args_text(e)}".strip()
         return Step(e.start_s, "syscall", f"{what}; returns at {format_time(e.end_s)} "
                     "(2 mode switches)",
-                    f"{e.name} {e.args.get('direction', '')} {e.args.get('bytes', '')}",
-                    task=True)
-    if copy is not None:
-        who, src, dst = copy
-        if who == "CPU":
-            moved = e.name[len("CPU copy "):]  # keeps a note like "(MSG_ZEROCOPY fallback)"
-            text = f"{moved}, {format_size(nbytes)} in {format_time(duration_s(e))}"
-            return Step(e.start_s, "CPU copy", text, f"CPU {src} {dst} {nbytes}", inside,
-                        task=True, nbytes=nbytes)
-        engine = "the disk's DMA engine" if src == "disk" else (
+                    f"{e.what}() {e.args.get('direction', '')} {e.args.get('bytes', '')}",
+                    task=True, topics=topics)
+    if k is Kind.COPY:
+        if e.who == CPU:
+            moved = f"{e.src} -> {e.dst}" + (f" ({e.note})" if e.note else "")
+            text = f"{moved}, {format_size(nbytes)} in {format_time(e.duration_s)}"
+            return Step(e.start_s, "CPU copy", text, f"CPU {e.src} {e.dst} {nbytes}", inside,
+                        task=True, nbytes=nbytes, topics=topics)
+        engine = "the disk's DMA engine" if e.src == DISK else (
             f"the NIC's DMA engine ({e.args.get('sg_entries', 1)} SG entries)")
-        return Step(e.start_s, "DMA copy", f"{src} -> {dst}, {format_size(nbytes)} by "
-                    f"{engine}", f"DMA {src} -> {dst}", inside, nbytes=nbytes)
-    reason = block_reason(e)
-    if reason is not None:
-        return Step(e.start_s, "blocked", f"{format_time(duration_s(e))} waiting: {reason}; "
-                    f"context switch {n_blocks} (another task runs)", f"blocked {reason}",
-                    inside, task=True)
-    if e.name.startswith("pipe: "):
-        move = e.name[len("pipe: "):]
-        deed = ("by reference (get_page), no copy" if move.startswith("page cache")
+        return Step(e.start_s, "DMA copy", f"{e.src} -> {e.dst}, {format_size(nbytes)} by "
+                    f"{engine}", f"DMA {e.src} -> {e.dst}", inside, nbytes=nbytes,
+                    topics=topics)
+    if k is Kind.BLOCK:
+        return Step(e.start_s, "blocked", f"{format_time(e.duration_s)} waiting: {e.what}; "
+                    f"context switch {n_blocks} (another task runs)", f"blocked {e.what}",
+                    inside, task=True, topics=topics)
+    if k is Kind.PIPE:
+        move = f"{e.src} -> {e.dst}"
+        deed = ("by reference (get_page), no copy" if e.src == PAGE_CACHE
                 else "handed to the socket, then released")
-        return Step(e.start_s, "pipe", f"{move}: {e.args['buffers']} buffers "
-                    f"({format_size(nbytes)}) {deed}", f"pipe {move} {e.args['buffers']}",
+        return Step(e.start_s, "pipe", f"{move}: {e.pages} buffers "
+                    f"({format_size(nbytes)}) {deed}", f"pipe {move} {e.pages}",
                     inside, task=True)
-    if e.name == "page fault":
+    if k is Kind.FAULT:
         return Step(e.start_s, "fault", "page fault: a page mapped on first touch",
                     "fault", inside, task=True)
-    if e.kind == "counter" or e.track == "disk":
+    if e.is_counter or k in (Kind.DISK, Kind.REF) or k in UNTOLD:
         return None  # refcounts come from the page log; disk reads from their DMA
-    if e.track == "wire":
-        return Step(e.start_s, "wire", f"{e.name}: {format_size(nbytes)} as "
-                    f"{e.args.get('segments', '?')} segments, {format_time(duration_s(e))} "
+    if k is Kind.WIRE:
+        return Step(e.start_s, "wire", f"{title(e)}: {format_size(nbytes)} as "
+                    f"{e.args.get('segments', '?')} segments, {format_time(e.duration_s)} "
                     f"on the link", "skb on the wire", inside, nbytes=nbytes)
-    if e.track == "receiver":
+    if k is Kind.LOST:
+        return Step(e.start_s, "wire", f"{title(e)}: all {format_size(nbytes)} dropped on the "
+                    "wire", "lost on the wire", inside)
+    if k is Kind.DELIVER:
         ack = e.args.get("ack")
-        upto = f"; in order up to byte {ack}" if ack is not None and ack < int(
-            e.name.split()[-1]) + nbytes else ""
-        return Step(e.start_s, "receiver", f"gets {e.name.replace('delivered ', '')} "
-                    f"(+{format_size(nbytes)}){upto}", "data at the receiver", inside,
-                    nbytes=nbytes)
-    if e.name.startswith("IRQ: "):
-        what = e.name[len("IRQ: "):]
-        key = "IRQ: ACK" if what.startswith("ACK") else e.name
-        extra = "".join(f", {k} {v}" for k, v in e.args.items() if k != "pages")
-        return Step(e.start_s, "IRQ", what + extra, key, inside)
-    extra = "".join(f" {k}={v}" for k, v in e.args.items())
-    return Step(e.start_s, e.track, e.name + extra, f"{e.track} {e.name}", inside)
+        upto = f"; in order up to byte {ack}" if ack is not None and ack < (
+            e.seq + nbytes) else ""
+        return Step(e.start_s, "receiver", f"gets seq {e.seq} (+{format_size(nbytes)}){upto}",
+                    "data at the receiver", inside, nbytes=nbytes)
+    if k is Kind.IRQ:
+        what = title(e)[len("IRQ: "):]
+        key = "IRQ: ACK" if e.what == IRQ_ACK else title(e)
+        extra = "".join(f", {name} {v}" for name, v in shown_args(e).items() if name != "pages")
+        return Step(e.start_s, "IRQ", what + extra, key, inside, topics=topics)
+    extra = "".join(f" {name}={v}" for name, v in shown_args(e).items())
+    return Step(e.start_s, e.track, title(e) + extra, f"{e.track} {title(e)}", inside,
+                topics=topics)
 
 
 def _page_steps(run: Run, page: int) -> list[Step]:
@@ -217,38 +262,13 @@ def _page_steps(run: Run, page: int) -> list[Step]:
     return steps
 
 
-def _topics(step: Step) -> list[str]:
-    """The textbook-vs-kernel topics this step is an example of."""
-    t = step.text
-    found = []
-    if step.tag == "syscall":
-        found.append("mode")
-        if t.startswith("sendfile()"):
-            found.append("sendfile")
-        if t.startswith("recvmsg()"):
-            found.append("zc_done")
-    if step.tag == "blocked":
-        found.append("block")
-    if step.tag == "DMA copy" and "frags" in t:
-        found.append("sg")
-    if step.tag == "CPU copy" and "MSG_ZEROCOPY" in t:
-        found.append("zc_copy")
-    elif step.tag == "CPU copy" and t.startswith("page cache -> socket buffer"):
-        found.append("nosg")
-    if step.tag == "IRQ" and t.startswith("NIC TX completion"):
-        found.append("tx_done")
-    if "retransmit" in t.lower():
-        found.append("retransmit")
-    return found
-
-
 def steps_of(run: Run, page: int) -> list[Step]:
     """Every narrated step in time order, each topic's note on its first example."""
     out: list[Step] = []
     open_until = -1.0  # end of the syscall the current events happen inside
     n_blocks = 0
     for e in run.events:
-        n_blocks += block_reason(e) is not None
+        n_blocks += e.kind is Kind.BLOCK
         step = _step(e, e.start_s < open_until, n_blocks)
         if is_syscall(e):
             open_until = max(open_until, e.end_s)
@@ -261,7 +281,7 @@ def steps_of(run: Run, page: int) -> list[Step]:
     seen: set[str] = set()
     noted = []
     for s in out:
-        new = [t for t in _topics(s) if t not in seen]
+        new = [t for t in s.topics if t not in seen]
         seen.update(new)
         noted.append(replace(s, notes=tuple(NOTES[t] for t in new)))
     return noted
@@ -372,19 +392,17 @@ def page_life(run: Run, page: int) -> list[str]:
     rows = [(t, f"{count:>3}  {what}: {HOLDERS.get(what, what)}")
             for t, (_, count, what) in zip(run.page_log_s, log, strict=True)]
     if any(what == "get skb" for _, _, what in log):
-        wire = [e for e in run.events if e.track == "wire"
-                and int(e.name.rsplit(" ", 1)[-1]) <= stream_pos
-                < int(e.name.rsplit(" ", 1)[-1]) + e.args["bytes"]]
-        dma = [e for e in run.events if e.track == "dma" and e.name.endswith("-> NIC")]
-        sent = [e for e in run.events if e.track == "wire"]
+        sent = [e for e in run.events if e.kind is Kind.WIRE]
+        wire = [e for e in sent if e.seq <= stream_pos < e.seq + e.nbytes]
+        dma = [e for e in run.events if e.kind is Kind.COPY and e.dst == NIC]
         for w in wire[:1]:
-            seq = int(w.name.rsplit(" ", 1)[-1])
+            seq = w.seq
             d = dma[sent.index(w)] if sent.index(w) < len(dma) else None
             if d is not None:
                 rows.append((d.start_s, f"{'':>3}  NIC DMA reads it (skb seq {seq}); the "
                                         "refcount does not change"))
-            done = [e for e in run.events if e.name == "IRQ: NIC TX completion"
-                    and e.args.get("seq") == seq]
+            done = [e for e in run.events if e.kind is Kind.IRQ and e.what == IRQ_TX
+                    and e.seq == seq]
             if done:
                 rows.append((done[0].start_s, f"{'':>3}  TX completion frees the clone; the "
                                               "skb and its reference wait for the ACK"))
@@ -413,12 +431,12 @@ def _edges(run: Run) -> tuple[list[str], dict[tuple[str, str], str]]:
     found = copies(run.events)
     middle: dict[str, float] = {}
     for e in run.events:
-        copy = copy_of(e)
-        names = [*copy[1:]] if copy else (["pipe"] if e.name.startswith("pipe: ") else [])
+        names = [e.src, e.dst] if e.kind is Kind.COPY else ([PIPE] if e.kind is Kind.PIPE
+                                                             else [])
         for name in names:
             if name in ("user buffer", "mmap'd page cache", "pipe"):
                 middle.setdefault("mmap'd pages" if name.startswith("mmap") else name, e.start_s)
-    if r.cpu_time_by_category.get("pin", 0) > 0:
+    if PATHS[r.path].references == USER_BUFFER:  # frags reference the user's pages
         middle.setdefault("user buffer", 0.0)
     nodes = ["disk", "page cache", *sorted(middle, key=middle.get), "socket buffer", "NIC",
              "receiver"]
@@ -426,10 +444,11 @@ def _edges(run: Run) -> tuple[list[str], dict[tuple[str, str], str]]:
     def total(who: str, src: str, dst: str) -> int:
         return sum(c.nbytes for c in found if (c.who, c.src, c.dst) == (who, src, dst))
 
-    pipe_in = sum(e.args["bytes"] for e in run.events if e.name == "pipe: page cache -> pipe")
-    frags = sum(e.args["bytes"] for e in run.events if e.name == "DMA page frags -> NIC")
+    pipe_in = sum(e.nbytes for e in run.events if e.kind is Kind.PIPE and e.src == PAGE_CACHE)
+    frags = sum(e.nbytes for e in run.events
+                if e.kind is Kind.COPY and e.who == DMA and e.src == FRAGS and e.dst == NIC)
     to_nic = sum(c.nbytes for c in found if c.dst == "NIC")
-    wire = sum(e.args["bytes"] for e in run.events if e.track == "wire")
+    wire = sum(e.nbytes for e in run.events if e.kind is Kind.WIRE)
     disk = total("DMA", "disk", "page cache")
     labels = {("disk", "page cache"): f"DMA {format_size(disk)}" if disk else "cached: no I/O",
               ("socket buffer", "NIC"): f"DMA {format_size(to_nic)}",
@@ -504,7 +523,7 @@ def totals(run: Run) -> list[str]:
     calls = syscalls(run.events)
     slept = blocks(run.events)
     n_calls = sum(calls.values())
-    faults = sum(1 for e in run.events if e.name == "page fault")
+    faults = sum(1 for e in run.events if e.kind is Kind.FAULT)
     delivered = r.bytes_delivered
     out = ["Totals (derived from the trace, checked against the run's counters)"]
     for c in found:

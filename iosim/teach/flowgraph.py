@@ -12,7 +12,6 @@ reference, because that is what the model did.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,9 +21,22 @@ from matplotlib.lines import Line2D
 
 from iosim import charts
 from iosim.config import ConfigError
-from iosim.metrics import Result
+from iosim.events import (
+    CPU,
+    FILE,
+    FRAGS,
+    LINEAR,
+    MAPPING,
+    PAGE_CACHE,
+    PIPE,
+    SOCKET,
+    USER_BUFFER,
+    Event,
+    Kind,
+)
+from iosim.result import Result
 from iosim.simulate import simulate
-from iosim.trace import Event, Tracer
+from iosim.trace import Tracer
 from iosim.units import format_size
 
 # Buffers in the order data passes them, at (column, layer) of the drawing.
@@ -53,9 +65,6 @@ KIND_STYLE: dict[str, dict[str, Any]] = {
     "transmit": {"color": "#7F8C8D", "linestyle": ":", "linewidth": 2.5},
 }
 
-_COPY = re.compile(r"(?:CPU copy|DMA) (?P<src>.+?) -> (?P<dst>[^(]+?)(?: \((?P<note>.+)\))?$")
-
-
 def trace_flow(path: str, size_bytes: int | str = "1MiB", **simulate_kwargs: Any
                ) -> tuple[nx.MultiDiGraph, Result]:
     """Simulate ``path`` with a Tracer and return its flow graph and result."""
@@ -78,30 +87,28 @@ def flow_graph(result: Result, tracer: Tracer) -> nx.MultiDiGraph:
                    cache=result.scenario.get("cache"), profile=result.profile.get("name"),
                    copies=result.copies, cpu_copies=result.cpu_copies,
                    dma_copies=result.dma_copies)
-    slices = [e for e in tracer.events if e.kind == "slice"]
-    pipe_calls = [e for e in slices if e.track == "sender" and (
-        e.name == "sendfile()" or e.args.get("direction") == "pipe -> socket")]
+    slices = [e for e in tracer.events if e.is_slice]
+    pipe_calls = [e for e in slices if e.kind is Kind.SYSCALL and e.dst == SOCKET
+                  and e.src in (FILE, PIPE)]  # sendfile() and splice(pipe -> socket)
     traced_cpu_bytes = 0
     for e in slices:
-        m = _COPY.match(e.name)
-        if m is None or e.track not in ("cpu", "dma"):
+        if e.kind is not Kind.COPY or e.track not in ("cpu", "dma"):
             continue
-        src, dst, note = m["src"], m["dst"], m["note"]
-        nbytes = e.args.get("bytes", 0)
-        if e.track == "cpu":
-            if note and ("skb_linearize" in note or "bounce" in note):
+        src, dst, note, nbytes = e.src, e.dst, e.note, e.nbytes
+        if e.who == CPU:
+            if note in ("skb_linearize", "bounce buffer for DMA alignment"):
                 continue  # copies of frag data: resolved with the NIC's gather below
             traced_cpu_bytes += nbytes
-            if src == "mmap'd page cache":  # write() from a mapping of page-cache pages
-                _add(g, "page cache", "user buffer", "reference", nbytes,
+            if src == MAPPING:  # write() from a mapping of page-cache pages
+                _add(g, PAGE_CACHE, USER_BUFFER, "reference", nbytes,
                      "mmap: the page-cache pages mapped into the process, not copied")
-                src, note = "user buffer", "copy_from_user out of the mapping"
-            elif src == "page cache" and _inside(e, pipe_calls):
-                src, note = "pipe", "no scatter-gather: the pipe's pages copied into the skb"
+                src, note = USER_BUFFER, "copy_from_user out of the mapping"
+            elif src == PAGE_CACHE and _inside(e, pipe_calls):
+                src, note = PIPE, "no scatter-gather: the pipe's pages copied into the skb"
             _add(g, src, dst, "cpu_copy", nbytes, note)
-        elif src == "skb linear data":
+        elif src == LINEAR:
             _add(g, "socket buffer", dst, "dma", nbytes, "from the skb's linear data")
-        elif src == "page frags":
+        elif src == FRAGS:
             _add(g, "frags", dst, "dma", nbytes, "gather: one descriptor per page frag")
         else:
             _add(g, src, dst, "dma", nbytes, note)
@@ -109,8 +116,8 @@ def flow_graph(result: Result, tracer: Tracer) -> nx.MultiDiGraph:
     _resolve_frags(g, result.cpu_copy_bytes - traced_cpu_bytes,
                    getattr(result, "bounce_copy_bytes", 0))  # a field of newer cores
     for e in slices:
-        if e.track == "wire":
-            _add(g, "NIC", "wire", "transmit", e.args.get("bytes", 0),
+        if e.kind is Kind.WIRE:
+            _add(g, "NIC", "wire", "transmit", e.nbytes,
                  "payload; every TSO segment adds TCP/IP and Ethernet headers")
     return g
 
@@ -142,19 +149,19 @@ def _add_references(g: nx.MultiDiGraph, slices: Sequence[Event]) -> None:
     """Page references handed on by syscalls, less what the kernel copied instead."""
     into_pipe = out_of_pipe = zerocopy = 0
     for e in slices:
-        if e.track != "sender":
+        if e.kind is not Kind.SYSCALL:
             continue
-        nbytes = e.args.get("bytes", 0)
-        if e.name == "sendfile()":  # built on splice: an internal pipe in and out
+        nbytes = e.nbytes
+        if (e.src, e.dst) == (FILE, SOCKET):  # sendfile, built on splice: an internal pipe
             into_pipe += nbytes
             out_of_pipe += nbytes
-        elif e.args.get("direction") == "file -> pipe":
+        elif (e.src, e.dst) == (FILE, PIPE):
             into_pipe += nbytes
-        elif e.args.get("direction") == "pipe -> socket":
+        elif (e.src, e.dst) == (PIPE, SOCKET):
             out_of_pipe += nbytes
-        elif e.args.get("flags") == "MSG_ZEROCOPY":
+        elif e.note == "MSG_ZEROCOPY":
             zerocopy += nbytes
-    internal = any(e.name == "sendfile()" for e in slices)
+    internal = any((e.src, e.dst) == (FILE, SOCKET) for e in slices if e.kind is Kind.SYSCALL)
     _add(g, "page cache", "pipe", "reference", into_pipe,
          "sendfile's internal pipe holds page references" if internal
          else "pipe buffers hold page references")

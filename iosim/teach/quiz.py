@@ -11,6 +11,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from iosim.config import DEFAULT_PROFILE
+from iosim.events import Kind
 from iosim.net import TCPIP_HEADER_BYTES, mss_bytes
 from iosim.paths import PATHS
 from iosim.teach.explain import fit
@@ -125,7 +127,7 @@ def problems(seed: int = 0, count: int = 4, kind: str = "all") -> list[Problem]:
     return out
 
 
-def statement(p: Problem, profile: str = "teaching") -> list[str]:
+def statement(p: Problem, profile: str = DEFAULT_PROFILE) -> list[str]:
     """The problem as the student reads it."""
     paths = [p.path, p.other] if p.kind == "compare" else [p.path]
     lines = [f"Problem {p.number} ({p.kind})"]
@@ -139,7 +141,7 @@ def statement(p: Problem, profile: str = "teaching") -> list[str]:
     return lines
 
 
-def simulate_problem(p: Problem, path: str, profile: str = "teaching", fault: bool = False
+def simulate_problem(p: Problem, path: str, profile: str = DEFAULT_PROFILE, fault: bool = False
                      ) -> Run:
     """The traced run a problem is about (with its failure mode when ``fault``)."""
     scenario = p.scenario() if fault else {}
@@ -147,7 +149,7 @@ def simulate_problem(p: Problem, path: str, profile: str = "teaching", fault: bo
                       buffer_bytes=p.buffer_bytes, overrides={"nic.sg": p.sg}, **scenario)
 
 
-def answer(p: Problem, profile: str = "teaching") -> Answer:
+def answer(p: Problem, profile: str = DEFAULT_PROFILE) -> Answer:
     """The worked answer, derived from the run(s) of the problem."""
     run = simulate_problem(p, p.path, profile, fault=True)
     if p.kind == "faults":
@@ -247,10 +249,8 @@ def _segments(run: Run) -> list[tuple[int, int]]:
     mss = mss_bytes(run.result.profile["nic"]["mtu_bytes"])
     out = []
     for e in run.events:
-        if e.kind == "slice" and e.track == "wire" and e.name.startswith("skb seq "):
-            seq = int(e.name.split()[2])
-            out += [(seq + off, min(mss, e.args["bytes"] - off))
-                    for off in range(0, e.args["bytes"], mss)]
+        if e.kind is Kind.WIRE:
+            out += [(e.seq + off, min(mss, e.nbytes - off)) for off in range(0, e.nbytes, mss)]
     return out
 
 
@@ -259,7 +259,8 @@ def _faults(p: Problem, run: Run, profile: str) -> Answer:
     clean = simulate_problem(p, p.path, profile)
     segments = _segments(clean)
     mss = mss_bytes(run.result.profile["nic"]["mtu_bytes"])
-    frag_path = run.result.frags > 0 and p.path != "msg_zerocopy"
+    # an in-place store reaches the wire where the skb references the page-cache page
+    frag_path = run.result.frags > 0 and p.fault in PATHS[p.path].exposed_to
     a = Answer([f"  MSS = MTU - {TCPIP_HEADER_BYTES} (IPv4 + TCP + timestamps) = {mss} B; the "
                 f"clean run sends {len(segments)} segments"])
     if p.fault == "drop":
@@ -402,7 +403,7 @@ def _why_cpu(category: str, run: Run, name: str) -> str:
     return f"{name} spends more on {category}"
 
 
-def render(seed: int = 0, count: int = 4, kind: str = "all", profile: str = "teaching",
+def render(seed: int = 0, count: int = 4, kind: str = "all", profile: str = DEFAULT_PROFILE,
            solve: bool = False) -> str:
     """The whole ``iosim quiz`` output: arguments, problems and, with ``solve``, answers."""
     out = [f"ARG seed {seed}", f"ARG kind {kind}", f"ARG count {count}",
