@@ -190,6 +190,15 @@ FLAG_CASES = [
     _case(["explain", "splice", "--drop", "0"], ["--drop", "'drop'", "from 1"]),
     _case(["explain", "splice", "--set", "nic.mtu=40"], ["--set", "'nic.mtu'", "52 bytes"]),
     _case(["explain", "splice", "--writer", "shared"], ["--writer", "'writer'", "writer_at"]),
+    _case(["animate", "splice", "teleport", "--out", "a.html"], ["unknown path 'teleport'"]),
+    _case(["animate", "splice", "--out", "a.txt"], ["--out a.txt", "a .html file name"]),
+    _case(["animate", "splice", "--out", "a_file/a.html"], ["--out", "a_file", "cannot write"],
+          {"a_file": ""}),
+    _case(["animate", "splice", "--out", "a.html", "--writer", "shared"],
+          ["--writer", "'writer'", "writer_rate"]),
+    _case(["animate", "splice", "--out", "a.html", "--size", "1e999"],
+          ["--size", "'size_bytes'", "finite"]),
+    _case(["run", "splice", "--kernel", "linux-2"], ["--kernel", "expected one of linux-6"]),
     _case(["diagram", "teleport"], ["unknown path 'teleport'"]),
     _case(["diagram", "splice", "--out", "flow.txt"], ["--out flow.txt", ".png, .svg or .pdf"]),
     _case(["diagram", "splice", "--out", "a_file/flow.png"], ["--out", "a_file",
@@ -388,8 +397,8 @@ def _write(root: Path, files: dict[str, str | bytes]) -> None:
 def test_the_matrix_is_large_and_covers_every_subcommand():
     assert len(ALL_CASES) >= 150
     commands = {case.values[0][0] for case in ALL_CASES}
-    assert {"run", "compare", "explain", "diagram", "quiz", "experiment", "keys", "sweep",
-            "validate", "calibrate"} <= commands
+    assert {"run", "compare", "explain", "diagram", "animate", "quiz", "experiment", "keys",
+            "sweep", "validate", "calibrate"} <= commands
 
 
 @pytest.mark.parametrize(("argv", "expected", "files"), ALL_CASES)
