@@ -58,6 +58,8 @@ BOTTLENECK_MARKERS: dict[str, str] = {
     "cpu": "v",
     "membus": "D",
     "disk": "s",
+    "sndbuf": "P",
+    "readahead": "p",
     "latency": "X",
 }
 
