@@ -43,8 +43,19 @@ def holders(result):
 
 
 # %% [markdown]
-# <!-- TODO(animate): the "Watch it move" cell (iosim.animate of read_write vs sendfile_sg)
-# goes here, between the set-up cell and the first path. -->
+# ## Watch it move
+#
+# `read_write` and `sendfile_sg` side by side on one clock, page by page: each column is a
+# page of the file, each lane a buffer (disk, page cache, user memory, pipe, socket, NIC,
+# wire, receiver). Press ▶ or click into the animation and use → to step, ↓ to jump to the
+# next syscall, F to fold repeated rounds. Watch the page tiles' reference counts on the
+# right, and the user-memory lane on the left. `iosim animate read_write sendfile_sg --out
+# b.html` writes the same page to a file.
+
+# %% tags=["no-claims"]
+iosim.animate("read_write", "sendfile_sg", size_bytes="64KiB", profile=PROFILE)
+
+# %% [markdown]
 # ## 1. `read_write`: `read()` into a user buffer, `write()` it to the socket
 #
 # Two CPU copies: `read()` copies page cache → user buffer, `write()` copies it again into

@@ -63,6 +63,10 @@ def normalized(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"cell-{i:02d}"
         cell.metadata.pop("execution", None)
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if "text/html" in data and " object at 0x" in data.get("text/plain", ""):
+                del data["text/plain"]  # an object's address, different every run
         if cell.cell_type == "code" and NOT_RUN in cell.metadata.get("tags", []):
             cell.outputs, cell.execution_count = [], None
     return nb

@@ -77,6 +77,7 @@ def _shown(cell) -> list[tuple[str, str]]:
         else:
             data = o.get("data", {})
             out.append(("image", "png") if "image/png" in data else
+                       ("html", data["text/html"]) if "text/html" in data else
                        ("text", data.get("text/plain", "")))
     return out
 
@@ -90,5 +91,9 @@ def test_committed_outputs_are_what_the_model_gives_now(source, executed):
         assert _shown(new) == _shown(old), f"{source.stem} cell {i}: {REBUILD}"
     images = sum(kind == "image" for c in fresh.cells for kind, _ in _shown(c))
     assert images >= MIN_CHARTS[source.stem]
+    pages = [text for c in fresh.cells for kind, text in _shown(c)
+             if kind == "html" and "iosim animation" in text]
+    if source.stem.startswith("01-"):  # the tour embeds an animation of two paths
+        assert len(pages) == 1 and "read_write vs sendfile_sg" in pages[0]
     assert not [o for c in fresh.cells for o in c.get("outputs", [])
                 if o.output_type == "error"]
