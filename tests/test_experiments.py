@@ -218,6 +218,18 @@ def test_ctrl_c_keeps_the_runs_that_finished(tmp_path, capsys, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["copies.csv"]
 
 
+def test_ctrl_c_in_the_bottleneck_map_keeps_the_stored_runs(tmp_path, capsys, monkeypatch):
+    from iosim.experiments import bottleneck_map
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bottleneck_map, "run_sweep", interrupted)
+    assert cli.main(["experiment", "bottleneck_map", "--quick", "--out", str(tmp_path)]) == 130
+    assert capsys.readouterr().err == (f"iosim: interrupted; the finished runs are stored in "
+                                       f"{tmp_path / 'runs'}, run again to complete\n")
+
+
 @pytest.mark.parametrize(("tty", "quiet", "shown"), [(True, False, True), (True, True, False),
                                                       (False, False, False)])
 def test_progress_on_a_terminal_unless_quiet(tty, quiet, shown, tmp_path, capsys,

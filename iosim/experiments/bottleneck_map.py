@@ -28,7 +28,7 @@ from matplotlib.patches import Patch
 
 from iosim import charts
 from iosim.config import ConfigError
-from iosim.experiments.harness import announce, entry_point, parse_args, write_csv
+from iosim.experiments.harness import Interrupted, announce, entry_point, parse_args, write_csv
 from iosim.sweep import run_sweep
 
 NAME = "bottleneck_map"
@@ -144,8 +144,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the sweep (or reuse its stored runs); write the chart and its table."""
     args = parse_args(NAME, __doc__, argv, "teaching",
                       "transfer size (default 64MiB, 8MiB with --quick)", _more_options)
-    report = run_sweep(spec_for(args), args.out, args.workers, args.scheduler,
-                       progress=None if not args.quiet else False)
+    try:
+        report = run_sweep(spec_for(args), args.out, args.workers, args.scheduler,
+                           progress=None if not args.quiet else False)
+    except KeyboardInterrupt:
+        raise Interrupted(f"; the finished runs are stored in {args.out / 'runs'}, run "
+                          f"again to complete") from None
     if report.failed:
         print(f"{report.failed} runs failed; see the error column of {report.files[0]}",
               file=sys.stderr)

@@ -78,11 +78,12 @@ class Done:
 
 
 class Interrupted(KeyboardInterrupt):
-    """Ctrl-C during an experiment; the finished runs were written to ``csv_path``."""
+    """Ctrl-C during an experiment; ``kept`` says what of it was kept (it follows
+    "iosim: interrupted")."""
 
-    def __init__(self, done: int, total: int, csv_path: Path | None) -> None:
-        super().__init__(done, total, csv_path)
-        self.done, self.total, self.csv_path = done, total, csv_path
+    def __init__(self, kept: str) -> None:
+        super().__init__(kept)
+        self.kept = kept
 
 
 def result_columns(result: Result) -> dict[str, Any]:
@@ -210,8 +211,10 @@ def execute(args: argparse.Namespace, plan: Sequence[Planned], traced: bool = Fa
                 done.append(Done(planned, result, tracer.sorted_events() if traced else []))
                 bar.update()
         except KeyboardInterrupt:
-            raise Interrupted(len(done), len(plan),
-                              _write_rows(done, csv_path) if done else None) from None
+            if not done:
+                raise
+            raise Interrupted(f" after {len(done)} of {len(plan)} runs; wrote them to "
+                              f"{_write_rows(done, csv_path)}") from None
     _write_rows(done, csv_path)
     return done
 
@@ -245,7 +248,5 @@ def entry_point(main: Callable[[Sequence[str] | None], int]) -> Callable[[], int
 
 def interrupted_message(exc: KeyboardInterrupt) -> str:
     """What an interrupted experiment kept."""
-    if isinstance(exc, Interrupted) and exc.csv_path is not None:
-        return (f"iosim: interrupted after {exc.done} of {exc.total} runs; "
-                f"wrote them to {exc.csv_path}")
-    return "iosim: interrupted"
+    return f"iosim: interrupted{exc.kept}" if isinstance(exc, Interrupted) else (
+        "iosim: interrupted")
