@@ -13,6 +13,7 @@ import argparse
 import gc
 import json
 import os
+import re
 import signal
 import sys
 import textwrap
@@ -372,11 +373,18 @@ def _dumps(value: Any) -> str:
 # --- tables -------------------------------------------------------------------------------
 
 def _wrap_rows(rows: list[tuple[str, str]], width: int) -> str:
+    """``   key: value`` rows, a long value broken after a comma or a wide gap only (never
+    inside ``40 us``), its further lines indented under the first."""
     out = []
+    room = width - 14
     for key, value in rows:
-        lines = textwrap.wrap(value, width - 14, break_on_hyphens=False) or [""]
-        out.append(f"{key:>12}: {lines[0]}")
-        out += [" " * 14 + line for line in lines[1:]]
+        lines = [""]
+        for piece in re.split(r"(?<=, )|(?<=   )", value):
+            if lines[-1] and len(lines[-1]) + len(piece) > room:
+                lines.append("")
+            lines[-1] += piece
+        out.append(f"{key:>12}: {lines[0].rstrip()}")
+        out += [" " * 14 + line.rstrip() for line in lines[1:]]
     return "\n".join(out)
 
 
@@ -555,13 +563,14 @@ def format_scenarios() -> str:
 
 # --- charts: `iosim experiment`, `iosim diagram` (matplotlib is imported only when used) ---
 def _add_chart_commands(sub: argparse._SubParsersAction) -> None:
-    from iosim.experiment import available
+    from iosim.experiments import available
 
-    exp = sub.add_parser("experiment", help="run an experiment: CSV and PNG/SVG charts")
+    exp = sub.add_parser("experiment", help="run an experiment: CSV and PNG/SVG charts",
+                         epilog="iosim experiment NAME --help lists its options: --quick, "
+                                "--out DIR (default out/NAME), --profile, --set KEY=VALUE, "
+                                "--size, --quiet")
     exp.add_argument("name", help=f"one of: {', '.join(available())}")
-    exp.add_argument("--quick", action="store_true", help="a few small runs, in seconds")
-    exp.add_argument("--out", metavar="DIR", help="output directory (default out/NAME)")
-    exp.add_argument("--quiet", action="store_true", help="no progress bar")
+    exp.add_argument("options", nargs=argparse.REMAINDER, help="the experiment's options")
     diagram = sub.add_parser("diagram", help="draw one path's data flow, measured in a run")
     diagram.add_argument("path", help=f"one of: {', '.join(PATHS)}")
     diagram.add_argument("--size", type=_size, default=_size("1MiB"),
@@ -579,18 +588,9 @@ def _check_output(path: str | Path, flag: str, directory: bool = False) -> None:
 def _chart_command(args: argparse.Namespace) -> int:
     """Run `iosim experiment` or `iosim diagram`."""
     if args.command == "experiment":
-        from iosim.experiment import check_name, run_experiment
+        from iosim.experiments import run_experiment
 
-        check_name(args.name)
-        out = args.out or str(Path("out") / args.name)
-        _check_output(out, "--out", directory=True)
-        bar = _bar(None, args.name, args.quiet, unit="run")
-        try:
-            return run_experiment(args.name, ["--quick"] * args.quick +
-                                  (["--out", args.out] if args.out else []),
-                                  on_run=lambda: bar.update(1))
-        finally:
-            bar.close()
+        return run_experiment(args.name, args.options)
     from iosim import charts
     from iosim.teach import flowgraph
 
@@ -865,7 +865,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except limits.RunStopped as exc:
         print(f"iosim: stopped: {exc}", file=sys.stderr)
         return EXIT_BROKEN_RUN
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        if args.command == "experiment":
+            from iosim.experiments.harness import interrupted_message
+
+            print(interrupted_message(exc), file=sys.stderr)
+            return EXIT_INTERRUPTED
         print("iosim: interrupted" + ("; finished runs are stored, run again to complete"
                                       if args.command == "sweep" else ""), file=sys.stderr)
         return EXIT_INTERRUPTED
