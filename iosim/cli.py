@@ -116,16 +116,6 @@ def _wall_limit(text: str) -> float:
     return seconds
 
 
-def _events(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
-    return value
-
-
 def _add_run_options(p: argparse.ArgumentParser, default_size: str = DEFAULT_SIZE,
                      json: bool = True) -> None:
     # scenario options default to None so that a --scenario file can fill them in
@@ -148,7 +138,7 @@ def _add_run_options(p: argparse.ArgumentParser, default_size: str = DEFAULT_SIZ
         p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--wall-limit", type=_wall_limit, metavar="TIME",
                    help="stop a run that takes longer than this on the clock (e.g. 10min)")
-    p.add_argument("--max-events", type=_events, metavar="N",
+    p.add_argument("--max-events", type=host_cli.positive_int, metavar="N",
                    help="stop a run after N simulation events (default: from its size, "
                         "at least 2 million)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
