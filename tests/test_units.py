@@ -118,18 +118,20 @@ def test_format_round_trip():
         assert units.parse_rate(units.format_rate(rate).replace(" ", "")) == pytest.approx(rate)
 
 
-NOT_QUANTITIES = {"GbE", "MSS", "NVMe", "cores", "g", "local", "rpm", "server", "x"}
+NOT_QUANTITIES = {"GbE", "MSS", "NVMe", "cores", "local", "rpm", "server", "x",
+                  "d", "f", "g", "e", "n"}  # and format specs in Python strings (02d, .1f)
 
 
 def _documented_values() -> set[str]:
     """Every number-with-unit in the README, docs and TOML files (code spans, strings)."""
     files = [ROOT / "README.md", *(ROOT / "docs").glob("*.md"),
-             *(ROOT / "iosim" / "models").rglob("*.toml"), *(ROOT / "experiments").glob("*.toml")]
+             *(ROOT / "iosim" / "models").rglob("*.toml"), *(ROOT / "notebooks").glob("*.py"),
+             *(ROOT / "iosim" / "experiments").glob("*.py")]
     found = set()
     for f in files:
         text = f.read_text()
         spans = (re.findall(r"```.*?```", text, re.S) + re.findall(r"`[^`\n]+`", text)
-                 if f.suffix == ".md" else re.findall(r'"[^"\n]*"', text))
+                 if f.suffix == ".md" else re.findall(r'"[^"\n]*"', text))  # TOML, Python
         for span in spans:
             for m in re.finditer(r"(?<![\w.])(\d+(?:\.\d+)?(?:e-?\d+)?\s?([A-Za-zµμ]+(?:/s)?))"
                                  r"(?![\w/])", span):
