@@ -25,6 +25,7 @@ from iosim import net, units
 from iosim.config import ConfigError, Profile, Scenario
 
 CHECK_EVERY_EVENTS = 2048  # events between two looks at the bounds (a few ms of work)
+CHECK_WALL_EVERY_EVENTS = 64  # the same under a wall-clock limit, which must be kept to
 STALL_EVENTS = 1_000_000  # events with no byte delivered: a starved run (5-10 s of work)
 BASE_EVENTS = 2_000_000  # events any run may take, whatever its size
 EVENTS_PER_UNIT = 100  # per unit of work (a syscall-sized piece, a segment): ~20x the most seen
@@ -157,14 +158,16 @@ def run(m, bounds: Bounds | None = None) -> None:
     events = stalled = 0
     seen = _delivered(m)
     started_s = time.monotonic()
-    chunk = range(CHECK_EVERY_EVENTS)
+    # with a clock limit, look more often: one event may cost milliseconds (a reclaim pass)
+    every = CHECK_EVERY_EVENTS if b.max_wall_s is None else CHECK_WALL_EVERY_EVENTS
+    chunk = range(every)
     try:
         while True:
             for _ in chunk:
                 step()
-            events += CHECK_EVERY_EVENTS
+            events += every
             now = _delivered(m)
-            stalled = 0 if now != seen else stalled + CHECK_EVERY_EVENTS
+            stalled = 0 if now != seen else stalled + every
             seen = now
             if b.progress is not None:
                 b.progress(m.receiver.rcv_nxt)
