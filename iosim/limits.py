@@ -151,23 +151,33 @@ def _delivered(m) -> int:
 
 
 def run(m, bounds: Bounds | None = None) -> None:
-    """Run machine ``m``'s environment to its end, or raise ``RunStopped`` at a bound."""
+    """Run machine ``m``'s environment to its end, or raise ``RunStopped`` at a bound.
+
+    The model's bounds are looked at every ``CHECK_EVERY_EVENTS`` events whatever else is
+    asked, so whether a run ends or stops never depends on the wall-clock limit being set;
+    that limit alone is looked at every ``CHECK_WALL_EVERY_EVENTS`` (an event may cost
+    milliseconds: a reclaim pass over a large cache).
+    """
     b = default_bounds(m.profile, m.scenario, bounds)
     env = m.env
     step = env.step
     events = stalled = 0
     seen = _delivered(m)
     started_s = time.monotonic()
-    # with a clock limit, look more often: one event may cost milliseconds (a reclaim pass)
-    every = CHECK_EVERY_EVENTS if b.max_wall_s is None else CHECK_WALL_EVERY_EVENTS
+    wall = b.max_wall_s
+    every = CHECK_EVERY_EVENTS if wall is None else CHECK_WALL_EVERY_EVENTS
     chunk = range(every)
     try:
         while True:
             for _ in chunk:
                 step()
             events += every
+            if wall is not None and time.monotonic() - started_s > wall:
+                _stop(m, events, f"the wall-clock limit of {wall:g} s")
+            if events % CHECK_EVERY_EVENTS:
+                continue
             now = _delivered(m)
-            stalled = 0 if now != seen else stalled + every
+            stalled = 0 if now != seen else stalled + CHECK_EVERY_EVENTS
             seen = now
             if b.progress is not None:
                 b.progress(m.receiver.rcv_nxt)
@@ -178,8 +188,6 @@ def run(m, bounds: Bounds | None = None) -> None:
             if env.now > b.max_sim_s:
                 _stop(m, events, f"simulated time passed {units.format_time(b.max_sim_s)}, "
                                  f"the most this run may take")
-            if b.max_wall_s is not None and time.monotonic() - started_s > b.max_wall_s:
-                _stop(m, events, f"the wall-clock limit of {b.max_wall_s:g} s")
     except EmptySchedule:
         return
 
