@@ -101,8 +101,10 @@ class Result:
                                   "counted in ``copies``).")
     writer_stores: int = counter("Stores the concurrent writer made.")
     evictions: int = counter("Pages reclaim removed from the page cache.")
-    reclaim_skipped_pinned: int = counter("Times reclaim skipped a page because a pipe, skb "
-                                          "or pin still referenced it.")
+    reclaim_busy_refs: int = counter("Times reclaim could not free a page because a pipe, "
+                                     "an skb frag or a page reference (FOLL_GET) still held "
+                                     "it (mm/vmscan.c:__remove_mapping). Pinned (FOLL_PIN) "
+                                     "pages are a different thing.")
     refaults: int = counter("Pages evicted before they were used and read from the disk "
                             "again.")
     truncated_inflight_pages: int = counter("Pages truncate detached from the file while "

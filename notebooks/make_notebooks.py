@@ -117,11 +117,11 @@ def tour() -> nbformat.NotebookNode:
             "else:\n"
             "    print(\"skipped: no 'writer' scenario key in this iosim core\")"),
         new_code_cell(
-            "if FAILURE_KEYS:  # reclaim runs while pages are pinned by pipes and skbs\n"
+            "if FAILURE_KEYS:  # reclaim runs while pipes and skbs reference pages\n"
             "    for path in iosim.PATHS:\n"
             "        r = iosim.simulate(path, SIZE, profile=PROFILE, pressure=4096, seed=1)\n"
             "        print(f\"{path:13} evictions {r.evictions}, refaults {r.refaults}, \"\n"
-            "              f\"skipped as pinned {r.reclaim_skipped_pinned}\")\n"
+            "              f\"kept for busy references {r.reclaim_busy_refs}\")\n"
             "else:\n"
             "    print(\"skipped: no 'pressure' scenario key in this iosim core\")"),
         new_code_cell(

@@ -177,8 +177,8 @@ class PageCache:
             scanned += 1
             key, page = next(iter(self.lru.items()))
             if not page.uptodate or page.refcount > 1 + page.mapcount:
-                if page.uptodate:  # locked for I/O is not "pinned"
-                    self.acct.reclaim_skipped_pinned += 1
+                if page.uptodate:  # locked for I/O is not a busy reference
+                    self.acct.reclaim_busy_refs += 1
                 self.lru.move_to_end(key)
                 continue
             if page.mapcount and self.on_unmap is not None:
