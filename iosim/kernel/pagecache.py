@@ -3,6 +3,14 @@
 The cache holds one reference on each of its pages. Reclaim frees a page only when that is
 the only reference left besides its mappings (which it can unmap); a page also held by a
 pipe, an sk_buff or a pin is skipped, exactly as the kernel's reclaim skips it.
+
+Two kernels (``kernel.model``). *textbook*: a fixed ``readahead`` window at a miss, the
+next one submitted when a window's first page is touched (``read_pages``). *linux-6*:
+``mm/readahead.c`` as in Linux 6.18 (``get_batch``, ``fault_page``): the first window sized
+from the request, ``PG_readahead`` on the first page of its async part, a window twice or
+four times larger each time the reader reaches a mark, up to ``ra_pages``; mmap faults read
+around the faulting page. Pages are order 0 (no large folios): one page, one reference.
+The window arithmetic is the pure functions below; ``RaState`` is ``struct file_ra_state``.
 """
 
 from __future__ import annotations
@@ -12,6 +20,71 @@ from collections.abc import Callable
 
 from iosim import events
 from iosim.kernel.page import FILE, Page, Pages
+
+LINUX6 = "linux-6"
+PAGEVEC_SIZE = 31  # include/linux/pagevec.h: folios one filemap_get_read_batch takes
+# page_cache_async_ra adds 2 to ra->order before trimming; on an order-0 mapping
+# page_cache_ra_order resets it to 0 every window, so the trim always sees order 2
+_ASYNC_ORDER = 2
+
+
+def init_ra_size(req_pages: int, max_pages: int) -> int:
+    """mm/readahead.c:get_init_ra_size: the first window, from the request size."""
+    n = 1 << (req_pages - 1).bit_length()  # roundup_pow_of_two
+    if n <= max_pages // 32:
+        return 4 * n
+    if n <= max_pages // 4:
+        return 2 * n
+    return max_pages
+
+
+def next_ra_size(cur_pages: int, max_pages: int) -> int:
+    """mm/readahead.c:get_next_ra_size: the window after one of ``cur_pages``."""
+    if cur_pages < max_pages // 16:
+        return 4 * cur_pages
+    if cur_pages <= max_pages // 2:
+        return 2 * cur_pages
+    return max_pages
+
+
+def sync_window(index: int, req_pages: int, max_pages: int) -> tuple[int, int, int]:
+    """page_cache_sync_ra, sequential or first read: (start, size, async_size)."""
+    size = init_ra_size(req_pages, max_pages)
+    return index, size, (size - req_pages if size > req_pages else size >> 1)
+
+
+def trim_window(start: int, size: int, max_pages: int) -> tuple[int, int, int]:
+    """page_cache_async_ra's tail: the window end rounded down to ``1 << min(order,
+    ffs(max) - 1)`` pages, unless that empties it; async_size = size, so the mark is on
+    the window's first page."""
+    align = 1 << min(_ASYNC_ORDER, (max_pages & -max_pages).bit_length() - 1)
+    end = start + size
+    aligned_end = end - end % align
+    if aligned_end > start:
+        size -= end - aligned_end
+    return start, size, size
+
+
+def next_window(start: int, size: int, max_pages: int) -> tuple[int, int, int]:
+    """page_cache_async_ra when the marked page is the expected one: the window right
+    after (start, size), grown by ``get_next_ra_size``."""
+    return trim_window(start + size, max(size, next_ra_size(size, max_pages)), max_pages)
+
+
+def read_around_window(pgoff: int, ra_pages: int) -> tuple[int, int, int]:
+    """mm/filemap.c:do_sync_mmap_readahead, read-around: ra_pages centred on the fault,
+    a quarter of it async (the mark ra_pages/4 before the end)."""
+    return max(0, pgoff - ra_pages // 2), ra_pages, ra_pages // 4
+
+
+class RaState:
+    """``struct file_ra_state`` of the file's one open ``struct file``."""
+
+    __slots__ = ("async_size", "prev_pos", "size", "start")
+
+    def __init__(self) -> None:
+        self.start = self.size = self.async_size = 0
+        self.prev_pos = -1  # file_ra_state_init: no read yet
 
 
 class File:
@@ -62,8 +135,10 @@ class PageCache:
         self.acct = acct
         self.lru: OrderedDict[tuple[str, int], Page] = OrderedDict()
         self.on_unmap: Callable[[Page], None] | None = None  # rmap: set by the mm owner
+        self.linux6 = kernel_spec.model == LINUX6
         # shadow entries: pages evicted before anyone used them, so a later read refaults
         self.shadows: set[tuple[str, int]] = set()
+        self._ra: dict[str, RaState] = {}  # linux-6: file name -> its read-ahead state
 
     def prefill(self, file: File, count: int) -> None:
         """Warm start: the first ``count`` pages are already cached and uptodate."""
@@ -109,8 +184,17 @@ class PageCache:
         return out, waits[0] if len(waits) == 1 else self.env.all_of(waits)
 
     def _read_window(self, file: File, start: int) -> None:
-        """Submit disk reads for the missing pages of the window at ``start``."""
+        """textbook: submit disk reads for the missing pages of the window at ``start``."""
         end = min(start + self.ra_pages, file.npages)
+        self._fill(file, start, end, -1)
+        first = self.lru.get((file.name, start))
+        if first is not None and end < file.npages:
+            first.readahead_mark = True
+
+    def _fill(self, file: File, start: int, end: int, mark: int) -> None:
+        """Add the missing pages ``start .. end-1`` (not uptodate) and submit one disk read
+        per contiguous run of them; a new page at ``mark`` gets PG_readahead. A page already
+        cached ends a run (page_cache_ra_unbounded: read_pages, then skip it)."""
         run: list[Page] = []
         name = file.name
         lru = self.lru
@@ -128,12 +212,158 @@ class PageCache:
             if shadows and key in shadows:
                 shadows.discard(key)
                 self.acct.refaults += 1
+            if index == mark:
+                page.readahead_mark = True
             self._insert(page, key)
             run.append(page)
         self._submit(file, run)
-        first = self.lru.get((file.name, start))
-        if first is not None and end < file.npages:
-            first.readahead_mark = True
+
+    # -- linux-6: mm/filemap.c and mm/readahead.c ---------------------------------------
+
+    def ra_state(self, file: File) -> RaState:
+        """The file's ``struct file_ra_state`` (one open file per name in the model)."""
+        ra = self._ra.get(file.name)
+        if ra is None:
+            ra = self._ra[file.name] = RaState()
+        return ra
+
+    def get_batch(self, file: File, index: int, last_index: int, holder: str
+                  ) -> tuple[list[Page], object]:
+        """mm/filemap.c:filemap_get_pages for pages ``index .. last_index-1``.
+
+        Returns (batch, None) with the batch's references taken for ``holder`` (the caller
+        drops them after its copy or splice), or ([], event) when the first page is still
+        being read: wait for ``event`` and call again (filemap_update_page waits without a
+        reference, in folio_put_wait_locked). A miss runs page_cache_sync_ra; a batch whose
+        last page carries PG_readahead runs page_cache_async_ra (filemap_readahead), even
+        if that page is not uptodate yet. Only uptodate pages are returned: a longer batch
+        ending at a page still in I/O returns the part before it.
+        """
+        batch = self._read_batch(file, index, last_index)
+        if not batch:
+            self._sync_ra(file, index, last_index - index)
+            batch = self._read_batch(file, index, last_index)
+            if not batch:  # filemap_create_folio: one page, read on its own
+                self._fill(file, index, index + 1, -1)
+                batch = self._read_batch(file, index, last_index)
+        self.pages.get(batch, holder)  # folio_try_get in filemap_get_read_batch
+        last = batch[-1]
+        if last.readahead_mark:
+            self._async_ra(file, last, last_index - last.index)
+        if not last.uptodate:
+            if len(batch) == 1:
+                self.pages.put(batch, holder)
+                return [], last.io
+            batch.pop()
+            self.pages.put((last,), holder)
+        touch = self.lru.move_to_end
+        name = file.name
+        for page in batch:
+            touch((name, page.index))
+            page.accessed = True
+        return batch, None
+
+    def _read_batch(self, file: File, index: int, last_index: int) -> list[Page]:
+        """filemap_get_read_batch: cached pages from ``index`` on, stopping at a gap and
+        after a page that is not uptodate or carries PG_readahead (at most a folio_batch)."""
+        out = []
+        get = self.lru.get
+        name = file.name
+        for i in range(index, min(last_index, index + PAGEVEC_SIZE)):
+            page = get((name, i))
+            if page is None:
+                break
+            out.append(page)
+            if not page.uptodate or page.readahead_mark:
+                break
+        return out
+
+    def _sync_ra(self, file: File, index: int, req: int) -> None:
+        """mm/readahead.c:page_cache_sync_ra after a miss at ``index`` for ``req`` pages."""
+        ra = self.ra_state(file)
+        max_pages = self.ra_pages
+        prev_index = ra.prev_pos // self.page_bytes if ra.prev_pos >= 0 else None
+        if not index or req > max_pages or (
+                prev_index is not None and 0 <= index - prev_index <= 1):
+            ra.start, ra.size, ra.async_size = sync_window(index, req, max_pages)
+        else:
+            # not sequential: how many pages before this one are cached?
+            miss = self._prev_miss(file, index - 1, max_pages)
+            contig = index - miss - 1
+            if contig <= req:  # a small random read: just the request, no state
+                self._ra_unbounded(file, index, req, 0)
+                return
+            if miss < 0:  # cached from the first page: a long stream
+                contig *= 2
+            ra.start, ra.size, ra.async_size = index, min(contig + req, max_pages), 1
+        self._ra_unbounded(file, ra.start, ra.size, ra.async_size)
+
+    def _async_ra(self, file: File, page: Page, req: int) -> None:
+        """mm/readahead.c:page_cache_async_ra: the reader reached marked ``page``."""
+        page.readahead_mark = False  # folio_clear_readahead
+        ra = self.ra_state(file)
+        max_pages = self.ra_pages
+        index = page.index
+        if index == ra.start + ra.size - ra.async_size:  # the expected mark: sequential
+            ra.start, ra.size, ra.async_size = next_window(ra.start, ra.size, max_pages)
+        else:  # a mark without matching state (interleaved reads): size it from the cache
+            start = self._next_miss(file, index + 1, max_pages)
+            if start - index > max_pages:
+                return
+            ra.start, ra.size, ra.async_size = trim_window(
+                start, next_ra_size(start - index + req, max_pages), max_pages)
+        self._ra_unbounded(file, ra.start, ra.size, ra.async_size)
+
+    def _ra_unbounded(self, file: File, start: int, nr: int, lookahead: int) -> None:
+        """do_page_cache_ra + page_cache_ra_unbounded: the window trimmed to the page of
+        the last byte, PG_readahead on page ``start + nr - lookahead`` (if read now)."""
+        if start >= file.npages:
+            return
+        nr = min(nr, file.npages - start)
+        self._fill(file, start, start + nr, start + nr - lookahead if lookahead <= nr else -1)
+
+    def _prev_miss(self, file: File, index: int, max_scan: int) -> int:
+        """mm/filemap.c:page_cache_prev_miss: the highest gap in ``index - max_scan + 1 ..
+        index`` (-1 for ULONG_MAX: every page down to 0 is cached)."""
+        lru = self.lru
+        name = file.name
+        for n in range(max_scan):
+            if index < 0:
+                return -1
+            if (name, index) not in lru:
+                return index
+            if n + 1 < max_scan:
+                index -= 1
+        return index
+
+    def _next_miss(self, file: File, index: int, max_scan: int) -> int:
+        """mm/filemap.c:page_cache_next_miss: the lowest gap in ``index .. index +
+        max_scan - 1``, else ``index + max_scan``."""
+        lru = self.lru
+        name = file.name
+        for i in range(index, index + max_scan):
+            if (name, i) not in lru:
+                return i
+        return index + max_scan
+
+    def fault_page(self, file: File, index: int, tried: bool) -> Page:
+        """mm/filemap.c:filemap_fault's page-cache half: the page for a fault at ``index``
+        (maybe still being read). A miss reads around it (do_sync_mmap_readahead); a first
+        try that finds PG_readahead reads the next window (do_async_mmap_readahead)."""
+        key = (file.name, index)
+        page = self.lru.get(key)
+        if page is None:
+            ra = self.ra_state(file)
+            ra.start, ra.size, ra.async_size = read_around_window(index, self.ra_pages)
+            self._ra_unbounded(file, ra.start, ra.size, ra.async_size)
+            page = self.lru[key]
+        elif page.readahead_mark and not tried:
+            self.pages.get((page,), "fault")  # filemap_get_folio's reference: reclaim
+            self._async_ra(file, page, self.ra_pages)  # for the new window keeps it
+            self.pages.put((page,), "fault")
+        self.lru.move_to_end(key)
+        page.accessed = True
+        return page
 
     def _submit(self, file: File, run: list[Page]) -> None:
         if not run:
