@@ -278,8 +278,9 @@ def _failure_rows(r: Result) -> list[tuple[str, str]]:
         rows.append(("writer", f"{r.writer_stores} stores, {r.cow_copies} COW copies "
                                f"({units.format_size(r.cow_copy_bytes)})"))
     if r.evictions or r.reclaim_busy_refs or r.refaults or r.truncated_inflight_pages:
-        rows.append(("reclaim", f"{r.evictions} evicted, {r.reclaim_busy_refs} kept "
-                                f"(busy references), {r.refaults} refaults, "
+        rows.append(("reclaim", f"{r.evictions} evicted ({r.evicted_unused} never used), "
+                                f"{r.reclaim_busy_refs} kept (busy references), "
+                                f"{r.refaults} refaults, "
                                 f"{r.truncated_inflight_pages} truncated in flight"))
     if r.unaligned_extra_frags or r.bounce_copy_bytes:
         rows.append(("unaligned", f"{r.unaligned_extra_frags} extra frags, "

@@ -105,8 +105,11 @@ class Result:
                                      "an skb frag or a page reference (FOLL_GET) still held "
                                      "it (mm/vmscan.c:__remove_mapping). Pinned (FOLL_PIN) "
                                      "pages are a different thing.")
-    refaults: int = counter("Pages evicted before they were used and read from the disk "
-                            "again.")
+    refaults: int = counter("Pages read from the disk again over a shadow entry "
+                            "(mm/workingset.c:workingset_refault). linux-6: any evicted page "
+                            "read again; textbook: only pages evicted before they were used.")
+    evicted_unused: int = counter("Pages reclaim evicted before anyone read, spliced or mapped "
+                                  "them: read-ahead wasted.")
     truncated_inflight_pages: int = counter("Pages truncate detached from the file while "
                                             "still referenced (still being sent).")
     lost_segments: int = counter("TCP segments the wire dropped.")

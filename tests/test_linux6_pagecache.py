@@ -1,5 +1,6 @@
-"""linux-6 page cache: adaptive read-ahead, mmap read-around and page references, each
-against the Linux 6.18 function it follows (/work/notes/linux6-spec.md §3, §8).
+"""linux-6 page cache: adaptive read-ahead, mmap read-around, page references, shadow
+entries and reclaim, each against the Linux 6.18 function it follows
+(/work/notes/linux6-spec.md §3, §8).
 
 Teaching profile with ``kernel.model = "linux-6"``: 4 KiB pages, ``readahead`` 128 KiB so
 ``ra_pages`` = 32, ``fault_around`` 64 KiB (16 pages), disk 100 us + 1 GB/s, 0.1 us per DMA
@@ -267,14 +268,111 @@ def test_splice_takes_the_pipe_reference_before_dropping_the_batch(path):
     assert [c for c, _ in _page_life(path, "textbook")] == [1, 2, 3, 2, 1]  # golden lives
 
 
+# -- K20: shadow entries and refaults; K21: reclaim unmaps, then fails ------------------
+
+
+def _read_batch_and_release(m, first, count):
+    while True:
+        batch, wait = m.cache.get_batch(m.file, first, first + count, "test")
+        if wait is None:
+            m.pages.put(batch, "test")
+            return batch
+        m.env.run(wait)
+
+
+def test_every_eviction_leaves_a_shadow_and_every_reread_refaults():
+    # mm/vmscan.c:__remove_mapping -> workingset_eviction for every reclaimed page;
+    # filemap_add_folio -> workingset_refault counts every page re-added over a shadow
+    m = _machine(64 * PAGE)
+    m.cache.prefill(m.file, 8)
+    _read_batch_and_release(m, 0, 4)  # pages 0-3 used, 4-7 not
+    assert m.cache.reclaim(8) == 8
+    assert len(m.cache.shadows) == 8
+    assert m.acct.evictions == 8 and m.acct.evicted_unused == 4
+    _read_batch_and_release(m, 0, 8)
+    assert m.acct.refaults == 8 and not m.cache.shadows
+
+
+def test_textbook_shadows_only_pages_never_used():
+    m = Machine(load_profile("teaching"), make_scenario("read_write", 64 * PAGE, PATHS))
+    m.cache.prefill(m.file, 8)
+    m.cache.read_pages(m.file, 0, 4)
+    m.cache.reclaim(8)
+    assert len(m.cache.shadows) == 4 and m.acct.evicted_unused == 4
+    m.cache.read_pages(m.file, 0, 8)
+    assert m.acct.refaults == 4
+
+
+def test_shadows_are_bounded_by_one_cache_worth():
+    # mm/workingset.c:count_shadow_nodes bounds shadow entries; the model keeps the newest
+    # page_cache / page_size of them. A 64-page cache read page by page (ra_pages = 1):
+    # 256 reads evict pages 0-191; the shadows left are those of 128-191.
+    m = _machine(256 * PAGE, **{"kernel.page_cache": "256KiB", "kernel.readahead": "4KiB"})
+    for index in range(256):
+        _read_batch_and_release(m, index, 1)
+    assert m.acct.evictions == 192 and m.acct.disk_requests == 256
+    assert list(m.cache.shadows) == [("data.bin", i) for i in range(128, 192)]
+
+
+def _mapped_and_referenced(model: str):
+    m = Machine(load_profile("teaching", {"kernel.model": model}),
+                make_scenario("mmap_write", 4 * PAGE, PATHS))
+    m.cache.prefill(m.file, 4)
+    mapping = Mapping(m.task, m.cache, m.file, 16)
+    m.env.process(mapping.copy_runs(0, PAGE))  # maps all 4 by fault-around
+    m.env.run()
+    page = m.cache.find(m.file, 0)
+    m.pages.get([page], "skb")  # an extra reference besides cache and mapping
+    return m, mapping, page
+
+
+def test_linux6_reclaim_unmaps_before_it_finds_the_busy_reference():
+    # mm/vmscan.c:shrink_folio_list: try_to_unmap, then __remove_mapping's
+    # folio_ref_freeze fails (refcount 2 with the skb's) -> cannot_free, kept on the LRU
+    m, mapping, page = _mapped_and_referenced("linux-6")
+    assert m.cache.reclaim(4) == 3
+    assert m.acct.reclaim_busy_refs == 1
+    assert page.in_cache and page.mapcount == 0 and 0 not in mapping.mapped
+    assert page.refcount == 2  # the cache's and the skb's
+
+
+def test_textbook_reclaim_skips_the_busy_page_still_mapped():
+    m, mapping, page = _mapped_and_referenced("textbook")
+    assert m.cache.reclaim(4) == 3
+    assert m.acct.reclaim_busy_refs == 1
+    assert page.mapcount == 1 and 0 in mapping.mapped and page.refcount == 3
+
+
+def test_pressure_under_splice_rereads_with_fresh_windows():
+    # warm 1 MiB: the skb holds pages 0-15 when reclaim runs, the other 240 (never used)
+    # go. Splice then misses at 16 right after a read that ended there: page_cache_sync_ra
+    # (16 pages asked) -> (16, 32) marked at 32, then (48, 32) ... (240, 16): 8 requests.
+    r = simulate("splice", "1MiB", cache="warm", pressure=1000, overrides=LINUX6)
+    assert r.reclaim_busy_refs == 16 and r.evictions == 240
+    assert r.evicted_unused == 240 and r.refaults == 240
+    assert r.disk_requests == 8 and r.disk_dma_bytes == 240 * PAGE
+    assert r.invariant_violations == []
+
+
 # -- properties ------------------------------------------------------------------------
 
 
 @given(path=s.paths, size=s.sizes, buffer=s.buffer_sizes, cache=s.caches,
        overrides=s.overrides, pressure=s.pressures, seed=st.integers(0, 3))
-def test_linux6_every_byte_once_and_every_reference_back(path, size, buffer, cache,
+def test_linux6_every_byte_once_and_every_reread_a_refault(path, size, buffer, cache,
                                                           overrides, pressure, seed):
     r = simulate(path, size, cache=cache, buffer_bytes=buffer, seed=seed,
                  overrides={**overrides, **LINUX6}, **pressure)
     assert r.invariant_violations == []  # references back to the cache's own, all freed
     assert r.bytes_delivered == size
+    if "pressure_reader" in pressure:
+        return  # its own file's disk reads count in disk_dma_bytes too
+    capacity = load_profile("teaching", overrides).kernel.page_cache_bytes // PAGE
+    if r.evictions <= capacity:  # no shadow dropped: every page read twice is a refault
+        first = size if cache == "cold" else max(0, size - capacity * PAGE)
+        last = size - (-(-size // PAGE) - 1) * PAGE  # a read of the last page moves this
+        extra = r.disk_dma_bytes - first
+        if last == PAGE:
+            assert extra == r.refaults * PAGE
+        else:
+            assert r.refaults * last <= extra <= r.refaults * PAGE

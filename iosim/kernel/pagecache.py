@@ -136,8 +136,14 @@ class PageCache:
         self.lru: OrderedDict[tuple[str, int], Page] = OrderedDict()
         self.on_unmap: Callable[[Page], None] | None = None  # rmap: set by the mm owner
         self.linux6 = kernel_spec.model == LINUX6
-        # shadow entries: pages evicted before anyone used them, so a later read refaults
-        self.shadows: set[tuple[str, int]] = set()
+        # shadow entries (xarray value entries), oldest first: a read that finds one is a
+        # refault. textbook: only pages evicted before anyone used them, kept for ever.
+        # linux-6: every eviction (mm/vmscan.c:__remove_mapping -> workingset_eviction),
+        # the oldest dropped beyond one cache's worth, as the shadow shrinker
+        # (mm/workingset.c:count_shadow_nodes) bounds them; a refault from further back is
+        # never "recent" (workingset_test_recent) anyway
+        self.shadows: OrderedDict[tuple[str, int], None] = OrderedDict()
+        self.shadow_limit = self.capacity_pages if self.linux6 else None
         self._ra: dict[str, RaState] = {}  # linux-6: file name -> its read-ahead state
 
     def prefill(self, file: File, count: int) -> None:
@@ -210,8 +216,8 @@ class PageCache:
             page = new(FILE, file, index, versions.get(index, base) if versions else base)
             page.uptodate = False
             if shadows and key in shadows:
-                shadows.discard(key)
-                self.acct.refaults += 1
+                del shadows[key]
+                self.acct.refaults += 1  # workingset_refault: WORKINGSET_REFAULT_FILE
             if index == mark:
                 page.readahead_mark = True
             self._insert(page, key)
@@ -398,8 +404,11 @@ class PageCache:
         """Evict up to ``want`` pages from the cold end; return how many were freed.
 
         Pages referenced beyond the cache and their mappings (pipe, skb, pin) or with I/O in
-        flight are skipped and rotated, as the kernel's shrink_page_list does.
+        flight are skipped and rotated, as the kernel's shrink_page_list does. textbook
+        checks the references before unmapping; linux-6 unmaps first (``_shrink``).
         """
+        if self.linux6:
+            return self._shrink(want)
         freed = 0
         scanned = 0
         limit = len(self.lru)
@@ -417,6 +426,32 @@ class PageCache:
             freed += 1
         return freed
 
+    def _shrink(self, want: int) -> int:
+        """linux-6 reclaim, mm/vmscan.c:shrink_folio_list: a page locked for I/O is kept;
+        try_to_unmap removes its PTEs first (the process loses them even when the free
+        then fails); __remove_mapping's folio_ref_freeze fails while anything besides the
+        cache holds a reference (pipe, skb frag, FOLL_GET), and the page goes back on its
+        LRU (cannot_free -> keep_locked). No FOLL_PIN page is ever in the page cache here,
+        so folio_maybe_dma_pinned has nothing to find, and PTE young bits are not modelled.
+        """
+        freed = 0
+        scanned = 0
+        lru = self.lru
+        limit = len(lru)
+        while freed < want and scanned < limit:
+            scanned += 1
+            key, page = next(iter(lru.items()))
+            if page.uptodate:
+                if page.mapcount and self.on_unmap is not None:
+                    self.on_unmap(page)
+                if page.refcount == 1:
+                    self.evict(page)
+                    freed += 1
+                    continue
+                self.acct.reclaim_busy_refs += 1
+            lru.move_to_end(key)
+        return freed
+
     def evict(self, page: Page) -> None:
         """Remove ``page`` from the cache and drop the cache's reference."""
         key = (page.file.name, page.index)
@@ -424,7 +459,12 @@ class PageCache:
         page.in_cache = False
         self.acct.evictions += 1
         if not page.accessed:
-            self.shadows.add(key)
+            self.acct.evicted_unused += 1
+            self.shadows[key] = None
+        elif self.linux6:
+            self.shadows[key] = None
+        if self.shadow_limit is not None and len(self.shadows) > self.shadow_limit:
+            self.shadows.popitem(last=False)
         self.pages.put((page,), "pagecache")
 
     def truncate(self, file: File) -> int:
@@ -442,7 +482,7 @@ class PageCache:
             page.in_cache = False
             page.accessed = True  # detached: never a refault
             self.pages.put((page,), "truncate")
-        self.shadows = {k for k in self.shadows if k[0] != file.name}
+        self.shadows = OrderedDict((k, None) for k in self.shadows if k[0] != file.name)
         file.rewrite()
         return busy
 
