@@ -157,7 +157,7 @@ class PageCache:
         return self.lru.get((file.name, index))
 
     def read_pages(self, file: File, first: int, count: int) -> tuple[list[Page], object]:
-        """Pages ``first .. first+count-1``, reading ahead as the kernel would.
+        """textbook: pages ``first .. first+count-1``, reading ahead a fixed window.
 
         Returns the pages and an event to wait on (None when all are uptodate). The
         synchronous read-ahead window starts at a miss; touching the first page of a window
@@ -262,23 +262,25 @@ class PageCache:
                 return [], last.io
             batch.pop()
             self.pages.put((last,), holder)
-        touch = self.lru.move_to_end
-        name = file.name
-        for page in batch:
-            touch((name, page.index))
-            page.accessed = True
         return batch, None
 
     def _read_batch(self, file: File, index: int, last_index: int) -> list[Page]:
         """filemap_get_read_batch: cached pages from ``index`` on, stopping at a gap and
-        after a page that is not uptodate or carries PG_readahead (at most a folio_batch)."""
+        after a page that is not uptodate or carries PG_readahead (at most a folio_batch).
+        Each is moved to the LRU's hot end and counts as used (a page still being read is
+        the one this reader waits for)."""
         out = []
-        get = self.lru.get
+        lru = self.lru
+        get = lru.get
+        touch = lru.move_to_end
         name = file.name
         for i in range(index, min(last_index, index + PAGEVEC_SIZE)):
-            page = get((name, i))
+            key = (name, i)
+            page = get(key)
             if page is None:
                 break
+            touch(key)
+            page.accessed = True
             out.append(page)
             if not page.uptodate or page.readahead_mark:
                 break

@@ -177,13 +177,18 @@ def _splice_read_linux6(task: Task, cache: PageCache, file: File, pos: int, coun
     while pos + done < end and pipe.free_slots:
         at = pos + done
         batch = yield from _get_pages(task, cache, file, at, count - done)
-        spliced = batch[:min(len(batch), pipe.free_slots)]
+        spliced = batch[:pipe.free_slots]
         task.pages.get(spliced, "pipe")
-        for page in spliced:
-            start = max(at, page.index * pb)
-            n = min(end, (page.index + 1) * pb) - start
-            pipe.buffers.append(PipeBuffer(page, start - page.index * pb, n, page.version))
-            done += n
+        # contiguous pages: only the first and the last may be partial
+        head = at % pb
+        last = len(spliced) - 1
+        last_start = spliced[last].index * pb
+        tail = min(end, last_start + pb) - last_start
+        pipe.buffers.extend(
+            PipeBuffer(page, head if i == 0 else 0,
+                       (tail if i == last else pb) - (head if i == 0 else 0), page.version)
+            for i, page in enumerate(spliced))
+        done += last_start + tail - at
         task.charge(len(spliced) * task.spec.pipe_op_s, "pipe")
         task.pages.put(batch, "read")
     cache.ra_state(file).prev_pos = pos + done
