@@ -268,6 +268,16 @@ def test_splice_takes_the_pipe_reference_before_dropping_the_batch(path):
     assert [c for c, _ in _page_life(path, "textbook")] == [1, 2, 3, 2, 1]  # golden lives
 
 
+def test_explain_names_the_batch_reference_under_linux6():
+    from iosim.teach.explain import page_life
+    from iosim.teach.traced import run_traced
+
+    text = "\n".join(page_life(run_traced("read_write", 16 * KIB, cache="warm",
+                                           overrides=LINUX6), 0))
+    assert "2  get read: the read batch references it (filemap_get_read_batch)" in text
+    assert "1  put read: copied or in the pipe: the batch lets go" in text
+
+
 # -- K20: shadow entries and refaults; K21: reclaim unmaps, then fails ------------------
 
 
