@@ -423,7 +423,8 @@ def timeline_chart(events: Sequence[Event], result: Result, ax: Axes | None = No
     end_us = (t_max_s or result.sim_time_s) * us * 1.02
     labels: list[tuple[float, float, int, str]] = []  # (width, centre, row, text), in µs
     for e in events:
-        if e.track not in rows or e.kind in (Kind.REF, Kind.STORE):
+        if e.track not in rows or e.kind in (Kind.REF, Kind.STORE, Kind.COW, Kind.USER_STORE,
+                                             Kind.DROP):
             continue
         y = rows[e.track]
         if e.is_slice:

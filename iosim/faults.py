@@ -67,15 +67,20 @@ class Writer:
                 page.version = self.user_version
                 self.user_version -= 1
             m.cpu.run(now, m.profile.cpu.page_fault_s, "writer")
+            if acct.trace is not None:
+                acct.trace.add(events.user_store(now, page and page.serial, page and page.index))
             return
         index = (m.scenario.offset_bytes + offset) // page_bytes
         if self.kind == "private":
-            if index not in self.cowed:  # first store: fault, copy the page, map the copy
+            copied = index not in self.cowed
+            if copied:  # first store: fault, copy the page, map the copy
                 self.cowed.add(index)
                 acct.cow_copies += 1
                 acct.cow_copy_bytes += page_bytes
                 end = m.cpu.run(now, m.profile.cpu.page_fault_s, "writer")
                 m.cpu.copy(end, page_bytes, "writer", counted=False)
+            if acct.trace is not None:
+                acct.trace.add(events.cow(index, now, copied))
             return
         version = m.file.store(index)
         page = m.cache.find(m.file, index)

@@ -59,6 +59,17 @@ def tour() -> nbformat.NotebookNode:
             "SIZE = \"256KiB\"       # four 64 KiB buffers' worth\n"
             "PROFILE = \"teaching\"  # round numbers: 2 GB/s copies, 1 GB/s disk, 10 Gbit/s\n"
             "PAGE = 0              # the file page whose refcount we follow"),
+        new_markdown_cell(
+            "## Watch it move\n\n"
+            "`read_write` and `sendfile_sg` side by side on one clock, page by page: each "
+            "column is a page of the file, each lane a buffer (disk, page cache, user memory, "
+            "pipe, socket, NIC, wire, receiver). Press ▶ or click into the animation and use "
+            "→ to step, ↓ to jump to the next syscall, F to fold repeated rounds. Watch the "
+            "page tiles' reference counts on the right, and the user-memory lane on the "
+            "left. `iosim animate read_write sendfile_sg --out b.html` writes the same page "
+            "to a file."),
+        new_code_cell("iosim.animate(\"read_write\", \"sendfile_sg\", size_bytes=\"64KiB\", "
+                      "profile=PROFILE)"),
     ]
     for i, (path, spec) in enumerate(iosim.PATHS.items(), start=1):
         cells += [

@@ -49,9 +49,9 @@ class _DiskSpy:
         self.step = 0  # which read() / fault the program is in
         self.requests: list[tuple[int, int, int]] = []
 
-    def read(self, now_s, nbytes, pages, first_page=None):
+    def read(self, now_s, nbytes, pages, first_page=None, file=""):
         self.requests.append((self.step, first_page, pages))
-        return self.disk.read(now_s, nbytes, pages, first_page)
+        return self.disk.read(now_s, nbytes, pages, first_page, file)
 
 
 def _reads(size_bytes: int, buffer_bytes: int, offset_bytes: int = 0):

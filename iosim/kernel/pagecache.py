@@ -148,9 +148,11 @@ class PageCache:
 
     def prefill(self, file: File, count: int) -> None:
         """Warm start: the first ``count`` pages are already cached and uptodate."""
-        for index in range(min(count, file.npages, self.capacity_pages)):
-            self._insert(self.pages.new(FILE, file, index, file.version_of(index)),
-                         (file.name, index))
+        new = [self.pages.new(FILE, file, index, file.version_of(index))
+               for index in range(min(count, file.npages, self.capacity_pages))]
+        for page in new:
+            self._insert(page, (file.name, page.index))
+        self._trace_alloc(file, new)
 
     def find(self, file: File, index: int) -> Page | None:
         """The cached page, or None."""
@@ -373,14 +375,21 @@ class PageCache:
         page.accessed = True
         return page
 
+    def _trace_alloc(self, file: File, new: list[Page]) -> None:
+        if self.acct.trace is not None and new:
+            self.acct.trace.add(events.alloc(events.PAGE_CACHE, file.name, self.env.now,
+                                             [p.index for p in new], [p.serial for p in new]))
+
     def _submit(self, file: File, run: list[Page]) -> None:
         if not run:
             return
+        self._trace_alloc(file, run)
         nbytes = len(run) * self.page_bytes
         if run[-1].index == file.npages - 1:
             nbytes -= self.page_bytes - file.page_len(run[-1].index)
         now = self.env.now
-        event = self.env.timeout(self.disk.read(now, nbytes, len(run), run[0].index) - now)
+        event = self.env.timeout(self.disk.read(now, nbytes, len(run), run[0].index, file.name)
+                                 - now)
         for page in run:
             page.io = event
         event.callbacks.append(lambda _ev, run=run: self._complete(run))
@@ -414,18 +423,24 @@ class PageCache:
         freed = 0
         scanned = 0
         limit = len(self.lru)
+        skipped: list[Page] | None = [] if self.acct.trace is not None else None
         while freed < want and scanned < limit:
             scanned += 1
             key, page = next(iter(self.lru.items()))
             if not page.uptodate or page.refcount > 1 + page.mapcount:
                 if page.uptodate:  # locked for I/O is not a busy reference
                     self.acct.reclaim_busy_refs += 1
+                    if skipped is not None:
+                        skipped.append(page)
                 self.lru.move_to_end(key)
                 continue
             if page.mapcount and self.on_unmap is not None:
                 self.on_unmap(page)
             self.evict(page)
             freed += 1
+        if skipped:
+            self.acct.trace.add(events.reclaim_skipped(
+                self.env.now, [p.index for p in skipped], [p.serial for p in skipped]))
         return freed
 
     def _shrink(self, want: int) -> int:
@@ -440,6 +455,7 @@ class PageCache:
         scanned = 0
         lru = self.lru
         limit = len(lru)
+        skipped: list[Page] | None = [] if self.acct.trace is not None else None
         while freed < want and scanned < limit:
             scanned += 1
             key, page = next(iter(lru.items()))
@@ -451,7 +467,12 @@ class PageCache:
                     freed += 1
                     continue
                 self.acct.reclaim_busy_refs += 1
+                if skipped is not None:
+                    skipped.append(page)
             lru.move_to_end(key)
+        if skipped:
+            self.acct.trace.add(events.reclaim_skipped(
+                self.env.now, [p.index for p in skipped], [p.serial for p in skipped]))
         return freed
 
     def evict(self, page: Page) -> None:

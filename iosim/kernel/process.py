@@ -24,6 +24,7 @@ class Task:
         self.acct = acct
         self.clock_s = 0.0  # when the task's booked CPU work ends
         self.busy_s = 0.0  # CPU time the task itself used (its core's utilisation)
+        self.buffers = 0  # user buffers allocated so far: numbers them for the trace
 
     def charge(self, duration_s: float, category: str) -> None:
         """Book fixed CPU work on the task's clock."""
@@ -32,15 +33,16 @@ class Task:
         self.busy_s += duration_s
 
     def copy(self, nbytes: int, src: str, dst: str, working_set_bytes: int | None = None,
-             note: str = "") -> None:
+             note: str = "", **args) -> None:
         """Book a CPU copy of ``nbytes`` from buffer ``src`` to ``dst`` on the task's clock;
-        ``working_set_bytes`` is the size of what the source belongs to (see ``Cpu.copy``)."""
+        ``working_set_bytes`` is the size of what the source belongs to (see ``Cpu.copy``);
+        ``args`` go into the trace (where in the file, which buffer)."""
         start = max(self.env.now, self.clock_s)
         self.clock_s = self.cpu.copy(start, nbytes, working_set_bytes=working_set_bytes)
         self.busy_s += self.clock_s - start
         if self.acct.trace is not None:
             self.acct.trace.add(events.copy("cpu", events.CPU, src, dst, start, self.clock_s,
-                                            nbytes, note))
+                                            nbytes, note, **args))
 
     def syscall(self, name: str) -> float:
         """Enter the kernel: a mode switch in, one out, and the syscall's fixed cost.
@@ -100,6 +102,8 @@ class UserBuffer:
         self.pages: list[Page | None] = [None] * (-(-(self.offset_bytes + size_bytes)
                                                     // page_bytes))
         self.label = events.USER_BUFFER
+        self.number = task.buffers  # which of the task's buffers, for the trace
+        task.buffers += 1
         self.untouched = len(self.pages)  # pages not yet faulted in
         self.working_set_bytes = size_bytes  # refilled before each use: a cache-sized buffer
         # stays in the cache
@@ -113,11 +117,17 @@ class UserBuffer:
     def touch(self, start: int, nbytes: int) -> None:
         """Fault in the pages under a byte range that were never touched."""
         if self.untouched:
+            new = []
             for i in self.page_span(start, nbytes):
                 if self.pages[i] is None:
                     self.task.fault()
                     self.pages[i] = self.task.pages.new(ANON, index=i)
                     self.untouched -= 1
+                    new.append(self.pages[i])
+            if new and self.task.acct.trace is not None:
+                self.task.acct.trace.add(events.alloc(
+                    events.USER_BUFFER, f"buffer {self.number}", self.task.env.now,
+                    [p.index for p in new], [p.serial for p in new]))
 
     def copy_runs(self, start: int, nbytes: int):
         """copy_from_user (generator, like ``Mapping.copy_runs``): faults in never-touched

@@ -101,7 +101,8 @@ def read(task: Task, cache: PageCache, file: File, pos: int, buf: UserBuffer, nb
         return nbytes
     pages = yield from _cached(task, cache, file, pos, nbytes)
     buf.touch(0, nbytes)  # copy_to_user faults in buffer pages never touched
-    task.copy(nbytes, events.PAGE_CACHE, events.USER_BUFFER, file.size_bytes)
+    task.copy(nbytes, events.PAGE_CACHE, events.USER_BUFFER, file.size_bytes, file_offset=pos,
+              buffer=buf.number)
     buf.fill(0, _file_runs(file, pages, pos, nbytes))
     # no need to let time catch up here: the next push or sleep does (one event less)
     task.leave("read", t0, nbytes, events.PAGE_CACHE, events.USER_BUFFER)

@@ -45,6 +45,10 @@ from iosim.teach.traced import (
 from iosim.units import format_rate, format_size, format_time
 
 WIDTH = 100  # columns: the output fits a terminal and a slide
+# what the story leaves to the animation: page births, reclaim's skips, the writer's private
+# stores, partial losses (the receiver line tells what arrived), each core's bookings
+UNTOLD = frozenset({Kind.ALLOC, Kind.RECLAIM, Kind.COW, Kind.USER_STORE, Kind.DROP,
+                    Kind.WORK})
 MAX_PERIOD = 4  # longest repeating block (rounds or lines) that is folded
 
 # topic -> the one line shown where the model meets it first (DESIGN.md section 3)
@@ -229,7 +233,7 @@ def _step(e: Event, inside: bool, n_blocks: int) -> Step | None:
     if k is Kind.FAULT:
         return Step(e.start_s, "fault", "page fault: a page mapped on first touch",
                     "fault", inside, task=True)
-    if e.is_counter or k in (Kind.DISK, Kind.REF):
+    if e.is_counter or k in (Kind.DISK, Kind.REF) or k in UNTOLD:
         return None  # refcounts come from the page log; disk reads from their DMA
     if k is Kind.WIRE:
         return Step(e.start_s, "wire", f"{title(e)}: {format_size(nbytes)} as "
