@@ -278,6 +278,44 @@ def test_explain_names_the_batch_reference_under_linux6():
     assert "1  put read: copied or in the pipe: the batch lets go" in text
 
 
+@pytest.mark.parametrize("scenario", [{}, {"buffer_bytes": 16 * KIB},
+                                      {"pressure": 2000, "pressure_interval_s": 5e-5},
+                                      {"offset_bytes": 100, "buffer_offset_bytes": 100}])
+@pytest.mark.parametrize("path", sorted(PATHS))
+def test_the_animation_follows_a_linux6_run(path, scenario):
+    # a linux-6 read copies batch by batch: the animation places each part in its buffer
+    from iosim.teach import animate
+
+    run = animate.document([animate.trace(path, "256KiB", overrides=LINUX6,
+                                          **scenario)])["runs"][0]
+    last = run["steps"][-1]["counters"]
+    assert {k: last[k] for k in animate.COUNTERS
+            if last[k] != pytest.approx(run["result"][k])} == {}
+    assert run["invariants"] == []
+
+
+def test_the_animation_places_each_batch_of_a_read_in_its_buffer():
+    # 64 KiB file, one read(100000): 25 pages asked, so the window is (0, 32, 7) trimmed to
+    # the 16 pages of the file, its mark on 16 - 7 = 9 (page_cache_ra_unbounded): the read
+    # copies pages 0-9, then 10-15 into buffer bytes 40960 on
+    from iosim.teach import animate
+
+    run = animate.document([animate.trace("read_write", "64KiB", overrides=LINUX6,
+                                          buffer_bytes=100_000)])["runs"][0]
+    shown = {}
+    copies = 0
+    for step in run["steps"]:
+        for eid, props in step["ops"]:
+            shown[eid] = props
+        if step["key"].startswith("CPU cache user"):
+            copies += 1
+            if copies == 2:
+                break
+    user = sorted((p["c"], p["w"]) for p in shown.values()
+                  if p and p.get("kind") == "tile" and p["lane"] == "user")
+    assert copies == 2 and user == [(float(i), 1.0) for i in range(16)]
+
+
 # -- K20: shadow entries and refaults; K21: reclaim unmaps, then fails ------------------
 
 

@@ -80,7 +80,9 @@ def _read_linux6(task: Task, cache: PageCache, file: File, pos: int, buf: UserBu
         batch = yield from _get_pages(task, cache, file, at, count - done)
         n = min(end, (batch[-1].index + 1) * file.page_bytes) - at
         buf.touch(done, n)  # copy_to_user faults in buffer pages never touched
-        task.copy(n, events.PAGE_CACHE, events.USER_BUFFER, file.size_bytes)
+        where = {"buffer_offset": done} if done else {}  # a later batch of the same read
+        task.copy(n, events.PAGE_CACHE, events.USER_BUFFER, file.size_bytes, file_offset=at,
+                  buffer=buf.number, **where)
         buf.fill(done, _file_runs(file, batch, at, n))
         task.pages.put(batch, "read")
         done += n

@@ -210,8 +210,11 @@ class _Builder:
 
     @staticmethod
     def _fills(events: Sequence[Event]) -> list[tuple[float, str, int, int]]:
-        """(time, buffer, file offset, bytes) of every read() copy into a user buffer."""
-        return [(e.start_s, f"buffer {e.args['buffer']}", e.args["file_offset"], e.nbytes)
+        """(time, buffer, file offset of the buffer's start, bytes from it) of every read()
+        copy into a user buffer (a linux-6 read copies batch by batch: ``buffer_offset``)."""
+        return [(e.start_s, f"buffer {e.args['buffer']}",
+                 e.args["file_offset"] - e.args.get("buffer_offset", 0),
+                 e.args.get("buffer_offset", 0) + e.nbytes)
                 for e in events if e.kind is Kind.COPY and e.dst == ev.USER_BUFFER
                 and "buffer" in e.args]
 
@@ -460,16 +463,17 @@ class _Builder:
     def _fill_buffer(self, e: Event, t_s: float) -> None:
         buffer = f"buffer {e.args['buffer']}"
         pos = e.args["file_offset"]
+        off = e.args.get("buffer_offset", 0)  # where in the buffer this copy starts
         moved = []
         for index, serial in enumerate(self.buffers.get(buffer, [])):
             p = self.pages.get(serial)
             if p is None:
                 continue
-            lo = max(index * self.pb - self.boff, 0)
-            hi = min((index + 1) * self.pb - self.boff, e.nbytes)
+            lo = max(index * self.pb - self.boff, off)
+            hi = min((index + 1) * self.pb - self.boff, off + e.nbytes)
             if hi <= lo:
                 continue
-            p.update(c=(pos + lo) / self.pb, w=(hi - lo) / self.pb, state="data")
+            p.update(c=(pos - off + lo) / self.pb, w=(hi - lo) / self.pb, state="data")
             self.show(serial)
             moved.append(f"p{serial}")
         stream = pos - self.offset
