@@ -335,10 +335,10 @@ def test_every_eviction_leaves_a_shadow_and_every_reread_refaults():
     m.cache.prefill(m.file, 8)
     _read_batch_and_release(m, 0, 4)  # pages 0-3 used, 4-7 not
     assert m.cache.reclaim(8) == 8
-    assert len(m.cache.shadows) == 8
+    assert m.cache.shadows.indexes("data.bin") == list(range(8))
     assert m.acct.evictions == 8 and m.acct.evicted_unused == 4
     _read_batch_and_release(m, 0, 8)
-    assert m.acct.refaults == 8 and not m.cache.shadows
+    assert m.acct.refaults == 8 and len(m.cache.shadows) == 0
 
 
 def test_textbook_shadows_only_pages_never_used():
@@ -346,20 +346,22 @@ def test_textbook_shadows_only_pages_never_used():
     m.cache.prefill(m.file, 8)
     m.cache.read_pages(m.file, 0, 4)
     m.cache.reclaim(8)
-    assert len(m.cache.shadows) == 4 and m.acct.evicted_unused == 4
+    assert m.cache.shadows.indexes("data.bin") == [4, 5, 6, 7]
+    assert m.acct.evicted_unused == 4
     m.cache.read_pages(m.file, 0, 8)
     assert m.acct.refaults == 4
 
 
-def test_shadows_are_bounded_by_one_cache_worth():
-    # mm/workingset.c:count_shadow_nodes bounds shadow entries; the model keeps the newest
-    # page_cache / page_size of them. A 64-page cache read page by page (ra_pages = 1):
-    # 256 reads evict pages 0-191; the shadows left are those of 128-191.
+def test_a_shadow_outlives_any_number_of_later_evictions():
+    # a 64-page cache read page by page (ra_pages = 1): 256 reads evict pages 0-191, each
+    # leaving a shadow; reading page 0 again is a refault, 192 evictions later
     m = _machine(256 * PAGE, **{"kernel.page_cache": "256KiB", "kernel.readahead": "4KiB"})
     for index in range(256):
         _read_batch_and_release(m, index, 1)
     assert m.acct.evictions == 192 and m.acct.disk_requests == 256
-    assert list(m.cache.shadows) == [("data.bin", i) for i in range(128, 192)]
+    assert m.cache.shadows.indexes("data.bin") == list(range(192))
+    _read_batch_and_release(m, 0, 1)
+    assert m.acct.refaults == 1 and m.cache.shadows.indexes("data.bin")[:2] == [1, 2]
 
 
 def _mapped_and_referenced(model: str):
@@ -415,12 +417,12 @@ def test_linux6_every_byte_once_and_every_reread_a_refault(path, size, buffer, c
     assert r.bytes_delivered == size
     if "pressure_reader" in pressure:
         return  # its own file's disk reads count in disk_dma_bytes too
+    # every page read from the disk a second time is a refault (workingset_refault)
     capacity = load_profile("teaching", overrides).kernel.page_cache_bytes // PAGE
-    if r.evictions <= capacity:  # no shadow dropped: every page read twice is a refault
-        first = size if cache == "cold" else max(0, size - capacity * PAGE)
-        last = size - (-(-size // PAGE) - 1) * PAGE  # a read of the last page moves this
-        extra = r.disk_dma_bytes - first
-        if last == PAGE:
-            assert extra == r.refaults * PAGE
-        else:
-            assert r.refaults * last <= extra <= r.refaults * PAGE
+    first = size if cache == "cold" else max(0, size - capacity * PAGE)  # never cached
+    last = size - (-(-size // PAGE) - 1) * PAGE  # a read of the last page moves this
+    extra = r.disk_dma_bytes - first
+    if last == PAGE:
+        assert extra == r.refaults * PAGE
+    else:
+        assert r.refaults * last <= extra <= r.refaults * PAGE

@@ -77,6 +77,45 @@ def read_around_window(pgoff: int, ra_pages: int) -> tuple[int, int, int]:
     return max(0, pgoff - ra_pages // 2), ra_pages, ra_pages // 4
 
 
+class Shadows:
+    """Shadow entries (the xarray's value entries left by evicted pages): one byte per page
+    of each file, grown as pages are evicted, so even millions stay cheap. None is dropped:
+    the kernel's shadow shrinker (mm/workingset.c:count_shadow_nodes) keeps up to about
+    eight times memory's worth, and the model's readers re-read a page long before that.
+    """
+
+    __slots__ = ("count", "maps")
+
+    def __init__(self) -> None:
+        self.maps: dict[str, bytearray] = {}  # file name -> 1 where the page has a shadow
+        self.count = 0
+
+    def __len__(self) -> int:
+        return self.count
+
+    def add(self, name: str, index: int) -> None:
+        """workingset_eviction: page ``index`` of ``name`` leaves a shadow."""
+        marks = self.maps.get(name)
+        if marks is None:
+            marks = self.maps[name] = bytearray()
+        if index >= len(marks):
+            marks.extend(bytes(max(index + 1 - len(marks), len(marks), 4096)))
+        if not marks[index]:
+            marks[index] = 1
+            self.count += 1
+
+    def forget(self, name: str) -> None:
+        """Truncate removes the file's shadows with its pages."""
+        marks = self.maps.pop(name, None)
+        if marks is not None:
+            self.count -= marks.count(1)
+
+    def indexes(self, name: str) -> list[int]:
+        """The pages of ``name`` that have a shadow, in order."""
+        marks = self.maps.get(name, b"")
+        return [i for i, m in enumerate(marks) if m]
+
+
 class RaState:
     """``struct file_ra_state`` of the file's one open ``struct file``."""
 
@@ -136,14 +175,12 @@ class PageCache:
         self.lru: OrderedDict[tuple[str, int], Page] = OrderedDict()
         self.on_unmap: Callable[[Page], None] | None = None  # rmap: set by the mm owner
         self.linux6 = kernel_spec.model == LINUX6
-        # shadow entries (xarray value entries), oldest first: a read that finds one is a
-        # refault. textbook: only pages evicted before anyone used them, kept for ever.
-        # linux-6: every eviction (mm/vmscan.c:__remove_mapping -> workingset_eviction),
-        # the oldest dropped beyond one cache's worth, as the shadow shrinker
-        # (mm/workingset.c:count_shadow_nodes) bounds them; a refault from further back is
-        # never "recent" (workingset_test_recent) anyway
-        self.shadows: OrderedDict[tuple[str, int], None] = OrderedDict()
-        self.shadow_limit = self.capacity_pages if self.linux6 else None
+        # shadow entries: a read that finds one is a refault. textbook: only pages evicted
+        # before anyone used them; linux-6: every eviction (mm/vmscan.c:__remove_mapping ->
+        # workingset_eviction)
+        self.shadows = Shadows()
+        if self.linux6:
+            self.reclaim = self._shrink  # type: ignore[method-assign]
         self._ra: dict[str, RaState] = {}  # linux-6: file name -> its read-ahead state
 
     def prefill(self, file: File, count: int) -> None:
@@ -208,6 +245,7 @@ class PageCache:
         lru = self.lru
         new = self.pages.new
         shadows = self.shadows
+        marks = shadows.maps.get(name)  # the file's shadows; it grows in place
         versions, base = file.versions, file.base_version
         for index in range(start, end):
             key = (name, index)
@@ -217,8 +255,11 @@ class PageCache:
                 continue
             page = new(FILE, file, index, versions.get(index, base) if versions else base)
             page.uptodate = False
-            if shadows and key in shadows:
-                del shadows[key]
+            if marks is None and shadows.count:  # reclaim in this loop may add the first
+                marks = shadows.maps.get(name)
+            if marks is not None and index < len(marks) and marks[index]:
+                marks[index] = 0
+                shadows.count -= 1
                 self.acct.refaults += 1  # workingset_refault: WORKINGSET_REFAULT_FILE
             if index == mark:
                 page.readahead_mark = True
@@ -416,10 +457,9 @@ class PageCache:
 
         Pages referenced beyond the cache and their mappings (pipe, skb, pin) or with I/O in
         flight are skipped and rotated, as the kernel's shrink_page_list does. textbook
-        checks the references before unmapping; linux-6 unmaps first (``_shrink``).
+        checks the references before unmapping; linux-6 unmaps first (``_shrink``, which
+        takes this method's place).
         """
-        if self.linux6:
-            return self._shrink(want)
         freed = 0
         scanned = 0
         limit = len(self.lru)
@@ -483,11 +523,8 @@ class PageCache:
         self.acct.evictions += 1
         if not page.accessed:
             self.acct.evicted_unused += 1
-            self.shadows[key] = None
-        elif self.linux6:
-            self.shadows[key] = None
-        if self.shadow_limit is not None and len(self.shadows) > self.shadow_limit:
-            self.shadows.popitem(last=False)
+        if self.linux6 or not page.accessed:
+            self.shadows.add(key[0], page.index)
         self.pages.put((page,), "pagecache")
 
     def truncate(self, file: File) -> int:
@@ -505,7 +542,7 @@ class PageCache:
             page.in_cache = False
             page.accessed = True  # detached: never a refault
             self.pages.put((page,), "truncate")
-        self.shadows = OrderedDict((k, None) for k in self.shadows if k[0] != file.name)
+        self.shadows.forget(file.name)
         file.rewrite()
         return busy
 
