@@ -55,18 +55,12 @@ def _cached(task: Task, cache: PageCache, file: File, pos: int, nbytes: int):
             return pages
 
 
-def _get_pages(task: Task, cache: PageCache, file: File, pos: int, count: int):
-    """linux-6 mm/filemap.c:filemap_get_pages for ``count`` bytes asked at ``pos``: the
-    next batch of uptodate pages, its references held by the caller ("read"); a batch that
-    must wait for the disk is looked up again after the wait."""
+def _batch(cache: PageCache, file: File, pos: int, count: int):
+    """linux-6 mm/filemap.c:filemap_get_pages for ``count`` bytes asked at ``pos``: (the
+    next batch of uptodate pages, its references held for the caller as "read", None), or
+    ([], the event to wait for before asking again)."""
     pb = file.page_bytes
-    index = pos // pb
-    last_index = -(-(pos + count) // pb)
-    while True:
-        batch, wait = cache.get_batch(file, index, last_index, "read")
-        if wait is None:
-            return batch
-        yield from task.block(wait, "disk read")
+    return cache.get_batch(file, pos // pb, -(-(pos + count) // pb), "read")
 
 
 def _read_linux6(task: Task, cache: PageCache, file: File, pos: int, buf: UserBuffer,
@@ -77,7 +71,10 @@ def _read_linux6(task: Task, cache: PageCache, file: File, pos: int, buf: UserBu
     done = 0
     while pos + done < end:
         at = pos + done
-        batch = yield from _get_pages(task, cache, file, at, count - done)
+        batch, wait = _batch(cache, file, at, count - done)
+        if wait is not None:
+            yield from task.block(wait, "disk read")
+            continue
         n = min(end, (batch[-1].index + 1) * file.page_bytes) - at
         buf.touch(done, n)  # copy_to_user faults in buffer pages never touched
         where = {"buffer_offset": done} if done else {}  # a later batch of the same read
@@ -179,7 +176,10 @@ def _splice_read_linux6(task: Task, cache: PageCache, file: File, pos: int, coun
     done = 0
     while pos + done < end and pipe.free_slots:
         at = pos + done
-        batch = yield from _get_pages(task, cache, file, at, count - done)
+        batch, wait = _batch(cache, file, at, count - done)
+        if wait is not None:
+            yield from task.block(wait, "disk read")
+            continue
         spliced = batch[:pipe.free_slots]
         task.pages.get(spliced, "pipe")
         # contiguous pages: only the first and the last may be partial
