@@ -183,12 +183,14 @@ def _scenario(args: argparse.Namespace, default_size: str = DEFAULT_SIZE) -> dic
 
 # --- charts: `iosim experiment`, `iosim diagram` (matplotlib is imported only when used) ---
 def _add_chart_commands(sub: argparse._SubParsersAction) -> None:
-    from iosim.experiment import available
+    from iosim.experiments import available
 
-    exp = sub.add_parser("experiment", help="run an experiment: CSV and PNG/SVG charts")
+    exp = sub.add_parser("experiment", help="run an experiment: CSV and PNG/SVG charts",
+                         epilog="iosim experiment NAME --help lists its options: --quick, "
+                                "--out DIR (default out/NAME), --profile, --set KEY=VALUE, "
+                                "--size, --quiet")
     exp.add_argument("name", help=f"one of: {', '.join(available())}")
-    exp.add_argument("--quick", action="store_true", help="a few small runs, in seconds")
-    exp.add_argument("--out", metavar="DIR", help="output directory (default out/NAME)")
+    exp.add_argument("options", nargs=argparse.REMAINDER, help="the experiment's options")
     diagram = sub.add_parser("diagram", help="draw one path's data flow, measured in a run")
     diagram.add_argument("path", help=f"one of: {', '.join(PATHS)}")
     diagram.add_argument("--size", type=_size, default=_size("1MiB"),
@@ -200,10 +202,9 @@ def _add_chart_commands(sub: argparse._SubParsersAction) -> None:
 def _chart_command(args: argparse.Namespace) -> int:
     """Run `iosim experiment` or `iosim diagram`."""
     if args.command == "experiment":
-        from iosim.experiment import run_experiment
+        from iosim.experiments import run_experiment
 
-        return run_experiment(args.name, ["--quick"] * args.quick +
-                              (["--out", args.out] if args.out else []))
+        return run_experiment(args.name, args.options)
     from iosim import charts
     from iosim.teach import flowgraph
 
@@ -510,7 +511,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"iosim: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        if args.command == "experiment":
+            from iosim.experiments.harness import interrupted_message
+
+            print(interrupted_message(exc), file=sys.stderr)
+            return 130
         print("iosim: interrupted" + ("; finished runs are stored, run again to complete"
                                       if args.command == "sweep" else ""), file=sys.stderr)
         return 130

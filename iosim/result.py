@@ -84,7 +84,8 @@ class Result:
         "90 % or more, else ``latency`` if pushed data mostly waited for the congestion "
         "window, else ``sndbuf`` if the sender mostly slept on a full send buffer (the "
         "window over the round trip), else the busiest resource at 50 % or more, else "
-        "``latency``.", "")
+        "``readahead`` if the sender slept on disk reads for half the run or more (the "
+        "read-ahead window over the disk's latency), else ``latency``.", "")
     wire_bytes: int = counter("Bytes on the wire: payload (retransmissions included) plus "
                               "TCP/IP and Ethernet headers and framing of every segment.")
     pages_pinned: int = counter("User pages MSG_ZEROCOPY pinned (one per page per send).")

@@ -21,6 +21,12 @@ from collections.abc import Callable
 from iosim import events
 from iosim.kernel.page import FILE, Page, Pages
 
+# Why a task sleeps until the disk brings a page in: in read() (filemap_read waits on the
+# folio lock) or in a page fault of a mapping (filemap_fault). Result.bottleneck counts both.
+DISK_READ = "disk read"
+DISK_READ_FAULT = "disk read for an mmap fault"
+DISK_WAITS = (DISK_READ, DISK_READ_FAULT)
+
 LINUX6 = "linux-6"
 PAGEVEC_SIZE = 31  # include/linux/pagevec.h: folios one filemap_get_read_batch takes
 # page_cache_async_ra adds 2 to ra->order before trimming; on an order-0 mapping

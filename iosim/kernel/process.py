@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from iosim import events
 from iosim.kernel.page import ANON, Page, Pages
-from iosim.kernel.pagecache import File, PageCache
+from iosim.kernel.pagecache import DISK_READ_FAULT, File, PageCache
 from iosim.kernel.skbuff import add_run
 
 
@@ -193,7 +193,7 @@ class Mapping:
                 break
             # the fault holds the page while it waits for the disk
             self.task.pages.get(pages, "fault")
-            yield from self.task.block(wait, "disk read for an mmap fault")
+            yield from self.task.block(wait, DISK_READ_FAULT)
             self.task.pages.put(pages, "fault")
             if pages[0].in_cache:
                 break  # else truncated meanwhile: fault again
@@ -216,7 +216,7 @@ class Mapping:
                 self._map(index, page)  # finish_fault
                 return
             self.task.pages.get((page,), "fault")
-            yield from self.task.block(page.io, "disk read for an mmap fault")
+            yield from self.task.block(page.io, DISK_READ_FAULT)
             self.task.pages.put((page,), "fault")
             tried = True  # retried; if truncated meanwhile, the page is looked up again
 

@@ -8,7 +8,7 @@ Linux since 2.6.23: a per-task internal pipe of 16 buffers limits each round.
 from __future__ import annotations
 
 from iosim import events
-from iosim.kernel.pagecache import File, PageCache
+from iosim.kernel.pagecache import DISK_READ, File, PageCache
 from iosim.kernel.pipe import Pipe, PipeBuffer
 from iosim.kernel.process import Mapping, Task, UserBuffer
 from iosim.kernel.skbuff import add_run
@@ -49,7 +49,7 @@ def _cached(task: Task, cache: PageCache, file: File, pos: int, nbytes: int):
         if wait is None:
             return pages
         task.pages.get(pages, "read")
-        yield from task.block(wait, "disk read")
+        yield from task.block(wait, DISK_READ)
         task.pages.put(pages, "read")
         if all(p.in_cache for p in pages):
             return pages
@@ -73,7 +73,7 @@ def _read_linux6(task: Task, cache: PageCache, file: File, pos: int, buf: UserBu
         at = pos + done
         batch, wait = _batch(cache, file, at, count - done)
         if wait is not None:
-            yield from task.block(wait, "disk read")
+            yield from task.block(wait, DISK_READ)
             continue
         n = min(end, (batch[-1].index + 1) * file.page_bytes) - at
         buf.touch(done, n)  # copy_to_user faults in buffer pages never touched
@@ -178,7 +178,7 @@ def _splice_read_linux6(task: Task, cache: PageCache, file: File, pos: int, coun
         at = pos + done
         batch, wait = _batch(cache, file, at, count - done)
         if wait is not None:
-            yield from task.block(wait, "disk read")
+            yield from task.block(wait, DISK_READ)
             continue
         spliced = batch[:pipe.free_slots]
         task.pages.get(spliced, "pipe")
