@@ -417,9 +417,10 @@ def _failure_rows(r: Result) -> list[tuple[str, str]]:
     if r.writer_stores or r.cow_copies:
         rows.append(("writer", f"{r.writer_stores} stores, {r.cow_copies} COW copies "
                                f"({units.format_size(r.cow_copy_bytes)})"))
-    if r.evictions or r.reclaim_skipped_pinned or r.refaults or r.truncated_inflight_pages:
-        rows.append(("reclaim", f"{r.evictions} evicted, {r.reclaim_skipped_pinned} skipped "
-                                f"(referenced), {r.refaults} refaults, "
+    if r.evictions or r.reclaim_busy_refs or r.refaults or r.truncated_inflight_pages:
+        rows.append(("reclaim", f"{r.evictions} evicted ({r.evicted_unused} never used), "
+                                f"{r.reclaim_busy_refs} kept (busy references), "
+                                f"{r.refaults} refaults, "
                                 f"{r.truncated_inflight_pages} truncated in flight"))
     if r.unaligned_extra_frags or r.bounce_copy_bytes:
         rows.append(("unaligned", f"{r.unaligned_extra_frags} extra frags, "
@@ -454,7 +455,7 @@ FAILURE_COLUMNS: tuple[tuple[str, Callable[[Result], Any]], ...] = (
     ("retx", lambda r: r.retransmits),
     ("COW", lambda r: r.cow_copies),
     ("evicted", lambda r: r.evictions),
-    ("skipped", lambda r: r.reclaim_skipped_pinned),
+    ("busy refs", lambda r: r.reclaim_busy_refs),
     ("refaults", lambda r: r.refaults),
     ("truncated", lambda r: r.truncated_inflight_pages),
     ("extra frags", lambda r: r.unaligned_extra_frags),

@@ -120,14 +120,26 @@ def _reader(m, rate_bytes_per_s: float):
     """A competing task streaming another file through the page cache at a rate."""
     from iosim.kernel.pagecache import File
 
-    chunk_pages = m.cache.ra_pages
+    cache = m.cache
+    chunk_pages = cache.ra_pages
     other = File("other.bin", 1 << 50, m.page_bytes)  # effectively endless
     index = 0
     while not m.finished:
-        _, wait = m.cache.read_pages(other, index, chunk_pages)
-        index += chunk_pages
-        if wait is not None:
-            yield wait
+        if cache.linux6:  # filemap_read's batches, each page referenced until "copied"
+            end = index + chunk_pages
+            while index < end:
+                batch, wait = cache.get_batch(other, index, end, "other reader")
+                if wait is not None:
+                    yield wait
+                    continue
+                m.pages.put(batch, "other reader")
+                index += len(batch)
+            cache.ra_state(other).prev_pos = index * m.page_bytes
+        else:
+            _, wait = cache.read_pages(other, index, chunk_pages)
+            index += chunk_pages
+            if wait is not None:
+                yield wait
         yield m.env.timeout(chunk_pages * m.page_bytes / rate_bytes_per_s)
 
 

@@ -102,10 +102,15 @@ class Result:
                                   "counted in ``copies``).")
     writer_stores: int = counter("Stores the concurrent writer made.")
     evictions: int = counter("Pages reclaim removed from the page cache.")
-    reclaim_skipped_pinned: int = counter("Times reclaim skipped a page because a pipe, skb "
-                                          "or pin still referenced it.")
-    refaults: int = counter("Pages evicted before they were used and read from the disk "
-                            "again.")
+    reclaim_busy_refs: int = counter("Times reclaim could not free a page because a pipe, "
+                                     "an skb frag or a page reference (FOLL_GET) still held "
+                                     "it (mm/vmscan.c:__remove_mapping). Pinned (FOLL_PIN) "
+                                     "pages are a different thing.")
+    refaults: int = counter("Pages read from the disk again over a shadow entry "
+                            "(mm/workingset.c:workingset_refault). linux-6: any evicted page "
+                            "read again; textbook: only pages evicted before they were used.")
+    evicted_unused: int = counter("Pages reclaim evicted before anyone read, spliced or mapped "
+                                  "them: read-ahead wasted.")
     truncated_inflight_pages: int = counter("Pages truncate detached from the file while "
                                             "still referenced (still being sent).")
     lost_segments: int = counter("TCP segments the wire dropped.")

@@ -251,8 +251,8 @@ for writer, path, verdict in [("write", "sendfile_sg", "mixed"), ("shared", "spl
 for path in iosim.PATHS:
     r = iosim.simulate(path, SIZE, profile=PROFILE, pressure=4096, seed=1)
     print(f"{path:13} evictions {r.evictions:3}, refaults {r.refaults:3}, skipped as "
-          f"referenced {r.reclaim_skipped_pinned:3}")
-    assert (r.reclaim_skipped_pinned > 0) == (path in ("sendfile", "sendfile_sg", "splice"))
+          f"referenced {r.reclaim_busy_refs:3}")
+    assert (r.reclaim_busy_refs > 0) == (path in ("sendfile", "sendfile_sg", "splice"))
 
 # %% [markdown]
 # **Misalignment**: a file offset that is not a multiple of the page size makes the byte

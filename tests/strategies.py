@@ -21,6 +21,10 @@ overrides = st.fixed_dictionaries({}, optional={
     "cpu.cores": st.sampled_from([1, 2, 8]),
     "disk.queue_depth": st.sampled_from([1, 32]),
 })
+# memory pressure: none, one reclaim, reclaim every 50 us, a competing reader
+pressures = st.sampled_from([{}, {"pressure": 64}, {"pressure": 1000},
+                             {"pressure": 32, "pressure_interval_s": "50us"},
+                             {"pressure_reader": "2GB/s"}])
 
 # --- the extreme ends of every key (tests/test_extremes.py, benchmarks/extremes.py) ---------
 # Plain data, so that a benchmark can draw from it without hypothesis.

@@ -134,7 +134,7 @@ def test_failure_modes_are_visible_steps():
                                             writer_rate=2e5)["steps"]}
     skipped = _doc("sendfile_sg", "256KiB", pressure=2000, pressure_interval_s=5e-5)
     assert "reclaim skip" in {s["key"] for s in skipped["steps"]}
-    assert skipped["result"]["reclaim_skipped_pinned"] > 0
+    assert skipped["result"]["reclaim_busy_refs"] > 0
     head = _doc("sendfile_sg", offset_bytes=100)
     tiles = {}
     for s in head["steps"]:

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "fork") or not os.path.isdir("/p
 
 
 def _temp_leftovers() -> set[str]:
-    return set(glob.glob(os.path.join(tempfile.gettempdir(), realpaths.TEMP_PREFIX + "*")))
+    return set(glob.glob(os.path.join(tempfile.gettempdir(), realpaths.temp_prefix() + "*")))
 
 
 @pytest.fixture(autouse=True)

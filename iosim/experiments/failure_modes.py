@@ -118,7 +118,7 @@ def charts_of(done: Sequence[Done], size_bytes: int, profile: str
         Panel("pages read again from disk", reclaimed, pts["pressure"], count("refaults"),
               integer=True),
         Panel("skipped: page still referenced", reclaimed, pts["pressure"],
-              count("reclaim_skipped_pinned"), integer=True)],
+              count("reclaim_busy_refs"), integer=True)],
         "a page a pipe, an skb or a pin references cannot be reclaimed")
     out["misaligned"] = (f"Misaligned data, NIC DMA from page boundaries ({where})", [
         Panel("extra skb frags", "file offset (bytes)", pts["misaligned_file"],

@@ -35,6 +35,12 @@ MAX_BUFFER_BYTES = 64 << 20
 IO_TIMEOUT_S = 10.0  # no single send/recv/accept may block longer than this
 TEMP_PREFIX = "iosim-host-"
 
+
+def temp_prefix() -> str:
+    """This process's temporary names: its own leftovers can be told from another's."""
+    return f"{TEMP_PREFIX}{os.getpid()}-"
+
+
 # Linux ABI values, for Pythons whose socket module lacks the names.
 SO_ZEROCOPY = getattr(socket, "SO_ZEROCOPY", 60)
 MSG_ZEROCOPY = getattr(socket, "MSG_ZEROCOPY", 0x4000000)
@@ -494,7 +500,7 @@ def source_file(size_bytes: int, directory: str | None = None) -> Iterator[str]:
     """
     _check_size(size_bytes)
     block = os.urandom((1 << 20) + 4099)
-    with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX, dir=directory) as tmp:
+    with tempfile.TemporaryDirectory(prefix=temp_prefix(), dir=directory) as tmp:
         path = os.path.join(tmp, "source.bin")
         with open(path, "wb") as fh:
             left = size_bytes

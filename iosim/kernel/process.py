@@ -179,10 +179,13 @@ class Mapping:
         self.label = events.MAPPING
         self.working_set_bytes = file.size_bytes
         cache.on_unmap = self.unmap_page
+        self._mark_used = cache.linux6
+        if cache.linux6:
+            self._fault = self._read_fault
 
     def _fault(self, index: int):
-        """One fault on page ``index`` (generator): read it if needed, map it and, around it,
-        the cached pages of its fault-around block."""
+        """textbook: one fault on page ``index`` (generator): read it if needed, map it and,
+        around it, the cached pages of its fault-around block."""
         while True:
             self.task.fault()
             pages, wait = self.cache.read_pages(self.file, index, 1)
@@ -195,20 +198,52 @@ class Mapping:
             if pages[0].in_cache:
                 break  # else truncated meanwhile: fault again
         self._map(index, pages[0])
+        self._map_around(index)
+
+    def _read_fault(self, index: int):
+        """linux-6 mm/memory.c:do_read_fault on page ``index`` (generator): fault-around
+        first; if that did not map the page, mm/filemap.c:filemap_fault reads around a miss
+        or starts the next window at a PG_readahead page (``PageCache.fault_page``), waits
+        for the disk holding a reference, and the retried fault (VM_FAULT_RETRY, the same
+        exception, so one fault) maps the block again; finish_fault maps a page that
+        fault-around skips. mmap_miss (read-around switched off after 100 misses) is not
+        modelled."""
+        self.task.fault()
+        tried = False
+        while not self._map_around(index):
+            page = self.cache.fault_page(self.file, index, tried)
+            if page.uptodate:
+                self._map(index, page)  # finish_fault
+                return
+            self.task.pages.get((page,), "fault")
+            yield from self.task.block(page.io, DISK_READ_FAULT)
+            self.task.pages.put((page,), "fault")
+            tried = True  # retried; if truncated meanwhile, the page is looked up again
+
+    def _map_around(self, index: int) -> bool:
+        """mm/memory.c:do_fault_around -> filemap_map_pages over the fault-around block of
+        ``index``: maps its cached pages but skips pages under I/O and read-ahead markers
+        (next_uptodate_folio), so the access that reaches a marker faults and starts the
+        next read-ahead. Returns whether page ``index`` is mapped now."""
         around = self.fault_around_pages
+        if around <= 1:  # should_fault_around
+            return False
         block = index - index % around
+        mapped = self.mapped
+        find = self.cache.find
         for i in range(block, min(block + around, self.file.npages)):
-            page = self.cache.find(self.file, i)
-            # filemap_map_pages skips pages under I/O and read-ahead markers, so the access
-            # that reaches a marker faults and starts the next read-ahead
-            if i not in self.mapped and page is not None and page.uptodate and (
-                    not page.readahead_mark):
-                self._map(i, page)
+            if i not in mapped:
+                page = find(self.file, i)
+                if page is not None and page.uptodate and not page.readahead_mark:
+                    self._map(i, page)
+        return index in mapped
 
     def _map(self, index: int, page: Page) -> None:
         page.mapcount += 1
         self.task.pages.get((page,), "mmap")
         self.mapped[index] = page
+        if self._mark_used:
+            page.accessed = True  # in use by the process: not wasted read-ahead
 
     def copy_runs(self, start: int, nbytes: int):
         """copy_from_user over the mapping (generator): page by page, faulting on unmapped

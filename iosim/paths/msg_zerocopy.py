@@ -34,8 +34,7 @@ def program(m, sc):
             yield from reap(in_flight[slot])
             done.discard(in_flight[slot])
         buf = ring[slot]
-        n = yield from syscalls.read(task, m.cache, m.file, pos, buf,
-                                     min(sc.buffer_bytes, end - pos))
+        n = yield from syscalls.read(task, m.cache, m.file, pos, buf, sc.buffer_bytes)
         yield from syscalls.send_zerocopy(task, sock, buf, n)
         in_flight[slot] = next_id
         next_id += 1

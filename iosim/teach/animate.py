@@ -51,7 +51,7 @@ COUNTERS = ("copies", "cpu_copy_bytes", "dma_copy_bytes", "membus_bytes", "sysca
             "mode_switches", "context_switches", "page_faults", "irqs", "cpu_time_s",
             "bytes_delivered", "sim_time_s", "disk_requests", "frags", "retransmits",
             "retransmit_bytes", "lost_segments", "writer_stores", "cow_copies", "evictions",
-            "reclaim_skipped_pinned")
+            "reclaim_busy_refs")
 
 # page-reference holder -> the lane its reference is drawn in (others: a tag on the tile)
 HOLDER_LANES = {"pipe": "pipe", "skb": "socket", "pin": "socket", "mmap": "user"}
@@ -71,6 +71,12 @@ HOLDER_WORDS = {
     ("put", "pagecache"): "reclaim evicts {pages} from the page cache",
     ("put", "truncate"): "truncate detaches {pages} from the file",
     ("put", "free"): "free(): {pages} are released",
+}
+# linux-6: the read batch keeps its references through the copy or splice (review K19)
+LINUX6_HOLDER_WORDS = {
+    **HOLDER_WORDS,
+    ("get", "read"): "the read batch references {pages} (filemap_get_read_batch)",
+    ("put", "read"): "{pages} copied or in the pipe: the batch lets go (folio_batch_release)",
 }
 ASYNC_HOLDERS = ("skb", "pin", "pagecache", "truncate")  # puts made by IRQs and other tasks
 
@@ -143,6 +149,8 @@ class _Builder:
                               f"{format_size(MAX_COLUMNS * self.pb)}")
         self.mss = net.mss_bytes(r.profile["nic"]["mtu_bytes"])
         self.loopback = bool(r.profile["nic"].get("loopback"))
+        self.holder_words = (LINUX6_HOLDER_WORDS if r.profile["kernel"].get("model") == "linux-6"
+                             else HOLDER_WORDS)
         self.file = DATA_FILE  # the transferred file (pages of others are only counted)
         self.elems: dict[str, dict[str, Any]] = {}
         self.ops: list[list[Any]] = []  # element changes since the last step
@@ -202,8 +210,11 @@ class _Builder:
 
     @staticmethod
     def _fills(events: Sequence[Event]) -> list[tuple[float, str, int, int]]:
-        """(time, buffer, file offset, bytes) of every read() copy into a user buffer."""
-        return [(e.start_s, f"buffer {e.args['buffer']}", e.args["file_offset"], e.nbytes)
+        """(time, buffer, file offset of the buffer's start, bytes from it) of every read()
+        copy into a user buffer (a linux-6 read copies batch by batch: ``buffer_offset``)."""
+        return [(e.start_s, f"buffer {e.args['buffer']}",
+                 e.args["file_offset"] - e.args.get("buffer_offset", 0),
+                 e.args.get("buffer_offset", 0) + e.nbytes)
                 for e in events if e.kind is Kind.COPY and e.dst == ev.USER_BUFFER
                 and "buffer" in e.args]
 
@@ -452,16 +463,17 @@ class _Builder:
     def _fill_buffer(self, e: Event, t_s: float) -> None:
         buffer = f"buffer {e.args['buffer']}"
         pos = e.args["file_offset"]
+        off = e.args.get("buffer_offset", 0)  # where in the buffer this copy starts
         moved = []
         for index, serial in enumerate(self.buffers.get(buffer, [])):
             p = self.pages.get(serial)
             if p is None:
                 continue
-            lo = max(index * self.pb - self.boff, 0)
-            hi = min((index + 1) * self.pb - self.boff, e.nbytes)
+            lo = max(index * self.pb - self.boff, off)
+            hi = min((index + 1) * self.pb - self.boff, off + e.nbytes)
             if hi <= lo:
                 continue
-            p.update(c=(pos + lo) / self.pb, w=(hi - lo) / self.pb, state="data")
+            p.update(c=(pos - off + lo) / self.pb, w=(hi - lo) / self.pb, state="data")
             self.show(serial)
             moved.append(f"p{serial}")
         stream = pos - self.offset
@@ -571,7 +583,7 @@ class _Builder:
                 self.show(serial)
         if not touched:
             return
-        words = HOLDER_WORDS.get((op, holder), f"{op} {holder}: {{pages}}")
+        words = self.holder_words.get((op, holder), f"{op} {holder}: {{pages}}")
         noun = "page" if e.src == ev.PAGE_CACHE else "user page"
         text = words.format(pages=_pages_text(indexes, noun))
         lane = HOLDER_LANES.get(holder)
@@ -607,7 +619,7 @@ class _Builder:
 
     def on_reclaim(self, e: Event, t_s: float, end: bool) -> None:
         skipped = [f"p{s}" for s in e.args["ids"] if s in self.pages]
-        self.counts["reclaim_skipped_pinned"] += e.pages
+        self.counts["reclaim_busy_refs"] += e.pages
         if not skipped:
             return
         self.step(t_s, f"reclaim skips {_pages_text(e.args['indexes'])}: a pipe, skb or pin "
@@ -922,6 +934,9 @@ class Animation:
         """Write the page atomically (temporary file, then rename)."""
         write_text(path, self.html)
         return Path(path)
+
+    def __repr__(self) -> str:  # no memory address: a notebook's saved output stays the same
+        return f"<iosim animation: {' vs '.join(r['path'] for r in self.doc['runs'])}>"
 
     def _repr_html_(self) -> str:
         height = 760 if len(self.doc["runs"]) == 1 else 900

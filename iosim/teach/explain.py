@@ -81,6 +81,12 @@ HOLDERS = {
     "get pin": "MSG_ZEROCOPY pins the user page for an skb frag",
     "put truncate": "truncate detaches it from the file",
 }
+# linux-6: the read batch keeps its references through the copy or the splice (review K19)
+LINUX6_HOLDERS = {
+    **HOLDERS,
+    "get read": "the read batch references it (filemap_get_read_batch)",
+    "put read": "copied or in the pipe: the batch lets go (folio_batch_release)",
+}
 
 
 @dataclass(frozen=True)
@@ -389,7 +395,8 @@ def page_life(run: Run, page: int) -> list[str]:
     title = f"Page {page} of the file (bytes {max(stream_pos, 0)}.. of the transfer): refcount"
     if not log:
         return [title, "  never allocated: outside the transfer"]
-    rows = [(t, f"{count:>3}  {what}: {HOLDERS.get(what, what)}")
+    holder_text = LINUX6_HOLDERS if r.profile["kernel"].get("model") == "linux-6" else HOLDERS
+    rows = [(t, f"{count:>3}  {what}: {holder_text.get(what, what)}")
             for t, (_, count, what) in zip(run.page_log_s, log, strict=True)]
     if any(what == "get skb" for _, _, what in log):
         sent = [e for e in run.events if e.kind is Kind.WIRE]
