@@ -23,7 +23,13 @@ from iosim import atomic
 from iosim._version import __version__, model_version
 from iosim.config import ConfigError, Profile
 from iosim.simulate import simulate
-from iosim.sweep.executors import Pool, available_cores, busy, check_pool_options, open_pool
+from iosim.sweep.executors import (
+    Pool,
+    available_cores,
+    check_pool_options,
+    open_pool,
+    writing,
+)
 from iosim.sweep.spec import Point, load_spec
 from iosim.sweep.store import RunStore, run_key
 from iosim.sweep.table import make_row, to_frame, write_csv, write_parquet
@@ -189,10 +195,10 @@ def run_batch(points: list[Point], store_dir: str | None = None) -> list[dict[st
     loaded: dict[str, Profile] = {}
     store = RunStore(store_dir) if store_dir is not None else None
     records = []
-    with busy():  # SIGTERM (the sweep died) unwinds the run being stored, then exits
-        for point in points:
-            records.append(run_point(point, loaded))
-            if store is not None:
+    for point in points:
+        records.append(run_point(point, loaded))
+        if store is not None:
+            with writing():  # a SIGTERM (the sweep died) waits until the file is whole
                 store.put(point.key, records[-1])
     return records
 

@@ -6,8 +6,9 @@ scheduler nobody answers at, is a one-line ``ConfigError``, like any other bad i
 moves pickles: connect only to a cluster you trust, as it runs what it is sent.
 
 Local workers die with the sweep: each asks the kernel for SIGTERM when its parent dies
-(``PR_SET_PDEATHSIG`` on Linux) and watches its parent id elsewhere; SIGTERM makes a worker
-drop the run it is writing (no temporary left) and exit, and Ctrl-C is the parent's alone.
+(``PR_SET_PDEATHSIG`` on Linux) and watches its parent id elsewhere; SIGTERM ends a worker
+at once, or right after the run file it is writing is whole (no temporary left), and
+Ctrl-C is the parent's alone.
 """
 
 from __future__ import annotations
@@ -35,19 +36,23 @@ PARENT_POLL_S = 0.5  # how often a worker without PR_SET_PDEATHSIG looks for its
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
-class WorkerStopped(BaseException):
-    """Raised in a local worker by SIGTERM while it simulates: unwinds, then exits."""
+_writing = False  # this worker is storing a run: a SIGTERM waits until the file is whole
+_stop_when_written = False
 
 
-_busy = False  # this worker is inside a batch (SIGTERM unwinds it) or idle (exits at once)
+def _die(signum: int) -> None:
+    """End this process by ``signum`` itself: nothing runs in it any more (no handler, no
+    atexit, no os._exit wrapper that could wait on a lock the interrupted code holds)."""
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
-    if _busy:
-        raise WorkerStopped
-    signal.signal(signum, signal.SIG_DFL)  # idle: die of the signal itself, doing nothing
-    os.kill(os.getpid(), signum)  # in a handler that might wait on a lock the code it
-    # interrupted holds (os._exit can be wrapped, by coverage for one)
+    global _stop_when_written
+    if _writing:
+        _stop_when_written = True
+    else:
+        _die(signum)
 
 
 def worker_init(parent_pid: int) -> None:
@@ -75,16 +80,17 @@ def _watch_parent(parent_pid: int) -> None:
 
 
 @contextmanager
-def busy() -> Iterator[None]:
-    """Mark a worker busy while it runs a batch; SIGTERM then exits it once unwound."""
-    global _busy
-    _busy = True
+def writing() -> Iterator[None]:
+    """Around storing a run in a worker: a SIGTERM meanwhile ends the worker once the file
+    is whole, so a killed sweep leaves no temporary behind."""
+    global _writing
+    _writing = True
     try:
         yield
-    except WorkerStopped:
-        os._exit(128 + signal.SIGTERM)
     finally:
-        _busy = False
+        _writing = False
+        if _stop_when_written:
+            _die(signal.SIGTERM)
 
 
 @dataclass(frozen=True)
