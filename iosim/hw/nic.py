@@ -14,6 +14,17 @@ from collections.abc import Callable
 from iosim import events, net
 from iosim.hw.lanes import Lanes
 
+AT_DMA = object()  # the wire carries what the pages hold when the DMA reads them
+
+
+def changed_pieces(skb) -> list[tuple[int, int, int]] | None:
+    """The skb's (reference, now, bytes) pieces if a frag's page changed since it was
+    attached, else None (the common case, no list built)."""
+    for frag in skb.frags:
+        if frag.page.version != frag.version:
+            return skb.pieces()
+    return None
+
 
 class Nic:
     """Transmit side of one network interface."""
@@ -53,8 +64,30 @@ class Nic:
         self.in_ring += 1
         self.dma_busy = True
         now = self.env.now
-        start = max(now, ready_s)
-        entries = 1 + (1 if skb.linear_len else 0) + len(skb.frags)  # +1: the header
+        start, entries, snapshot, completions = self._prepare(skb, max(now, ready_s))
+        self.acct.nic_dma_bytes += skb.len
+        self.acct.dma_copy_bytes += skb.len
+        bus_end = self.membus.transfer(start, skb.len)  # the DMA read crosses the bus once
+        dma_end = max(start + entries * self.dma_spec.descriptor_s, bus_end)
+        if self.acct.trace is not None:
+            self.acct.trace.add(events.copy(
+                "dma", events.DMA, self._dma_src(skb, snapshot), events.NIC,
+                start, dma_end, skb.len, sg_entries=entries))
+        ev = self.env.timeout(dma_end - now)
+        ev.callbacks.append(lambda _ev: self._dma_done(skb, snapshot, completions))
+
+    def _sg_entries(self, skb) -> int:
+        """Descriptors of one skb: the header, the linear area, each frag."""
+        return 1 + (1 if skb.linear_len else 0) + len(skb.frags)
+
+    def _dma_src(self, skb, snapshot) -> str:
+        """What the DMA reads (for the trace)."""
+        return events.FRAGS if skb.frags else events.LINEAR
+
+    def _prepare(self, skb, start: float) -> tuple[float, int, object, int]:
+        """What the driver does before the DMA: (when the DMA can start, descriptors, the
+        content versions the wire carries or ``AT_DMA`` to read them then, TX completions)."""
+        entries = self._sg_entries(skb)
         align = self.dma_spec.alignment_bytes
         if align > 1:
             # a frag whose start or length is not aligned is copied by the CPU to an
@@ -70,32 +103,25 @@ class Nic:
                         bounce, "bounce buffer for DMA alignment"))
         if entries > self.dma_spec.max_sg_entries:
             # skb_linearize: the driver copies the frags into one buffer before DMA
-            self.acct.linearized_bytes += skb.len - skb.linear_len
+            nbytes = self._paged_bytes(skb)
+            self.acct.linearized_bytes += nbytes
             ready_s = start
-            start = self.cpu.copy(start, skb.len - skb.linear_len)
+            start = self.cpu.copy(start, nbytes)
             if self.acct.trace is not None:
                 self.acct.trace.add(events.copy(
                     "cpu", events.CPU, skb.frag_src, events.SOCKET_BUFFER, ready_s, start,
-                    skb.len - skb.linear_len, "skb_linearize"))
+                    nbytes, "skb_linearize"))
             entries = 2
-        self.acct.nic_dma_bytes += skb.len
-        self.acct.dma_copy_bytes += skb.len
-        bus_end = self.membus.transfer(start, skb.len)  # the DMA read crosses the bus once
-        dma_end = max(start + entries * self.dma_spec.descriptor_s, bus_end)
-        if self.acct.trace is not None:
-            self.acct.trace.add(events.copy(
-                "dma", events.DMA, events.FRAGS if skb.frags else events.LINEAR, events.NIC,
-                start, dma_end, skb.len, sg_entries=entries))
-        ev = self.env.timeout(dma_end - now)
-        ev.callbacks.append(lambda _ev: self._dma_done(skb))
+        return start, entries, AT_DMA, 1
 
-    def _dma_done(self, skb) -> None:
+    def _paged_bytes(self, skb) -> int:
+        """Bytes of ``skb`` held in page frags (what a linearize copies)."""
+        return skb.len - skb.linear_len
+
+    def _dma_done(self, skb, snapshot=None, completions: int = 1) -> None:
         """The DMA has read the skb: snapshot what the pages hold now and send it."""
-        snapshot = None
-        for frag in skb.frags:
-            if frag.page.version != frag.version:
-                snapshot = skb.pieces()
-                break
+        if snapshot is AT_DMA:
+            snapshot = changed_pieces(skb)
         segments = -(-skb.len // self.mss_bytes)
         wire_bytes = net.wire_bytes(skb.len, segments)
         self.acct.wire_bytes += wire_bytes
@@ -105,7 +131,7 @@ class Nic:
             self.acct.trace.add(events.wire(skb.seq, begin, end, skb.len, segments))
         self.on_wire(skb, snapshot, end)
         done = self.env.timeout(end - now)
-        done.callbacks.append(lambda _ev: self._tx_done(skb))
+        done.callbacks.append(lambda _ev: self._tx_done(skb, completions))
         self.dma_busy = False
         self._next()
 
@@ -146,9 +172,11 @@ class Nic:
         self.on_tx_complete(skb)
         self._next()
 
-    def _tx_done(self, skb) -> None:
-        """TX completion interrupt: the ring slot and the clone are released."""
+    def _tx_done(self, skb, completions: int = 1) -> None:
+        """TX completion interrupt: the ring slot and the clone are released (a NAPI poll
+        cleans every segment of a software-segmented skb at once)."""
         self.acct.irqs += 1
+        self.acct.tx_completions += completions
         self.cpu.run(self.env.now, self.irq_s, "irq")
         if self.acct.trace is not None:
             self.acct.trace.add(events.irq(events.IRQ_TX, self.env.now, skb.seq))
@@ -156,3 +184,4 @@ class Nic:
         self.on_tx_complete(skb)
         if not self.dma_busy:
             self._next()
+

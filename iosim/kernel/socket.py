@@ -20,6 +20,48 @@ from iosim.kernel.tcp import TcpSender
 SNDBUF_FULL = "send buffer full"  # the reason a writer sleeps in sk_stream_wait_memory
 
 
+def take_pieces(todo: list[tuple], i: int, room: int, slots: int
+                ) -> tuple[list[tuple], int, int]:
+    """The next (page, offset, len, version) pieces from ``todo[i]`` that fit ``room`` bytes
+    and ``slots`` frags: whole pieces in one batch, or the first one split at ``room``.
+    Returns (batch, its bytes, the next index); an empty batch when nothing fits."""
+    take = 0
+    nbytes = 0
+    while i + take < len(todo) and take < slots and nbytes + todo[i + take][2] <= room:
+        nbytes += todo[i + take][2]
+        take += 1
+    if take:
+        return todo[i:i + take], nbytes, i + take
+    if slots and room:  # only part of the next piece fits: split it
+        page, offset, length, version = todo[i]
+        todo[i] = (page, offset + room, length - room, version)
+        return [(page, offset, room, version)], room, i
+    return [], 0, i
+
+
+def user_pieces(buffer, start: int, nbytes: int) -> list[tuple]:
+    """The (page, offset, len, version) pieces of a user buffer's byte range."""
+    pb = buffer.page_bytes
+    pos = buffer.offset_bytes + start
+    end = pos + nbytes
+    todo = []
+    for i in buffer.page_span(start, nbytes):
+        page = buffer.pages[i]
+        n = min(end, (i + 1) * pb) - pos
+        todo.append((page, pos - i * pb, n, page.version))
+        pos += n
+    return todo
+
+
+def pipe_source(buffers) -> Runs:
+    """The pipe buffers' bytes as a copy source (their page-cache content versions)."""
+    runs: list[list[int]] = []
+    for buf in buffers:
+        add_run(runs, buf.page.version, buf.len)
+    file = buffers[0].page.file if buffers else None
+    return Runs(runs, events.PAGE_CACHE, file.size_bytes if file is not None else None)
+
+
 class TcpSocket:
     """The sender's end of one TCP connection."""
 
@@ -38,7 +80,8 @@ class TcpSocket:
         self.max_frags = kernel_spec.max_skb_frags
         self.sndbuf = kernel_spec.sndbuf_bytes
         self.page_bytes = kernel_spec.page_size_bytes
-        self.tcp = TcpSender(env, nic, acct, self._release, rtt_s)
+        acct.sndbuf_max_bytes = self.sndbuf
+        self.tcp = self._make_tcp(kernel_spec, rtt_s)
         self.on_push: list[Callable[[SkBuff], None]] = []
         self.queued = 0  # sk_wmem_queued: bytes in skbs not yet ACKed
         self.write_seq = 0
@@ -48,6 +91,9 @@ class TcpSocket:
         self.zc_pending: dict[int, int] = {}  # notification id -> skbs still holding it
         self.errqueue: list[list[int]] = []  # coalesced [lo, hi] ranges of completed ids
         self._errqueue_event = None
+
+    def _make_tcp(self, kernel_spec, rtt_s: float) -> TcpSender:
+        return TcpSender(self.env, self.nic, self.acct, self._release, rtt_s)
 
     # --- the writer side -------------------------------------------------------------
     def wait_space(self, task: Task):
@@ -83,16 +129,12 @@ class TcpSocket:
                 yield from self.push(task)
         yield from self.push(task)
 
-    def send_pages(self, task: Task, buffers):
-        """do_tcp_sendpages for pipe buffers: frags with SG, a copy without."""
+    def send_pages(self, task: Task, buffers, more: bool = False):
+        """do_tcp_sendpages for pipe buffers: frags with SG, a copy without (``more``,
+        MSG_MORE, is Linux 6's)."""
         if not self.sg:
             # sock_no_sendpage -> kernel_sendmsg: the page data is copied like write()'s
-            runs: list[list[int]] = []
-            for buf in buffers:
-                add_run(runs, buf.page.version, buf.len)
-            file = buffers[0].page.file if buffers else None
-            source = Runs(runs, events.PAGE_CACHE, file.size_bytes if file is not None else None)
-            yield from self.send_copy(task, source, 0, sum(b.len for b in buffers))
+            yield from self.send_copy(task, pipe_source(buffers), 0, sum(b.len for b in buffers))
             return
         file = buffers[0].page.file if buffers else None
         yield from self._attach(task, [(b.page, b.offset, b.len, b.version) for b in buffers],
@@ -100,7 +142,8 @@ class TcpSocket:
                                 file.size_bytes if file is not None else None)
 
     def send_zerocopy(self, task: Task, buffer, start: int, nbytes: int):
-        """send(MSG_ZEROCOPY): pin the user pages and attach them as frags.
+        """send(MSG_ZEROCOPY): pin the user pages and attach them as frags; True (the
+        textbook never refuses).
 
         Without SG (or on loopback) the kernel copies instead and flags the completion as
         COPIED. Either way one notification id is consumed, completed when every skb
@@ -112,21 +155,17 @@ class TcpSocket:
         if not self.sg or self.loopback:
             self.acct.zerocopy_copied_sends += 1
         if self.sg:  # get_user_pages: pin the whole range up front
-            pinned = len(buffer.page_span(start, nbytes))
-            task.charge(pinned * self.cpu_spec.page_pin_s, "pin")
-            self.acct.pages_pinned += pinned
-        pb = buffer.page_bytes
-        pos = buffer.offset_bytes + start
-        end = pos + nbytes
-        todo = []
-        for i in buffer.page_span(start, nbytes):
-            page = buffer.pages[i]
-            n = min(end, (i + 1) * pb) - pos
-            todo.append((page, pos - i * pb, n, page.version))
-            pos += n
-        yield from self._attach(task, todo, "pin", events.USER_BUFFER, buffer.working_set_bytes,
-                                zc_id)
+            self._get_user_pages(task, buffer, start, nbytes)
+        yield from self._attach(task, user_pieces(buffer, start, nbytes), "pin",
+                                events.USER_BUFFER, buffer.working_set_bytes, zc_id)
         self._zc_put(zc_id)
+        return True
+
+    def _get_user_pages(self, task: Task, buffer, start: int, nbytes: int) -> None:
+        """get_user_pages over the range: its cost, one reference per page."""
+        refs = len(buffer.page_span(start, nbytes))
+        task.charge(refs * self.cpu_spec.page_pin_s, "pin")
+        self.acct.pages_pinned += refs
 
     def _attach(self, task: Task, todo: list[tuple], holder: str, src: str,
                 working_set_bytes: int | None, zc_id: int | None = None):
@@ -143,22 +182,7 @@ class TcpSocket:
                 continue
             room = self._room(skb)
             slots = self.max_frags - len(skb.frags) if self.sg else len(todo)
-            take = 0
-            nbytes = 0
-            while (i + take < len(todo) and take < slots
-                   and nbytes + todo[i + take][2] <= room):
-                nbytes += todo[i + take][2]
-                take += 1
-            if take:
-                batch = todo[i:i + take]
-                i += take
-            elif slots and room:  # only part of the next piece fits: split it
-                page, offset, length, version = todo[i]
-                batch = [(page, offset, room, version)]
-                todo[i] = (page, offset + room, length - room, version)
-                nbytes = room
-            else:
-                batch = []
+            batch, nbytes, i = take_pieces(todo, i, room, slots)
             if batch:
                 if self.sg:
                     self.pages.get([b[0] for b in batch], holder)
@@ -245,17 +269,27 @@ class TcpSocket:
         if self.zc_pending[zc_id]:
             return
         del self.zc_pending[zc_id]
+        self._notify(zc_id, zc_id)
+
+    def _notify(self, lo: int, hi: int) -> bool:
+        """Queue the completion of sends ``lo .. hi`` on the error queue: coalesced with the
+        previous one if the task has not read it yet (True then). Wakes a poll."""
         self.cpu.run(self.env.now, self.cpu_spec.notification_s, "notification")
         self.acct.zerocopy_notifications += 1
-        # the completion is coalesced with the previous one if the task has not read it yet
         q = self.errqueue
-        if q and q[-1][1] == zc_id - 1:
-            q[-1][1] = zc_id
+        coalesced = bool(q) and q[-1][1] == lo - 1
+        if coalesced:
+            q[-1][1] = hi
         else:
-            q.append([zc_id, zc_id])
+            q.append([lo, hi])
         if self._errqueue_event is not None:
             self._errqueue_event.succeed()
             self._errqueue_event = None
+        return coalesced
+
+    def read_errqueue(self) -> list[int]:
+        """recvmsg(MSG_ERRQUEUE): the oldest completion range [lo, hi]."""
+        return self.errqueue.pop(0)
 
     def errqueue_ready(self):
         """An event that fires when a completion is queued (poll(POLLERR))."""
@@ -266,3 +300,4 @@ class TcpSocket:
         if self._errqueue_event is None:
             self._errqueue_event = self.env.event()
         return self._errqueue_event
+

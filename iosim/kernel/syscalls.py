@@ -122,12 +122,13 @@ def _splice_to_pipe(task: Task, cache: PageCache, file: File, pos: int, nbytes: 
     return nbytes
 
 
-def _splice_from_pipe(task: Task, sock: TcpSocket, pipe: Pipe):
-    """splice_to_socket: hand every pipe buffer to the socket, then release it."""
+def _splice_from_pipe(task: Task, sock: TcpSocket, pipe: Pipe, more: bool = False):
+    """splice_to_socket: hand every pipe buffer to the socket (MSG_MORE if ``more``), then
+    release it."""
     t0 = max(task.env.now, task.clock_s)
     buffers = list(pipe.buffers)
     pipe.buffers.clear()
-    yield from sock.send_pages(task, buffers)
+    yield from sock.send_pages(task, buffers, more)
     task.charge(len(buffers) * task.spec.pipe_op_s, "pipe")
     task.pages.put([b.page for b in buffers], "pipe")
     nbytes = sum(b.len for b in buffers)
@@ -164,14 +165,16 @@ def splice_out(task: Task, sock: TcpSocket, pipe: Pipe):
 
 def sendfile(task: Task, cache: PageCache, file: File, pos: int, sock: TcpSocket,
              nbytes: int):
-    """sendfile(): splice rounds through the task's internal 16-buffer pipe, in one call."""
+    """sendfile(): splice rounds through the task's internal 16-buffer pipe, in one call;
+    every round but the last carries MSG_MORE (``fs/splice.c:splice_direct_to_actor`` sets
+    SPLICE_F_MORE until the request is read), so round tails wait to be filled."""
     t0 = task.syscall("sendfile")
     nbytes = min(nbytes, MAX_RW_COUNT, file.size_bytes - pos)
     internal = Pipe(PIPE_DEF_BUFFERS * file.page_bytes, file.page_bytes)
     done = 0
     while done < nbytes:
         n = yield from _splice_to_pipe(task, cache, file, pos + done, nbytes - done, internal)
-        yield from _splice_from_pipe(task, sock, internal)
+        yield from _splice_from_pipe(task, sock, internal, done + n < nbytes)
         done += n
     yield from task.sync()
     task.leave("sendfile", t0, done, events.FILE, events.SOCKET)
@@ -179,10 +182,16 @@ def sendfile(task: Task, cache: PageCache, file: File, pos: int, sock: TcpSocket
 
 
 def send_zerocopy(task: Task, sock: TcpSocket, buf: UserBuffer, nbytes: int):
-    """send(sock, buf, n, MSG_ZEROCOPY): pins the buffer pages instead of copying them."""
+    """send(sock, buf, n, MSG_ZEROCOPY): references the buffer pages instead of copying
+    them; returns n, or -1 when the kernel refuses it with ENOBUFS (linux-6: optmem or
+    locked-memory limit) and nothing was queued."""
     t0 = task.syscall("send")
-    yield from sock.send_zerocopy(task, buf, 0, nbytes)
+    ok = yield from sock.send_zerocopy(task, buf, 0, nbytes)
     yield from task.sync()
+    if not ok:
+        task.leave("send", t0, 0, events.USER_BUFFER, events.SOCKET, "MSG_ZEROCOPY: ENOBUFS",
+                   flags="MSG_ZEROCOPY", error="ENOBUFS")
+        return -1
     task.leave("send", t0, nbytes, events.USER_BUFFER, events.SOCKET, "MSG_ZEROCOPY",
                flags="MSG_ZEROCOPY")
     return nbytes
@@ -204,7 +213,7 @@ def recv_errqueue(task: Task, sock: TcpSocket):
         yield from task.block(sock.errqueue_ready(), "MSG_ZEROCOPY completion")
         task.leave("poll", t0, note="POLLERR", events="POLLERR")
     t0 = task.syscall("recvmsg")  # time catches up at the next push or sleep
-    lo, hi = sock.errqueue.pop(0)
+    lo, hi = sock.read_errqueue()
     task.leave("recvmsg", t0, note="MSG_ERRQUEUE", flags="MSG_ERRQUEUE",
                completed=f"{lo}..{hi}")
     return [lo, hi]

@@ -131,12 +131,9 @@ class TcpSender:
             if self._in_recovery and ack_seq >= self._high_seq:
                 self._in_recovery = False
             if not self._in_recovery:
-                if self.cwnd_bytes < self.ssthresh:  # slow start
-                    self.cwnd_bytes += acked
-                else:  # congestion avoidance: one MSS per window ACKed
-                    self.cwnd_bytes += self.mss_bytes * acked / self.cwnd_bytes
+                self._grow(acked)
             if self.loss_possible:
-                self.rto_s = TCP_RTO_MIN_S
+                self.rto_s = self._rto_base_s()
                 self._probed = False
                 self._arm_rto()
         self._sack = sack
@@ -145,6 +142,21 @@ class TcpSender:
             self._recover(sack, xmit_id)
         else:
             self._sacked_bytes = 0
+        self._ack_done()
+
+    def _grow(self, acked: int) -> None:
+        """Open the window for ``acked`` newly ACKed bytes (outside loss recovery)."""
+        if self.cwnd_bytes < self.ssthresh:  # slow start
+            self.cwnd_bytes += acked
+        else:  # congestion avoidance: one MSS per window ACKed
+            self.cwnd_bytes += self.mss_bytes * acked / self.cwnd_bytes
+
+    def _rto_base_s(self) -> float:
+        """The retransmission timeout before any backoff."""
+        return TCP_RTO_MIN_S
+
+    def _ack_done(self) -> None:
+        """After an ACK: send what the window held back."""
         if self.unsent:
             self._send_queued()
 
@@ -175,7 +187,10 @@ class TcpSender:
         self._retransmitted = {k: v for k, v in self._retransmitted.items()
                                if k >= self.snd_una}
         self._retransmitted[lo] = self._xmits + 1  # the id the first clone below gets
-        hi = min(hi, self.snd_nxt)  # never data not yet sent: the window sends that
+        self._resend(lo, min(hi, self.snd_nxt))  # never data not yet sent: the window sends that
+
+    def _resend(self, lo: int, hi: int) -> None:
+        """Hand the NIC clones of the rtx queue's bytes ``lo .. hi-1``."""
         for skb in self.rtx:
             a, b = max(lo, skb.seq), min(hi, skb.seq + skb.len)
             if a >= b:
@@ -189,11 +204,15 @@ class TcpSender:
             self.acct.retransmit_bytes += view.len
             if self.acct.trace is not None:
                 self.acct.trace.add(events.retransmit(a, self.env.now, view.len))
-            self.nic.xmit(view, self.env.now)
+            self._clone_out(view)
+
+    def _clone_out(self, clone: SkBuff) -> None:
+        """A retransmission's clone goes to the driver now."""
+        self.nic.xmit(clone, self.env.now)
 
     def _arm_rto(self) -> None:
         """(Re)start the probe or retransmission timer; one pending event at a time."""
-        wait_s = self.rto_s if self._probed else self.pto_s
+        wait_s = self.rto_s if self._probed else self._pto_s()
         self._rto_deadline = self.env.now + wait_s
         if not self._rto_pending:
             self._rto_pending = True
@@ -210,14 +229,25 @@ class TcpSender:
             ev = self.env.timeout(self._rto_deadline - self.env.now)
             ev.callbacks.append(self._rto_check)
             return
-        if not self._probed:  # tail loss probe: resend the last segment to draw a SACK
+        if not self._probed:
             self._probed = True
-            end = self.snd_nxt  # the last segment sent
-            last = next(s for s in reversed(self.rtx) if s.seq < end)
-            self._retransmit(max(last.seq, end - self.mss_bytes), end)
+            self._probe()
             self._arm_rto()
             return
-        # timeout: resend the first hole and back off
+        self._timeout()
+
+    def _probe(self) -> None:
+        """Tail loss probe: resend the last segment to draw a SACK."""
+        end = self.snd_nxt  # the last segment sent
+        last = next(s for s in reversed(self.rtx) if s.seq < end)
+        self._retransmit(max(last.seq, end - self.mss_bytes), end)
+
+    def _pto_s(self) -> float:
+        """The tail loss probe timeout."""
+        return self.pto_s
+
+    def _timeout(self) -> None:
+        """The retransmission timer expired: resend the first hole and back off."""
         self.acct.rto_timeouts += 1
         head = self.rtx[0]
         hole_end = head.seq + head.len
@@ -230,3 +260,4 @@ class TcpSender:
         self._retransmit(self.snd_una, hole_end)
         self.rto_s = min(2 * self.rto_s, TCP_RTO_MAX_S)
         self._arm_rto()
+
