@@ -55,6 +55,8 @@ SOCKET = "socket"
 SOCKET_BUFFER = "socket buffer"
 LINEAR = "skb linear data"  # the bytes copied into an skb
 FRAGS = "page frags"  # the pages an skb's frags reference
+SOCKET_FRAGS = "socket's page frags"  # linux-6: write() data, the socket's private copy
+SEGMENTS = "linear segments"  # linux-6: software GSO's per-MSS copies (NIC without SG)
 NIC = "NIC"
 RECEIVER_BUFFER = "receiver's buffer"
 

@@ -185,3 +185,92 @@ class Nic:
         if not self.dma_busy:
             self._next()
 
+
+class Linux6Nic(Nic):
+    """Transmit under Linux 6.x, where TCP always has scatter-gather (GSO since 4.17) and
+    the NIC's features act at each transmission (``net/core/dev.c:validate_xmit_skb``):
+
+    - SG and checksum offload: TSO as the textbook draws it;
+    - no SG: ``skb_segment`` copies every segment into a linear skb (with the checksum in
+      the same pass without offload; ``__skb_linearize`` for a one-segment skb), reading the
+      pages as they are now, so an in-place writer reaches the wire: one descriptor and one
+      TX completion per segment, no TSO, and again on every resend;
+    - SG without checksum offload: segmented in software; a segment with frags others may
+      change (page cache, MSG_ZEROCOPY pages: ``SKBFL_SHARED_FRAG``) is linearized first,
+      one of the socket's own write() data only read for the checksum (``skb_checksum``).
+
+    Copied data sits in the socket's page frags (32 KiB pages): one SG entry per chunk. A
+    packet tap (``dev_queue_xmit_nit`` → ``skb_orphan_frags_rx``) copies MSG_ZEROCOPY frags.
+    """
+
+    def __init__(self, *args, packet_tap: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.packet_tap = packet_tap
+
+    def _sg_entries(self, skb) -> int:
+        own = len(skb.chunks) if skb.chunks is not None else (1 if skb.linear_len else 0)
+        return 1 + own + len(skb.frags)
+
+    def _paged_bytes(self, skb) -> int:
+        return skb.len  # write() data is in page frags too
+
+    def _dma_src(self, skb, snapshot) -> str:
+        if snapshot is not AT_DMA:
+            return events.SEGMENTS
+        return events.FRAGS if skb.frags else events.SOCKET_FRAGS
+
+    def _prepare(self, skb, start: float) -> tuple[float, int, object, int]:
+        spec = self.spec
+        if self.packet_tap and skb.zc_id is not None and skb.frags:
+            start = self._copy(skb, start, 0, self._frag_bytes(skb),
+                               "packet tap: skb_copy_ubufs of the MSG_ZEROCOPY pages",
+                               events.SOCKET_BUFFER)
+        if spec.sg and spec.csum_offload:
+            return super()._prepare(skb, start)
+        mss = self.mss_bytes
+        segments = -(-skb.len // mss)
+        if not spec.sg:
+            note = ("software GSO: skb_segment copies each segment" if segments > 1
+                    else "__skb_linearize")
+            end = self._copy(skb, start, skb.linear_len, self._frag_bytes(skb), note)
+            self.acct.gso_copy_bytes += skb.len
+            return end, segments, changed_pieces(skb), segments
+        own = skb.linear_len // mss * mss if skb.frags else skb.linear_len
+        own_segments = -(-own // mss)
+        entries = segments
+        if own:
+            chunks = len(skb.chunks) if skb.chunks else 1
+            entries += own_segments + chunks - 1  # a segment crosses at most one page edge
+            t0 = start
+            start = self.cpu.read(start, own, working_set_bytes=skb.len)
+            self.acct.csum_read_bytes += own
+            if self.acct.trace is not None:
+                self.acct.trace.add(events.copy(
+                    "cpu", events.CPU, events.SOCKET_FRAGS, events.CPU, t0, start, own,
+                    "software checksum (skb_checksum): a read, no copy"))
+        rest = skb.len - own
+        if not rest:
+            return start, entries, AT_DMA, segments
+        end = self._copy(skb, start, skb.linear_len - own, self._frag_bytes(skb),
+                         "__skb_linearize: frags others may change, before the checksum")
+        self.acct.linearized_bytes += rest
+        return end, entries, changed_pieces(skb), segments
+
+    @staticmethod
+    def _frag_bytes(skb) -> int:
+        return skb.len - skb.linear_len
+
+    def _copy(self, skb, start: float, own_bytes: int, frag_bytes: int, note: str,
+              dst: str = events.SEGMENTS) -> float:
+        """A CPU copy at transmit of ``own_bytes`` of the socket's page frags (in the cache,
+        just written) and ``frag_bytes`` of referenced pages (where their data lives)."""
+        end = start
+        if own_bytes:
+            end = self.cpu.copy(end, own_bytes, working_set_bytes=skb.len)
+        if frag_bytes:
+            end = self.cpu.copy(end, frag_bytes, working_set_bytes=skb.frag_working_set_bytes)
+        if self.acct.trace is not None:
+            src = skb.frag_src if frag_bytes else events.SOCKET_FRAGS
+            self.acct.trace.add(events.copy("cpu", events.CPU, src, dst, start, end,
+                                            own_bytes + frag_bytes, note))
+        return end

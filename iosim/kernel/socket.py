@@ -10,12 +10,21 @@ holding its references, until it is ACKed; each transmission is a clone sharing 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from iosim import events
 from iosim.kernel.page import Pages
 from iosim.kernel.process import Task
 from iosim.kernel.skbuff import Frag, Runs, SkBuff, add_run
-from iosim.kernel.tcp import TcpSender
+from iosim.kernel.tcp import (
+    MAX_TCP_HEADER_BYTES,
+    NAGLE_CORK,
+    NAGLE_PUSH,
+    SKB_TRUESIZE_BYTES,
+    Linux6Tcp,
+    TcpSender,
+    gso_max_bytes,
+)
 
 SNDBUF_FULL = "send buffer full"  # the reason a writer sleeps in sk_stream_wait_memory
 
@@ -301,3 +310,446 @@ class TcpSocket:
             self._errqueue_event = self.env.event()
         return self._errqueue_event
 
+
+# --- Linux 6.x ---------------------------------------------------------------------------
+
+PFRAG_BYTES = 32768  # SKB_FRAG_PAGE_ORDER = get_order(32768): the socket's page-frag pages
+PFRAG_MIN_BYTES = 32  # sk_page_frag_refill: a page with less room left is replaced
+TCP_WMEM_DEFAULT_BYTES = 16384  # tcp_wmem[1]: sk_sndbuf at tcp_init_sock
+SKB_FLUSH_BACKLOG = 16  # tcp_sendmsg_locked: sk_flush_backlog every 16 new skbs
+ZC_RECORD_LIMIT_BYTES = 1 << 19  # msg_zerocopy_realloc: byte_limit of one record
+OPTMEM_RECORD_BYTES = 960  # a notification skb, sock_omalloc(sk, 0): its truesize ...
+OPTMEM_CHECK_BYTES = 576  # ... and SKB_TRUESIZE(0), what sock_omalloc checks against
+ZC_HOLDER = "zerocopy"  # get_user_pages (FOLL_GET) references, charged as locked memory
+
+
+def pfrag_capacity(offset: int, slots: int, coalesce: bool) -> int:
+    """Bytes ``slots`` more page-frag chunks can hold from ``offset`` in the socket's
+    current 32 KiB page (``coalesce``: the first bytes extend the skb's last chunk)."""
+    if offset + PFRAG_MIN_BYTES > PFRAG_BYTES:  # sk_page_frag_refill: a fresh page
+        offset, coalesce = 0, False
+    if coalesce:
+        return PFRAG_BYTES - offset + slots * PFRAG_BYTES
+    return PFRAG_BYTES - offset + (slots - 1) * PFRAG_BYTES if slots > 0 else 0
+
+
+def pfrag_advance(offset: int, nbytes: int) -> int:
+    """The page-frag offset after copying ``nbytes`` from ``offset``."""
+    while nbytes:
+        if offset + PFRAG_MIN_BYTES > PFRAG_BYTES:
+            offset = 0
+        n = min(nbytes, PFRAG_BYTES - offset)
+        offset += n
+        nbytes -= n
+    return offset
+
+
+def sndbuf_per_mss_bytes(mtu_bytes: int) -> int:
+    """tcp_sndbuf_expand's per_mss: roundup_pow_of_two(mss_clamp + MAX_TCP_HEADER +
+    sizeof(skb_shared_info)) + sizeof(sk_buff); 4352 B at MTU 1500 (the peer's MSS option
+    is the MTU less 40 B of IPv4 and TCP headers)."""
+    need = mtu_bytes - 40 + MAX_TCP_HEADER_BYTES + 320
+    return (1 << (need - 1).bit_length()) + 256
+
+
+@dataclass(slots=True, eq=False)
+class ZcRecord:
+    """One MSG_ZEROCOPY notification (ubuf_info_msgzc): sends ``id .. id+count-1``."""
+
+    id: int
+    count: int
+    bytes: int
+    refs: int  # skbs holding it, plus a send still running
+    copied: bool  # completes with SO_EE_CODE_ZEROCOPY_COPIED
+    locked_pages: int = 0
+
+
+class Linux6Socket(TcpSocket):
+    """The send side as Linux 6.x builds it (``net/ipv4/tcp.c:tcp_sendmsg_locked``).
+
+    - TCP always has scatter-gather (``net/core/sock.c:sk_setup_caps``: GSO since 4.17)
+      unless the route forbids GSO (``kernel.gso = false``: TCP-MD5/AO, IPsec without
+      offload), so sendfile, splice and MSG_ZEROCOPY attach page references whatever the
+      NIC offers; the NIC's features act at transmit (``iosim.hw.nic.Linux6Nic``).
+    - write() data is copied into the socket's 32 KiB page-frag pages (``sk_page_frag``,
+      ``skb_copy_to_page_nocache``), never the linear area: one SG entry per chunk.
+    - New skbs go on the write queue as they are allocated, and each call appends to the
+      unsent tail up to the size goal (45 x MSS, ``tcp_xmit_size_goal``); ``tcp_push``
+      at the end of a call decides what leaves: autocork (``tcp_should_autocork``), then
+      Nagle/Minshall, MSG_MORE and TCP_CORK (``Linux6Tcp.write_xmit``).
+    - A send call owns the socket (``lock_sock``): ACKs, TX-completion work and timers wait
+      in the backlog until ``release_sock``, every 16 new skbs (``sk_flush_backlog``) and
+      while the writer sleeps (``sk_stream_wait_memory``).
+    - The send buffer starts at tcp_wmem[1] = 16 KiB, grows with cwnd
+      (``net/ipv4/tcp_input.c:tcp_sndbuf_expand``: 2 x max(10, cwnd) x 4352 B, 3 x for BBR)
+      up to ``kernel.sndbuf`` (tcp_wmem[2]) and counts truesize (960 B per skb + payload);
+      the writer sleeps only when it needs a new skb and wakes at queued <= 2/3 sndbuf.
+    - MSG_ZEROCOPY sends join the unsent tail's notification record while it is contiguous
+      and at most 512 KiB (``net/core/skbuff.c:msg_zerocopy_realloc``), one record per skb;
+      a send is refused with ENOBUFS past ``optmem_max`` (960 B per record) or
+      RLIMIT_MEMLOCK ((size / 4 KiB) + 2 pages per send); COPIED only on loopback, with a
+      packet tap or on a route without SG, where the record completes at send() return.
+    """
+
+    def __init__(self, env, kernel_spec, nic_spec, cpu_spec, cpu, nic, pages: Pages, acct,
+                 rtt_s: float = 0.0) -> None:
+        self.kernel_spec = kernel_spec
+        super().__init__(env, kernel_spec, nic_spec, cpu_spec, cpu, nic, pages, acct, rtt_s)
+        self.sg = kernel_spec.gso or nic_spec.sg  # sk_route_caps & NETIF_F_SG
+        mss = nic.mss_bytes
+        self.size_goal = max(gso_max_bytes(nic_spec.tso_max_bytes) // mss * mss, mss)
+        self.wmem_max = kernel_spec.sndbuf_bytes  # tcp_wmem[2]
+        self.sndbuf = min(TCP_WMEM_DEFAULT_BYTES, self.wmem_max)
+        self.per_mss = sndbuf_per_mss_bytes(nic_spec.mtu_bytes)
+        self._expand_sndbuf()  # tcp_init_transfer → tcp_init_buffer_space, at connect
+        self.pfrag_offset = PFRAG_BYTES  # the first copy takes a fresh page
+        self._pfrag_skb: SkBuff | None = None  # whose last chunk ends at pfrag_offset
+        self._new_skbs = 0  # since the socket was locked or the backlog flushed
+        self.zc_copied = nic_spec.loopback or kernel_spec.packet_tap or not self.sg
+        self.zc_pending: dict[int, ZcRecord] = {}  # type: ignore[assignment]
+        self.optmem = 0  # sk_omem_alloc
+        self.locked_pages = 0  # user->locked_vm charged by this socket's sends
+        self.memlock_pages = kernel_spec.memlock_bytes // self.page_bytes
+
+    def _make_tcp(self, kernel_spec, rtt_s: float) -> Linux6Tcp:
+        return Linux6Tcp(self.env, self.nic, self.acct, self._release, self._split, rtt_s,
+                         kernel_spec.tcp_congestion, kernel_spec.qdisc == "fq")
+
+    # --- the socket lock -------------------------------------------------------------
+    def _lock(self) -> None:
+        self.tcp.owned = True
+        self._new_skbs = 0
+
+    def _release_sock(self, task: Task):
+        """release_sock: replay the backlog once the call's work is done, then unlock."""
+        if self.tcp.backlog:
+            yield from task.sync()
+            self.tcp.process_backlog()
+        self.tcp.owned = False
+
+    def _finish(self, task: Task, more: bool):
+        """The end of tcp_sendmsg_locked (its copies done): tcp_push, then release_sock."""
+        yield from task.sync()
+        self._push(task, more)
+        yield from self._release_sock(task)
+
+    # --- the send buffer -------------------------------------------------------------
+    def _expand_sndbuf(self) -> None:
+        """tcp_sndbuf_expand: factor x max(10, cwnd) segments x per_mss, up to tcp_wmem[2];
+        it only grows."""
+        tcp = self.tcp
+        sndmem = tcp.cc.sndbuf_factor * max(10, tcp.cwnd_segs(), 4) * self.per_mss
+        if self.sndbuf < sndmem:
+            self.sndbuf = min(sndmem, self.wmem_max)
+            self.acct.sndbuf_max_bytes = max(self.acct.sndbuf_max_bytes, self.sndbuf)
+
+    def _wait_memory(self, task: Task, copied: bool):
+        """sk_stream_wait_memory: push what there is (TCP_NAGLE_PUSH), release the socket
+        and sleep until the send buffer has room; then own it again."""
+        yield from task.sync()
+        if copied:
+            self._push(task, False, NAGLE_PUSH)
+        yield from self._release_sock(task)
+        while self.queued >= self.sndbuf:
+            self._space = self.env.event()
+            yield from task.block(self._space, SNDBUF_FULL)
+        self._lock()
+
+    def _room_for_skb(self, task: Task, copied: bool):
+        """Before a new skb: sk_stream_memory_free, else wait; every 16 skbs, the backlog.
+        True when the caller may allocate now (False: it waited, look at the tail again)."""
+        if self.queued >= self.sndbuf:
+            yield from self._wait_memory(task, copied)
+            return False
+        if self._new_skbs >= SKB_FLUSH_BACKLOG:
+            self._new_skbs = 0
+            yield from task.sync()
+            self.tcp.process_backlog()  # sk_flush_backlog
+        return True
+
+    def _new_skb(self, task: Task) -> SkBuff:
+        """tcp_stream_alloc_skb + tcp_skb_entail: an empty skb (960 B) on the write queue."""
+        self._new_skbs += 1
+        skb = SkBuff(seq=self.write_seq, truesize=SKB_TRUESIZE_BYTES)
+        self.queued += SKB_TRUESIZE_BYTES
+        self.acct.skbs += 1
+        task.charge(self.cpu_spec.per_skb_s, "net")
+        self.tcp.entail(skb)
+        return skb
+
+    def _added(self, skb: SkBuff, nbytes: int, truesize: int) -> None:
+        """``nbytes`` joined ``skb``; ``truesize`` of them charged to the send buffer."""
+        skb.truesize += truesize
+        self.queued += truesize
+        self.write_seq += nbytes
+        for hook in self.on_push:
+            hook(skb)
+
+    def _tail(self, copy: bool, rec: ZcRecord | None = None) -> SkBuff | None:
+        """tcp_write_queue_tail, if the next bytes may join it: below the size goal, and
+        for page frags with a free frag slot and no other notification record (-EEXIST);
+        copied bytes only join an skb without page frags (the model keeps copied bytes
+        before frags)."""
+        unsent = self.tcp.unsent
+        if not unsent:
+            return None
+        skb = unsent[-1]
+        if skb.len >= self.size_goal:
+            return None
+        if copy:
+            return None if skb.frags else skb
+        if len(skb.frags) >= self.max_frags:
+            return None
+        if rec is not None and skb.zc_id not in (None, rec.id):
+            return None
+        return skb
+
+    def _push_one(self, task: Task, skb: SkBuff) -> None:
+        """tcp_push_one: a full skb at the send head goes now (no TSO deferral), once the
+        task's copies into it are done."""
+        tcp = self.tcp
+        if tcp.unsent and tcp.unsent[0] is skb:
+            tcp.write_xmit(tcp.nonagle, push_one=True, ready_s=task.clock_s)
+
+    def _push(self, task: Task, more: bool, nonagle: int | None = None) -> None:
+        """tcp_push: the tail waits if autocorked (an earlier clone is still in the host:
+        its TX completion sends it), else tcp_write_xmit with MSG_MORE as TCP_NAGLE_CORK."""
+        tcp = self.tcp
+        if not tcp.unsent:
+            return
+        skb = tcp.unsent[-1]
+        if tcp.should_autocork(skb, self.size_goal):
+            tcp.throttled = True
+            return
+        mode = NAGLE_CORK if more else (tcp.nonagle if nonagle is None else nonagle)
+        tcp.write_xmit(mode, ready_s=task.clock_s)
+
+    def _split(self, skb: SkBuff, nbytes: int) -> SkBuff:
+        """tso_fragment: the rest is a new skb (960 B more in the send buffer; truesize
+        moves with the bytes); a frag cut in two takes one more page reference."""
+        rest, cut = skb.split(nbytes)
+        if cut is not None:
+            self.pages.get((cut,), "skb")
+        rest.truesize = SKB_TRUESIZE_BYTES + rest.len
+        skb.truesize -= rest.len
+        self.queued += SKB_TRUESIZE_BYTES
+        if rest.zc_id is not None:
+            self.zc_pending[rest.zc_id].refs += 1
+        return rest
+
+    def _release(self, skb: SkBuff) -> None:
+        """The ACK covered ``skb``: its truesize leaves the send buffer."""
+        self.queued -= skb.truesize
+        self._unref(skb)
+
+    # --- write(): copies into the socket's page frags --------------------------------
+    def send_copy(self, task: Task, source, start: int, nbytes: int, more: bool = False):
+        """tcp_sendmsg (zc == 0): copy ``nbytes`` of user memory into page-frag chunks."""
+        self._lock()
+        yield from self._copy_in(task, source, start, nbytes)
+        yield from self._finish(task, more)
+
+    def _copy_in(self, task: Task, source, start: int, nbytes: int):
+        """The copy loop of tcp_sendmsg_locked: fill the unsent tail up to the size goal,
+        then a new skb (``sk_stream_memory_free`` first), the bytes going into the socket's
+        page-frag pages; a full skb at the send head goes at once (``tcp_push_one``)."""
+        done = 0
+        goal = self.size_goal
+        while done < nbytes:
+            skb = self._tail(copy=True)
+            room = 0
+            if skb is not None:
+                room = min(goal - skb.len, pfrag_capacity(
+                    self.pfrag_offset, self.max_frags - len(skb.chunks or ()),
+                    self._pfrag_skb is skb))
+            if room <= 0:
+                skb = None
+                if (self.queued >= self.sndbuf or self._new_skbs >= SKB_FLUSH_BACKLOG) and not (
+                        yield from self._room_for_skb(task, done > 0)):
+                    continue
+                room = min(goal, pfrag_capacity(self.pfrag_offset, self.max_frags, False))
+            n = min(nbytes - done, room)
+            runs = yield from source.copy_runs(start + done, n)  # may fault: socket owned
+            if skb is None:
+                skb = self._new_skb(task)
+            task.copy(n, source.label, events.SOCKET_BUFFER, source.working_set_bytes)
+            skb.add_linear(runs, n)
+            self._pfrag_fill(skb, n)
+            self._added(skb, n, n)
+            done += n
+            if skb.len >= goal:
+                self._push_one(task, skb)
+
+    def _pfrag_fill(self, skb: SkBuff, nbytes: int) -> None:
+        """skb_copy_to_page_nocache into sk_page_frag: a chunk per 32 KiB page crossed,
+        coalesced with the skb's last chunk when contiguous (skb_can_coalesce); a page
+        with under 32 B left is replaced (sk_page_frag_refill)."""
+        chunks = skb.chunks
+        if chunks is None:
+            chunks = skb.chunks = []
+        coalesce = self._pfrag_skb is skb
+        while nbytes:
+            if self.pfrag_offset + PFRAG_MIN_BYTES > PFRAG_BYTES:
+                self.pfrag_offset = 0
+                coalesce = False
+            n = min(nbytes, PFRAG_BYTES - self.pfrag_offset)
+            if coalesce:
+                chunks[-1] += n
+            else:
+                chunks.append(n)
+            self.pfrag_offset += n
+            nbytes -= n
+            coalesce = True
+        self._pfrag_skb = skb
+
+    # --- sendfile/splice and MSG_ZEROCOPY: page references ---------------------------
+    def send_pages(self, task: Task, buffers, more: bool = False):
+        """splice_to_socket → tcp_sendmsg(MSG_SPLICE_PAGES): frags referencing the pipe's
+        pages; on a route without SG, copied like write()."""
+        if not self.sg:
+            yield from self.send_copy(task, pipe_source(buffers), 0,
+                                      sum(b.len for b in buffers), more)
+            return
+        file = buffers[0].page.file if buffers else None
+        self._lock()
+        yield from self._attach(task, [(b.page, b.offset, b.len, b.version) for b in buffers],
+                                "skb", events.PAGE_CACHE,
+                                file.size_bytes if file is not None else None)
+        yield from self._finish(task, more)
+
+    def send_zerocopy(self, task: Task, buffer, start: int, nbytes: int):
+        """send(MSG_ZEROCOPY): references on the user pages as frags, in a notification
+        record (``_zc_realloc``); False when refused with ENOBUFS (nothing queued)."""
+        self._lock()
+        rec = self._zc_realloc(nbytes)
+        if rec is None:
+            self.acct.zerocopy_enobufs += 1
+            yield from self._release_sock(task)
+            return False
+        if self.sg:
+            self._get_user_pages(task, buffer, start, nbytes)
+            yield from self._attach(task, user_pieces(buffer, start, nbytes), ZC_HOLDER,
+                                    events.USER_BUFFER, buffer.working_set_bytes, rec)
+        else:  # zc = 0: copied like write(); no skb holds the record
+            yield from self._copy_in(task, buffer, start, nbytes)
+        yield from task.sync()
+        self._push(task, False)
+        self._zc_put(rec.id)  # out_nopush: net_zcopy_put drops the call's reference
+        yield from self._release_sock(task)
+        return True
+
+    def _attach(self, task: Task, todo: list[tuple], holder: str, src: str,
+                working_set_bytes: int | None, rec: ZcRecord | None = None):
+        """skb_append_pagefrags / zerocopy_fill_skb_from_iter: (page, offset, len, version)
+        pieces as frags, appended to the unsent tail while it has room, a new skb after."""
+        i = 0
+        page_bytes = self.page_bytes
+        while i < len(todo):
+            skb = self._tail(copy=False, rec=rec)
+            if skb is None:
+                if ((self.queued >= self.sndbuf or self._new_skbs >= SKB_FLUSH_BACKLOG)
+                        and not (yield from self._room_for_skb(task, i > 0))):
+                    continue
+                skb = self._new_skb(task)
+            batch, nbytes, i = take_pieces(todo, i, self.size_goal - skb.len,
+                                           self.max_frags - len(skb.frags))
+            self.pages.get([b[0] for b in batch], holder)
+            skb.frags.extend(Frag(*b) for b in batch)
+            skb.len += nbytes
+            skb.frag_src = src
+            skb.frag_working_set_bytes = working_set_bytes
+            self.acct.frags += len(batch)
+            self.acct.frag_bytes += nbytes
+            truesize = nbytes
+            if rec is not None:
+                if skb.zc_id is None:
+                    skb.zc_id = rec.id
+                    rec.refs += 1  # skb_zcopy_set
+                if not skb.linear_len:  # a pure zerocopy skb: PAGE_ALIGN(copied + start)
+                    truesize = -(-(batch[0][1] + nbytes) // page_bytes) * page_bytes
+            self._added(skb, nbytes, truesize)
+            if skb.len >= self.size_goal:
+                self._push_one(task, skb)
+
+    # --- MSG_ZEROCOPY records and completions ----------------------------------------
+    def _zc_realloc(self, nbytes: int) -> ZcRecord | None:
+        """msg_zerocopy_realloc: extend the unsent tail's record if it is contiguous and
+        stays within 512 KiB, else a new one (sock_omalloc against optmem_max); each send
+        charges (size >> PAGE_SHIFT) + 2 pages of RLIMIT_MEMLOCK. None: ENOBUFS."""
+        unsent = self.tcp.unsent
+        tail = unsent[-1] if unsent else None
+        rec = self.zc_pending.get(tail.zc_id) if tail is not None and tail.zc_id is not None \
+            else None
+        charge = nbytes // self.page_bytes + 2
+        if (rec is not None and rec.bytes + nbytes <= ZC_RECORD_LIMIT_BYTES
+                and rec.id + rec.count == self.zc_next_id):
+            if not self._charge_locked(rec, charge):
+                return None
+            rec.count += 1
+            rec.bytes += nbytes
+            rec.refs += 1  # net_zcopy_get: the call's own reference
+            self.zc_next_id += 1
+            self.acct.zerocopy_extended_sends += 1
+            return rec
+        if self.optmem + OPTMEM_CHECK_BYTES > self.kernel_spec.optmem_max_bytes:
+            return None
+        rec = ZcRecord(self.zc_next_id, 1, nbytes, 1, self.zc_copied)
+        if not self._charge_locked(rec, charge):
+            return None
+        self.optmem += OPTMEM_RECORD_BYTES
+        self.zc_next_id += 1
+        self.zc_pending[rec.id] = rec
+        return rec
+
+    def _charge_locked(self, rec: ZcRecord, pages: int) -> bool:
+        """mm_account_pinned_pages: refuse past RLIMIT_MEMLOCK."""
+        if self.locked_pages + pages > self.memlock_pages:
+            return False
+        self.locked_pages += pages
+        rec.locked_pages += pages
+        self.acct.locked_vm_peak_pages = max(self.acct.locked_vm_peak_pages, self.locked_pages)
+        return True
+
+    def _zc_put(self, zc_id: int) -> None:
+        """net_zcopy_put: the last reference runs __msg_zerocopy_callback: the locked pages
+        are uncharged and the range [id, id + count - 1] is queued, or extends the unread
+        notification before it (whose skb is then freed at once)."""
+        rec = self.zc_pending[zc_id]
+        rec.refs -= 1
+        if rec.refs:
+            return
+        del self.zc_pending[zc_id]
+        self.locked_pages -= rec.locked_pages
+        if rec.copied:
+            self.acct.zerocopy_copied_sends += 1
+        if self._notify(rec.id, rec.id + rec.count - 1):  # skb_zerocopy_notify_extend
+            self.optmem -= OPTMEM_RECORD_BYTES
+
+    def read_errqueue(self) -> list[int]:
+        """recvmsg(MSG_ERRQUEUE): the notification skb is consumed, its optmem freed."""
+        self.optmem -= OPTMEM_RECORD_BYTES
+        return self.errqueue.pop(0)
+
+    # --- completions -----------------------------------------------------------------
+    def tx_complete(self, skb: SkBuff) -> None:
+        """TX completion: the clone's data reference, then tcp_wfree's TSQ work."""
+        self._unref(skb.parent if skb.parent is not None else skb)
+        self.tcp.tx_done(skb)
+
+    def on_ack(self, ack_seq: int, sack: list[list[int]], xmit_id: int = 0) -> None:
+        """tcp_v4_rcv: backlogged while a send call owns the socket; else tcp_ack, then
+        tcp_check_space: a sleeping writer may grow the send buffer (if the window is not
+        full) and wakes at queued <= 2/3 sndbuf (sk_stream_write_space)."""
+        tcp = self.tcp
+        if tcp.owned:
+            tcp.backlog.append((self.on_ack, (ack_seq, sack, xmit_id)))
+            return
+        tcp.on_ack(ack_seq, sack, xmit_id)
+        if self.acct.trace is not None:
+            self.acct.trace.add(events.queued(self.env.now, self.queued))
+        if self._space is not None:
+            if tcp.in_flight_segs() < tcp.cwnd_segs():
+                self._expand_sndbuf()
+            if self.sndbuf - self.queued >= self.queued // 2:
+                self._space.succeed()
+                self._space = None
