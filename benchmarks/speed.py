@@ -1,67 +1,161 @@
-"""Speed and memory figures (not a test): seconds per simulated GiB and peak RSS.
+"""Speed and memory figures (not a test): seconds per simulated GiB, the speed-up over a bare
+one-process-per-page SimPy pipeline run in the same process tree, the cost of failure modes,
+and the peak RSS of a long transfer through a small page cache.
 
-    python benchmarks/speed.py                 # 1 GiB per path + 64 GiB through a 1 GiB cache
-    python benchmarks/speed.py --quick         # 256 MiB per path, 4 GiB memory run
+    python benchmarks/speed.py             # every path, cold/warm, teaching/nvme, 256 MiB + 1 GiB
+    python benchmarks/speed.py --quick     # 256 MiB, teaching, fewer repeats, 4 GiB memory run
+    python benchmarks/speed.py --kernel textbook   # force one kernel model on every profile
 
-Targets (issue #2): <= 1 s per simulated GiB per path on a 2-core machine; a 64 GiB transfer
-through a 1 GiB page cache in <= 300 MB peak RSS. Each measurement runs in a fresh process
-so the RSS of one does not hide in another's.
+Targets (issue 12): <= 0.4 s per simulated GiB for every path and >= 8x the naive pipeline in
+the same run; loss at 1 % at most 2x the loss-free run (sendfile_sg, 64 MiB); a writer at
+1e5 stores/s at most 1.5x; memory pressure at most 1.5x beyond the extra disk work it
+causes; 64 GiB through a 1 GiB cache <= 300 MB peak RSS. The machine is shared and noisy:
+every figure is the minimum (and median) of repeats, each in a fresh interpreter, with
+iosim and the naive pipeline interleaved; the load average is printed before and after.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import resource
+import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 GIB = 1 << 30
+MIB = 1 << 20
+PAGE = 4096
+NAIVE = Path(__file__).resolve().parent / "naive_simpy.py"
 
 
-def _child(path: str, size_bytes: int, cache_bytes: int) -> None:
+def _child(spec: dict) -> None:
+    """One simulation in this fresh interpreter; print its figures as JSON."""
     import iosim
 
     start = time.perf_counter()
-    r = iosim.simulate(path, size_bytes, overrides={"kernel.page_cache": cache_bytes})
+    r = iosim.simulate(spec["path"], spec["size_bytes"], profile=spec["profile"],
+                       overrides=spec.get("overrides") or None, **spec.get("scenario", {}))
     wall_s = time.perf_counter() - start
     peak_rss_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB -> bytes
-    print(json.dumps({"path": path, "size_bytes": size_bytes, "wall_s": wall_s,
+    print(json.dumps({"wall_s": wall_s, "cpu_s": time.process_time(),
                       "peak_rss_bytes": peak_rss_bytes, "ok": not r.invariant_violations,
-                      "goodput_bps": r.goodput_bps}))
+                      "disk_dma_bytes": r.disk_dma_bytes}))
 
 
-def measure(path: str, size_bytes: int, cache_bytes: int = GIB) -> dict:
-    """Run one simulation in a fresh interpreter and return its figures."""
-    out = subprocess.run([sys.executable, __file__, "--child", path, str(size_bytes),
-                          str(cache_bytes)], capture_output=True, text=True, check=True)
+def run_iosim(spec: dict) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)],
+                         capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
+
+
+def run_naive(pages: int) -> float:
+    """Seconds the naive pipeline takes for ``pages`` 4 KiB pages (its own timing)."""
+    out = subprocess.run([sys.executable, str(NAIVE), str(pages)], capture_output=True,
+                         text=True, check=True).stdout
+    return float(re.search(r"pages of 4 KiB in ([0-9.]+)s", out).group(1))
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def stats(values: list[float]) -> tuple[float, float]:
+    return min(values), statistics.median(values)
+
+
+def per_gib(spec: dict, repeats: int, naive: list[float]) -> tuple[list[float], dict]:
+    """Repeats of one configuration, each followed by a naive run of the same size."""
+    times, last = [], {}
+    pages = spec["size_bytes"] // PAGE
+    for _ in range(repeats):
+        last = run_iosim(spec)
+        times.append(last["wall_s"] * GIB / spec["size_bytes"])
+        naive.append(run_naive(pages) * GIB / spec["size_bytes"])
+    return times, last
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--memory-path", default="sendfile_sg")
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="256 MiB, teaching, 2 repeats")
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--kernel", choices=("linux-6", "textbook"), default=None,
+                        help="kernel.model for every run (default: each profile's own)")
+    parser.add_argument("--paths", default=None, help="comma-separated paths (default all)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        _child(args.child[0], int(args.child[1]), int(args.child[2]))
+        _child(json.loads(args.child))
         return 0
     from iosim import PATHS
 
-    size = GIB // 4 if args.quick else GIB
-    print(f"{'path':13} {'s per GiB':>10} {'peak RSS':>10}  target <= 1 s/GiB")
-    for path in PATHS:
-        m = measure(path, size)
-        per_gib = m["wall_s"] * GIB / size
-        print(f"{path:13} {per_gib:10.2f} {m['peak_rss_bytes'] / 1e6:8.0f} MB"
-              f"  {'ok' if per_gib <= 1.0 else 'SLOW'}{'' if m['ok'] else '  INVARIANTS!'}")
+    repeats = args.repeats or (2 if args.quick else 3)
+    kernel = {"kernel.model": args.kernel} if args.kernel else {}
+    paths = args.paths.split(",") if args.paths else list(PATHS)
+    sizes = [GIB // 4] if args.quick else [GIB // 4, GIB]
+    profiles = ["teaching"] if args.quick else ["teaching", "nvme-100g-2024"]
+    print(f"load average before: {load()}; {repeats} repeats, min / median, s per GiB")
+    print(f"{'path':13} {'profile':15} {'size':>7} {'cache':5} {'min':>6} {'median':>7} "
+          f"{'naive/iosim':>11}")
+    naive_all: list[float] = []
+    worst = 0.0
+    rows = []
+    for profile in profiles:
+        for size in sizes:
+            for cache in ("cold", "warm"):
+                for path in paths:
+                    # a cache holding the file, so cold/warm measure the paths, not eviction
+                    spec = {"path": path, "size_bytes": size, "profile": profile,
+                            "overrides": {"kernel.page_cache": max(GIB, 2 * size), **kernel},
+                            "scenario": {"cache": cache}}
+                    naive: list[float] = []
+                    times, last = per_gib(spec, repeats, naive)
+                    naive_all += naive
+                    lo, med = stats(times)
+                    worst = max(worst, lo)
+                    speedup = min(naive) / lo
+                    rows.append(speedup)
+                    print(f"{path:13} {profile:15} {size // MIB:5} Mi {cache:5} {lo:6.2f} "
+                          f"{med:7.2f} {speedup:10.1f}x"
+                          f"{'' if last['ok'] else '  INVARIANTS!'}", flush=True)
+    n_lo, n_med = stats(naive_all)
+    print(f"\nnaive pipeline (same runs): {n_lo:.2f} / {n_med:.2f} s per GiB")
+    print(f"slowest configuration: {worst:.2f} s/GiB (target <= 0.4: "
+          f"{'ok' if worst <= 0.4 else 'not met'}); smallest speed-up {min(rows):.1f}x "
+          f"(target >= 8x: {'ok' if min(rows) >= 8 else 'not met'})")
+
+    print("\nfailure modes (sendfile_sg, teaching, 64 MiB, min of repeats):")
+    base = {"path": "sendfile_sg", "size_bytes": 64 * MIB, "profile": "teaching",
+            "overrides": dict(kernel)}
+    clean = min(run_iosim(base)["wall_s"] for _ in range(repeats))
+    for label, scenario, target in (
+            ("loss 1 %", {"loss": 0.01, "seed": 1}, 2.0),
+            ("writer 1e5 stores/s", {"writer": "shared", "writer_rate": 1e5}, 1.5)):
+        t = min(run_iosim({**base, "scenario": scenario})["wall_s"] for _ in range(repeats))
+        print(f"  {label:22} {t / clean:5.2f}x the loss-free run (target <= {target}x: "
+              f"{'ok' if t / clean <= target else 'not met'})")
+    pressure = {**base, "overrides": {**kernel, "kernel.page_cache": "4MiB"},
+                "scenario": {"pressure": 256, "pressure_interval_s": "100us"}}
+    roomy = {**base, "overrides": {**kernel, "kernel.page_cache": "4MiB"}}
+    runs_p = [run_iosim(pressure) for _ in range(repeats)]
+    runs_c = [run_iosim(roomy) for _ in range(repeats)]
+    t_p, t_c = min(r["wall_s"] for r in runs_p), min(r["wall_s"] for r in runs_c)
+    extra_disk = runs_p[0]["disk_dma_bytes"] / max(runs_c[0]["disk_dma_bytes"], 1)
+    beyond = (t_p / t_c) / extra_disk
+    print(f"  {'pressure 256 p/100us':22} {t_p / t_c:5.2f}x, disk work x{extra_disk:.2f}: "
+          f"{beyond:.2f}x beyond it (target <= 1.5x: {'ok' if beyond <= 1.5 else 'not met'})")
+
     big = 4 * GIB if args.quick else 64 * GIB
-    m = measure(args.memory_path, big)
-    print(f"\n{args.memory_path}: {big // GIB} GiB through a 1 GiB page cache: "
-          f"{m['wall_s']:.1f} s wall, peak RSS {m['peak_rss_bytes'] / 1e6:.0f} MB "
-          f"(target <= 300 MB: {'ok' if m['peak_rss_bytes'] <= 300e6 else 'OVER'})")
+    m = run_iosim({"path": "sendfile_sg", "size_bytes": big, "profile": "teaching",
+                   "overrides": {"kernel.page_cache": GIB, **kernel}})
+    print(f"\nsendfile_sg: {big // GIB} GiB through a 1 GiB page cache: {m['wall_s']:.1f} s "
+          f"wall, peak RSS {m['peak_rss_bytes'] / 1e6:.0f} MB (target <= 300 MB: "
+          f"{'ok' if m['peak_rss_bytes'] <= 300e6 else 'OVER'})")
+    print(f"load average after: {load()}")
     return 0
 
 

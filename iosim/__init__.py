@@ -12,6 +12,7 @@ from iosim.paths import PATHS
 from iosim.result import RESULT_FIELDS, Result
 from iosim.simulate import replay, run, simulate
 from iosim.sweep import sweep
+from iosim.teach.animate import animate
 
 __all__ = ["PATHS", "RESULT_FIELDS", "ConfigError", "Profile", "Result", "Scenario",
-           "__version__", "load_profile", "replay", "run", "simulate", "sweep"]
+           "__version__", "animate", "load_profile", "replay", "run", "simulate", "sweep"]

@@ -12,6 +12,7 @@ import functools
 import io
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -21,8 +22,8 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter
+from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from iosim.atomic import replacing
 from iosim.events import CPU, Event, Kind, title
@@ -57,6 +58,8 @@ BOTTLENECK_MARKERS: dict[str, str] = {
     "cpu": "v",
     "membus": "D",
     "disk": "s",
+    "sndbuf": "P",
+    "readahead": "p",
     "latency": "X",
 }
 
@@ -133,10 +136,48 @@ def save_as(fig: Figure, target: str | Path) -> Path:
     return target
 
 
-def line_width(path: str) -> float:
-    """Wider for earlier paths, so a path drawn over an identical one still shows beneath."""
-    order = list(PATH_COLORS)
-    return 2.0 + 1.2 * (len(order) - 1 - order.index(path)) / (len(order) - 1)
+STRIPE_PT = 4.0  # one path's dash in a striped line, in line widths (matplotlib scales dashes)
+COINCIDE_FRAC = 0.015  # lines closer than this share of the y span would hide each other
+LINE_WIDTH = 2.8
+
+
+def path_lines(ax: Axes, series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+               marker: str | None = "o", log_y: bool = False) -> None:
+    """One line per path, ``series[path] = (xs, ys)``, in the path's colour.
+
+    Where lines would lie on top of each other (closer than ``COINCIDE_FRAC`` of the span),
+    each segment is drawn as a stripe of all their colours, so no path hides under another
+    and a striped line reads "these paths are equal here". The full series of each path is
+    the line labelled with its name (its markers), which tests and legends read.
+    """
+    def level(y: float) -> float:
+        return math.log10(y) if log_y and y > 0 else y
+
+    levels = [level(y) for _, ys in series.values() for y in ys]
+    tol = COINCIDE_FRAC * ((max(levels) - min(levels)) if levels else 0.0)
+    groups: dict[tuple[float, float], list[list[tuple[str, float, float]]]] = {}
+    for path, (xs, ys) in series.items():
+        for x0, x1, y0, y1 in zip(xs, xs[1:], ys, ys[1:], strict=False):
+            for group in groups.setdefault((x0, x1), []):
+                _, g0, g1 = group[0]
+                if abs(level(g0) - level(y0)) <= tol and abs(level(g1) - level(y1)) <= tol:
+                    group.append((path, y0, y1))
+                    break
+            else:
+                groups[x0, x1].append([(path, y0, y1)])
+    for (x0, x1), segment_groups in groups.items():
+        for group in segment_groups:
+            k = len(group)
+            for i, (path, y0, y1) in enumerate(group):
+                style = "-" if k == 1 else (i * STRIPE_PT, (STRIPE_PT, (k - 1) * STRIPE_PT))
+                ax.plot([x0, x1], [y0, y1], color=PATH_COLORS[path], linewidth=LINE_WIDTH,
+                        linestyle=style, dash_capstyle="butt", solid_capstyle="butt")
+    for path, (xs, ys) in series.items():
+        ax.plot(xs, ys, linestyle="", marker=marker or "", markersize=6,
+                color=PATH_COLORS[path], label=path)
+
+
+STRIPE_NOTE = "a striped line: paths with equal values there"
 
 
 def path_handles(paths: Iterable[str]) -> list[Patch]:
@@ -166,47 +207,55 @@ def _bar_labels(ax: Axes, bars, fmt: str) -> None:
                  fontsize=12)
 
 
+def _pair_labels(ax: Axes, cold: Sequence[float], warm: Sequence[float], width: float
+                 ) -> None:
+    """Value labels over each cold/warm pair of bars: one label when the two are equal."""
+    for j, (c, w) in enumerate(zip(cold, warm, strict=True)):
+        spots = [(j, max(c, w), c)] if c == w else [(j - width / 2, c, c), (j + width / 2, w, w)]
+        for x, top, value in spots:
+            ax.annotate(f"{value:.0f}", (x, top), xytext=(0, 2), textcoords="offset points",
+                        ha="center", va="bottom", fontsize=12)
+
+
 @styled
 def copies_chart(cold: Sequence[Result], warm: Sequence[Result]) -> Figure:
-    """Copies per byte (DMA solid, CPU hatched), syscalls and context switches per path."""
+    """Copies per byte (DMA solid, CPU hatched), syscalls and context switches per path,
+    cold cache (left bar of each pair) and warm (right, paler)."""
     size = format_size(cold[0].bytes_requested)
     fig, (ax_copy, ax_sys, ax_ctx) = new_figure(
         1, 3, title=f"Copies, syscalls and switches per path ({size} file, "
                     f"{cold[0].profile['name']} profile)",
         width_ratios=[1.4, 1, 1])
     paths = [r.path for r in cold]
+    both = [*cold, *warm]
     width = 0.38
     for i, (cache, results) in enumerate((("cold", cold), ("warm", warm))):
         xs = [j + (i - 0.5) * width for j in range(len(paths))]
         colors = [PATH_COLORS[r.path] for r in results]
         alpha = 1.0 if cache == "cold" else 0.55
-        ax_copy.bar(xs, [r.dma_copies for r in results], width, color=colors, alpha=alpha,
-                    edgecolor="black", linewidth=0.6)
-        top = ax_copy.bar(xs, [r.cpu_copies for r in results], width,
-                          bottom=[r.dma_copies for r in results], color=colors, alpha=alpha,
-                          hatch="//", edgecolor="black", linewidth=0.6)
+        bars = {"width": width, "color": colors, "alpha": alpha, "edgecolor": "black",
+                "linewidth": 0.6}
+        ax_copy.bar(xs, [r.dma_copies for r in results], **bars)
+        top = ax_copy.bar(xs, [r.cpu_copies for r in results],
+                          bottom=[r.dma_copies for r in results], hatch="//", **bars)
         ax_copy.bar_label(top, labels=[f"{r.copies:g}" for r in results], padding=2,
                           fontsize=12)
-        ctx = ax_ctx.bar(xs, [r.context_switches for r in results], width, color=colors,
-                         alpha=alpha, edgecolor="black", linewidth=0.6)
-        _bar_labels(ax_ctx, ctx, "{:.0f}")
-    # syscalls and mode switches do not depend on the cache state: the program is the same
-    xs = range(len(paths))
-    sys_bars = ax_sys.bar([x - width / 2 for x in xs], [r.syscalls for r in cold], width,
-                          color=[PATH_COLORS[p] for p in paths], edgecolor="black",
-                          linewidth=0.6)
-    mode_bars = ax_sys.bar([x + width / 2 for x in xs], [r.mode_switches for r in cold], width,
-                           color=[PATH_COLORS[p] for p in paths], edgecolor="black",
-                           linewidth=0.6, hatch="..")
-    _bar_labels(ax_sys, sys_bars, "{:.0f}")
-    _bar_labels(ax_sys, mode_bars, "{:.0f}")
+        # a warm cache changes syscalls too: reads no longer wait for the disk, so
+        # MSG_ZEROCOPY finds its completions not yet back and polls and reaps more often
+        ax_sys.bar(xs, [r.syscalls for r in results], **bars)
+        ax_ctx.bar(xs, [r.context_switches for r in results], **bars)
+    _pair_labels(ax_sys, [r.syscalls for r in cold], [r.syscalls for r in warm], width)
+    _pair_labels(ax_ctx, [r.context_switches for r in cold], [r.context_switches for r in warm],
+                 width)
     ax_sys.set_yscale("log")
     _plain_log(ax_sys.yaxis)
-    ax_sys.set_ylim(0.5, max(r.mode_switches for r in cold) * 4)
-    ax_copy.set_ylim(0, max(r.copies for r in cold + list(warm)) + 1.0)
-    ax_ctx.set_ylim(0, max(1, *(r.context_switches for r in cold)) * 1.15)
+    ax_sys.set_ylim(0.5, max(r.syscalls for r in both) * 4)  # room for labels on a log axis
+    ax_copy.set_ylim(0, max(r.copies for r in both) + 1.0)
+    ax_ctx.set_ylim(0, max(1, *(r.context_switches for r in both)) * 1.15)
+    ax_ctx.yaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in (ax_copy, ax_sys, ax_ctx):
-        ax.set_xticks(list(xs), paths, rotation=30, ha="right", rotation_mode="anchor")
+        ax.set_xticks(range(len(paths)), paths, rotation=30, ha="right",
+                      rotation_mode="anchor")
         ax.set_xlabel("path")
         ax.grid(axis="x", visible=False)
     ax_copy.set_ylabel("copies per byte delivered")
@@ -217,8 +266,8 @@ def copies_chart(cold: Sequence[Result], warm: Sequence[Result]) -> Figure:
                             Patch(facecolor="grey", label="cold cache (left bar)"),
                             Patch(facecolor="grey", alpha=0.55, label="warm cache (right)")],
                    loc="upper right", ncols=2, fontsize=12)
-    ax_sys.set_ylabel("count (log scale)")
-    ax_sys.set_title("Syscalls, mode switches (dots)")
+    ax_sys.set_ylabel("syscalls (log scale)")
+    ax_sys.set_title("Syscalls (2 mode switches each)")
     ax_ctx.set_ylabel("context switches (task blocked)")
     ax_ctx.set_title("Context switches")
     return fig
@@ -226,25 +275,39 @@ def copies_chart(cold: Sequence[Result], warm: Sequence[Result]) -> Figure:
 
 @styled
 def size_chart(results: Sequence[Result]) -> Figure:
-    """Goodput and CPU time per byte against transfer size, one line per path."""
+    """Goodput and CPU time per byte against transfer size, one line per path.
+
+    A dotted line marks the size where the file outgrows the last-level cache
+    (``cpu.cache_size``): beyond it copies run at DRAM speed and load the memory bus.
+    """
     by_path = _by_path(results)
     first = results[0]
     fig, (ax_rate, ax_cpu) = new_figure(
-        1, 2, title=f"Where zero-copy stops paying: transfer size "
+        1, 2, title=f"Goodput and CPU cost by transfer size "
                     f"({first.profile['name']}, {first.scenario['cache']} cache)")
     sizes = [r.bytes_requested for r in results]
-    for path, rs in by_path.items():
-        xs = [r.bytes_requested for r in rs]
-        ax_rate.plot(xs, [gbit_per_s(r.goodput_bps) for r in rs], "o-", color=PATH_COLORS[path],
-                     label=path, markersize=5, linewidth=line_width(path))
-        # seconds per byte -> nanoseconds per byte: 1e9 ns per s
-        ax_cpu.plot(xs, [r.cpu_time_s / r.bytes_delivered * 1e9 for r in rs], "o-",
-                    color=PATH_COLORS[path], label=path, markersize=5,
-                    linewidth=line_width(path))
+    path_lines(ax_rate, {p: ([r.bytes_requested for r in rs],
+                             [gbit_per_s(r.goodput_bps) for r in rs])
+                         for p, rs in by_path.items()})
+    # seconds per byte -> nanoseconds per byte: 1e9 ns per s
+    path_lines(ax_cpu, {p: ([r.bytes_requested for r in rs],
+                            [r.cpu_time_s / r.bytes_delivered * 1e9 for r in rs])
+                        for p, rs in by_path.items()}, log_y=True)
     every = max(1, math.ceil(len(set(sizes)) / 8))
     for ax in (ax_rate, ax_cpu):
         _size_ticks(ax, sizes, every)
         ax.set_xlabel("transfer size (log scale)")
+    cache_bytes = first.profile["cpu"]["cache_size_bytes"]
+    note = STRIPE_NOTE
+    if min(sizes) < cache_bytes < max(sizes):
+        cache = format_size(cache_bytes)
+        for ax in (ax_rate, ax_cpu):
+            ax.axvline(cache_bytes, color="black", linestyle=":", linewidth=1.5)
+            ax.annotate(f"{cache} cache", (cache_bytes, 0.5), xycoords=("data", "axes fraction"),
+                        rotation=90, ha="right", va="center", xytext=(-3, 0),
+                        textcoords="offset points", fontsize=12)
+        note = (f"dotted: files over the {cache} last-level cache (cpu.cache_size), whose "
+                f"copies go to DRAM over the memory bus\n{STRIPE_NOTE}")
     ax_rate.set_ylabel("goodput (Gbit/s)")
     ax_rate.set_title("Goodput")
     ax_cpu.set_yscale("log")
@@ -255,9 +318,10 @@ def size_chart(results: Sequence[Result]) -> Figure:
     if cross is not None:
         ax_cpu.axvline(cross, color=PATH_COLORS["msg_zerocopy"], linestyle="--")
         ax_cpu.annotate(f"MSG_ZEROCOPY beats read+write\nfrom {format_size(cross)}",
-                        (cross, 0.97), xycoords=("data", "axes fraction"), ha="left",
-                        va="top", xytext=(6, 0), textcoords="offset points", fontsize=12)
-    ax_rate.legend(loc="upper left")
+                        (cross, 0.97), xycoords=("data", "axes fraction"), ha="right",
+                        va="top", xytext=(-6, 0), textcoords="offset points", fontsize=12)
+    fig.legend(handles=path_handles(by_path), loc="outside lower center", ncols=len(by_path),
+               title=note, title_fontproperties={"size": 12})
     return fig
 
 
@@ -313,13 +377,14 @@ def sweep_chart(points: Sequence[tuple[float, Result]], x_label: str, title: str
     for x, r in points:
         by_path.setdefault(r.path, []).append((x, r))
     seen: set[str] = set()
-    for path, pts in by_path.items():
-        xs = [x for x, _ in pts]
-        rate = [gbit_per_s(r.goodput_bps) for _, r in pts]
-        cores = [r.cpu_time_s / r.sim_time_s for _, r in pts]  # CPU-seconds per second
-        for ax, ys in ((ax_rate, rate), (ax_cpu, cores)):
-            ax.plot(xs, ys, "-", color=PATH_COLORS[path], linewidth=line_width(path))
-            for x, y, (_, r) in zip(xs, ys, pts, strict=True):
+    rate = {p: ([x for x, _ in pts], [gbit_per_s(r.goodput_bps) for _, r in pts])
+            for p, pts in by_path.items()}
+    cores = {p: ([x for x, _ in pts], [r.cpu_time_s / r.sim_time_s for _, r in pts])
+             for p, pts in by_path.items()}  # CPU-seconds per second = cores
+    for ax, series in ((ax_rate, rate), (ax_cpu, cores)):
+        path_lines(ax, series, marker=None)
+        for path, pts in by_path.items():
+            for x, y, (_, r) in zip(series[path][0], series[path][1], pts, strict=True):
                 ax.plot(x, y, BOTTLENECK_MARKERS.get(r.bottleneck, "*"), markersize=9,
                         color=PATH_COLORS[path], markeredgecolor="black")
                 seen.add(r.bottleneck)
@@ -330,11 +395,13 @@ def sweep_chart(points: Sequence[tuple[float, Result]], x_label: str, title: str
             ax.minorticks_off()
         ax.set_xticks(ticks, [f"{x:g}" for x in ticks])
         ax.set_xlabel(x_label)
+        _from_zero(ax)
     ax_rate.set_ylabel("goodput (Gbit/s)")
     ax_rate.set_title("Goodput (marker = bottleneck)")
     ax_cpu.set_ylabel("CPU busy (cores)")
     ax_cpu.set_title("CPU used by the transfer")
-    fig.legend(handles=path_handles(by_path), loc="outside lower center", ncols=len(by_path))
+    fig.legend(handles=path_handles(by_path), loc="outside lower center", ncols=len(by_path),
+               title=STRIPE_NOTE, title_fontproperties={"size": 12})
     ax_cpu.legend(handles=[Line2D([], [], linestyle="", marker=BOTTLENECK_MARKERS.get(b, "*"),
                                   markersize=9, color="grey", markeredgecolor="black", label=b)
                            for b in BOTTLENECK_MARKERS if b in seen],
@@ -342,36 +409,85 @@ def sweep_chart(points: Sequence[tuple[float, Result]], x_label: str, title: str
     return fig
 
 
-@styled
-def failure_chart(points: Sequence[tuple[float, Result]], x_label: str,
-                  metrics: Sequence[tuple[str, str]], title: str, note: str = "") -> Figure:
-    """One failure sweep: a panel per metric, a line per path, the swept value along x.
+@dataclass(frozen=True)
+class Panel:
+    """One panel of a failure chart: a sweep's runs and what to plot of each.
 
-    ``metrics``: (metric, axis label) where metric is ``goodput``, ``extra_copies``,
-    ``extra_frags`` (against the path's first point), ``integrity`` (categories) or any
-    numeric Result field.
+    ``value(result, base)`` gives the y of a run (``base``: the same path's first point,
+    for "extra" metrics); ``value=None`` draws the receiver's verdict (``integrity``) as a
+    table of coloured cells, a path per row. ``even_x`` spaces the x values evenly (for
+    values like byte offsets whose labels would collide); ``integer`` ticks whole numbers.
     """
-    fig, axes = new_figure(1, len(metrics), title=title)
-    by_path: dict[str, list[tuple[float, Result]]] = {}
-    for x, r in points:
-        by_path.setdefault(r.path, []).append((x, r))
-    ticks = sorted({x for x, _ in points})
-    for ax, (metric, y_label) in zip(axes, metrics, strict=True):
-        levels = _integrity_levels(points) if metric == "integrity" else {}
-        for path, pts in by_path.items():
-            base = pts[0][1]
-            ys = [levels[r.integrity] if levels else _metric(r, base, metric) for _, r in pts]
-            ax.plot([x for x, _ in pts], ys, "o-", color=PATH_COLORS[path], label=path,
-                    markersize=6, linewidth=line_width(path))
-        if levels:
-            ax.set_yticks(list(levels.values()), list(levels))
-            ax.set_ylim(-0.5, len(levels) - 0.5)
-        ax.set_xticks(ticks, _tick_texts(ticks))
-        ax.set_xlabel(x_label)
-        ax.set_title(y_label)
-    fig.legend(handles=path_handles(by_path), loc="outside lower center", ncols=len(by_path),
-               title=note or None, title_fontproperties={"style": "italic", "size": 12})
+
+    title: str
+    x_label: str
+    points: Sequence[tuple[float, Result]]
+    value: Callable[[Result, Result], float] | None = None
+    integer: bool = False
+    even_x: bool = False
+
+
+INTEGRITY_COLORS = {"exact": "#c7e9c0", "changed": "#fdd49e", "stale": "#fdae6b",
+                    "mixed": "#ef6548"}
+
+
+@styled
+def failure_chart(panels: Sequence[Panel], title: str, note: str = "") -> Figure:
+    """A failure mode: a panel per metric, a line per path (stripes where paths are equal)."""
+    ncols = 2 if len(panels) == 4 else len(panels)
+    fig, axes = new_figure(math.ceil(len(panels) / ncols), ncols, title=title)
+    paths: dict[str, None] = {}
+    for ax, panel in zip(axes, panels, strict=True):
+        by_path: dict[str, list[tuple[float, Result]]] = {}
+        for x, r in panel.points:
+            by_path.setdefault(r.path, []).append((x, r))
+        paths.update(dict.fromkeys(by_path))
+        ticks = sorted({x for x, _ in panel.points})
+        position = {x: float(i) for i, x in enumerate(ticks)} if panel.even_x else {}
+        if panel.value is None:
+            _integrity_cells(ax, by_path, ticks)
+        else:
+            path_lines(ax, {p: ([position.get(x, x) for x, _ in pts],
+                                [panel.value(r, pts[0][1]) for _, r in pts])
+                            for p, pts in by_path.items()})
+            _from_zero(ax)
+            if panel.integer:
+                ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_xticks([position.get(x, x) for x in ticks], _tick_texts(ticks))
+        ax.set_xlabel(panel.x_label)
+        ax.set_title(panel.title)
+    fig.legend(handles=path_handles(paths), loc="outside lower center", ncols=len(paths),
+               title=f"{note}; {STRIPE_NOTE}" if note else STRIPE_NOTE,
+               title_fontproperties={"size": 12})
     return fig
+
+
+def _from_zero(ax: Axes) -> None:
+    """A y axis from zero, with a margin below so that a line at zero shows above the axis."""
+    top = ax.get_ylim()[1]
+    ax.set_ylim(-0.03 * top, top)
+
+
+def _integrity_cells(ax: Axes, by_path: Mapping[str, Sequence[tuple[float, Result]]],
+                     ticks: Sequence[float]) -> None:
+    """What the receiver got, per path (rows) and swept value (columns), as coloured cells."""
+    paths = list(by_path)
+    for row, path in enumerate(paths):
+        verdict = {x: r.integrity for x, r in by_path[path]}
+        for col, x in enumerate(ticks):
+            ax.add_patch(Rectangle((col, row), 1, 1, facecolor=INTEGRITY_COLORS.get(
+                verdict[x], UNKNOWN_PATH_COLOR), edgecolor="white", linewidth=2))
+            ax.text(col + 0.5, row + 0.5, verdict[x], ha="center", va="center", fontsize=12)
+    ax.set_xlim(0, len(ticks))
+    ax.set_ylim(len(paths), 0)
+    ax.set_xticks([c + 0.5 for c in range(len(ticks))], _tick_texts(ticks))
+    ax.set_yticks([r + 0.5 for r in range(len(paths))], paths)
+    for label, path in zip(ax.get_yticklabels(), paths, strict=True):
+        label.set_color(PATH_COLORS[path])
+    ax.grid(visible=False)
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
 
 
 def _tick_texts(ticks: Sequence[float]) -> list[str]:
@@ -379,23 +495,6 @@ def _tick_texts(ticks: Sequence[float]) -> list[str]:
     if max(ticks) >= 10_000 and all(x % 1000 == 0 for x in ticks):
         return [f"{x / 1000:g}k" if x else "0" for x in ticks]
     return [f"{x:g}" for x in ticks]
-
-
-def _integrity_levels(points: Sequence[tuple[float, Result]]) -> dict[str, int]:
-    """Integrity outcomes as y positions: "exact" at the bottom, the others above it."""
-    seen = {r.integrity for _, r in points}
-    order = ["exact", *sorted(seen - {"exact"})]
-    return {name: i for i, name in enumerate(order)}
-
-
-def _metric(r: Result, base: Result, metric: str) -> float:
-    if metric == "goodput":
-        return gbit_per_s(r.goodput_bps)
-    if metric == "extra_copies":
-        return r.copies - base.copies
-    if metric == "extra_frags":
-        return float(r.frags - base.frags)
-    return float(getattr(r, metric))
 
 
 TIMELINE_TRACKS = ("sender", "cpu", "disk", "dma", "wire")
@@ -421,21 +520,25 @@ def timeline_chart(events: Sequence[Event], result: Result, ax: Axes | None = No
     rows = {t: len(TIMELINE_TRACKS) - 1 - i for i, t in enumerate(TIMELINE_TRACKS)}
     us = 1e6  # seconds -> microseconds
     end_us = (t_max_s or result.sim_time_s) * us * 1.02
-    labels: list[tuple[float, float, int, str]] = []  # (width, centre, row, text), in µs
+    labels: list[tuple[bool, float, float, int, str]] = []  # (sleep?, width, centre, row, text)
     for e in events:
-        if e.track not in rows or e.kind in (Kind.REF, Kind.STORE):
+        if e.track not in rows or e.kind in (Kind.REF, Kind.STORE, Kind.COW, Kind.USER_STORE,
+                                             Kind.DROP):
             continue
         y = rows[e.track]
         if e.is_slice:
             blocked = e.kind is Kind.BLOCK
             in_call = e.kind in (Kind.SYSCALL, Kind.PIPE)  # wall time, asleep or not
             width_us = max(e.duration_s, 0.0) * us
+            # a syscall's outline is its own pale colour: a run of short calls must not
+            # read as a solid (busy) bar
             ax.broken_barh([(e.start_s * us, width_us)], (y - 0.35, 0.7),
                            facecolors="#dddddd" if blocked else color,
-                           edgecolors="#999999" if blocked else "black", linewidth=0.4,
-                           hatch="xx" if blocked else None, alpha=0.35 if in_call else 1.0,
-                           zorder=3 if blocked else 2)
-            labels.append((width_us, (e.start_s + e.end_s) / 2 * us, y, _short_name(e)))
+                           edgecolors="#999999" if blocked else color if in_call else "black",
+                           linewidth=0.4, hatch="xx" if blocked else None,
+                           alpha=0.35 if in_call else 1.0, zorder=3 if blocked else 2)
+            labels.append((blocked, width_us, (e.start_s + e.end_s) / 2 * us, y,
+                           _short_name(e)))
         elif not e.is_counter:
             ax.plot([e.start_s * us] * 2, [y - 0.45, y + 0.45], color="black", linewidth=0.8)
     if labelled:
@@ -448,11 +551,12 @@ def timeline_chart(events: Sequence[Event], result: Result, ax: Axes | None = No
     return ax.figure
 
 
-def _label_bars(ax: Axes, labels: Sequence[tuple[float, float, int, str]], end_us: float
-                ) -> None:
-    """Write each label inside its bar if it fits and no wider bar's label is in the way."""
+def _label_bars(ax: Axes, labels: Sequence[tuple[bool, float, float, int, str]],
+                end_us: float) -> None:
+    """Write each label inside its bar if it fits and no earlier label is in the way:
+    the sleeps first (a syscall's name must not sit on the time it slept), then by width."""
     taken: list[tuple[int, float, float]] = []
-    for width_us, centre_us, row, text in sorted(labels, reverse=True):
+    for _, width_us, centre_us, row, text in sorted(labels, reverse=True):
         # about 1.2% of the axis per character at 12 pt on a 12-inch figure
         half_us = 0.006 * end_us * (len(text) + 1)
         lo, hi = centre_us - half_us, centre_us + half_us

@@ -32,6 +32,7 @@ from iosim.sweep import run_sweep
 from iosim.trace import Tracer
 
 DEFAULT_SIZE = "256MiB"
+ANIMATE_SIZE = "64KiB"  # 16 pages: every page visible, side by side
 
 
 class _Parser(argparse.ArgumentParser):
@@ -69,10 +70,11 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _add_run_options(p: argparse.ArgumentParser) -> None:
+def _add_run_options(p: argparse.ArgumentParser, default_size: str = DEFAULT_SIZE,
+                     json: bool = True) -> None:
     # scenario options default to None so that a --scenario file can fill them in
     p.add_argument("--size", dest="size_bytes",
-                   help=f"bytes to send, e.g. 64KiB, 1GiB (default {DEFAULT_SIZE})")
+                   help=f"bytes to send, e.g. 64KiB, 1GiB (default {default_size})")
     _add_machine_options(p, cache_default=None)
     p.add_argument("-s", "--seed", type=int, default=0, help="RNG seed (default 0)")
     p.add_argument("--buffer", dest="buffer_bytes",
@@ -83,7 +85,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scenario", metavar="FILE.toml",
                    help="read scenario keys (failure modes, size ...) from a TOML file")
     _add_failure_options(p)
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    if json:
+        p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
 def _add_machine_options(p: argparse.ArgumentParser, cache_default: str | None = "cold"
@@ -166,11 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _scenario(args: argparse.Namespace) -> dict:
+def _scenario(args: argparse.Namespace, default_size: str = DEFAULT_SIZE) -> dict:
     """Scenario keys: built-in defaults < the --scenario file < command-line flags."""
     scenario = load_scenario_file(args.scenario) if args.scenario else {}
     scenario.pop("path", None)
-    scenario.setdefault("size_bytes", DEFAULT_SIZE)
+    scenario.setdefault("size_bytes", default_size)
     for key in SCENARIO_FLAGS:
         value = getattr(args, key)
         if value is not None:
@@ -180,12 +183,14 @@ def _scenario(args: argparse.Namespace) -> dict:
 
 # --- charts: `iosim experiment`, `iosim diagram` (matplotlib is imported only when used) ---
 def _add_chart_commands(sub: argparse._SubParsersAction) -> None:
-    from iosim.experiment import available
+    from iosim.experiments import available
 
-    exp = sub.add_parser("experiment", help="run an experiment: CSV and PNG/SVG charts")
+    exp = sub.add_parser("experiment", help="run an experiment: CSV and PNG/SVG charts",
+                         epilog="iosim experiment NAME --help lists its options: --quick, "
+                                "--out DIR (default out/NAME), --profile, --set KEY=VALUE, "
+                                "--size, --quiet")
     exp.add_argument("name", help=f"one of: {', '.join(available())}")
-    exp.add_argument("--quick", action="store_true", help="a few small runs, in seconds")
-    exp.add_argument("--out", metavar="DIR", help="output directory (default out/NAME)")
+    exp.add_argument("options", nargs=argparse.REMAINDER, help="the experiment's options")
     diagram = sub.add_parser("diagram", help="draw one path's data flow, measured in a run")
     diagram.add_argument("path", help=f"one of: {', '.join(PATHS)}")
     diagram.add_argument("--size", type=_size, default=_size("1MiB"),
@@ -197,10 +202,9 @@ def _add_chart_commands(sub: argparse._SubParsersAction) -> None:
 def _chart_command(args: argparse.Namespace) -> int:
     """Run `iosim experiment` or `iosim diagram`."""
     if args.command == "experiment":
-        from iosim.experiment import run_experiment
+        from iosim.experiments import run_experiment
 
-        return run_experiment(args.name, ["--quick"] * args.quick +
-                              (["--out", args.out] if args.out else []))
+        return run_experiment(args.name, args.options)
     from iosim import charts
     from iosim.teach import flowgraph
 
@@ -277,9 +281,10 @@ def _failure_rows(r: Result) -> list[tuple[str, str]]:
     if r.writer_stores or r.cow_copies:
         rows.append(("writer", f"{r.writer_stores} stores, {r.cow_copies} COW copies "
                                f"({units.format_size(r.cow_copy_bytes)})"))
-    if r.evictions or r.reclaim_skipped_pinned or r.refaults or r.truncated_inflight_pages:
-        rows.append(("reclaim", f"{r.evictions} evicted, {r.reclaim_skipped_pinned} skipped "
-                                f"(referenced), {r.refaults} refaults, "
+    if r.evictions or r.reclaim_busy_refs or r.refaults or r.truncated_inflight_pages:
+        rows.append(("reclaim", f"{r.evictions} evicted ({r.evicted_unused} never used), "
+                                f"{r.reclaim_busy_refs} kept (busy references), "
+                                f"{r.refaults} refaults, "
                                 f"{r.truncated_inflight_pages} truncated in flight"))
     if r.unaligned_extra_frags or r.bounce_copy_bytes:
         rows.append(("unaligned", f"{r.unaligned_extra_frags} extra frags, "
@@ -299,7 +304,7 @@ FAILURE_COLUMNS = (
     ("retx", lambda r: r.retransmits),
     ("COW", lambda r: r.cow_copies),
     ("evicted", lambda r: r.evictions),
-    ("skipped", lambda r: r.reclaim_skipped_pinned),
+    ("busy refs", lambda r: r.reclaim_busy_refs),
     ("refaults", lambda r: r.refaults),
     ("truncated", lambda r: r.truncated_inflight_pages),
     ("extra frags", lambda r: r.unaligned_extra_frags),
@@ -341,6 +346,16 @@ def format_table(results: list[Result]) -> str:
 def _add_teaching_commands(sub) -> None:
     from iosim.teach.quiz import KINDS
 
+    animate = sub.add_parser("animate", help="write a web page that replays a run page by "
+                             "page (one path, or two side by side)")
+    animate.add_argument("path", help=f"one of: {', '.join(PATHS)}")
+    animate.add_argument("path2", nargs="?", metavar="PATH2",
+                         help="a second path, shown beside the first on one clock")
+    _add_run_options(animate, ANIMATE_SIZE, json=False)
+    animate.add_argument("--out", required=True, metavar="FILE.html",
+                         help="the page to write (self-contained: open it offline)")
+    animate.add_argument("--fold", action=argparse.BooleanOptionalAction, default=None,
+                         help="hide repeated rounds (default: only in long runs)")
     explain = sub.add_parser("explain", help="narrate one small transfer step by step")
     explain.add_argument("path", help=f"one of: {', '.join(PATHS)}")
     explain.add_argument("--size", type=_size, default=_size("16KiB"),
@@ -361,6 +376,33 @@ def _add_teaching_commands(sub) -> None:
     quiz.add_argument("-n", "--count", type=int, default=4, help="problems (default 4)")
     quiz.add_argument("--profile", default=DEFAULT_PROFILE,
                       help=f"profile (default {DEFAULT_PROFILE})")
+
+
+def _animate(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """Write the animation page of one path or two."""
+    from iosim.teach import animate
+
+    paths = [args.path] + ([args.path2] if args.path2 else [])
+    for path in paths:
+        if path not in PATHS:
+            raise ConfigError(f"unknown path {path!r}: expected one of {', '.join(PATHS)}")
+    if not args.out.lower().endswith((".html", ".htm")):
+        raise ConfigError(f"{args.out}: expected a .html file name")
+    scenario = _scenario(args, ANIMATE_SIZE)
+    size = scenario.pop("size_bytes")
+    runs = [animate.trace(p, size, profile=args.profile, seed=args.seed,
+                          overrides=dict(args.overrides) or None, origin="command line",
+                          **scenario) for p in paths]
+    page = animate.Animation(animate.document(runs, args.fold))
+    try:
+        page.save(args.out)
+    except OSError as exc:
+        raise ConfigError(f"{args.out}: cannot write the page: {exc.strerror}") from None
+    _echo(argv)
+    steps = sum(len(r["steps"]) for r in page.doc["runs"])
+    print(f"wrote {args.out}: {steps} steps; open it in a browser (keys: space, arrows, ?), "
+          f"{args.out}#end shows the totals")
+    return 0
 
 
 def _run_teaching(args: argparse.Namespace) -> int:
@@ -422,6 +464,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command in ("explain", "quiz"):
             return _run_teaching(args)
+        if args.command == "animate":
+            return _animate(args, argv)
         if args.command in ("experiment", "diagram"):
             return _chart_command(args)
         if args.command == "sweep":
@@ -467,7 +511,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"iosim: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        if args.command == "experiment":
+            from iosim.experiments.harness import interrupted_message
+
+            print(interrupted_message(exc), file=sys.stderr)
+            return 130
         print("iosim: interrupted" + ("; finished runs are stored, run again to complete"
                                       if args.command == "sweep" else ""), file=sys.stderr)
         return 130

@@ -36,13 +36,21 @@ class Kind(StrEnum):
     RETRANSMIT = "retransmit"  # socket instant: a clone of the queued data at ``seq`` resent
     STORE = "store"  # sender instant: a concurrent writer (``who``) stores into a page
     TRUNCATE = "truncate"  # pages instant: the file was truncated and rewritten
+    ALLOC = "alloc"  # pages instant: new pages of ``src`` (a file's page cache, a user buffer)
+    RECLAIM = "reclaim"  # pages instant: reclaim skipped ``pages`` pages others referenced
+    COW = "cow"  # sender instant: a MAP_PRIVATE writer stores; the first store copies the page
+    USER_STORE = "user store"  # sender instant: a writer stores into the sender's user buffer
+    DROP = "drop"  # wire instant: some (not all) segments of the skb at ``seq`` were dropped
+    WORK = "work"  # cores slice: CPU work charged to ``what``, ``nbytes`` of it copying
 
 
-SLICES = frozenset({Kind.SYSCALL, Kind.BLOCK, Kind.COPY, Kind.PIPE, Kind.DISK, Kind.WIRE})
+SLICES = frozenset({Kind.SYSCALL, Kind.BLOCK, Kind.COPY, Kind.PIPE, Kind.DISK, Kind.WIRE,
+                    Kind.WORK})
 COUNTERS = frozenset({Kind.REFCOUNT, Kind.QUEUED})
 
 # Tracks, in the order viewers show them: the program's view first, then down the hardware.
-TRACKS = ("sender", "cpu", "disk", "dma", "nic", "wire", "receiver", "pages", "socket")
+TRACKS = ("sender", "cpu", "disk", "dma", "nic", "wire", "receiver", "pages", "socket",
+          "cores")
 
 # Buffers and data a move goes between (``src``/``dst``).
 DISK = "disk"
@@ -167,12 +175,58 @@ def irq(cause: str, t_s: float, seq: int | None = None, **args: Any) -> Event:
     return Event(Kind.IRQ, "cpu", t_s, t_s, what=cause, seq=seq, args=args)
 
 
-def ref(op: str, holder: str, t_s: float, where: str, indexes: list[int]) -> Event:
+def ref(op: str, holder: str, t_s: float, where: str, indexes: list[int],
+        ids: list[int] | None = None) -> Event:
     """``holder`` took (``op`` = get) or dropped (put) one reference on each page of
-    ``where`` (page cache or user buffer) at ``indexes``."""
+    ``where`` (page cache or user buffer) at ``indexes``; ``ids`` name the physical pages
+    (``Page.serial``), which outlive their place in a file or buffer."""
     first = indexes[0] if indexes else None
     return Event(Kind.REF, "pages", t_s, t_s, who=holder, what=op, src=where,
-                 first_page=first, pages=len(indexes), args={"indexes": indexes})
+                 first_page=first, pages=len(indexes),
+                 args={"indexes": indexes, "ids": ids or []})
+
+
+def alloc(where: str, owner: str, t_s: float, indexes: list[int], ids: list[int]) -> Event:
+    """New pages, one reference each (their owner's): page-cache pages of file ``owner`` at
+    ``indexes`` (read-ahead, a miss, a warm start) or pages of user buffer ``owner``
+    faulted in on first touch."""
+    return Event(Kind.ALLOC, "pages", t_s, t_s, src=where, what=owner,
+                 first_page=indexes[0] if indexes else None, pages=len(indexes),
+                 args={"indexes": indexes, "ids": ids})
+
+
+def reclaim_skipped(t_s: float, indexes: list[int], ids: list[int]) -> Event:
+    """Reclaim passed over these page-cache pages: a pipe, skb or pin still references them
+    (shrink_folio_list keeps a page whose count is above the cache's and the mappings')."""
+    return Event(Kind.RECLAIM, "pages", t_s, t_s, first_page=indexes[0] if indexes else None,
+                 pages=len(indexes), args={"indexes": indexes, "ids": ids})
+
+
+def cow(index: int, t_s: float, copied: bool) -> Event:
+    """A MAP_PRIVATE writer stored into file page ``index``; ``copied``: this store faulted
+    (do_wp_page -> wp_page_copy) and gave the writer a private copy of the page."""
+    return Event(Kind.COW, "sender", t_s, t_s, who="private", first_page=index,
+                 pages=int(copied), args={"copied": copied})
+
+
+def user_store(t_s: float, page_id: int | None, index: int | None) -> Event:
+    """A writer stored into the sender's user buffer: into page ``page_id`` (buffer page
+    ``index``) if an skb still references that page, else into memory no skb holds."""
+    return Event(Kind.USER_STORE, "sender", t_s, t_s, who="userbuf", first_page=index,
+                 args={"id": page_id})
+
+
+def drop(seq: int, t_s: float, nbytes: int, ranges: list[list[int]]) -> Event:
+    """Segments of the transmission at ``seq`` dropped on the wire: ``nbytes`` in all, the
+    stream ranges ``[start, end)`` in ``ranges`` (one per lost segment)."""
+    return Event(Kind.DROP, "wire", t_s, t_s, nbytes, seq=seq,
+                 args={"segments": len(ranges), "ranges": ranges})
+
+
+def work(category: str, start_s: float, end_s: float, copied_bytes: int = 0) -> Event:
+    """A core busy from ``start_s`` to ``end_s`` on work charged to ``category`` (the
+    Result's ``cpu_time_by_category``); ``copied_bytes`` when the work is a copy."""
+    return Event(Kind.WORK, "cores", start_s, end_s, copied_bytes, what=category)
 
 
 def refcount(index: int, t_s: float, count: int) -> Event:
@@ -203,6 +257,9 @@ def store(writer: str, index: int, t_s: float) -> Event:
 def truncate(t_s: float) -> Event:
     """The file was truncated and rewritten."""
     return Event(Kind.TRUNCATE, "pages", t_s, t_s)
+
+
+_UNSHOWN = frozenset({"indexes", "ids", "ranges"})  # page and byte lists: too long to show
 
 
 def title(e: Event) -> str:
@@ -241,7 +298,20 @@ def title(e: Event) -> str:
         return f"retransmit seq {e.seq}"
     if k is Kind.STORE:
         return f"writer ({e.who}) stores into page {e.first_page}"
-    return "truncate + rewrite of the file"
+    if k is Kind.TRUNCATE:
+        return "truncate + rewrite of the file"
+    if k is Kind.ALLOC:
+        return f"new page(s) of the {e.src}"
+    if k is Kind.RECLAIM:
+        return "reclaim skips referenced page(s)"
+    if k is Kind.COW:
+        return (f"writer (private) copies page {e.first_page} (COW)" if e.args["copied"]
+                else f"writer (private) stores into its copy of page {e.first_page}")
+    if k is Kind.USER_STORE:
+        return "writer stores into the user buffer"
+    if k is Kind.DROP:
+        return f"segments of seq {e.seq} lost"
+    return f"CPU: {e.what}"
 
 
 def shown_args(e: Event) -> dict[str, Any]:
@@ -250,13 +320,13 @@ def shown_args(e: Event) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if k is Kind.PIPE:
         out["buffers"] = e.pages
-    elif k is Kind.DISK:
+    elif k in (Kind.DISK, Kind.ALLOC, Kind.RECLAIM):
         out["pages"] = e.pages
     elif k in (Kind.CWND, Kind.IRQ) and e.seq is not None:
         out["seq"] = e.seq
     if k in (Kind.COPY, Kind.PIPE, Kind.WIRE, Kind.LOST, Kind.DELIVER, Kind.CWND,
-             Kind.RETRANSMIT):
+             Kind.RETRANSMIT, Kind.DROP) or (k is Kind.WORK and e.nbytes):
         out["bytes"] = e.nbytes
     out.update((key, v) for key, v in e.args.items()
-               if key != "indexes" and not (k is Kind.IRQ and key == "ack"))
+               if key not in _UNSHOWN and not (k is Kind.IRQ and key == "ack"))
     return out

@@ -67,15 +67,20 @@ class Writer:
                 page.version = self.user_version
                 self.user_version -= 1
             m.cpu.run(now, m.profile.cpu.page_fault_s, "writer")
+            if acct.trace is not None:
+                acct.trace.add(events.user_store(now, page and page.serial, page and page.index))
             return
         index = (m.scenario.offset_bytes + offset) // page_bytes
         if self.kind == "private":
-            if index not in self.cowed:  # first store: fault, copy the page, map the copy
+            copied = index not in self.cowed
+            if copied:  # first store: fault, copy the page, map the copy
                 self.cowed.add(index)
                 acct.cow_copies += 1
                 acct.cow_copy_bytes += page_bytes
                 end = m.cpu.run(now, m.profile.cpu.page_fault_s, "writer")
                 m.cpu.copy(end, page_bytes, "writer", counted=False)
+            if acct.trace is not None:
+                acct.trace.add(events.cow(index, now, copied))
             return
         version = m.file.store(index)
         page = m.cache.find(m.file, index)
@@ -115,14 +120,26 @@ def _reader(m, rate_bytes_per_s: float):
     """A competing task streaming another file through the page cache at a rate."""
     from iosim.kernel.pagecache import File
 
-    chunk_pages = m.cache.ra_pages
+    cache = m.cache
+    chunk_pages = cache.ra_pages
     other = File("other.bin", 1 << 50, m.page_bytes)  # effectively endless
     index = 0
     while not m.finished:
-        _, wait = m.cache.read_pages(other, index, chunk_pages)
-        index += chunk_pages
-        if wait is not None:
-            yield wait
+        if cache.linux6:  # filemap_read's batches, each page referenced until "copied"
+            end = index + chunk_pages
+            while index < end:
+                batch, wait = cache.get_batch(other, index, end, "other reader")
+                if wait is not None:
+                    yield wait
+                    continue
+                m.pages.put(batch, "other reader")
+                index += len(batch)
+            cache.ra_state(other).prev_pos = index * m.page_bytes
+        else:
+            _, wait = cache.read_pages(other, index, chunk_pages)
+            index += chunk_pages
+            if wait is not None:
+                yield wait
         yield m.env.timeout(chunk_pages * m.page_bytes / rate_bytes_per_s)
 
 

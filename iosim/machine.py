@@ -23,6 +23,8 @@ from iosim.kernel.pagecache import File, PageCache
 from iosim.kernel.process import Task
 from iosim.kernel.socket import Linux6Socket, TcpSocket
 
+DATA_FILE = "data.bin"  # the name of the file a run sends (its pages' owner in the trace)
+
 
 class Machine:
     """Disk, memory bus, CPU, NIC, wire and receiver; page cache, task, socket, one file."""
@@ -58,7 +60,7 @@ class Machine:
         self.nic.on_wire = self.wire.carry
         self.nic.on_tx_complete = self.socket.tx_complete
         self.wire.on_ack = self.socket.on_ack
-        self.file = File("data.bin", scenario.offset_bytes + scenario.size_bytes,
+        self.file = File(DATA_FILE, scenario.offset_bytes + scenario.size_bytes,
                          self.page_bytes)
         self.sender = None  # the path's SimPy process, set by simulate()
         self.first_push = env.event()

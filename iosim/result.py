@@ -69,7 +69,8 @@ class Result:
     irqs: int = counter("Interrupts: disk completions, NIC TX completions, ACK arrivals.")
     skbs: int = counter("sk_buffs built by the socket layer.")
     frags: int = counter("Page frags attached to those sk_buffs (page references instead of "
-                         "copies).")
+                         "copies); on linux-6 also the frag a tso_fragment cuts in two, which "
+                         "then references its page from two skbs.")
     disk_requests: int = counter("Read requests sent to the disk.")
     cpu_time_s: float = derived("CPU time spent on the transfer, all cores.", 0.0)
     cpu_time_by_category: dict[str, float] = derived(
@@ -84,7 +85,8 @@ class Result:
         "90 % or more, else ``latency`` if pushed data mostly waited for the congestion "
         "window, else ``sndbuf`` if the sender mostly slept on a full send buffer (the "
         "window over the round trip), else the busiest resource at 50 % or more, else "
-        "``latency``.", "")
+        "``readahead`` if the sender slept on disk reads for half the run or more (the "
+        "read-ahead window over the disk's latency), else ``latency``.", "")
     wire_bytes: int = counter("Bytes on the wire: payload (retransmissions included) plus "
                               "TCP/IP and Ethernet headers and framing of every segment.")
     pages_pinned: int = counter("User pages MSG_ZEROCOPY took a reference on "
@@ -128,10 +130,15 @@ class Result:
                                   "counted in ``copies``).")
     writer_stores: int = counter("Stores the concurrent writer made.")
     evictions: int = counter("Pages reclaim removed from the page cache.")
-    reclaim_skipped_pinned: int = counter("Times reclaim skipped a page because a pipe, skb "
-                                          "or pin still referenced it.")
-    refaults: int = counter("Pages evicted before they were used and read from the disk "
-                            "again.")
+    reclaim_busy_refs: int = counter("Times reclaim could not free a page because a pipe, "
+                                     "an skb frag or a page reference (FOLL_GET) still held "
+                                     "it (mm/vmscan.c:__remove_mapping). Pinned (FOLL_PIN) "
+                                     "pages are a different thing.")
+    refaults: int = counter("Pages read from the disk again over a shadow entry "
+                            "(mm/workingset.c:workingset_refault). linux-6: any evicted page "
+                            "read again; textbook: only pages evicted before they were used.")
+    evicted_unused: int = counter("Pages reclaim evicted before anyone read, spliced or mapped "
+                                  "them: read-ahead wasted.")
     truncated_inflight_pages: int = counter("Pages truncate detached from the file while "
                                             "still referenced (still being sent).")
     lost_segments: int = counter("TCP segments the wire dropped.")

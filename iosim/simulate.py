@@ -21,6 +21,7 @@ from iosim.config import (
     make_scenario,
     profile_from_dict,
 )
+from iosim.kernel.pagecache import DISK_WAITS
 from iosim.kernel.socket import SNDBUF_FULL
 from iosim.machine import Machine
 from iosim.paths import PATHS
@@ -99,14 +100,17 @@ def _utilization(m: Machine, t: float) -> dict[str, float]:
     return {k: round(min(v, 1.0), 6) for k, v in util.items()}
 
 
-def _bottleneck(util: dict[str, float], sndbuf_blocked: float, cwnd_limited: float) -> str:
-    """The resource that limits goodput.
+def _bottleneck(util: dict[str, float], sndbuf_blocked: float, cwnd_limited: float,
+                disk_wait: float) -> str:
+    """The resource that limits goodput; the arguments are shares of the run's time.
 
     A saturated memory bus stalls the cores that copy, so it is named before a busy core;
     a sender that mostly sleeps on a full send buffer while nothing is saturated is limited
     by the send buffer over the round trip (the TCP window), not by any device; unless
     the congestion window held the data back most of the time (slow start, loss recovery):
-    then it waits for ACKs, which is latency.
+    then it waits for ACKs, which is latency. With nothing even half busy, a sender that
+    mostly slept on disk reads waits out the disk's latency once per read-ahead window
+    (``readahead``: the window is too small for the disk's bandwidth-delay product).
     """
     if not util:
         return "none"
@@ -119,7 +123,9 @@ def _bottleneck(util: dict[str, float], sndbuf_blocked: float, cwnd_limited: flo
         return "latency"
     if sndbuf_blocked >= 0.5:
         return "sndbuf"
-    return busiest if util[busiest] >= 0.5 else "latency"
+    if util[busiest] >= 0.5:
+        return busiest
+    return "readahead" if disk_wait >= 0.5 else "latency"
 
 
 def _result(m: Machine) -> Result:
@@ -133,8 +139,12 @@ def _result(m: Machine) -> Result:
     cpu_total = sum(cpu_by.values())
     cpu_by["idle"] = max(0.0, cores * t - cpu_total)
     util = _utilization(m, t)
-    bottleneck = _bottleneck(util, a.blocked_s.get(SNDBUF_FULL, 0.0) / t if t else 0.0,
-                             a.cwnd_limited_s / t if t else 0.0)
+    def share(seconds: float) -> float:
+        return seconds / t if t else 0.0
+
+    bottleneck = _bottleneck(util, share(a.blocked_s.get(SNDBUF_FULL, 0.0)),
+                             share(a.cwnd_limited_s),
+                             share(sum(a.blocked_s.get(r, 0.0) for r in DISK_WAITS)))
 
     def per_byte(nbytes: int) -> float:
         return nbytes / delivered if delivered else 0.0
@@ -155,7 +165,7 @@ def _result(m: Machine) -> Result:
         bottleneck=bottleneck,
         duplicate_bytes=rx.duplicate_bytes,
         # frags beyond one per page of payload: an unaligned range spans one more page
-        unaligned_extra_frags=a.frags - -(-a.frag_bytes // m.page_bytes),
+        unaligned_extra_frags=a.frags - a.frag_splits - -(-a.frag_bytes // m.page_bytes),
         stale_bytes=rx.stale_bytes,
         changed_bytes=rx.changed_bytes,
         mixed_version_segments=rx.mixed_segments,

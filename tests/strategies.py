@@ -21,3 +21,7 @@ overrides = st.fixed_dictionaries({}, optional={
     "cpu.cores": st.sampled_from([1, 2, 8]),
     "disk.queue_depth": st.sampled_from([1, 32]),
 })
+# memory pressure: none, one reclaim, reclaim every 50 us, a competing reader
+pressures = st.sampled_from([{}, {"pressure": 64}, {"pressure": 1000},
+                             {"pressure": 32, "pressure_interval_s": "50us"},
+                             {"pressure_reader": "2GB/s"}])

@@ -40,10 +40,13 @@ def _figures(cold, warm):
         "size": charts.size_chart(cold + [iosim.simulate(p, "16KiB") for p in iosim.PATHS]),
         "sweep": charts.sweep_chart(sweep, "NIC rate (Gbit/s)", "sweep"),
         "compare": charts.compare_chart(warm, "compare"),
-        "failure": charts.failure_chart(sweep, "NIC rate (Gbit/s)",
-                                        [("goodput", "goodput (Gbit/s)"),
-                                         ("extra_copies", "extra copies per byte")],
-                                        "failure", note="a note"),
+        "failure": charts.failure_chart(
+            [charts.Panel("goodput (Gbit/s)", "NIC rate (Gbit/s)", sweep,
+                          lambda r, base: r.goodput_bps / 1e9),
+             charts.Panel("extra copies per byte", "NIC rate (Gbit/s)", sweep,
+                          lambda r, base: r.copies - base.copies, even_x=True),
+             charts.Panel("data received", "NIC rate (Gbit/s)", sweep)],
+            "failure", note="a note"),
         "timeline": charts.timeline_chart(tracer.sorted_events(), traced),
         "timeline_grid": charts.timeline_grid([(traced, tracer.sorted_events())] * 2),
         "refcount": charts.refcount_chart(cold[3].page_log, cold[3]),
@@ -102,3 +105,19 @@ def test_zerocopy_crossover_is_where_msg_zerocopy_gets_cheaper():
     assert cpu["msg_zerocopy", 4096] > cpu["read_write", 4096]
     for size in (s for s in (4096, 16384, 65536, 16 * 1024 * 1024) if s >= cross):
         assert cpu["msg_zerocopy", size] < cpu["read_write", size]
+
+
+def test_lines_that_coincide_are_striped_so_none_hides():
+    _, (ax,) = charts.new_figure()
+    charts.path_lines(ax, {"sendfile_sg": ([1, 2, 3], [5.0, 5.0, 9.0]),
+                           "splice": ([1, 2, 3], [5.0, 5.0, 1.0])})
+    segments = [line for line in ax.get_lines() if line.get_label() not in iosim.PATHS]
+    first = [line for line in segments if list(line.get_xdata()) == [1, 2]]
+    last = [line for line in segments if list(line.get_xdata()) == [2, 3]]
+    # the shared segment: both colours, dashed at complementary offsets
+    assert {line.get_color() for line in first} == {charts.PATH_COLORS["sendfile_sg"],
+                                                   charts.PATH_COLORS["splice"]}
+    offsets = {line._unscaled_dash_pattern[0] for line in first}
+    assert len(offsets) == 2
+    assert all(line.get_linestyle() == "-" for line in last)  # apart: solid
+    assert {line.get_label() for line in ax.get_lines()} >= {"sendfile_sg", "splice"}

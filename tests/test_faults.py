@@ -83,7 +83,7 @@ def test_pressure_skips_pages_an_skb_holds_and_refaults_the_rest():
     # warm 1 MiB = 256 cached pages. Reclaim runs when the sender next yields after its
     # first skb is queued: splice has released the pipe, the skb holds pages 0-15.
     r = simulate("splice", "1MiB", cache="warm", pressure=1000)
-    assert r.reclaim_skipped_pinned == 16
+    assert r.reclaim_busy_refs == 16
     assert r.evictions == 240
     assert r.refaults == 240  # evicted before use: every one is read from disk again
     assert r.disk_dma_bytes == 240 * PAGE
@@ -92,7 +92,7 @@ def test_pressure_skips_pages_an_skb_holds_and_refaults_the_rest():
 
 def test_pressure_on_a_copy_path_finds_nothing_pinned():
     r = simulate("read_write", "1MiB", cache="warm", pressure=1000)
-    assert r.reclaim_skipped_pinned == 0 and r.evictions == 256
+    assert r.reclaim_busy_refs == 0 and r.evictions == 256
 
 
 def test_competing_reader_evicts_through_the_lru():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 
@@ -65,12 +66,67 @@ def test_figures_are_plausible(report):
 def test_measurements_are_well_formed(report):
     for key, m in report.measurements.items():
         assert key in known_keys() or key.startswith("host."), key
-        assert m.unit_kind in ("time", "rate", "size", "count")
-        assert m.value > 0 and m.method and m.samples, key
+        assert m.unit_kind in ("time", "rate", "size", "count", "share")
+        if m.unit_kind == "share":  # of the TCP work, the sender's part
+            assert 0 <= m.value <= 1 and all(0 <= v <= 1 for v in m.samples), key
+        else:
+            assert m.value > 0, key
+        assert m.method and m.samples, key
         assert m.spread[0] <= m.value <= m.spread[1], key
         assert m.spread == (min(m.value, *m.samples), max(m.value, *m.samples)), key
         if m.unit_kind in ("size", "count"):
             assert m.value == int(m.value), key
+
+
+def test_cache_size_is_measured_not_read(report):
+    m = report.measurements
+    assert "cpu.cache_size" in m and "GB/s by span" in m["cpu.cache_size"].method
+    assert "sysfs" not in m["cpu.cache_size"].method
+    assert m["cpu.copy_bandwidth_cached"].value > m["cpu.copy_bandwidth"].value
+    assert m["cpu.cache_size"].value in cal.copy_spans(128 * cal.MIB)
+
+
+def test_cache_edge_is_half_way_down_the_drop():
+    # L2 to 1 MiB at 40 GB/s, the last-level cache to 32 MiB at 20 GB/s, DRAM at 8 GB/s,
+    # with a partial 12 GB/s at 48 MiB: half way (log scale) is sqrt(20 x 8) = 12.6 GB/s,
+    # so 48 MiB is past the edge and 32 MiB is the cache.
+    mib = cal.MIB
+    speed = {s: 40e9 if s <= mib else 20e9 if s <= 32 * mib else 8e9
+             for s in cal.copy_spans(512 * mib)}
+    speed[48 * mib] = 12e9
+    assert cal._cache_edge(speed) == (32 * mib, 20e9)
+    with pytest.raises(RuntimeError, match="no cache edge"):
+        cal._cache_edge(dict.fromkeys(cal.copy_spans(64 * mib), 8e9))
+
+
+def test_copy_spans_double_with_a_step_between():
+    spans = cal.copy_spans(4 * cal.MIB)
+    assert spans == [256 << 10, 384 << 10, 512 << 10, 768 << 10, 1 << 20, 3 << 19, 2 << 20,
+                     3 << 20, 4 << 20]
+
+
+def test_placement_and_start_up_figures(report):
+    m = report.measurements
+    for key in ("host.tcp_sender_share_linear_same", "host.tcp_sender_share_paged_same",
+                "host.rx_frag_hot", "host.mmap_first_touch", "host.mmap_copy_extra"):
+        assert key in m, key
+    if len(os.sched_getaffinity(0)) > 1:
+        assert {"host.wakeup_cross_cpu", "host.tcp_sender_share_linear_split",
+                "host.tcp_per_skb_split"} <= set(m)
+    from iosim.host.realpaths import congestion_controls
+    default = congestion_controls().default
+    if default is not None:
+        assert f"host.tcp_startup_same_{default}" in m
+
+
+def test_a_busy_host_is_said(report):
+    busy = report.measurements["host.others_share"]
+    assert 0 <= busy.value <= 1 and "other tasks" in busy.method
+    quiet = dict(report.measurements, **{"host.others_share": cal._fixed(0.0, "share", "-")})
+    loud = dict(report.measurements, **{"host.others_share": cal._fixed(0.5, "share", "-")})
+    assert "warning" not in dataclasses.replace(report, measurements=quiet).summary()
+    assert "took 50% of the machine" in dataclasses.replace(
+        report, measurements=loud).summary()
 
 
 def test_mode_switch_is_half_a_null_syscall(report):
@@ -128,7 +184,7 @@ def test_a_failed_measurement_is_reported_and_inherited(monkeypatch, tmp_path):
     def refuse(*args, **kwargs):
         raise OSError("no loopback here")
 
-    for name in ("measure_copy_bandwidth", "measure_membus_bandwidth", "measure_syscalls",
+    for name in ("measure_caches", "measure_membus_bandwidth", "measure_syscalls",
                  "measure_page_fault", "measure_context_switch", "measure_loopback_tcp"):
         monkeypatch.setattr(cal, name, refuse)
     report = cal.calibrate(quick=True, repeats=1)

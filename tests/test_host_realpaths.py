@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "fork") or not os.path.isdir("/p
 
 
 def _temp_leftovers() -> set[str]:
-    return set(glob.glob(os.path.join(tempfile.gettempdir(), realpaths.TEMP_PREFIX + "*")))
+    return set(glob.glob(os.path.join(tempfile.gettempdir(), realpaths.temp_prefix() + "*")))
 
 
 @pytest.fixture(autouse=True)
@@ -126,9 +126,9 @@ def test_pinned_runs_put_sender_and_receiver_on_one_cpu(monkeypatch):
     seen: list[set[int]] = []
     real_child_main = realpaths._child_main
 
-    def child_main(address, mode, verify):
+    def child_main(address, mode, verify, mark_bytes=0):
         assert os.sched_getaffinity(0) == {cpu}
-        return real_child_main(address, mode, verify)
+        return real_child_main(address, mode, verify, mark_bytes)
 
     def sender(sock, src_fd, size_bytes, buffer_bytes):
         seen.append(os.sched_getaffinity(0))
@@ -178,3 +178,39 @@ def test_child_pids_sees_a_child():
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
     assert pid not in child_pids()
+
+
+def test_split_runs_put_the_receiver_on_another_cpu():
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip("needs two CPUs")
+    run = run_real("read_write", MIB, repeats=1, cpu=cpus[0], receiver_cpu=cpus[1])
+    assert (run.sender_cpu, run.receiver_cpu) == (cpus[0], cpus[1])
+    assert run.others_cpu_s >= 0 and run.steal_s >= 0 and run.receiver_softirq_cpu_s >= 0
+    assert 0 < run.first_data_s <= run.wall_s and run.receiver_wakeups >= 0
+
+
+def test_the_congestion_controller_is_set_and_reported():
+    controls = realpaths.congestion_controls()
+    if controls.default is None:
+        pytest.skip("no congestion-control sysctl")
+    assert controls.default in controls.available
+    run = run_real("read_write", MIB, repeats=1, congestion=controls.default)
+    assert run.congestion == controls.default
+    assert run_real("read_write", MIB, repeats=1).congestion == controls.default
+
+
+def test_an_unknown_controller_is_a_reason_or_a_skip():
+    why = realpaths.prepare_congestion("nosuchcc")
+    assert why and "nosuchcc" in why and "available" in why
+    assert "not a congestion controller name" in realpaths.prepare_congestion("bad name!")
+    run = run_real("read_write", MIB, repeats=1, congestion="nosuchcc")
+    assert run.skipped and "TCP_CONGESTION" in run.skipped
+
+
+def test_marks_say_when_each_multiple_arrived():
+    with loopback_peer("drain", mark_bytes=100_000) as peer:
+        peer.sock.sendall(bytes(250_000))
+        report = peer.finish()
+    assert report.received_bytes == 250_000 and len(report.marks_ns) == 2
+    assert report.first_data_ns <= report.marks_ns[0] <= report.marks_ns[1] <= report.last_data_ns

@@ -23,9 +23,10 @@ RANKS: list[tuple[int, tuple[str, ...]]] = [
     (3, ("iosim.paths",)),
     (4, ("iosim.machine", "iosim.faults")),
     (5, ("iosim.simulate", "iosim.charts")),  # charts: the house style other figures use
-    (6, ("iosim.teach", "iosim.sweep", "iosim.host", "iosim.experiment")),
-    (7, ("iosim.cli", "iosim")),
-    (8, ("iosim.__main__",)),
+    (6, ("iosim.teach", "iosim.sweep", "iosim.host")),
+    (7, ("iosim.experiments",)),  # built on the sweeps and charts
+    (8, ("iosim.cli", "iosim")),
+    (9, ("iosim.__main__",)),
 ]
 
 

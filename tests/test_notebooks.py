@@ -1,52 +1,99 @@
-"""The notebooks are generated from notebooks/make_notebooks.py, carry no outputs, and run."""
+"""The notebooks: text sources (notebooks/NN-name.py, jupytext percent format), executed
+copies with their outputs committed beside them, and every claim an assert.
+
+The notebooks run here from their sources, as notebooks/build.py runs them: a claim that
+stops holding fails its assert, and committed outputs that differ from what the model now
+gives fail the comparison (rebuild them with ``python notebooks/build.py``).
+"""
 
 import importlib.util
-import json
-import os
+import itertools
 from pathlib import Path
 
+import jupytext
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
+REBUILD = "rebuild with: python notebooks/build.py"
 
 
-def _generator():
-    spec = importlib.util.spec_from_file_location("make_notebooks",
-                                                  ROOT / "notebooks" / "make_notebooks.py")
+def _build_module():
+    spec = importlib.util.spec_from_file_location("notebooks_build",
+                                                  ROOT / "notebooks" / "build.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
+BUILD = _build_module()
+SOURCES = BUILD.SOURCES
+MIN_CHARTS = {"01-zero-copy-tour": 13, "02-what-if-hardware": 5}
+
+
 def test_the_numbered_notebooks_exist():
-    assert [p.name for p in NOTEBOOKS] == ["01-zero-copy-tour.ipynb",
-                                           "02-what-if-hardware.ipynb"]
+    assert [p.stem for p in SOURCES] == list(MIN_CHARTS)
+    assert all(BUILD.target(p).is_file() for p in SOURCES)
 
 
-def test_committed_notebooks_are_the_generators_output(tmp_path, capsys):
-    _generator().main(tmp_path)
-    for nb in NOTEBOOKS:
-        assert (tmp_path / nb.name).read_text() == nb.read_text(), nb.name
+def _tags(cell) -> list[str]:
+    return cell.metadata.get("tags", [])
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_has_no_outputs(path):
-    for cell in json.loads(path.read_text())["cells"]:
-        if cell["cell_type"] == "code":
-            assert cell["outputs"] == [] and cell["execution_count"] is None
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_committed_notebook_has_its_sources_cells(source):
+    """Editing the .py (or the .ipynb in Jupyter, which jupytext pairs) keeps both alike."""
+    text = jupytext.read(source)
+    committed = nbformat.read(BUILD.target(source), as_version=4)
+    assert [(c.cell_type, c.source) for c in committed.cells] == [
+        (c.cell_type, c.source) for c in text.cells], REBUILD
+    assert committed.metadata["jupytext"]["formats"] == "ipynb,py:percent"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch):
-    # the kernel must import this tree's iosim, whatever is installed
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
-        p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p))
-    nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=120, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
-    images = sum("image/png" in out.get("data", {}) for cell in nb.cells
-                 for out in cell.get("outputs", []))
-    assert images >= 5
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_every_claim_has_an_assert_in_the_cell_that_shows_it(source):
+    """A code cell that follows text makes the text's claims true or stops the notebook;
+    only set-up and playground cells are tagged ``no-claims``."""
+    cells = jupytext.read(source).cells
+    for before, cell in itertools.pairwise(cells):
+        if (cell.cell_type == "code" and before.cell_type == "markdown"
+                and not {"no-claims", BUILD.NOT_RUN} & set(_tags(cell))):
+            assert "assert " in cell.source, f"{source.name}: {cell.source[:60]!r}"
+
+
+@pytest.fixture(scope="module")
+def executed():
+    return {source: BUILD.execute(source) for source in SOURCES}
+
+
+def _shown(cell) -> list[tuple[str, str]]:
+    """What a reader sees of a cell's outputs: texts exactly, images by kind only."""
+    out = []
+    for o in cell.get("outputs", []):
+        if o.output_type == "stream":
+            out.append((o.name, o.text))
+        elif o.output_type == "error":
+            out.append(("error", o.ename))
+        else:
+            data = o.get("data", {})
+            out.append(("image", "png") if "image/png" in data else
+                       ("html", data["text/html"]) if "text/html" in data else
+                       ("text", data.get("text/plain", "")))
+    return out
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_committed_outputs_are_what_the_model_gives_now(source, executed):
+    fresh = executed[source]
+    committed = nbformat.read(BUILD.target(source), as_version=4)
+    assert len(fresh.cells) == len(committed.cells), REBUILD
+    for i, (new, old) in enumerate(zip(fresh.cells, committed.cells, strict=True)):
+        assert _shown(new) == _shown(old), f"{source.stem} cell {i}: {REBUILD}"
+    images = sum(kind == "image" for c in fresh.cells for kind, _ in _shown(c))
+    assert images >= MIN_CHARTS[source.stem]
+    pages = [text for c in fresh.cells for kind, text in _shown(c)
+             if kind == "html" and "iosim animation" in text]
+    if source.stem.startswith("01-"):  # the tour embeds an animation of two paths
+        assert len(pages) == 1 and "read_write vs sendfile_sg" in pages[0]
+    assert not [o for c in fresh.cells for o in c.get("outputs", [])
+                if o.output_type == "error"]

@@ -51,7 +51,7 @@ def test_reclaim_skips_referenced_pages_and_frees_the_rest():
     m.pages.get(held, "pipe")
     freed = m.cache.reclaim(8)
     assert freed == 4
-    assert m.acct.reclaim_skipped_pinned == 4
+    assert m.acct.reclaim_busy_refs == 4
     assert all(p.in_cache for p in held)
     assert m.cache.find(m.file, 5) is None
     m.pages.put(held, "pipe")

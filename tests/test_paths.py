@@ -162,6 +162,34 @@ def test_disk_bound_goodput_is_the_disk_rate():
     assert r.bottleneck == "disk"
 
 
+@pytest.mark.parametrize("path", ["read_write", "mmap_write", "sendfile_sg"])
+def test_a_read_ahead_window_too_small_for_the_disk_latency_is_named(path):
+    # 100 GbE, cold cache: every window of kernel.readahead waits out disk.latency, so the
+    # sender sleeps on the disk while nothing (disk, core, link) is even half busy
+    r = simulate(path, "16MiB", profile="nvme-100g-2024")
+    assert max(r.utilization.values()) < 0.5
+    assert r.bottleneck == "readahead"
+    # 16 times the window covers the latency: the disk's bandwidth becomes the limit
+    wide = simulate(path, "16MiB", profile="nvme-100g-2024",
+                    overrides={"kernel.readahead": "2MiB"})
+    assert wide.bottleneck == "disk" and wide.goodput_bps > 2 * r.goodput_bps
+
+
+@pytest.mark.parametrize(("util", "sndbuf", "cwnd", "disk", "named"), [
+    ({"membus": 0.95, "sender_core": 1.0}, 0, 0, 0, "membus"),
+    ({"link": 0.95, "disk": 0.2}, 0, 0, 0.9, "link"),
+    ({"link": 0.3}, 0.2, 0.6, 0.9, "latency"),  # waited for ACKs to open the window
+    ({"link": 0.3}, 0.6, 0, 0.9, "sndbuf"),
+    ({"disk": 0.6}, 0, 0, 0.9, "disk"),
+    ({"disk": 0.4}, 0, 0, 0.6, "readahead"),
+    ({"disk": 0.4}, 0, 0, 0.4, "latency"),  # fixed costs of a short transfer
+])
+def test_the_bottleneck_rule(util, sndbuf, cwnd, disk, named):
+    from iosim.simulate import _bottleneck
+
+    assert _bottleneck(util, sndbuf, cwnd, disk) == named
+
+
 def test_zero_copy_wins_over_read_write_on_cpu_time(warm):
     assert warm["sendfile_sg"].cpu_time_s < warm["read_write"].cpu_time_s / 3
     assert warm["splice"].cpu_copy_bytes == 0

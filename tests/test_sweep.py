@@ -175,7 +175,7 @@ def test_asking_for_dask_without_it_is_one_line(tmp_path, capsys, monkeypatch):
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "distributed" else find_spec(name, *a))
-    code = main(["sweep", str(ROOT / "experiments" / "bottleneck_map.toml"), "--out",
+    code = main(["sweep", str(ROOT / "models" / "sweeps" / "bottleneck_map.toml"), "--out",
                  str(tmp_path / "out"), "--scheduler", "local"])
     _, err = capsys.readouterr()
     assert code == 2
@@ -201,17 +201,3 @@ def test_ranges_expand_in_the_unit_of_their_key():
                          "size_bytes": [4096, 16384, 65536, 262144, 1048576],
                          "seed": [0, 2, 4], "wire.rtt": [1e-05, 2e-05, 3e-05],
                          "path": list(iosim.PATHS)}
-
-
-def test_the_bottleneck_map_script_writes_its_chart(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("bottleneck_map",
-                                                  ROOT / "experiments" / "bottleneck_map.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    assert script.main(["--quick", "--out", str(tmp_path), "--workers", "2"]) == 0
-    out = capsys.readouterr().out
-    for ext in ("png", "svg", "csv"):
-        path = tmp_path / f"bottleneck_map.{ext}"
-        assert path.stat().st_size > 0 and f"wrote {path}" in out
-    rows = (tmp_path / "bottleneck_map.csv").read_text().splitlines()
-    assert len(rows) == 1 + 6 * 4 * 4  # header + paths x NIC rates x memory bandwidths

@@ -21,6 +21,7 @@ import contextlib
 import datetime
 import fcntl
 import glob
+import itertools
 import math
 import mmap
 import operator
@@ -43,17 +44,24 @@ from iosim.host.realpaths import (
     RUSAGE_SENDER,
     SO_ZEROCOPY,
     ZC_BUFFERS,
+    Bystanders,
     Completions,
+    congestion_controls,
+    ksoftirqd_pids,
     loopback_peer,
     pinned,
+    prepare_congestion,
     reap_child,
     retire_zerocopy,
+    set_congestion,
     softirq_clock,
     source_file,
 )
 
 MIB = 1 << 20
+MODEL_CONGESTION = "cubic"  # the model's TCP is CUBIC-like and unpaced: its costs under cubic
 MIN_TIME_S = 1e-9  # floor for a derived cost that the noise pushed to zero or below
+BUSY_SHARE = 0.10  # other tasks' share of the machine above which calibrate warns
 F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
 TRAFFIC_BYTES_PER_COPIED_BYTE = 2  # a copy reads the source and writes the destination
 
@@ -139,37 +147,120 @@ def _pread_s(fd: int, view: memoryview, span_bytes: int, calls: int) -> float:
     return (time.perf_counter_ns() - start_ns) / 1e9
 
 
-def measure_copy_bandwidth(source: str, cold_bytes: int, cached_bytes: int, repeats: int = 5,
-                           total_bytes: int = 256 * MIB) -> dict[str, Measurement]:
-    """The kernel's copy speed (copy_to_user) from DRAM and from the last-level cache.
+def copy_spans(largest_bytes: int) -> list[int]:
+    """The spans the copy speed is measured over: 256 KiB up to ``largest_bytes``, steps of
+    x2 with a x1.5 between (enough to place a cache edge within a third)."""
+    spans, span = [], 256 * 1024
+    while span <= largest_bytes:
+        spans.append(span)
+        if span * 3 // 2 <= largest_bytes:
+            spans.append(span * 3 // 2)
+        span *= 2
+    return spans
+
+
+def measure_copy_curve(source: str, file_bytes: int, repeats: int = 5,
+                       min_total_bytes: int = 64 * MIB) -> dict[int, list[dict[str, float]]]:
+    """The kernel's copy speed (copy_to_user) by working set: per span, the timings of each
+    repeat (``copy``: seconds of the reads, ``base``: of as many 0-byte reads, ``bytes``).
 
     ``read()`` of a cached file into a 64 KiB buffer, minus the same number of 0-byte reads
-    (the syscall and the interpreter): over ``cold_bytes`` (several times the cache, so every
-    page comes from DRAM) and over its first ``cached_bytes`` again and again (it stays in the
-    cache). These are the copies the paths make, unlike a user-space memcpy.
+    (the syscall and the interpreter), cycling over the file's first ``span`` bytes: these
+    are the copies the paths make, unlike a user-space memcpy. Each span reads at least
+    ``min_total_bytes`` and twice itself, after one pass to bring it in. Each repeat sweeps
+    every span, so that a neighbour's busy spell slows some of every span's runs rather
+    than every run of some spans.
     """
     view = memoryview(bytearray(COPY_CHUNK_BYTES))
-    calls = total_bytes // COPY_CHUNK_BYTES
+    curve: dict[int, list[dict[str, float]]] = {s: [] for s in copy_spans(file_bytes)}
     fd = os.open(source, os.O_RDONLY)
-    runs = []
     try:
-        _pread_s(fd, view, cold_bytes, cold_bytes // COPY_CHUNK_BYTES)  # warm-up
         for _ in range(repeats):
-            runs.append({"base": _pread_s(fd, view[:0], cold_bytes, calls),
-                         "cold": _pread_s(fd, view, cold_bytes, calls),
-                         "cached": _pread_s(fd, view, cached_bytes, calls)})
+            for span, runs in curve.items():
+                total = max(min_total_bytes, 2 * span)
+                calls = total // COPY_CHUNK_BYTES
+                _pread_s(fd, view, span, span // COPY_CHUNK_BYTES)  # bring the span in
+                runs.append({"copy": _pread_s(fd, view, span, calls),
+                             "base": _pread_s(fd, view[:0], span, calls), "bytes": total})
     finally:
         os.close(fd)
+    return curve
+
+
+def _copy_rate(t: dict[str, float]) -> float:
+    return t["bytes"] / max(MIN_TIME_S, t["copy"] - t["base"])
+
+
+DRAM_MARGIN = 1.25  # a span whose copy beats the largest span's by this is served by a cache
+
+
+def _cache_edge(speed: dict[int, float]) -> tuple[int, float]:
+    """(last-level cache size, copy speed within it) from the copy speed by span.
+
+    The largest span is DRAM; a first guess of the cache edge is the largest span still
+    ``DRAM_MARGIN`` faster; the cache's speed is the median over spans of 1/16 to 1/4 of it
+    (past any smaller cache, clear of the edge); the edge is then the largest span faster
+    than the geometric mean of the two speeds (half way, on the log scale the speed drops on).
+    """
+    spans = sorted(speed)
+    dram = speed[spans[-1]]
+    fast = [s for s in spans if speed[s] >= DRAM_MARGIN * dram]
+    if not fast:
+        raise RuntimeError(f"copy speed did not drop from {units.format_size(spans[0])} to "
+                           f"{units.format_size(spans[-1])}: no cache edge found")
+    guess = fast[-1]
+    inside = [speed[s] for s in spans if guess / 16 <= s <= guess / 4] or [speed[spans[0]]]
+    cached = statistics.median(inside)
+    threshold = math.sqrt(cached * dram)
+    edge = max(s for s in spans if speed[s] >= threshold)
+    return edge, cached
+
+
+def measure_caches(source: str, file_bytes: int, repeats: int = 5,
+                   min_total_bytes: int = 64 * MIB) -> dict[str, Measurement]:
+    """Copy speed from DRAM and from the last-level cache, and that cache's size: all from
+    where the measured copy speed drops (``measure_copy_curve``), not from sysfs, which in
+    a VM tells the host's cache, not this guest's share of it.
+
+    The figures come from the fastest of each timing of each span over the repeats (another
+    task can only slow a copy down, or evict); each repeat's own figures give the spread.
+    """
+    timings = measure_copy_curve(source, file_bytes, repeats, min_total_bytes)
+    spans = sorted(timings)
+    curve = {s: [_copy_rate(t) for t in runs] for s, runs in timings.items()}
+    best = {s: _copy_rate({k: min(t[k] for t in runs) for k in runs[0]})
+            for s, runs in timings.items()}
+    edge, cached = _cache_edge(best)
+    per_repeat = []
+    for i in range(repeats):
+        with contextlib.suppress(RuntimeError):
+            per_repeat.append(_cache_edge({s: rates[i] for s, rates in curve.items()}))
+    shown = ", ".join(f"{units.format_size(s)} {best[s] / 1e9:.3g}" for s in spans)
     how = (f"read() of a cached file in {units.format_size(COPY_CHUNK_BYTES)} calls minus "
-           "0-byte reads, over ")
+           f"0-byte reads, cycling over spans of it; fastest of {repeats} runs, GB/s by span: "
+           f"{shown}")
+    largest = spans[-1]
+    dram = curve[largest]
+    edges = [e for e, _ in per_repeat] or [edge]
+    speeds = [c for _, c in per_repeat] or [cached]
     return {
-        "cpu.copy_bandwidth": _best_of(
-            runs, lambda t: total_bytes / (t["cold"] - t["base"]), "rate",
-            how + f"{units.format_size(cold_bytes)} (beyond the cache: from DRAM)"),
-        "cpu.copy_bandwidth_cached": _best_of(
-            runs, lambda t: total_bytes / (t["cached"] - t["base"]), "rate",
-            how + f"its first {units.format_size(cached_bytes)} again and again (from the "
-            "cache)"),
+        "cpu.copy_bandwidth": Measurement(
+            best[largest], "rate", (min(*dram, best[largest]), max(*dram, best[largest])),
+            f"copy speed over {units.format_size(largest)} (beyond the cache: from DRAM); "
+            + how, tuple(dram)),
+        "cpu.copy_bandwidth_cached": Measurement(
+            cached, "rate", (min(*speeds, cached), max(*speeds, cached)),
+            "median copy speed over spans of 1/16 to 1/4 of the cache (from the last-level "
+            "cache)", tuple(speeds)),
+        "cpu.cache_size": Measurement(
+            edge, "size", (min(*edges, edge), max(*edges, edge)),
+            f"the largest span copied faster than sqrt(cached x DRAM speed) (the last-level "
+            f"cache, as copies see it); {how}", tuple(edges)),
+        "host.copy_bandwidth_hot": Measurement(
+            best[spans[0]], "rate", (min(*curve[spans[0]], best[spans[0]]),
+                                     max(*curve[spans[0]], best[spans[0]])),
+            f"copy speed over {units.format_size(spans[0])} (a buffer that stays in the "
+            "core's own caches)", tuple(curve[spans[0]])),
     }
 
 
@@ -372,14 +463,18 @@ def _pingpong_child(read_fd: int, write_fd: int, cpu: int) -> None:
         os.write(write_fd, byte)
 
 
-def measure_context_switch(repeats: int = 5, round_trips: int = 20_000) -> Measurement:
+def measure_context_switch(repeats: int = 5, round_trips: int = 20_000,
+                           child_cpu: int | None = None) -> Measurement:
     """One switch between two tasks: a pipe ping-pong with a forked child on the same CPU.
 
     A round trip is 2 switches plus 2 pipe writes and 2 pipe reads; the writes and reads are
     timed separately in one process (1-byte write then read, data always there) and removed,
-    so the switch includes the wakeup but not the syscalls.
+    so the switch includes the wakeup but not the syscalls. With ``child_cpu`` the child
+    runs on that other CPU: then each half is a cross-CPU wake-up (an IPI, which a VM
+    exits for, and the idle CPU waking), in wall time.
     """
     cpu = min(os.sched_getaffinity(0))
+    child = cpu if child_cpu is None else child_cpu
     saved_affinity = os.sched_getaffinity(0)
     to_child_r, to_child_w = os.pipe()
     to_parent_r, to_parent_w = os.pipe()
@@ -393,7 +488,7 @@ def measure_context_switch(repeats: int = 5, round_trips: int = 20_000) -> Measu
             try:
                 os.close(to_child_w)
                 os.close(to_parent_r)
-                _pingpong_child(to_child_r, to_parent_w, cpu)
+                _pingpong_child(to_child_r, to_parent_w, child)
                 code = 0
             finally:  # the child never returns into the caller, whatever happened
                 os._exit(code)
@@ -422,9 +517,10 @@ def measure_context_switch(repeats: int = 5, round_trips: int = 20_000) -> Measu
                 os.close(fd)
         if pid:
             reap_child(pid, grace_s=2.0)
+    where = "the same CPU" if child == cpu else f"CPU {child} (this one on CPU {cpu})"
     return _median_of(runs, lambda t: t["round_trip"] / 2 - t["pair"], "time",
-                        "pipe ping-pong with a forked child pinned to the same CPU: round trip / "
-                      "2 minus one pipe write+read")
+                      f"pipe ping-pong with a forked child pinned to {where}: round trip / 2 "
+                      "minus one pipe write+read")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -486,55 +582,102 @@ def measure_loopback_tcp(repeats: int = 5, size_bytes: int = 256 * MIB,
     }
 
 
+def _buffer_sender(buffer: memoryview, total_bytes: int) -> Callable[[socket.socket], int]:
+    """A send loop: ``total_bytes`` in ``send()`` calls of one buffer; it returns its calls."""
+    def send_loop(sock: socket.socket) -> int:
+        calls, sent = 0, 0
+        while sent < total_bytes:
+            sent += sock.send(buffer[:min(len(buffer), total_bytes - sent)])
+            calls += 1
+        return calls
+    return send_loop
+
+
 @dataclass(frozen=True)
 class _PairCpu:
-    """CPU seconds of one pinned loopback transfer: sender, receiver, deferred softirq."""
+    """CPU seconds of one pinned loopback transfer: sender, receiver, deferred softirq (on
+    both their CPUs), and the receiver's wake-ups."""
 
     sender_s: float
     receiver_s: float
     softirq_s: float
     calls: int
+    wakeups: int = 0
+
+    @property
+    def total_s(self) -> float:
+        return self.sender_s + self.receiver_s + self.softirq_s
 
 
-def _pinned_transfer(cpu: int, total_bytes: int, send_loop: Callable[[socket.socket], int]
+def _pinned_transfer(cpu: int, total_bytes: int, send_loop: Callable[[socket.socket], int],
+                     receiver_cpu: int | None = None, congestion: str | None = None
                      ) -> _PairCpu:
-    """Run ``send_loop(sock)`` (it returns its syscalls) against a draining child, sender and
-    receiver both on ``cpu``, and measure who spent what."""
-    softirq = softirq_clock(cpu)
-    with loopback_peer("drain", cpu=cpu) as peer, pinned(cpu):
-        softirq_before = softirq()
+    """Run ``send_loop(sock)`` (it returns its syscalls) against a draining child, the
+    sender on ``cpu`` and the receiver on ``receiver_cpu`` (the same by default), under
+    congestion controller ``congestion`` (None: the host's default), and measure who spent
+    what."""
+    receiver_cpu = cpu if receiver_cpu is None else receiver_cpu
+    clocks = [softirq_clock(c) for c in {cpu, receiver_cpu}]
+    with loopback_peer("drain", cpu=receiver_cpu) as peer, pinned(cpu):
+        if congestion is not None:
+            set_congestion(peer.sock, congestion)
+        softirq_before = sum(clock() for clock in clocks)
         before = resource.getrusage(RUSAGE_SENDER)
         calls = send_loop(peer.sock)
         report = peer.finish()
         after = resource.getrusage(RUSAGE_SENDER)
-        softirq_s = softirq() - softirq_before
+        softirq_s = sum(clock() for clock in clocks) - softirq_before
     if report.received_bytes != total_bytes:
         raise RuntimeError("loopback receiver lost data")
     sender_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return _PairCpu(sender_s, report.cpu_s, softirq_s, calls)
+    return _PairCpu(sender_s, report.cpu_s, softirq_s, calls,
+                    report.voluntary_context_switches)
 
 
 def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: float,
                            pipe_op_s: float, repeats: int = 5, total_bytes: int = 256 * MIB,
-                           chunk_bytes: int = 64 * 1024) -> dict[str, Measurement]:
-    """The TCP costs of a loopback pair on one CPU: per sk_buff, per page-cache frag, and of
-    MSG_ZEROCOPY per page.
+                           chunk_bytes: int = 64 * 1024, source: str | None = None,
+                           copy_bytes_per_s: float | None = None,
+                           cached_region_bytes: int = 0, other_cpu: int | None = None,
+                           congestion: str | None = None) -> dict[str, Measurement]:
+    """The TCP costs of a loopback pair: per sk_buff, per page-cache frag, and of
+    MSG_ZEROCOPY per page; and how the work splits between sender and receiver.
 
-    Three transfers of ``total_bytes`` per repeat, sender and draining receiver pinned to
-    ``cpu`` (as ``iosim validate`` runs them); the CPU of the sender, the receiver and
-    ksoftirqd/``cpu`` together is what each transfer cost, and each call makes one skb:
+    Transfers of ``total_bytes`` per repeat, sender and draining receiver pinned to ``cpu``
+    (as ``iosim validate``'s ``same`` placement runs them); the CPU of the sender, the
+    receiver and ksoftirqd together is what each transfer cost, and each call makes one
+    skb. Copies are subtracted at the speed the model gives them (a buffer or an skb just
+    written: ``copy_cached_bytes_per_s``; a file beyond the cache: ``copy_bytes_per_s``):
 
     - ``send()`` of one 64 KiB buffer (linear skbs): all CPU minus the syscalls and the two
-      copies (the sender's in, the receiver's out; from the cache) is ``per_skb + rx_skb``,
-      split by the share the sender's own CPU had;
-    - ``sendfile()`` of one cached 64 KiB file region, again and again (skbs of 16 page-cache
-      frags): what it cost beyond syscalls, pipe ops, per-skb costs and the receiver's copy,
-      per 4 KiB frag, is ``cpu.rx_frag``;
+      copies (the sender's in, the receiver's out) is ``per_skb + rx_skb``, split by the
+      share the sender's own CPU had. This sender outruns its receiver, which then takes
+      skbs from the socket backlog (a few wake-ups per transfer);
+    - the same with the sender pausing after each send (twice the first transfer's work
+      per skb, spent in user space and subtracted from its CPU time): the receiver keeps up
+      and is woken for each skb, and what the pair spent beyond syscalls and copies, per
+      skb, minus ``per_skb``, is ``host.rx_skb_woken`` (the model has one receive cost per
+      skb, the backlog one: this is the evidence for a second);
+    - ``sendfile()`` of the real file ``source`` (larger than the cache, as validate's
+      large files are: cold pages and struct pages), asking for the rest of it: what it cost
+      beyond syscalls, pipe ops, per-skb costs and the receiver's copy from DRAM, per 4 KiB
+      frag, is ``cpu.rx_frag``. The same of one hot 64 KiB region, again and again (what
+      calibrate used to do), and of a region of ``cached_region_bytes`` (in the cache) are
+      ``host.rx_frag_hot`` and ``host.rx_frag_cached``: how much of the cost is cache misses;
     - ``send(MSG_ZEROCOPY)`` of one 64 KiB buffer (completions reaped as the paths do, 8
       sends in flight): beyond syscalls, per-skb costs and the two copies (loopback copies
       the pinned pages before delivery), per page, is ``cpu.page_pin``. It includes the
       completion of each send: a per-send part did not separate (sends of 256 KiB cost more
       per page, not less), so ``cpu.notification`` is written as 1 ns.
+
+    Every socket uses ``congestion`` (None: the host's default): the model's TCP is CUBIC
+    without pacing, so its costs are measured under ``cubic``; what a pacing controller
+    (BBR) adds per skb is ``measure_per_skb``'s to tell.
+
+    With ``other_cpu``, the linear and file transfers run again with the receiver there
+    (``split``): the sender's share of the TCP work and its total per skb in each placement
+    (``host.tcp_sender_share_*``, ``host.tcp_per_skb_*``) say where the kernel runs the
+    loopback receive softirq, which the model charges to the receiver.
 
     ``syscall_s`` is a syscall's kernel cost (two mode switches and the fixed work). These
     are CPU times, which another task hardly changes, but which vary from run to run with how
@@ -544,14 +687,10 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
     skbs = -(-total_bytes // chunk_bytes)
     frags = total_bytes // page
     copy_s = total_bytes / copy_cached_bytes_per_s
+    cold_copy_s = total_bytes / (copy_bytes_per_s or copy_cached_bytes_per_s)
     buffer = memoryview(bytearray(chunk_bytes))
 
-    def send_loop(sock: socket.socket) -> int:
-        calls, sent = 0, 0
-        while sent < total_bytes:
-            sent += sock.send(buffer[:min(chunk_bytes, total_bytes - sent)])
-            calls += 1
-        return calls
+    send_loop = _buffer_sender(buffer, total_bytes)
 
     def zerocopy_loop(sock: socket.socket) -> int:
         sock.setsockopt(socket.SOL_SOCKET, SO_ZEROCOPY, 1)
@@ -567,47 +706,102 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
             state.sends += 1
         return calls + retire_zerocopy(sock, state, in_flight)
 
+    def region_loop(fd: int, region_bytes: int) -> Callable[[socket.socket], int]:
+        def loop(sock: socket.socket) -> int:
+            out_fd, calls, sent = sock.fileno(), 0, 0
+            while sent < total_bytes:
+                offset = sent % region_bytes
+                sent += os.sendfile(out_fd, fd, offset,
+                                    min(chunk_bytes, total_bytes - sent, region_bytes - offset))
+                calls += 1
+            return calls
+        return loop
+
+    def file_loop(fd: int) -> Callable[[socket.socket], int]:
+        def loop(sock: socket.socket) -> int:  # the rest of the file each call, as paths do
+            out_fd, calls, sent = sock.fileno(), 0, 0
+            while sent < total_bytes:
+                sent += os.sendfile(out_fd, fd, sent, total_bytes - sent)
+                calls += 1
+            return calls
+        return loop
+
+    pause = {"s": 0.0, "spent_s": 0.0}  # the woken loop's pause, and the CPU it took
+
+    def paused_loop(sock: socket.socket) -> int:
+        calls, sent = 0, 0
+        while sent < total_bytes:
+            sent += sock.send(buffer[:min(chunk_bytes, total_bytes - sent)])
+            calls += 1
+            before_s, until = time.thread_time(), time.perf_counter() + pause["s"]
+            while time.perf_counter() < until:
+                pass
+            pause["spent_s"] += time.thread_time() - before_s
+        return calls
+
     runs: list[dict[str, float]] = []
     calls: dict[str, list[int]] = {}
-    shares: list[float] = []
-    with source_file(chunk_bytes) as region:
-        fd = os.open(region, os.O_RDONLY)
-        try:
-            def sendfile_loop(sock: socket.socket) -> int:
-                out_fd, calls, sent = sock.fileno(), 0, 0
-                while sent < total_bytes:
-                    sent += os.sendfile(out_fd, fd, 0, min(chunk_bytes, total_bytes - sent))
-                    calls += 1
-                return calls
-
-            loops = {"linear": send_loop, "paged": sendfile_loop}
-            if _zerocopy_allowed():
-                loops["zerocopy"] = zerocopy_loop
-            for _ in range(repeats):
-                run = {}
-                for kind, loop in loops.items():
-                    used = _pinned_transfer(cpu, total_bytes, loop)
-                    run[kind] = used.sender_s + used.receiver_s + used.softirq_s
-                    calls.setdefault(kind, []).append(used.calls)
-                    if kind == "linear":
-                        sender_s = used.sender_s - used.calls * syscall_s - copy_s
-                        shares.append(sender_s / (run[kind] - used.calls * syscall_s
-                                                  - 2 * copy_s))
-                runs.append(run)
-        finally:
-            os.close(fd)
+    shares: dict[str, list[float]] = {}
+    wakeups: list[float] = []
+    with contextlib.ExitStack() as stack:
+        region = stack.enter_context(source_file(chunk_bytes))
+        fds = []
+        for name in (region, source):
+            if name is not None:
+                fds.append(os.open(name, os.O_RDONLY))
+                stack.callback(os.close, fds[-1])
+        loops: dict[str, tuple[Callable[[socket.socket], int], int | None]] = {
+            "linear": (send_loop, None), "woken": (paused_loop, None),
+            "hot": (region_loop(fds[0], chunk_bytes), None)}
+        if source is not None:
+            loops["paged"] = (file_loop(fds[1]), None)
+            if cached_region_bytes >= chunk_bytes:
+                loops["cached"] = (region_loop(fds[1], cached_region_bytes), None)
+        if _zerocopy_allowed():
+            loops["zerocopy"] = (zerocopy_loop, None)
+        if other_cpu is not None:
+            loops["linear_split"] = (send_loop, other_cpu)
+            if source is not None:
+                loops["paged_split"] = (file_loop(fds[1]), other_cpu)
+        for _ in range(repeats):
+            run = {}
+            for kind, (loop, receiver_cpu) in loops.items():
+                pause["spent_s"] = 0.0
+                used = _pinned_transfer(cpu, total_bytes, loop, receiver_cpu, congestion)
+                run[kind] = used.total_s - pause["spent_s"]
+                if kind == "linear":  # the woken loop pauses twice this transfer's work/skb
+                    pause["s"] = max(20e-6, 2 * (used.total_s - used.calls * syscall_s
+                                                 - 2 * copy_s) / skbs)
+                elif kind == "woken":
+                    wakeups.append(used.wakeups / skbs)
+                calls.setdefault(kind, []).append(used.calls)
+                base = used.calls * syscall_s
+                if kind.startswith("linear"):
+                    work = used.total_s - base - 2 * copy_s
+                    shares.setdefault(kind, []).append((used.sender_s - base - copy_s) / work)
+                elif kind.startswith("paged"):  # the sender copies nothing
+                    work = used.total_s - base - 2 * frags * pipe_op_s - cold_copy_s
+                    shares.setdefault(kind, []).append(
+                        (used.sender_s - base - 2 * frags * pipe_op_s) / work)
+            runs.append(run)
     call = {kind: statistics.median(n) for kind, n in calls.items()}
-    share = min(1.0, max(0.0, statistics.median(shares)))
+    share = min(1.0, max(0.0, statistics.median(shares["linear"])))
 
-    def skb_s(t: dict[str, float]) -> float:  # per_skb + rx_skb
-        return (t["linear"] - call["linear"] * syscall_s - 2 * copy_s) / skbs
+    def skb_s(t: dict[str, float], kind: str = "linear") -> float:  # per_skb + rx_skb
+        return (t[kind] - call[kind] * syscall_s - 2 * copy_s) / skbs
+
+    def frag_s(kind: str, copy: float) -> Callable[[dict[str, float]], float]:
+        return lambda t: (t[kind] - call[kind] * syscall_s - 2 * frags * pipe_op_s
+                          - skbs * skb_s(t) - copy) / frags
 
     def page_pin(t: dict[str, float]) -> float:
         return (t["zerocopy"] - call["zerocopy"] * syscall_s - 2 * copy_s
                 - skbs * skb_s(t)) / frags
 
     both = (f"{units.format_size(total_bytes)} over 127.0.0.1 in "
-            f"{units.format_size(chunk_bytes)} calls, sender and receiver on CPU {cpu}")
+            f"{units.format_size(chunk_bytes)} calls, sender and receiver on CPU {cpu}, "
+            f"{congestion or 'default'} congestion control")
+    beyond = "all CPU beyond syscalls, pipe ops, per-skb costs and the copy, per 4 KiB frag"
     found = {
         "cpu.per_skb": _median_of(runs, lambda t: share * skb_s(t), "time",
                                   f"send() of {both}: all CPU (ksoftirqd/{cpu} included) "
@@ -616,12 +810,16 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
         "cpu.rx_skb": _median_of(runs, lambda t: (1 - share) * skb_s(t), "time",
                                  f"send() of {both}: all CPU minus syscalls and copies, per "
                                  f"skb, x the receiver's and ksoftirqd's share "
-                                 f"({1 - share:.0%})"),
-        "cpu.rx_frag": _median_of(
-            runs, lambda t: (t["paged"] - call["paged"] * syscall_s - 2 * frags * pipe_op_s
-                             - skbs * skb_s(t) - copy_s) / frags, "time",
-            f"sendfile() of one cached 64 KiB region, {both}: all CPU beyond syscalls, pipe "
-            "ops, per-skb costs and the copy, per 4 KiB frag"),
+                                 f"({1 - share:.0%}); the receiver behind, on its backlog"),
+        "host.rx_skb_woken": _median_of(
+            runs, lambda t: skb_s(t, "woken") - share * skb_s(t), "time",
+            f"send() of {both}, pausing after each send in user space (its CPU subtracted): "
+            f"all CPU minus syscalls and copies, per skb, minus cpu.per_skb; the receiver "
+            f"kept up, woken for {statistics.median(wakeups):.0%} of the skbs (median)"),
+        "host.rx_frag_hot": _median_of(
+            runs, frag_s("hot", copy_s), "time",
+            f"sendfile() of one cached 64 KiB region again and again, {both}: {beyond} (from "
+            "the cache)"),
         "cpu.page_pin": _median_of(
             runs, page_pin, "time", f"send(MSG_ZEROCOPY) of {both}: all CPU beyond syscalls, "
             "per-skb costs and the two copies, per page (pin, unpin, the page loopback copies "
@@ -629,10 +827,166 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
         "cpu.notification": _fixed(MIN_TIME_S, "time", "not separable on this host: included "
                                    "in cpu.page_pin (a per-send part of the MSG_ZEROCOPY cost "
                                    "came out at or below zero)"),
+        "host.tcp_sender_share_linear_same": _share(shares["linear"], "send() of " + both),
     }
+    if "paged" in call:
+        found["cpu.rx_frag"] = _median_of(
+            runs, frag_s("paged", cold_copy_s), "time",
+            f"sendfile() of a cached file beyond the cache (the rest of it each call, as the "
+            f"paths do), {both}: {beyond} (from DRAM)")
+        found["host.tcp_sender_share_paged_same"] = _share(shares["paged"],
+                                                           "sendfile() of " + both)
+    else:  # no real file: the hot region is all there is
+        found["cpu.rx_frag"] = found["host.rx_frag_hot"]
+    if "cached" in call:
+        found["host.rx_frag_cached"] = _median_of(
+            runs, frag_s("cached", copy_s), "time",
+            f"sendfile() of a {units.format_size(cached_region_bytes)} region of a cached "
+            f"file again and again (within the cache), {both}: {beyond} (from the cache)")
     if "zerocopy" not in call:  # SO_ZEROCOPY refused: these two stay the base profile's
         del found["cpu.notification"], found["cpu.page_pin"]
+    split = f"receiver on CPU {other_cpu} instead"
+    for kind in ("linear_split", "paged_split"):
+        if kind in call:
+            found[f"host.tcp_sender_share_{kind}"] = _share(shares[kind], f"{kind}: {split}")
+    if "linear_split" in call:
+        for kind, where in (("linear", "same"), ("linear_split", "split")):
+            found[f"host.tcp_per_skb_{where}"] = _median_of(
+                runs, lambda t, k=kind: skb_s(t, k), "time",
+                f"send() of {both}{'' if where == 'same' else ', ' + split}: all CPU minus "
+                "syscalls and copies, per skb (sender, receiver and softirq together)")
     return found
+
+
+def _share(samples: list[float], what: str) -> Measurement:
+    """The sender's share of the TCP work of a transfer (the rest: receiver and ksoftirqd)."""
+    clipped = [min(1.0, max(0.0, v)) for v in samples]
+    return Measurement(statistics.median(clipped), "share", (min(clipped), max(clipped)),
+                       f"{what}: the sender's CPU beyond its syscalls, copies and pipe ops, "
+                       "over all such work of sender, receiver and ksoftirqd; median of "
+                       f"{len(samples)} runs", tuple(clipped))
+
+
+def measure_per_skb(cpu: int, receiver_cpu: int, congestion: str | None, syscall_s: float,
+                    copy_cached_bytes_per_s: float, repeats: int = 5,
+                    total_bytes: int = 256 * MIB, chunk_bytes: int = 64 * 1024
+                    ) -> Measurement:
+    """The loopback TCP work per skb (sender, receiver and softirq together) of ``send()``
+    of one 64 KiB buffer under ``congestion``, as ``measure_loopback_costs`` takes it: all
+    CPU minus syscalls and the two copies, per skb. Under a pacing controller the
+    difference to ``cubic``'s is what pacing costs."""
+    buffer = memoryview(bytearray(chunk_bytes))
+    skbs = -(-total_bytes // chunk_bytes)
+    copy_s = total_bytes / copy_cached_bytes_per_s
+
+    send_loop = _buffer_sender(buffer, total_bytes)
+
+    runs = []
+    for _ in range(repeats):
+        used = _pinned_transfer(cpu, total_bytes, send_loop, receiver_cpu, congestion)
+        runs.append({"work": used.total_s - used.calls * syscall_s - 2 * copy_s})
+    where = "one CPU" if cpu == receiver_cpu else f"CPUs {cpu} and {receiver_cpu}"
+    return _median_of(runs, lambda t: t["work"] / skbs, "time",
+                      f"send() of {units.format_size(total_bytes)} in "
+                      f"{units.format_size(chunk_bytes)} calls on {where}, {congestion} "
+                      "congestion control: all CPU minus syscalls and copies, per skb")
+
+
+def measure_startup(cpu: int, receiver_cpu: int, congestion: str | None, repeats: int = 5,
+                    first_bytes: int = 4 * MIB, chunks: int = 8,
+                    chunk_bytes: int = 64 * 1024) -> Measurement:
+    """What a new connection costs once: the first ``first_bytes`` of a fresh connection
+    take longer than each later ``first_bytes`` of it (the send buffer and receive window
+    grow from tcp_wmem[1]/tcp_rmem[1], the first ACKs and wake-ups, the controller's start).
+
+    ``chunks`` x ``first_bytes`` in ``chunk_bytes`` send() calls from one buffer; the
+    receiver stamps when each ``first_bytes`` has arrived. The figure is the first stamp
+    (from the first call) minus the median of the later intervals, median over repeats.
+    """
+    buffer = memoryview(bytearray(chunk_bytes))
+    total = chunks * first_bytes
+    runs = []
+    for _ in range(repeats):
+        with loopback_peer("drain", cpu=receiver_cpu, mark_bytes=first_bytes) as peer, \
+                pinned(cpu):
+            if congestion is not None:
+                set_congestion(peer.sock, congestion)
+            start_ns = time.monotonic_ns()
+            _buffer_sender(buffer, total)(peer.sock)
+            report = peer.finish()
+        marks = report.marks_ns
+        if len(marks) != chunks:
+            raise RuntimeError("loopback receiver missed a mark")
+        steady_s = statistics.median(b - a for a, b in itertools.pairwise(marks)) / 1e9
+        runs.append({"first": (marks[0] - start_ns) / 1e9, "steady": steady_s})
+    where = "one CPU" if cpu == receiver_cpu else f"CPUs {cpu} and {receiver_cpu}"
+    return _median_of(runs, lambda t: t["first"] - t["steady"], "time",
+                      f"fresh connection on {where}, {congestion or 'default'} congestion "
+                      f"control: the first {units.format_size(first_bytes)} minus each later "
+                      f"{units.format_size(first_bytes)} of {chunks}")
+
+
+def measure_first_touch(cpu: int, source: str, size_bytes: int, repeats: int = 5,
+                        chunk_bytes: int = 64 * 1024) -> dict[str, Measurement]:
+    """What the sender pays to copy out of a mapping, as mmap+write does: per page, from a
+    fresh mapping (its first touch faults, fault-around maps the neighbours) beyond the
+    same send() from the mapping once its pages are mapped, and per byte, the touched
+    mapping's copy against a hot 64 KiB buffer's.
+
+    Sender CPU time of ``size_bytes`` in ``chunk_bytes`` send() calls over loopback, sender
+    and receiver on ``cpu``; ``ru_minflt`` counts the faults of the fresh mapping.
+    """
+    page = mmap.PAGESIZE
+    pages = size_bytes // page
+    buffer = memoryview(bytearray(chunk_bytes))
+    runs, faults = [], []
+    fd = os.open(source, os.O_RDONLY)
+    try:
+        for _ in range(repeats):
+            run = {}
+            for kind in ("fresh", "touched", "buffer"):
+                with contextlib.ExitStack() as stack:
+                    if kind == "buffer":
+                        views = [buffer] * (size_bytes // chunk_bytes)
+                    else:
+                        mapped = mmap.mmap(fd, size_bytes, prot=mmap.PROT_READ)
+                        stack.callback(mapped.close)
+                        view = memoryview(mapped)
+                        stack.callback(view.release)
+                        if kind == "touched":
+                            for offset in range(0, size_bytes, page):
+                                view[offset]
+                        views = [view[o:o + chunk_bytes]
+                                 for o in range(0, size_bytes, chunk_bytes)]
+                        stack.callback(lambda vs=views: [v.release() for v in vs])
+                    peer = stack.enter_context(loopback_peer("drain", cpu=cpu))
+                    stack.enter_context(pinned(cpu))
+                    before = resource.getrusage(RUSAGE_SENDER)
+                    for chunk in views:
+                        sent = 0
+                        while sent < len(chunk):
+                            sent += peer.sock.send(chunk[sent:])
+                    after = resource.getrusage(RUSAGE_SENDER)
+                    peer.finish()
+                run[kind] = (after.ru_utime - before.ru_utime) + (after.ru_stime
+                                                                  - before.ru_stime)
+                if kind == "fresh":
+                    faults.append(after.ru_minflt - before.ru_minflt)
+            runs.append(run)
+    finally:
+        os.close(fd)
+    what = (f"send() of {units.format_size(size_bytes)} of a cached file from a mapping, "
+            f"sender and receiver on CPU {cpu}; sender CPU")
+    return {
+        "host.mmap_first_touch": _median_of(
+            runs, lambda t: (t["fresh"] - t["touched"]) / pages, "time",
+            f"{what}: fresh mapping minus one whose pages are mapped, per page "
+            f"({statistics.median(faults):.0f} faults, median)"),
+        "host.mmap_copy_extra": _median_of(
+            runs, lambda t: (t["touched"] - t["buffer"]) / pages, "time",
+            f"{what}: a mapping whose pages are mapped minus a hot 64 KiB buffer, per page "
+            "(the copy from the file's pages instead of a buffer in the core's caches)"),
+    }
 
 
 def _zerocopy_allowed() -> bool:
@@ -688,7 +1042,8 @@ def _last_level_cache() -> Measurement:
             best, where = size, f"{index}/size"
     if not best:
         raise ValueError("no cache listed in sysfs")
-    return _fixed(best, "size", f"read from {where} (the last-level cache)")
+    return _fixed(best, "size", f"read from {where}: what the kernel was told; "
+                  "cpu.cache_size is measured instead")
 
 
 def read_settings() -> dict[str, Measurement]:
@@ -720,7 +1075,7 @@ def read_settings() -> dict[str, Measurement]:
         with contextlib.suppress(OSError, ValueError, IndexError):
             out[key] = _fixed(pick(_read_ints(path)), kind, f"read from {path}")
     with contextlib.suppress(OSError, ValueError):
-        out["cpu.cache_size"] = _last_level_cache()
+        out["host.sysfs_cache_size"] = _last_level_cache()
     try:
         with open("/proc/meminfo") as fh:
             meminfo = dict(line.split(":", 1) for line in fh)
@@ -780,6 +1135,8 @@ def _toml_value(value: object, unit_kind: str) -> str:
 
 
 def _human(value: float, unit_kind: str) -> str:
+    if unit_kind == "share":
+        return f"{value:.0%}"
     if unit_kind == "time":
         return units.format_time(value)
     if unit_kind == "rate":
@@ -867,6 +1224,11 @@ class CalibrationReport:
             spread = f"  ({_spread_text(m)})" if m.spread[0] != m.spread[1] else ""
             rows.append(f"{key:26s} {_human(m.value, m.unit_kind):>12s}{spread}")
         rows += [f"{key:26s} not measured: {why}" for key, why in sorted(self.failures.items())]
+        busy = self.measurements.get("host.others_share")
+        if busy is not None and busy.value > BUSY_SHARE:
+            rows.append(f"warning: other tasks took {busy.value:.0%} of the machine during the "
+                        "calibration; its figures are a busy host's: calibrate again when it "
+                        "is quiet")
         return "\n".join(rows)
 
 
@@ -882,10 +1244,13 @@ def calibrate(progress: Callable[[str], None] | None = None, repeats: int = 5,
         raise ValueError(f"repeats must be at least 1, got {repeats}")
     say = progress or (lambda _message: None)
     started_s = time.monotonic()
+    everywhere = set(range(os.cpu_count() or 1))
+    bystanders = Bystanders(everywhere, ksoftirqd_pids(everywhere))
     if quick:
         repeats = min(repeats, 3)
     sizes = {
-        "copy": 64 * MIB if quick else 256 * MIB,
+        "file": 128 * MIB if quick else 512 * MIB,  # the copy curve's largest span
+        "copy": 16 * MIB if quick else 64 * MIB,  # read per span, at least
         "membus": 64 * MIB if quick else 128 * MIB,  # per process, x2 buffers: beyond caches
         "fault": 16 * MIB if quick else 64 * MIB,
         "calls": 20_000 if quick else 200_000,
@@ -894,6 +1259,8 @@ def calibrate(progress: Callable[[str], None] | None = None, repeats: int = 5,
         "tcp": 32 * MIB if quick else 256 * MIB,
         "tcp_small": 4 * MIB if quick else 32 * MIB,
         "rtt": 300 if quick else 2_000,
+        "touch": 16 * MIB if quick else 64 * MIB,
+        "startup_chunks": 3 if quick else 8,
     }
     found: dict[str, Measurement] = {}
     failures: dict[str, str] = {}
@@ -911,41 +1278,10 @@ def calibrate(progress: Callable[[str], None] | None = None, repeats: int = 5,
             raise RuntimeError(f"needs {', '.join(missing)}, which could not be measured")
         return [found[k].value for k in keys]
 
-    cache_bytes = found["cpu.cache_size"].value if "cpu.cache_size" in found else 32 * MIB
-    file_bytes = 0
-
-    def settings() -> None:
-        nonlocal cache_bytes, file_bytes
-        found.update(read_settings())
-        if "cpu.cache_size" in found:
-            cache_bytes = int(found["cpu.cache_size"].value)
-        # several times the cache, so that reading it all comes from DRAM
-        file_bytes = min(max((2 if quick else 4) * cache_bytes, sizes["copy"]), 512 * MIB)
-
-    attempt("kernel settings", "kernel settings", settings)
-    with contextlib.ExitStack() as stack:
-        sources: list[str] = []
-
-        def source() -> None:
-            sources.append(stack.enter_context(source_file(file_bytes)))
-
-        def copy() -> None:
-            if not sources:
-                raise RuntimeError("no cached source file")
-            found.update(measure_copy_bandwidth(sources[0], file_bytes,
-                                                max(COPY_CHUNK_BYTES, cache_bytes // 4),
-                                                repeats, sizes["copy"]))
-
-        def fault() -> None:
-            if not sources:
-                raise RuntimeError("no cached source file")
-            found.update(measure_page_fault(sources[0], min(sizes["fault"], file_bytes),
-                                            repeats))
-
-        attempt(f"cached source file ({units.format_size(file_bytes)})", "source file", source)
-        attempt(f"copy bandwidth from DRAM and from the cache ({repeats} x "
-                f"{units.format_size(sizes['copy'])})", "cpu.copy_bandwidth", copy)
-        attempt("page fault and fault-around on a cached file", "cpu.page_fault", fault)
+    cpus = sorted(os.sched_getaffinity(0))
+    cpu = pair_cpu()
+    other_cpu = cpus[1] if len(cpus) > 1 else None
+    attempt("kernel settings", "kernel settings", lambda: found.update(read_settings()))
 
     def membus() -> None:
         bus = measure_membus_bandwidth(repeats, sizes["membus"])
@@ -975,12 +1311,10 @@ def calibrate(progress: Callable[[str], None] | None = None, repeats: int = 5,
 
     def ctx() -> None:
         found["cpu.context_switch"] = measure_context_switch(repeats, sizes["ctx"])
-
-    def pair() -> None:
-        mode_switch_s, syscall_s, cached_bps, pipe_op_s = need(
-            "cpu.mode_switch", "cpu.syscall", "cpu.copy_bandwidth_cached", "cpu.pipe_op")
-        found.update(measure_loopback_costs(pair_cpu(), 2 * mode_switch_s + syscall_s,
-                                            cached_bps, pipe_op_s, repeats, sizes["pair"]))
+        if other_cpu is not None:
+            # a tenth of the round trips: each costs tens of microseconds in a VM
+            found["host.wakeup_cross_cpu"] = measure_context_switch(
+                repeats, sizes["ctx"] // 10, child_cpu=other_cpu)
 
     def tcp() -> None:
         tcp = measure_loopback_tcp(repeats, sizes["tcp"], sizes["tcp_small"])
@@ -991,16 +1325,88 @@ def calibrate(progress: Callable[[str], None] | None = None, repeats: int = 5,
     def rtt() -> None:
         found["wire.rtt"] = measure_loopback_rtt(repeats, sizes["rtt"])
 
-    attempt("memory bus (parallel copies)", "membus.bandwidth", membus)
-    attempt("syscall, mode switch, pipe op", "cpu.syscall", syscalls)
-    attempt("context switch (pipe ping-pong)", "cpu.context_switch", ctx)
-    attempt(f"loopback TCP per skb, per frag, per MSG_ZEROCOPY page and completion "
-            f"(sender and receiver on CPU {pair_cpu()})",
-            "cpu.per_skb", pair)
+    controls = congestion_controls()
+    names = [c for c in dict.fromkeys((controls.default, MODEL_CONGESTION, "bbr"))
+             if c and c in controls.available and prepare_congestion(c) is None]
+    model_cc = MODEL_CONGESTION if MODEL_CONGESTION in names else None
+    places = {"same": cpu} | ({"split": other_cpu} if other_cpu is not None else {})
+
+    def startup() -> None:
+        for where, receiver in places.items():
+            for name in names:
+                found[f"host.tcp_startup_{where}_{name}"] = measure_startup(
+                    cpu, receiver, name, repeats, chunks=sizes["startup_chunks"])
+
+    def pacing() -> None:
+        mode_switch_s, syscall_s, cached_bps = need("cpu.mode_switch", "cpu.syscall",
+                                                    "cpu.copy_bandwidth_cached")
+        for where, receiver in places.items():
+            for name in names:
+                if name != model_cc:
+                    found[f"host.tcp_per_skb_{where}_{name}"] = measure_per_skb(
+                        cpu, receiver, name, 2 * mode_switch_s + syscall_s, cached_bps,
+                        repeats, sizes["pair"])
+
+    with contextlib.ExitStack() as stack:
+        sources: list[str] = []
+
+        def source() -> None:
+            sources.append(stack.enter_context(source_file(sizes["file"])))
+
+        def caches() -> None:
+            if not sources:
+                raise RuntimeError("no cached source file")
+            found.update(measure_caches(sources[0], sizes["file"], repeats, sizes["copy"]))
+
+        def fault() -> None:
+            if not sources:
+                raise RuntimeError("no cached source file")
+            found.update(measure_page_fault(sources[0], sizes["fault"], repeats))
+
+        def pair() -> None:
+            mode_switch_s, syscall_s, cached_bps, pipe_op_s, dram_bps, cache_bytes = need(
+                "cpu.mode_switch", "cpu.syscall", "cpu.copy_bandwidth_cached", "cpu.pipe_op",
+                "cpu.copy_bandwidth", "cpu.cache_size")
+            found.update(measure_loopback_costs(
+                cpu, 2 * mode_switch_s + syscall_s, cached_bps, pipe_op_s, repeats,
+                sizes["pair"], source=sources[0] if sources else None,
+                copy_bytes_per_s=dram_bps,
+                cached_region_bytes=int(cache_bytes) // 4 // COPY_CHUNK_BYTES
+                * COPY_CHUNK_BYTES, other_cpu=other_cpu, congestion=model_cc))
+
+        def touch() -> None:
+            if not sources:
+                raise RuntimeError("no cached source file")
+            found.update(measure_first_touch(cpu, sources[0], sizes["touch"], repeats))
+
+        attempt(f"cached source file ({units.format_size(sizes['file'])})", "source file",
+                source)
+        attempt(f"copy speed by working set, 256 KiB to {units.format_size(sizes['file'])}: "
+                "DRAM, the last-level cache and its size", "cpu.copy_bandwidth", caches)
+        attempt("page fault and fault-around on a cached file", "cpu.page_fault", fault)
+        attempt("memory bus (parallel copies)", "membus.bandwidth", membus)
+        attempt("syscall, mode switch, pipe op", "cpu.syscall", syscalls)
+        attempt("context switch and cross-CPU wake-up (pipe ping-pong)", "cpu.context_switch",
+                ctx)
+        attempt(f"loopback TCP per skb, per frag (a file beyond the cache), per MSG_ZEROCOPY "
+                f"page and completion (sender and receiver on CPU {cpu}, and split)",
+                "cpu.per_skb", pair)
+        attempt("first touch of a mapping in send()", "host.mmap_first_touch", touch)
     attempt("loopback TCP throughput and cost", "nic.rate", tcp)
     attempt("loopback TCP round trip", "wire.rtt", rtt)
+    attempt("loopback TCP per skb under the other congestion controllers (pacing)",
+            "host.tcp_per_skb_bbr", pacing)
+    attempt("connection start-up, per placement and congestion controller",
+            "host.tcp_startup", startup)
+    elapsed_s = time.monotonic() - started_s
+    others_s, steal_s = bystanders.measure(elapsed_s)
+    found["host.others_share"] = _fixed(
+        min(1.0, (others_s + steal_s) / (elapsed_s * len(everywhere))), "share",
+        "CPU time other tasks ran on this machine, and the hypervisor stole, during the "
+        "calibration, over all CPUs' wall time: above 10 % the copy speeds, the cache size "
+        "and the loopback costs are a busy host's (neighbours take the cache and the bus)")
     return CalibrationReport(
         measurements=found, date=datetime.datetime.now().isoformat(timespec="minutes"),
         host=platform.node(),
         kernel=f"{platform.system()} {platform.release()}", repeats=repeats, quick=quick,
-        elapsed_s=time.monotonic() - started_s, failures=failures)
+        elapsed_s=elapsed_s, failures=failures)

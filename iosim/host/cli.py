@@ -19,6 +19,8 @@ from iosim.host.calibrate import calibrate
 from iosim.host.validate import (
     DEFAULT_REPEATS,
     DEFAULT_SIZES,
+    PLACEMENTS,
+    PREFERRED_CONGESTION,
     QUICK_REPEATS,
     QUICK_SIZES,
     REAL_TO_SIM,
@@ -55,6 +57,29 @@ def _paths(text: str) -> tuple[str, ...]:
                 f"unknown path {part!r}: expected some of {', '.join(realpaths.PATHS)}")
         paths.append(real)
     return tuple(dict.fromkeys(paths))
+
+
+def parse_placement(text: str) -> tuple[str, ...]:
+    """``same``, ``split`` or ``both`` (argparse type)."""
+    if text == "both":
+        return PLACEMENTS
+    if text in PLACEMENTS:
+        return (text,)
+    raise argparse.ArgumentTypeError(f"{text!r}: expected same, split or both")
+
+
+def parse_congestion(text: str) -> tuple[str, ...]:
+    """``cubic,bbr``: congestion controllers by name (argparse type); ``default``: the
+    host's default, not set on the socket."""
+    names = tuple(dict.fromkeys(p.strip() for p in text.split(",")))
+    if names == ("default",):
+        return ()
+    for name in names:
+        if not name or len(name) >= realpaths.TCP_CA_NAME_MAX or not name.replace(
+                "_", "").isalnum():
+            raise argparse.ArgumentTypeError(f"{name!r}: expected congestion controller "
+                                             "names like cubic,bbr, or default")
+    return names
 
 
 def positive_int(text: str) -> int:
@@ -98,6 +123,14 @@ def add_parsers(sub) -> None:
                           f"with --quick {_size_list(QUICK_SIZES)})")
     val.add_argument("--paths", type=_paths, default=realpaths.PATHS, metavar="PATHS",
                      help=f"comma-separated, some of {', '.join(realpaths.PATHS)} (default all)")
+    val.add_argument("--placement", type=parse_placement, metavar="WHERE",
+                     help="same (sender and receiver on one CPU), split (on two) or both "
+                          "(default both; with --quick same)")
+    val.add_argument("--cc", type=parse_congestion, metavar="NAMES",
+                     help="comma-separated congestion controllers, set per socket "
+                          "(TCP_CONGESTION); one the host cannot load is reported, not run "
+                          f"(default: the host's and {', '.join(PREFERRED_CONGESTION)} where "
+                          "available; with --quick, or 'default', the host's)")
     val.add_argument("--buffer", type=_size, default=64 * 1024, metavar="SIZE",
                      help="read/send size per call, real and simulated (default 64KiB)")
     val.add_argument("--repeats", type=positive_int, metavar="N",
@@ -153,7 +186,10 @@ def _validate(args: argparse.Namespace) -> int:
     sizes = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
     repeats = args.repeats or (QUICK_REPEATS if args.quick else DEFAULT_REPEATS)
     print("real transfers over 127.0.0.1 and their simulation:", file=sys.stderr)
-    result = validate(profile, sizes, args.paths, args.buffer, repeats, progress=_progress)
+    placements = args.placement or (("same",) if args.quick else PLACEMENTS)
+    congestion = args.cc if args.cc is not None else (() if args.quick else None)
+    result = validate(profile, sizes, args.paths, args.buffer, repeats, progress=_progress,
+                      placements=placements, congestion=congestion)
     try:
         result.write_json(out / "validate.json")
         result.write_csv(out / "validate.csv")

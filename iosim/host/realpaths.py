@@ -20,6 +20,7 @@ import signal
 import socket
 import statistics
 import struct
+import subprocess
 import tempfile
 import time
 import zlib
@@ -34,6 +35,12 @@ MAX_BUFFER_BYTES = 64 << 20
 IO_TIMEOUT_S = 10.0  # no single send/recv/accept may block longer than this
 TEMP_PREFIX = "iosim-host-"
 
+
+def temp_prefix() -> str:
+    """This process's temporary names: its own leftovers can be told from another's."""
+    return f"{TEMP_PREFIX}{os.getpid()}-"
+
+
 # Linux ABI values, for Pythons whose socket module lacks the names.
 SO_ZEROCOPY = getattr(socket, "SO_ZEROCOPY", 60)
 MSG_ZEROCOPY = getattr(socket, "MSG_ZEROCOPY", 0x4000000)
@@ -41,6 +48,8 @@ MSG_ERRQUEUE = getattr(socket, "MSG_ERRQUEUE", 0x2000)
 IP_RECVERR = getattr(socket, "IP_RECVERR", 11)
 IPV6_RECVERR = getattr(socket, "IPV6_RECVERR", 25)
 TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", 12)
+TCP_CONGESTION = getattr(socket, "TCP_CONGESTION", 13)
+TCP_CA_NAME_MAX = 16
 SO_EE_ORIGIN_ZEROCOPY = 5
 SO_EE_CODE_ZEROCOPY_COPIED = 1
 # struct sock_extended_err: ee_errno u32, ee_origin u8, ee_type u8, ee_code u8, ee_pad u8,
@@ -52,8 +61,12 @@ ZC_BUFFERS = 8  # buffers the MSG_ZEROCOPY sender cycles through (the model's zc
 
 RUSAGE_SENDER = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)
 # The child's report after EOF: bytes received, CRC-32 of them, its CPU seconds while receiving,
-# and when its last data arrived (time.monotonic_ns: CLOCK_MONOTONIC, the same in every process).
-_REPORT = struct.Struct("<QIdq")
+# when its first and last data arrived (time.monotonic_ns: CLOCK_MONOTONIC, the same in every
+# process), its voluntary and involuntary context switches while receiving, and how many
+# mark times follow (one q each: when the bytes received first reached each multiple of
+# ``mark_bytes``).
+_REPORT = struct.Struct("<QIdqqqqI")
+_MARK = struct.Struct("<q")
 _READY = b"R"  # the child's first byte: its set-up is done and it is about to receive
 _CHILD_BUFFER_BYTES = 1 << 20
 
@@ -75,6 +88,17 @@ class RealRun:
     when the run is pinned to a CPU); the receiver's own CPU (its copies out of the socket)
     is in ``receiver_cpu_s``. ``syscalls``
     counts the calls of the send loop (plus mmap/munmap for mmap_write), not the setup.
+
+    ``sender_cpu``/``receiver_cpu`` are where the two tasks were pinned (None: not pinned);
+    ``softirq_cpu_s`` is ksoftirqd on the sender's CPU and ``receiver_softirq_cpu_s`` on the
+    receiver's, when that is another CPU. ``congestion`` is the congestion controller the
+    sending socket used (``TCP_CONGESTION``). ``others_cpu_s`` is the CPU time other tasks
+    ran on any CPU of this machine (on another CPU they still share the last-level cache and
+    the memory bus) and ``steal_s`` the time the hypervisor took from its CPUs, over the run
+    and the look-ups around it, scaled to the run's wall time: what a shared host adds.
+    ``receiver_wakeups`` counts the times the receiver blocked for data and was woken (its
+    voluntary context switches); ``first_data_s`` is when the receiver got its first bytes,
+    from the first call.
     """
 
     path: str
@@ -93,6 +117,14 @@ class RealRun:
     minor_faults: int = 0
     zerocopy_copied: bool | None = None
     skipped: str | None = None
+    sender_cpu: int | None = None
+    receiver_cpu: int | None = None
+    congestion: str | None = None
+    receiver_softirq_cpu_s: float = 0.0
+    others_cpu_s: float = 0.0
+    steal_s: float = 0.0
+    receiver_wakeups: int = 0
+    first_data_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -104,6 +136,11 @@ class PeerReport:
     cpu_s: float
     last_data_ns: int
     """``time.monotonic_ns()`` when the last data arrived (0 if none did)."""
+    first_data_ns: int = 0
+    voluntary_context_switches: int = 0
+    involuntary_context_switches: int = 0
+    marks_ns: tuple[int, ...] = ()
+    """When the bytes received first reached each multiple of the peer's ``mark_bytes``."""
 
 
 class LoopbackPeer:
@@ -117,14 +154,19 @@ class LoopbackPeer:
     def finish(self) -> PeerReport:
         """Close our sending side and wait until the child has received everything."""
         self.sock.shutdown(socket.SHUT_WR)
+        *head, marks = _REPORT.unpack(self._recv_exact(_REPORT.size))
+        times = [_MARK.unpack(self._recv_exact(_MARK.size))[0] for _ in range(marks)]
+        self.finished = True
+        return PeerReport(*head, marks_ns=tuple(times))
+
+    def _recv_exact(self, count: int) -> bytes:
         data = bytearray()
-        while len(data) < _REPORT.size:
-            chunk = _retry_timeout(self.sock.recv, _REPORT.size - len(data))
+        while len(data) < count:
+            chunk = _retry_timeout(self.sock.recv, count - len(data))
             if not chunk:
                 raise RuntimeError("loopback receiver exited without reporting")
             data += chunk
-        self.finished = True
-        return PeerReport(*_REPORT.unpack(data))
+        return bytes(data)
 
 
 def _retry_timeout(call: Callable, *args):
@@ -143,7 +185,7 @@ def set_kernel_timeouts(sock: socket.socket, timeout_s: float = IO_TIMEOUT_S) ->
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
 
 
-def _child_main(address: tuple[str, int], mode: str, verify: bool) -> int:
+def _child_main(address: tuple[str, int], mode: str, verify: bool, mark_bytes: int = 0) -> int:
     with socket.create_connection(address, timeout=IO_TIMEOUT_S) as sock:
         set_kernel_timeouts(sock)
         if mode == "echo":
@@ -151,7 +193,9 @@ def _child_main(address: tuple[str, int], mode: str, verify: bool) -> int:
         buf = bytearray(_CHILD_BUFFER_BYTES)
         view = memoryview(buf)
         view[:] = bytes(_CHILD_BUFFER_BYTES)  # fault its pages in now, not while receiving
-        total_bytes, crc, last_data_ns = 0, 0, 0
+        total_bytes, crc, first_data_ns, last_data_ns = 0, 0, 0, 0
+        marks: list[int] = []
+        next_mark = mark_bytes or -1
         start = resource.getrusage(resource.RUSAGE_SELF)
         sock.sendall(_READY)  # set up: whatever the parent times next is the transfer alone
         while True:
@@ -163,14 +207,21 @@ def _child_main(address: tuple[str, int], mode: str, verify: bool) -> int:
             if not n:
                 break
             last_data_ns = time.monotonic_ns()
+            first_data_ns = first_data_ns or last_data_ns
             if mode == "echo":
                 sock.sendall(view[:n])
             if verify:
                 crc = zlib.crc32(view[:n], crc)
             total_bytes += n
+            while 0 < next_mark <= total_bytes:
+                marks.append(last_data_ns)
+                next_mark += mark_bytes
         end = resource.getrusage(resource.RUSAGE_SELF)
         cpu_s = (end.ru_utime - start.ru_utime) + (end.ru_stime - start.ru_stime)
-        sock.sendall(_REPORT.pack(total_bytes, crc, cpu_s, last_data_ns))
+        sock.sendall(_REPORT.pack(total_bytes, crc, cpu_s, last_data_ns, first_data_ns,
+                                  end.ru_nvcsw - start.ru_nvcsw, end.ru_nivcsw - start.ru_nivcsw,
+                                  len(marks))
+                     + b"".join(_MARK.pack(t) for t in marks))
     return 0
 
 
@@ -229,6 +280,155 @@ def softirq_clock(cpu: int) -> Callable[[], float]:
     return seconds
 
 
+def _thread_times(exclude: set[int]) -> dict[int, tuple[int, int]]:
+    """Every thread of every other process: tid -> (ns it has run, the CPU it last ran on)."""
+    found: dict[int, tuple[int, int]] = {}
+    for proc in os.scandir("/proc"):
+        if not proc.name.isdigit() or int(proc.name) in exclude:
+            continue
+        try:
+            tasks = list(os.scandir(f"/proc/{proc.name}/task"))
+        except OSError:  # the process ended while we looked
+            continue
+        for task in tasks:
+            try:
+                with open(f"{task.path}/schedstat") as fh:
+                    ran_ns = int(fh.read().split()[0])
+                with open(f"{task.path}/stat") as fh:
+                    last_cpu = int(fh.read().rsplit(")", 1)[1].split()[36])  # field 39
+            except (OSError, ValueError, IndexError):
+                continue
+            found[int(task.name)] = (ran_ns, last_cpu)
+    return found
+
+
+def _steal_ticks(cpus: set[int]) -> int:
+    """Clock ticks (USER_HZ) the hypervisor took from ``cpus`` so far (/proc/stat)."""
+    total = 0
+    with contextlib.suppress(OSError), open("/proc/stat") as fh:
+        for line in fh:
+            name, *fields = line.split()
+            if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
+                total += int(fields[7]) if len(fields) > 7 else 0
+    return total
+
+
+class Bystanders:
+    """What a shared host did on some CPUs while a run took place: the CPU time other tasks
+    ran there and the time the hypervisor stole from them.
+
+    Other tasks are every thread of every process but ours, the peer's and the given
+    kernel threads (ksoftirqd of the pair's CPUs, which do the pair's own work); a thread is
+    counted on the CPU it last ran on. A task that starts and ends within the run is
+    missed: this is a lower bound, which a pinned pair complements with its wall-time gap.
+    """
+
+    def __init__(self, cpus: set[int], exclude: set[int]) -> None:
+        self.cpus = cpus
+        self.exclude = exclude | {os.getpid()}
+        self._steal = _steal_ticks(cpus)
+        self._threads = _thread_times(self.exclude)
+        self._start_ns = time.monotonic_ns()
+
+    def measure(self, wall_s: float) -> tuple[float, float]:
+        """(others' CPU seconds, stolen seconds) on ``cpus`` since this object was made,
+        scaled to ``wall_s`` of it (the run, without the look-ups around it)."""
+        window_ns = max(1, time.monotonic_ns() - self._start_ns)
+        now = _thread_times(self.exclude)
+        ran_ns = sum(ns - self._threads.get(tid, (0, 0))[0]
+                     for tid, (ns, cpu) in now.items() if cpu in self.cpus)
+        steal_s = (_steal_ticks(self.cpus) - self._steal) / os.sysconf("SC_CLK_TCK")
+        share = min(1.0, wall_s * 1e9 / window_ns)
+        return max(0, ran_ns) / 1e9 * share, steal_s * share
+
+
+def ksoftirqd_pids(cpus: set[int]) -> set[int]:
+    """The ksoftirqd threads of ``cpus``."""
+    names = {f"ksoftirqd/{cpu}" for cpu in cpus}
+    found = set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError), open(f"/proc/{entry.name}/comm") as fh:
+            if fh.read().strip() in names:
+                found.add(int(entry.name))
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Congestion control
+
+
+CONGESTION_SYSCTL = "/proc/sys/net/ipv4/tcp_congestion_control"
+AVAILABLE_SYSCTL = "/proc/sys/net/ipv4/tcp_available_congestion_control"
+ALLOWED_SYSCTL = "/proc/sys/net/ipv4/tcp_allowed_congestion_control"
+
+
+def _sysctl_words(path: str) -> tuple[str, ...]:
+    try:
+        with open(path) as fh:
+            return tuple(fh.read().split())
+    except OSError:
+        return ()
+
+
+@dataclass(frozen=True)
+class CongestionControls:
+    """The host's congestion controllers: the default new sockets get, those built in or
+    loaded (available), those a task without CAP_NET_ADMIN may choose (allowed)."""
+
+    default: str | None
+    available: tuple[str, ...]
+    allowed: tuple[str, ...]
+
+
+def congestion_controls() -> CongestionControls:
+    """What /proc/sys/net/ipv4 says now."""
+    default = _sysctl_words(CONGESTION_SYSCTL)
+    return CongestionControls(default[0] if default else None,
+                              _sysctl_words(AVAILABLE_SYSCTL), _sysctl_words(ALLOWED_SYSCTL))
+
+
+def prepare_congestion(name: str) -> str | None:
+    """Make controller ``name`` usable on a socket; None if it is, else why not.
+
+    One that is not available is loaded with ``modprobe tcp_NAME`` (which may be missing,
+    refused or not allowed in a VM or container); then a socket must accept it through
+    ``setsockopt(TCP_CONGESTION)``, which also needs it allowed or CAP_NET_ADMIN.
+    """
+    if not name or len(name) >= TCP_CA_NAME_MAX or not name.replace("_", "").isalnum():
+        return f"{name!r} is not a congestion controller name"
+    note = ""
+    if name not in congestion_controls().available:
+        try:
+            done = subprocess.run(["modprobe", f"tcp_{name}"], capture_output=True, text=True,
+                                  timeout=10, check=False)
+            if done.returncode:
+                lines = (done.stderr or done.stdout).strip().splitlines()
+                note = f"modprobe tcp_{name} failed: {lines[-1] if lines else done.returncode}"
+        except (OSError, subprocess.SubprocessError) as exc:
+            note = f"modprobe tcp_{name} could not run: {exc}"
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            set_congestion(sock, name)
+        except OSError as exc:
+            why = f"setsockopt(TCP_CONGESTION, {name!r}) refused: {exc.strerror or exc}"
+            available = ", ".join(congestion_controls().available) or "none listed"
+            return f"{why}{'; ' + note if note else ''} (available: {available})"
+    return None
+
+
+def set_congestion(sock: socket.socket, name: str) -> None:
+    """Use controller ``name`` on ``sock`` (tcp_set_congestion_control)."""
+    sock.setsockopt(socket.IPPROTO_TCP, TCP_CONGESTION, name.encode())
+
+
+def congestion_of(sock: socket.socket) -> str:
+    """The controller ``sock`` uses."""
+    raw = sock.getsockopt(socket.IPPROTO_TCP, TCP_CONGESTION, TCP_CA_NAME_MAX)
+    return raw.split(b"\0", 1)[0].decode()
+
+
 def child_pids() -> set[int]:
     """Processes (zombies included) whose parent is this one: to check that none is left."""
     me, found = os.getpid(), set()
@@ -246,13 +446,13 @@ def child_pids() -> set[int]:
 
 
 @contextlib.contextmanager
-def loopback_peer(mode: str = "drain", verify: bool = False, cpu: int | None = None
-                  ) -> Iterator[LoopbackPeer]:
+def loopback_peer(mode: str = "drain", verify: bool = False, cpu: int | None = None,
+                  mark_bytes: int = 0) -> Iterator[LoopbackPeer]:
     """A connected TCP socket on 127.0.0.1 whose far end is a forked child.
 
     ``mode="drain"`` reads and discards; ``"echo"`` sends every byte back (TCP_NODELAY). With
     ``verify`` the child keeps a CRC-32 of what it received. With ``cpu`` the child runs only on
-    that CPU.
+    that CPU. With ``mark_bytes`` it also reports when each multiple of it had arrived.
     """
     if mode not in ("drain", "echo"):
         raise ValueError(f"mode must be 'drain' or 'echo', got {mode!r}")
@@ -272,7 +472,7 @@ def loopback_peer(mode: str = "drain", verify: bool = False, cpu: int | None = N
                 listener.close()
                 if cpu is not None:
                     os.sched_setaffinity(0, {cpu})
-                code = _child_main(address, mode, verify)
+                code = _child_main(address, mode, verify, mark_bytes)
             finally:  # whatever happened, the child exits here
                 os._exit(code)
         conn, _ = listener.accept()
@@ -300,7 +500,7 @@ def source_file(size_bytes: int, directory: str | None = None) -> Iterator[str]:
     """
     _check_size(size_bytes)
     block = os.urandom((1 << 20) + 4099)
-    with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX, dir=directory) as tmp:
+    with tempfile.TemporaryDirectory(prefix=temp_prefix(), dir=directory) as tmp:
         path = os.path.join(tmp, "source.bin")
         with open(path, "wb") as fh:
             left = size_bytes
@@ -561,14 +761,28 @@ def _rusage_now() -> resource.struct_rusage:
 
 
 def _one_run(path: str, source: str, size_bytes: int, buffer_bytes: int,
-             expected_crc: int | None, cpu: int | None) -> RealRun:
+             expected_crc: int | None, cpu: int | None, receiver_cpu: int | None,
+             congestion: str | None) -> RealRun:
     sender = SENDERS[path]
+    cpus = {c for c in (cpu, receiver_cpu) if c is not None}
     softirq = softirq_clock(cpu) if cpu is not None else (lambda: 0.0)
-    with (loopback_peer("drain", verify=expected_crc is not None, cpu=cpu) as peer,
+    other_cpu = receiver_cpu if receiver_cpu not in (None, cpu) else None
+    receiver_softirq = softirq_clock(other_cpu) if other_cpu is not None else (lambda: 0.0)
+    with (loopback_peer("drain", verify=expected_crc is not None, cpu=receiver_cpu) as peer,
           pinned(cpu)):
+        if congestion is not None:
+            try:
+                set_congestion(peer.sock, congestion)
+            except OSError as exc:
+                raise _Skip(f"setsockopt(TCP_CONGESTION, {congestion!r}) refused: "
+                            f"{exc.strerror or exc}") from None
+        used = congestion_of(peer.sock)
         fd = os.open(source, os.O_RDONLY)
         try:
-            softirq_before = softirq()
+            # every CPU: a task on another one still shares the cache and the memory bus
+            everywhere = set(range(os.cpu_count() or 1))
+            bystanders = Bystanders(everywhere, {peer.pid} | ksoftirqd_pids(cpus or everywhere))
+            softirq_before, receiver_softirq_before = softirq(), receiver_softirq()
             before = _rusage_now()
             start_ns = time.monotonic_ns()
             try:
@@ -579,8 +793,10 @@ def _one_run(path: str, source: str, size_bytes: int, buffer_bytes: int,
             after = _rusage_now()  # the sender's work, not the handshake
             report = peer.finish()
             softirq_s = softirq() - softirq_before
+            receiver_softirq_s = receiver_softirq() - receiver_softirq_before
             # the transfer ends when the receiver holds the last byte (not at its report)
             wall_s = (report.last_data_ns - start_ns) / 1e9
+            others_s, steal_s = bystanders.measure(wall_s)
         finally:
             os.close(fd)
     if report.received_bytes != size_bytes:
@@ -595,7 +811,11 @@ def _one_run(path: str, source: str, size_bytes: int, buffer_bytes: int,
         receiver_cpu_s=report.cpu_s, softirq_cpu_s=softirq_s, syscalls=syscalls,
         voluntary_context_switches=after.ru_nvcsw - before.ru_nvcsw,
         involuntary_context_switches=after.ru_nivcsw - before.ru_nivcsw,
-        minor_faults=after.ru_minflt - before.ru_minflt, zerocopy_copied=copied)
+        minor_faults=after.ru_minflt - before.ru_minflt, zerocopy_copied=copied,
+        sender_cpu=cpu, receiver_cpu=receiver_cpu, congestion=used,
+        receiver_softirq_cpu_s=receiver_softirq_s, others_cpu_s=others_s, steal_s=steal_s,
+        receiver_wakeups=report.voluntary_context_switches,
+        first_data_s=max(0, report.first_data_ns - start_ns) / 1e9)
 
 
 def median_run(runs: list[RealRun]) -> RealRun:
@@ -613,22 +833,26 @@ def median_run(runs: list[RealRun]) -> RealRun:
         throughput_bytes_per_s=runs[0].size_bytes / wall_s,
         user_cpu_s=med("user_cpu_s"), sys_cpu_s=med("sys_cpu_s"),
         receiver_cpu_s=med("receiver_cpu_s"), softirq_cpu_s=med("softirq_cpu_s"),
-        syscalls=med_int("syscalls"),
+        receiver_softirq_cpu_s=med("receiver_softirq_cpu_s"), others_cpu_s=med("others_cpu_s"),
+        steal_s=med("steal_s"), receiver_wakeups=med_int("receiver_wakeups"),
+        first_data_s=med("first_data_s"), syscalls=med_int("syscalls"),
         voluntary_context_switches=med_int("voluntary_context_switches"),
         involuntary_context_switches=med_int("involuntary_context_switches"),
         minor_faults=med_int("minor_faults"), zerocopy_copied=any(copied) if copied else None)
 
 
 def run_real(path: str, size_bytes: int, buffer_bytes: int = 65536, repeats: int = 3, *,
-             source: str | None = None, verify: bool = False, cpu: int | None = None
-             ) -> RealRun:
+             source: str | None = None, verify: bool = False, cpu: int | None = None,
+             receiver_cpu: int | None = None, congestion: str | None = None) -> RealRun:
     """Send ``size_bytes`` of a cached file over loopback TCP with method ``path``.
 
     ``buffer_bytes`` is the per-call amount (read size, send size, splice count; sendfile
     always asks for the rest of the file). ``source`` reuses a file from ``source_file``;
     otherwise a temporary one is made. ``verify`` checks the receiver's CRC-32 (costs receiver
     CPU, not sender's). ``cpu`` pins the sender and its receiver to that one CPU, so that
-    where the scheduler puts them cannot change from run to run.
+    where the scheduler puts them cannot change from run to run; ``receiver_cpu`` puts the
+    receiver on another. ``congestion`` sets the sending socket's congestion controller
+    (the host's default otherwise); one the kernel refuses makes the run a skip.
     """
     if path not in SENDERS:
         raise ValueError(f"unknown path {path!r}; expected one of {', '.join(PATHS)}")
@@ -637,9 +861,12 @@ def run_real(path: str, size_bytes: int, buffer_bytes: int = 65536, repeats: int
         raise ValueError(f"buffer_bytes must be in 1..{MAX_BUFFER_BYTES}, got {buffer_bytes}")
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, got {repeats}")
-    if cpu is not None and cpu not in os.sched_getaffinity(0):
-        raise ValueError(f"cpu {cpu} is not one this process may run on "
-                         f"({sorted(os.sched_getaffinity(0))})")
+    if receiver_cpu is None:
+        receiver_cpu = cpu
+    for which in (cpu, receiver_cpu):
+        if which is not None and which not in os.sched_getaffinity(0):
+            raise ValueError(f"cpu {which} is not one this process may run on "
+                             f"({sorted(os.sched_getaffinity(0))})")
     reason = unavailable_reason(path)
     if reason is not None:
         return RealRun(path, size_bytes, buffer_bytes, repeats, skipped=reason)
@@ -653,16 +880,17 @@ def run_real(path: str, size_bytes: int, buffer_bytes: int = 65536, repeats: int
         for _ in range(repeats):
             try:
                 runs.append(_one_run(path, source, size_bytes, buffer_bytes, expected_crc,
-                                     cpu))
+                                     cpu, receiver_cpu, congestion))
             except _Skip as exc:
                 return RealRun(path, size_bytes, buffer_bytes, repeats, skipped=str(exc))
         return median_run(runs)
 
 
 def run_all(size_bytes: int, buffer_bytes: int = 65536, repeats: int = 3,
-            paths: tuple[str, ...] = PATHS, verify: bool = False, cpu: int | None = None
-            ) -> list[RealRun]:
+            paths: tuple[str, ...] = PATHS, verify: bool = False, cpu: int | None = None,
+            receiver_cpu: int | None = None, congestion: str | None = None) -> list[RealRun]:
     """Every method on one shared cached source file."""
     with source_file(size_bytes) as source:
         return [run_real(p, size_bytes, buffer_bytes, repeats, source=source, verify=verify,
-                         cpu=cpu) for p in paths]
+                         cpu=cpu, receiver_cpu=receiver_cpu, congestion=congestion)
+                for p in paths]

@@ -6,6 +6,7 @@ speed and the memory bus let it finish. Every CPU second is charged to a categor
 
 from __future__ import annotations
 
+from iosim import events
 from iosim.accounting import Accounting
 from iosim.hw.lanes import Lanes
 from iosim.hw.membus import MemBus
@@ -27,7 +28,10 @@ class Cpu:
     def run(self, ready_s: float, duration_s: float, category: str) -> float:
         """Book ``duration_s`` of CPU work charged to ``category``; return its end time."""
         self.acct.cpu_time_s[category] += duration_s
-        return self.lanes.reserve(ready_s, duration_s)[1]
+        start, end = self.lanes.reserve(ready_s, duration_s)
+        if self.acct.trace is not None:
+            self.acct.trace.add(events.work(category, start, end))
+        return end
 
     def copy(self, ready_s: float, nbytes: int, category: str = "copy", counted: bool = True,
              working_set_bytes: int | None = None) -> float:
@@ -50,6 +54,8 @@ class Cpu:
             end = max(start + nbytes / self.spec.copy_bandwidth_bytes_per_s, bus_end)
         self.lanes.occupy(lane, start, end)
         self.acct.cpu_time_s[category] += end - start
+        if self.acct.trace is not None:
+            self.acct.trace.add(events.work(category, start, end, nbytes))
         return end
 
     def read(self, ready_s: float, nbytes: int, category: str = "copy",

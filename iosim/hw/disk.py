@@ -23,9 +23,9 @@ class Disk:
         self.membus = membus
         self.acct = acct
 
-    def read(self, now_s: float, nbytes: int, pages: int, first_page: int | None = None
-             ) -> float:
-        """Book a read of ``nbytes`` scattered into ``pages`` pages (of a file, from
+    def read(self, now_s: float, nbytes: int, pages: int, first_page: int | None = None,
+             file: str = "") -> float:
+        """Book a read of ``nbytes`` scattered into ``pages`` pages (of ``file``, from
         ``first_page``, for the trace); return its completion."""
         self.acct.disk_requests += 1
         self.acct.disk_dma_bytes += nbytes
@@ -40,7 +40,7 @@ class Disk:
         if self.acct.trace is not None:
             read = events.disk_read(media_start, media_end, nbytes, pages, start)
             dma = events.copy("dma", events.DMA, events.DISK, events.PAGE_CACHE, media_start,
-                              done, nbytes)
+                              done, nbytes, file=file)
             read.first_page = dma.first_page = first_page
             dma.pages = pages
             self.acct.trace.add(read)

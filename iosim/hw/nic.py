@@ -70,9 +70,10 @@ class Nic:
         bus_end = self.membus.transfer(start, skb.len)  # the DMA read crosses the bus once
         dma_end = max(start + entries * self.dma_spec.descriptor_s, bus_end)
         if self.acct.trace is not None:
-            self.acct.trace.add(events.copy(
-                "dma", events.DMA, self._dma_src(skb, snapshot), events.NIC,
-                start, dma_end, skb.len, sg_entries=entries))
+            dma = events.copy("dma", events.DMA, self._dma_src(skb, snapshot), events.NIC,
+                              start, dma_end, skb.len, sg_entries=entries)
+            dma.seq = skb.seq
+            self.acct.trace.add(dma)
         ev = self.env.timeout(dma_end - now)
         ev.callbacks.append(lambda _ev: self._dma_done(skb, snapshot, completions))
 
@@ -152,8 +153,16 @@ class Nic:
         if skb.zc_id is not None and skb.frags:
             # skb_orphan_frags_rx: user pages may not reach a local socket, so the kernel
             # copies them into its own pages first (the completion says COPIED)
+            orphan_s = work_end
             work_end = self.cpu.copy(work_end, frag_bytes, "receive",
                                      working_set_bytes=frag_working_set)
+            if self.acct.trace is not None:
+                orphan = events.copy("receiver", events.CPU, events.USER_BUFFER,
+                                     events.SOCKET_BUFFER, orphan_s, work_end, frag_bytes,
+                                     "skb_orphan_frags_rx: pinned pages copied for a local "
+                                     "receiver")
+                orphan.seq = skb.seq
+                self.acct.trace.add(orphan)
             frag_working_set = skb.len  # the receiver reads the fresh copy
         end = work_end
         for nbytes, working_set in ((skb.linear_len, skb.len), (frag_bytes, frag_working_set)):
@@ -161,8 +170,10 @@ class Nic:
                 end = self.cpu.copy(end, nbytes, "receive", working_set_bytes=working_set)
         self.link.occupy(lane, start, end)
         if self.acct.trace is not None:
-            self.acct.trace.add(events.copy("receiver", events.CPU, events.SOCKET_BUFFER,
-                                            events.RECEIVER_BUFFER, work_end, end, skb.len))
+            rx = events.copy("receiver", events.CPU, events.SOCKET_BUFFER,
+                             events.RECEIVER_BUFFER, work_end, end, skb.len)
+            rx.seq = skb.seq
+            self.acct.trace.add(rx)
         self.on_wire(skb, None, end)
         done = self.env.timeout(end - now)
         done.callbacks.append(lambda _ev: self._loopback_done(skb))

@@ -124,6 +124,7 @@ class Wire:
         rx = self.receiver
         mss = self.mss_bytes
         got = skb.len  # bytes that made it across (duplicates included)
+        dropped = None if self.acct.trace is None else []  # [start, end) of lost segments
         if self.lost is None and snapshot is None:
             rx.accept(skb.seq, skb.len, delivered_s)
         else:
@@ -133,6 +134,8 @@ class Wire:
                 if self.lost is not None and self.lost(number):
                     self.acct.lost_segments += 1
                     got -= n
+                    if dropped is not None:
+                        dropped.append([skb.seq + off, skb.seq + off + n])
                 elif rx.accept(skb.seq + off, n, delivered_s) and snapshot is not None:
                     rx.check(cut_pieces(snapshot, off, n))
                 if number is not None:
@@ -145,6 +148,8 @@ class Wire:
             self.acct.irqs += 1
             self.cpu.run(self.env.now, self.irq_s, "irq")
         if self.acct.trace is not None:
+            if dropped:
+                self.acct.trace.add(events.drop(skb.seq, delivered_s, skb.len - got, dropped))
             self.acct.trace.add(events.deliver(skb.seq, delivered_s, got, rx.rcv_nxt))
             self.acct.trace.add(events.irq(events.IRQ_ACK, self.env.now, ack=rx.rcv_nxt))
         self.on_ack(rx.rcv_nxt, [list(b) for b in rx.ooo], skb.xmit_id)

@@ -29,6 +29,7 @@ class Page:
         "mapcount",
         "readahead_mark",
         "refcount",
+        "serial",
         "uptodate",
         "version",
     )
@@ -38,6 +39,7 @@ class Page:
         self.file = file
         self.index = index
         self.refcount = 1  # the creator's reference (page cache or owning user buffer)
+        self.serial = 0  # which physical page this is, for the trace (set by Pages.new)
         self.mapcount = 0
         self.version = version
         self.uptodate = True
@@ -61,10 +63,13 @@ class Pages:
         self.live = 0  # pages allocated and not yet freed
         self.watch: set[tuple[str, int]] = set()  # (file name, index) whose refcount we log
         self.watch_log: list[tuple[float, int, str]] = []  # shared by every life of the page
+        self.allocated = 0  # pages ever allocated: the next page's serial
 
     def new(self, kind: str, file: Any = None, index: int = 0, version: int = 0) -> Page:
         """Allocate a page holding one reference for its creator."""
         page = Page(kind, file, index, version)
+        page.serial = self.allocated
+        self.allocated += 1
         self.live += 1
         if self.watch and file is not None and (file.name, index) in self.watch:
             page.log = self.watch_log
@@ -78,12 +83,14 @@ class Pages:
 
     def _trace_refs(self, op: str, holder: str, pages: list[Page]) -> None:
         """One REF event per kind of page (page cache, user buffer) in a get or put."""
-        by_kind: dict[str, list[int]] = {}
+        by_kind: dict[str, tuple[list[int], list[int]]] = {}
         for page in pages:
-            by_kind.setdefault(page.kind, []).append(page.index)
-        for kind, indexes in by_kind.items():
+            indexes, ids = by_kind.setdefault(page.kind, ([], []))
+            indexes.append(page.index)
+            ids.append(page.serial)
+        for kind, (indexes, ids) in by_kind.items():
             where = events.PAGE_CACHE if kind == FILE else events.USER_BUFFER
-            self.acct.trace.add(events.ref(op, holder, self.env.now, where, indexes))
+            self.acct.trace.add(events.ref(op, holder, self.env.now, where, indexes, ids))
 
     def get(self, pages: Iterable[Page], holder: str) -> None:
         """Take one reference on each page (``get_page``)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from iosim import events
 from iosim.kernel.page import ANON, Page, Pages
-from iosim.kernel.pagecache import File, PageCache
+from iosim.kernel.pagecache import DISK_READ_FAULT, File, PageCache
 from iosim.kernel.skbuff import add_run
 
 
@@ -24,6 +24,7 @@ class Task:
         self.acct = acct
         self.clock_s = 0.0  # when the task's booked CPU work ends
         self.busy_s = 0.0  # CPU time the task itself used (its core's utilisation)
+        self.buffers = 0  # user buffers allocated so far: numbers them for the trace
 
     def charge(self, duration_s: float, category: str) -> None:
         """Book fixed CPU work on the task's clock."""
@@ -32,15 +33,16 @@ class Task:
         self.busy_s += duration_s
 
     def copy(self, nbytes: int, src: str, dst: str, working_set_bytes: int | None = None,
-             note: str = "") -> None:
+             note: str = "", **args) -> None:
         """Book a CPU copy of ``nbytes`` from buffer ``src`` to ``dst`` on the task's clock;
-        ``working_set_bytes`` is the size of what the source belongs to (see ``Cpu.copy``)."""
+        ``working_set_bytes`` is the size of what the source belongs to (see ``Cpu.copy``);
+        ``args`` go into the trace (where in the file, which buffer)."""
         start = max(self.env.now, self.clock_s)
         self.clock_s = self.cpu.copy(start, nbytes, working_set_bytes=working_set_bytes)
         self.busy_s += self.clock_s - start
         if self.acct.trace is not None:
             self.acct.trace.add(events.copy("cpu", events.CPU, src, dst, start, self.clock_s,
-                                            nbytes, note))
+                                            nbytes, note, **args))
 
     def syscall(self, name: str) -> float:
         """Enter the kernel: a mode switch in, one out, and the syscall's fixed cost.
@@ -100,6 +102,8 @@ class UserBuffer:
         self.pages: list[Page | None] = [None] * (-(-(self.offset_bytes + size_bytes)
                                                     // page_bytes))
         self.label = events.USER_BUFFER
+        self.number = task.buffers  # which of the task's buffers, for the trace
+        task.buffers += 1
         self.untouched = len(self.pages)  # pages not yet faulted in
         self.working_set_bytes = size_bytes  # refilled before each use: a cache-sized buffer
         # stays in the cache
@@ -113,11 +117,17 @@ class UserBuffer:
     def touch(self, start: int, nbytes: int) -> None:
         """Fault in the pages under a byte range that were never touched."""
         if self.untouched:
+            new = []
             for i in self.page_span(start, nbytes):
                 if self.pages[i] is None:
                     self.task.fault()
                     self.pages[i] = self.task.pages.new(ANON, index=i)
                     self.untouched -= 1
+                    new.append(self.pages[i])
+            if new and self.task.acct.trace is not None:
+                self.task.acct.trace.add(events.alloc(
+                    events.USER_BUFFER, f"buffer {self.number}", self.task.env.now,
+                    [p.index for p in new], [p.serial for p in new]))
 
     def copy_runs(self, start: int, nbytes: int):
         """copy_from_user (generator, like ``Mapping.copy_runs``): faults in never-touched
@@ -169,10 +179,13 @@ class Mapping:
         self.label = events.MAPPING
         self.working_set_bytes = file.size_bytes
         cache.on_unmap = self.unmap_page
+        self._mark_used = cache.linux6
+        if cache.linux6:
+            self._fault = self._read_fault
 
     def _fault(self, index: int):
-        """One fault on page ``index`` (generator): read it if needed, map it and, around it,
-        the cached pages of its fault-around block."""
+        """textbook: one fault on page ``index`` (generator): read it if needed, map it and,
+        around it, the cached pages of its fault-around block."""
         while True:
             self.task.fault()
             pages, wait = self.cache.read_pages(self.file, index, 1)
@@ -180,25 +193,57 @@ class Mapping:
                 break
             # the fault holds the page while it waits for the disk
             self.task.pages.get(pages, "fault")
-            yield from self.task.block(wait, "disk read for an mmap fault")
+            yield from self.task.block(wait, DISK_READ_FAULT)
             self.task.pages.put(pages, "fault")
             if pages[0].in_cache:
                 break  # else truncated meanwhile: fault again
         self._map(index, pages[0])
+        self._map_around(index)
+
+    def _read_fault(self, index: int):
+        """linux-6 mm/memory.c:do_read_fault on page ``index`` (generator): fault-around
+        first; if that did not map the page, mm/filemap.c:filemap_fault reads around a miss
+        or starts the next window at a PG_readahead page (``PageCache.fault_page``), waits
+        for the disk holding a reference, and the retried fault (VM_FAULT_RETRY, the same
+        exception, so one fault) maps the block again; finish_fault maps a page that
+        fault-around skips. mmap_miss (read-around switched off after 100 misses) is not
+        modelled."""
+        self.task.fault()
+        tried = False
+        while not self._map_around(index):
+            page = self.cache.fault_page(self.file, index, tried)
+            if page.uptodate:
+                self._map(index, page)  # finish_fault
+                return
+            self.task.pages.get((page,), "fault")
+            yield from self.task.block(page.io, DISK_READ_FAULT)
+            self.task.pages.put((page,), "fault")
+            tried = True  # retried; if truncated meanwhile, the page is looked up again
+
+    def _map_around(self, index: int) -> bool:
+        """mm/memory.c:do_fault_around -> filemap_map_pages over the fault-around block of
+        ``index``: maps its cached pages but skips pages under I/O and read-ahead markers
+        (next_uptodate_folio), so the access that reaches a marker faults and starts the
+        next read-ahead. Returns whether page ``index`` is mapped now."""
         around = self.fault_around_pages
+        if around <= 1:  # should_fault_around
+            return False
         block = index - index % around
+        mapped = self.mapped
+        find = self.cache.find
         for i in range(block, min(block + around, self.file.npages)):
-            page = self.cache.find(self.file, i)
-            # filemap_map_pages skips pages under I/O and read-ahead markers, so the access
-            # that reaches a marker faults and starts the next read-ahead
-            if i not in self.mapped and page is not None and page.uptodate and (
-                    not page.readahead_mark):
-                self._map(i, page)
+            if i not in mapped:
+                page = find(self.file, i)
+                if page is not None and page.uptodate and not page.readahead_mark:
+                    self._map(i, page)
+        return index in mapped
 
     def _map(self, index: int, page: Page) -> None:
         page.mapcount += 1
         self.task.pages.get((page,), "mmap")
         self.mapped[index] = page
+        if self._mark_used:
+            page.accessed = True  # in use by the process: not wasted read-ahead
 
     def copy_runs(self, start: int, nbytes: int):
         """copy_from_user over the mapping (generator): page by page, faulting on unmapped

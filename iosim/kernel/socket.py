@@ -528,8 +528,10 @@ class Linux6Socket(TcpSocket):
         """tso_fragment: the rest is a new skb (960 B more in the send buffer; truesize
         moves with the bytes); a frag cut in two takes one more page reference."""
         rest, cut = skb.split(nbytes)
-        if cut is not None:
+        if cut is not None:  # one more frag, on the rest: skb_split's skb_frag_ref
             self.pages.get((cut,), "skb")
+            self.acct.frags += 1
+            self.acct.frag_splits += 1
         rest.truesize = SKB_TRUESIZE_BYTES + rest.len
         skb.truesize -= rest.len
         self.queued += SKB_TRUESIZE_BYTES

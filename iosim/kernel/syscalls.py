@@ -8,7 +8,7 @@ Linux since 2.6.23: a per-task internal pipe of 16 buffers limits each round.
 from __future__ import annotations
 
 from iosim import events
-from iosim.kernel.pagecache import File, PageCache
+from iosim.kernel.pagecache import DISK_READ, File, PageCache
 from iosim.kernel.pipe import Pipe, PipeBuffer
 from iosim.kernel.process import Mapping, Task, UserBuffer
 from iosim.kernel.skbuff import add_run
@@ -36,7 +36,7 @@ def _file_runs(file: File, pages, pos: int, nbytes: int) -> list[list[int]]:
 
 
 def _cached(task: Task, cache: PageCache, file: File, pos: int, nbytes: int):
-    """filemap_get_pages: the uptodate pages under a file range, waiting for the disk.
+    """textbook filemap_get_pages: the uptodate pages under a file range, waiting for the disk.
 
     While it waits the reader holds a reference on each page, so reclaim cannot take them;
     a truncate can still detach them, and then the lookup starts over.
@@ -49,21 +49,59 @@ def _cached(task: Task, cache: PageCache, file: File, pos: int, nbytes: int):
         if wait is None:
             return pages
         task.pages.get(pages, "read")
-        yield from task.block(wait, "disk read")
+        yield from task.block(wait, DISK_READ)
         task.pages.put(pages, "read")
         if all(p.in_cache for p in pages):
             return pages
 
 
+def _batch(cache: PageCache, file: File, pos: int, count: int):
+    """linux-6 mm/filemap.c:filemap_get_pages for ``count`` bytes asked at ``pos``: (the
+    next batch of uptodate pages, its references held for the caller as "read", None), or
+    ([], the event to wait for before asking again)."""
+    pb = file.page_bytes
+    return cache.get_batch(file, pos // pb, -(-(pos + count) // pb), "read")
+
+
+def _read_linux6(task: Task, cache: PageCache, file: File, pos: int, buf: UserBuffer,
+                 count: int):
+    """mm/filemap.c:filemap_read: batch by batch, each copied while its references are
+    held (1 -> 2 -> copy -> 1, review K19); read-ahead sized from the bytes asked."""
+    end = min(pos + count, file.size_bytes)
+    done = 0
+    while pos + done < end:
+        at = pos + done
+        batch, wait = _batch(cache, file, at, count - done)
+        if wait is not None:
+            yield from task.block(wait, DISK_READ)
+            continue
+        n = min(end, (batch[-1].index + 1) * file.page_bytes) - at
+        buf.touch(done, n)  # copy_to_user faults in buffer pages never touched
+        where = {"buffer_offset": done} if done else {}  # a later batch of the same read
+        task.copy(n, events.PAGE_CACHE, events.USER_BUFFER, file.size_bytes, file_offset=at,
+                  buffer=buf.number, **where)
+        buf.fill(done, _file_runs(file, batch, at, n))
+        task.pages.put(batch, "read")
+        done += n
+    cache.ra_state(file).prev_pos = pos + done
+    return done
+
+
 def read(task: Task, cache: PageCache, file: File, pos: int, buf: UserBuffer, nbytes: int):
     """read(fd, buf, n): page cache -> user buffer, one CPU copy (copy_to_user)."""
     t0 = task.syscall("read")
-    nbytes = min(nbytes, file.size_bytes - pos, MAX_RW_COUNT)
+    count = min(nbytes, MAX_RW_COUNT)
+    nbytes = min(count, file.size_bytes - pos)
     if nbytes <= 0:
         return 0
+    if cache.linux6:
+        nbytes = yield from _read_linux6(task, cache, file, pos, buf, count)
+        task.leave("read", t0, nbytes, events.PAGE_CACHE, events.USER_BUFFER)
+        return nbytes
     pages = yield from _cached(task, cache, file, pos, nbytes)
     buf.touch(0, nbytes)  # copy_to_user faults in buffer pages never touched
-    task.copy(nbytes, events.PAGE_CACHE, events.USER_BUFFER, file.size_bytes)
+    task.copy(nbytes, events.PAGE_CACHE, events.USER_BUFFER, file.size_bytes, file_offset=pos,
+              buffer=buf.number)
     buf.fill(0, _file_runs(file, pages, pos, nbytes))
     # no need to let time catch up here: the next push or sleep does (one event less)
     task.leave("read", t0, nbytes, events.PAGE_CACHE, events.USER_BUFFER)
@@ -104,6 +142,12 @@ def _splice_to_pipe(task: Task, cache: PageCache, file: File, pos: int, nbytes: 
     t0 = max(task.env.now, task.clock_s)
     pb = file.page_bytes
     room = pipe.free_slots * pb - pos % pb
+    if cache.linux6:
+        n = yield from _splice_read_linux6(task, cache, file, pos,
+                                           min(nbytes, pipe.free_slots * pb), pipe)
+        if n:
+            _trace_pipe(task, events.PAGE_CACHE, events.PIPE, t0, -(-(pos % pb + n) // pb), n)
+        return n
     nbytes = min(nbytes, room, file.size_bytes - pos)
     if nbytes <= 0:
         return 0
@@ -120,6 +164,38 @@ def _splice_to_pipe(task: Task, cache: PageCache, file: File, pos: int, nbytes: 
         for i, page in enumerate(pages))
     _trace_pipe(task, events.PAGE_CACHE, events.PIPE, t0, len(pages), nbytes)
     return nbytes
+
+
+def _splice_read_linux6(task: Task, cache: PageCache, file: File, pos: int, count: int,
+                        pipe: Pipe):
+    """linux-6 mm/filemap.c:filemap_splice_read for ``count`` bytes (at most the free
+    slots' worth): per batch, splice_folio_into_pipe takes the pipe's reference before
+    folio_batch_release drops the batch's (1 -> 2 -> 3 -> 2, review K19)."""
+    pb = file.page_bytes
+    end = min(pos + count, file.size_bytes)
+    done = 0
+    while pos + done < end and pipe.free_slots:
+        at = pos + done
+        batch, wait = _batch(cache, file, at, count - done)
+        if wait is not None:
+            yield from task.block(wait, DISK_READ)
+            continue
+        spliced = batch[:pipe.free_slots]
+        task.pages.get(spliced, "pipe")
+        # contiguous pages: only the first and the last may be partial
+        head = at % pb
+        last = len(spliced) - 1
+        last_start = spliced[last].index * pb
+        tail = min(end, last_start + pb) - last_start
+        pipe.buffers.extend(
+            PipeBuffer(page, head if i == 0 else 0,
+                       (tail if i == last else pb) - (head if i == 0 else 0), page.version)
+            for i, page in enumerate(spliced))
+        done += last_start + tail - at
+        task.charge(len(spliced) * task.spec.pipe_op_s, "pipe")
+        task.pages.put(batch, "read")
+    cache.ra_state(file).prev_pos = pos + done
+    return done
 
 
 def _splice_from_pipe(task: Task, sock: TcpSocket, pipe: Pipe, more: bool = False):

@@ -39,8 +39,7 @@ def program(m, sc):
             yield from reap(in_flight[slot])
             done.discard(in_flight[slot])
         buf = ring[slot]
-        n = yield from syscalls.read(task, m.cache, m.file, pos, buf,
-                                     min(sc.buffer_bytes, end - pos))
+        n = yield from syscalls.read(task, m.cache, m.file, pos, buf, sc.buffer_bytes)
         sent = yield from syscalls.send_zerocopy(task, sock, buf, n)
         while sent < 0 and any(i is not None and i not in done for i in in_flight):
             # ENOBUFS (linux-6: optmem or locked memory): wait for a completion, send again

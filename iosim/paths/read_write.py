@@ -12,8 +12,7 @@ def program(m, sc):
     buf = UserBuffer(m.task, sc.buffer_bytes, m.page_bytes, sc.buffer_offset_bytes)
     pos, end = sc.offset_bytes, sc.offset_bytes + sc.size_bytes
     while pos < end:
-        n = yield from syscalls.read(m.task, m.cache, m.file, pos, buf, min(sc.buffer_bytes,
-                                                                              end - pos))
+        n = yield from syscalls.read(m.task, m.cache, m.file, pos, buf, sc.buffer_bytes)
         yield from syscalls.write(m.task, m.socket, buf, 0, n)
         pos += n
     buf.free()

@@ -45,6 +45,10 @@ from iosim.teach.traced import (
 from iosim.units import format_rate, format_size, format_time
 
 WIDTH = 100  # columns: the output fits a terminal and a slide
+# what the story leaves to the animation: page births, reclaim's skips, the writer's private
+# stores, partial losses (the receiver line tells what arrived), each core's bookings
+UNTOLD = frozenset({Kind.ALLOC, Kind.RECLAIM, Kind.COW, Kind.USER_STORE, Kind.DROP,
+                    Kind.WORK})
 MAX_PERIOD = 4  # longest repeating block (rounds or lines) that is folded
 
 # topic -> the one line shown where the model meets it first (DESIGN.md section 3)
@@ -75,7 +79,15 @@ HOLDERS = {
     "get fault": "an mmap fault holds it while the disk fills it",
     "put fault": "uptodate: the fault lets go and maps it",
     "get pin": "MSG_ZEROCOPY pins the user page for an skb frag",
+    "get zerocopy": "MSG_ZEROCOPY takes a reference on the user page for an skb frag "
+                    "(get_user_pages, FOLL_GET; charged as locked memory)",
     "put truncate": "truncate detaches it from the file",
+}
+# linux-6: the read batch keeps its references through the copy or the splice (review K19)
+LINUX6_HOLDERS = {
+    **HOLDERS,
+    "get read": "the read batch references it (filemap_get_read_batch)",
+    "put read": "copied or in the pipe: the batch lets go (folio_batch_release)",
 }
 
 
@@ -223,7 +235,7 @@ def _step(e: Event, inside: bool, n_blocks: int) -> Step | None:
     if k is Kind.FAULT:
         return Step(e.start_s, "fault", "page fault: a page mapped on first touch",
                     "fault", inside, task=True)
-    if e.is_counter or k in (Kind.DISK, Kind.REF):
+    if e.is_counter or k in (Kind.DISK, Kind.REF) or k in UNTOLD:
         return None  # refcounts come from the page log; disk reads from their DMA
     if k is Kind.WIRE:
         return Step(e.start_s, "wire", f"{title(e)}: {format_size(nbytes)} as "
@@ -385,7 +397,8 @@ def page_life(run: Run, page: int) -> list[str]:
     title = f"Page {page} of the file (bytes {max(stream_pos, 0)}.. of the transfer): refcount"
     if not log:
         return [title, "  never allocated: outside the transfer"]
-    rows = [(t, f"{count:>3}  {what}: {HOLDERS.get(what, what)}")
+    holder_text = LINUX6_HOLDERS if r.profile["kernel"].get("model") == "linux-6" else HOLDERS
+    rows = [(t, f"{count:>3}  {what}: {holder_text.get(what, what)}")
             for t, (_, count, what) in zip(run.page_log_s, log, strict=True)]
     if any(what == "get skb" for _, _, what in log):
         sent = [e for e in run.events if e.kind is Kind.WIRE]
