@@ -307,6 +307,7 @@ def _writes(sizes: list[int]):
         buf.touch(0, max(sizes))
         for n in sizes:
             yield from syscalls.write(m.task, m.socket, buf, 0, n)
+        buf.free()
     return program
 
 
@@ -319,6 +320,72 @@ def test_writes_into_a_full_window_build_full_skbs():
     drive(m, _writes([14480] + [4 * KIB] * 32))
     ends = [*seqs[1:], 14480 + 32 * 4 * KIB]
     assert [b - a for a, b in zip(seqs, ends, strict=True)] == [14480, 65160, 65160, 752]
+
+
+def _header_and_body(cork: str | None):
+    """A program: a 256 B header, then a 64 KiB body, with MSG_MORE or TCP_CORK on the
+    header (``cork``), or neither."""
+    def program(m):
+        buf = UserBuffer(m.task, 64 * KIB, m.page_bytes)
+        buf.touch(0, 64 * KIB)
+        if cork == "TCP_CORK":
+            syscalls.setsockopt(m.task, m.socket, "TCP_CORK", 1)
+        yield from syscalls.write(m.task, m.socket, buf, 0, 256, more=cork == "MSG_MORE")
+        yield from syscalls.write(m.task, m.socket, buf, 0, 64 * KIB)
+        if cork == "TCP_CORK":
+            syscalls.setsockopt(m.task, m.socket, "TCP_CORK", 0)
+        buf.free()
+    return program
+
+
+@pytest.mark.parametrize(("cork", "segments"), [("MSG_MORE", 46), ("TCP_CORK", 46),
+                                                (None, 47)])
+def test_msg_more_and_tcp_cork_hold_a_header_for_its_body(cork, segments):
+    """tcp_push with MSG_MORE (TCP_NAGLE_CORK for that push) or __tcp_sock_set_cork keeps
+    the 256 B header in the unsent tail (tcp_nagle_check: partial and CORK), so the body
+    joins it: 65792 B = 46 segments, the first 256 + 1192 B. Without either, an idle
+    connection sends the header at once (nothing in flight for Nagle to wait on): 1 + 45
+    + 1 = 47 segments."""
+    m = machine(256 + 64 * KIB)
+    m.acct.trace = tracer = Tracer()
+    drive(m, _header_and_body(cork))
+    assert sum(e.args["segments"] for e in wires(tracer.events)) == segments
+    assert m.receiver.rcv_nxt == 256 + 64 * KIB and m.check_invariants() == []
+
+
+def test_a_cork_left_on_is_lifted_by_the_probe_timer():
+    """tcp_check_probe_timer: data held with nothing in flight goes when the probe timer
+    fires (tcp_write_wakeup), after max(RTO, 200 ms)."""
+    m = machine(256)
+    m.acct.trace = tracer = Tracer()
+
+    def program(m):
+        buf = UserBuffer(m.task, 256, m.page_bytes)
+        syscalls.setsockopt(m.task, m.socket, "TCP_CORK", 1)
+        yield from syscalls.write(m.task, m.socket, buf, 0, 256)
+
+    drive(m, program)
+    (wire,) = wires(tracer.events)
+    assert wire.start_s == pytest.approx(0.2001, abs=1e-5) and m.receiver.rcv_nxt == 256
+
+
+def test_nodelay_sends_a_small_segment_while_another_is_in_flight():
+    """tcp_nagle_check: with Nagle (TCP_NODELAY off) a sub-MSS segment waits while an
+    earlier one is unACKed (Minshall); TCP_NODELAY sends it at once."""
+    for nodelay, waits in ((0, True), (1, False)):
+        m = machine(1024)
+        m.acct.trace = tracer = Tracer()
+
+        def program(m, nodelay=nodelay):
+            buf = UserBuffer(m.task, 512, m.page_bytes)
+            syscalls.setsockopt(m.task, m.socket, "TCP_NODELAY", nodelay)
+            yield from syscalls.write(m.task, m.socket, buf, 0, 512)
+            yield m.env.timeout(20e-6)  # the first one is out, not yet ACKed
+            yield from syscalls.write(m.task, m.socket, buf, 0, 512)
+
+        drive(m, program)
+        first, second = wires(tracer.events)
+        assert (second.start_s > first.start_s + 100e-6) == waits
 
 
 def test_acks_wait_while_a_fault_holds_the_socket():

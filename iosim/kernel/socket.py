@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from iosim import events
 from iosim.kernel.page import Pages
 from iosim.kernel.process import Task
-from iosim.kernel.skbuff import Frag, Runs, SkBuff, add_run
+from iosim.kernel.skbuff import Frag, Runs, SkBuff, add_run, slice_runs
 from iosim.kernel.tcp import (
     MAX_TCP_HEADER_BYTES,
     NAGLE_CORK,
+    NAGLE_OFF,
     NAGLE_PUSH,
     SKB_TRUESIZE_BYTES,
     Linux6Tcp,
@@ -34,13 +35,17 @@ def take_pieces(todo: list[tuple], i: int, room: int, slots: int
     """The next (page, offset, len, version) pieces from ``todo[i]`` that fit ``room`` bytes
     and ``slots`` frags: whole pieces in one batch, or the first one split at ``room``.
     Returns (batch, its bytes, the next index); an empty batch when nothing fits."""
-    take = 0
+    j = i
+    end = min(len(todo), i + slots)
     nbytes = 0
-    while i + take < len(todo) and take < slots and nbytes + todo[i + take][2] <= room:
-        nbytes += todo[i + take][2]
-        take += 1
-    if take:
-        return todo[i:i + take], nbytes, i + take
+    while j < end:
+        n = nbytes + todo[j][2]
+        if n > room:
+            break
+        nbytes = n
+        j += 1
+    if j > i:
+        return todo[i:j], nbytes, j
     if slots and room:  # only part of the next piece fits: split it
         page, offset, length, version = todo[i]
         todo[i] = (page, offset + room, length - room, version)
@@ -122,8 +127,12 @@ class TcpSocket:
     def _room(self, skb: SkBuff) -> int:
         return min(self.size_goal - skb.len, self.sndbuf - self.queued)
 
-    def send_copy(self, task: Task, source, start: int, nbytes: int):
-        """tcp_sendmsg: copy ``nbytes`` of user memory (``source.runs``) into skbs."""
+    def setsockopt(self, task: Task, option: str, value: int) -> None:
+        """Socket options the textbook kernel has no use for (TCP_CORK, TCP_NODELAY)."""
+
+    def send_copy(self, task: Task, source, start: int, nbytes: int, more: bool = False):
+        """tcp_sendmsg: copy ``nbytes`` of user memory (``source.runs``) into skbs
+        (``more``, MSG_MORE, is Linux 6's)."""
         done = 0
         while done < nbytes:
             yield from self.wait_space(task)
@@ -504,12 +513,13 @@ class Linux6Socket(TcpSocket):
             return None
         return skb
 
-    def _push_one(self, task: Task, skb: SkBuff) -> None:
-        """tcp_push_one: a full skb at the send head goes now (no TSO deferral), once the
-        task's copies into it are done."""
+    def _push_one(self, task: Task, skb: SkBuff, ready_s: float | None = None) -> None:
+        """tcp_push_one: a full skb at the send head goes now (no TSO deferral), once its
+        bytes are in (``ready_s``; else when the task's booked work ends)."""
         tcp = self.tcp
         if tcp.unsent and tcp.unsent[0] is skb:
-            tcp.write_xmit(tcp.nonagle, push_one=True, ready_s=task.clock_s)
+            tcp.write_xmit(tcp.nonagle, push_one=True,
+                           ready_s=task.clock_s if ready_s is None else ready_s)
 
     def _push(self, task: Task, more: bool, nonagle: int | None = None) -> None:
         """tcp_push: the tail waits if autocorked (an earlier clone is still in the host:
@@ -544,6 +554,26 @@ class Linux6Socket(TcpSocket):
         self.queued -= skb.truesize
         self._unref(skb)
 
+    def setsockopt(self, task: Task, option: str, value: int) -> None:
+        """TCP_CORK (``__tcp_sock_set_cork``): set, sub-MSS tails are held; cleared, what
+        waits is pushed. TCP_NODELAY (``__tcp_sock_set_nodelay``): Nagle off, and a push."""
+        tcp = self.tcp
+        if option == "TCP_CORK":
+            if value:
+                tcp.nonagle |= NAGLE_CORK
+                return
+            tcp.nonagle &= ~NAGLE_CORK
+            if tcp.nonagle & NAGLE_OFF:
+                tcp.nonagle |= NAGLE_PUSH
+        elif option == "TCP_NODELAY":
+            if not value:
+                tcp.nonagle &= ~NAGLE_OFF
+                return
+            tcp.nonagle |= NAGLE_OFF | NAGLE_PUSH
+        else:
+            return
+        tcp.write_xmit(tcp.nonagle, ready_s=task.clock_s)  # tcp_push_pending_frames
+
     # --- write(): copies into the socket's page frags --------------------------------
     def send_copy(self, task: Task, source, start: int, nbytes: int, more: bool = False):
         """tcp_sendmsg (zc == 0): copy ``nbytes`` of user memory into page-frag chunks."""
@@ -554,33 +584,60 @@ class Linux6Socket(TcpSocket):
     def _copy_in(self, task: Task, source, start: int, nbytes: int):
         """The copy loop of tcp_sendmsg_locked: fill the unsent tail up to the size goal,
         then a new skb (``sk_stream_memory_free`` first), the bytes going into the socket's
-        page-frag pages; a full skb at the send head goes at once (``tcp_push_one``)."""
+        page-frag pages; a full skb at the send head goes at once (``tcp_push_one``). The
+        bytes that surely go without a sleep or a backlog flush are copied in one booking,
+        and each skb's share is ready when the copy has reached it."""
         done = 0
         goal = self.size_goal
         while done < nbytes:
-            skb = self._tail(copy=True)
-            room = 0
-            if skb is not None:
-                room = min(goal - skb.len, pfrag_capacity(
-                    self.pfrag_offset, self.max_frags - len(skb.chunks or ()),
-                    self._pfrag_skb is skb))
-            if room <= 0:
-                skb = None
-                if (self.queued >= self.sndbuf or self._new_skbs >= SKB_FLUSH_BACKLOG) and not (
-                        yield from self._room_for_skb(task, done > 0)):
-                    continue
-                room = min(goal, pfrag_capacity(self.pfrag_offset, self.max_frags, False))
-            n = min(nbytes - done, room)
-            runs = yield from source.copy_runs(start + done, n)  # may fault: socket owned
-            if skb is None:
-                skb = self._new_skb(task)
-            task.copy(n, source.label, events.SOCKET_BUFFER, source.working_set_bytes)
-            skb.add_linear(runs, n)
-            self._pfrag_fill(skb, n)
-            self._added(skb, n, n)
-            done += n
-            if skb.len >= goal:
-                self._push_one(task, skb)
+            total = self._bookable(nbytes - done)
+            if not total:  # a new skb is due, but the buffer is full or the backlog waits
+                yield from self._room_for_skb(task, done > 0)
+                continue
+            runs = yield from source.copy_runs(start + done, total)  # may fault: owned
+            t0 = max(self.env.now, task.clock_s)
+            task.copy(total, source.label, events.SOCKET_BUFFER, source.working_set_bytes)
+            copy_s = task.clock_s - t0
+            pos = 0
+            while pos < total:
+                skb = self._tail(copy=True)
+                room = self._copy_room(skb) if skb is not None else 0
+                if room <= 0:
+                    skb = self._new_skb(task)
+                    room = self._copy_room(skb)
+                n = min(total - pos, room)
+                skb.add_linear(runs if n == total else slice_runs(runs, pos, n), n)
+                self._pfrag_fill(skb, n)
+                self._added(skb, n, n)
+                pos += n
+                if skb.len >= goal:
+                    self._push_one(task, skb, t0 + copy_s * pos / total)
+            done += total
+
+    def _copy_room(self, skb: SkBuff) -> int:
+        """Bytes ``skb`` can still take: the size goal, and MAX_SKB_FRAGS page-frag chunks."""
+        return min(self.size_goal - skb.len, pfrag_capacity(
+            self.pfrag_offset, self.max_frags - len(skb.chunks or ()), self._pfrag_skb is skb))
+
+    def _bookable(self, left: int) -> int:
+        """How many of ``left`` bytes go before the writer could have to sleep or flush the
+        backlog: the tail's room, then whole skbs while the send buffer (counting a
+        tso_fragment's 960 B for every skb sent on the way) stays below sndbuf, at most
+        16 new skbs."""
+        tail = self._tail(copy=True)
+        total = min(left, self._copy_room(tail)) if tail is not None else 0
+        left -= total
+        queued = self.queued + total
+        new = self._new_skbs
+        offset = pfrag_advance(self.pfrag_offset, total)
+        while left and queued < self.sndbuf and new < SKB_FLUSH_BACKLOG:
+            n = min(left, self.size_goal, pfrag_capacity(offset, self.max_frags, False))
+            total += n
+            left -= n
+            offset = pfrag_advance(offset, n)
+            queued += 2 * SKB_TRUESIZE_BYTES + n
+            new += 1
+        return total
 
     def _pfrag_fill(self, skb: SkBuff, nbytes: int) -> None:
         """skb_copy_to_page_nocache into sk_page_frag: a chunk per 32 KiB page crossed,
@@ -646,6 +703,9 @@ class Linux6Socket(TcpSocket):
         pieces as frags, appended to the unsent tail while it has room, a new skb after."""
         i = 0
         page_bytes = self.page_bytes
+        goal = self.size_goal
+        acct = self.acct
+        get = self.pages.get
         while i < len(todo):
             skb = self._tail(copy=False, rec=rec)
             if skb is None:
@@ -653,15 +713,15 @@ class Linux6Socket(TcpSocket):
                         and not (yield from self._room_for_skb(task, i > 0))):
                     continue
                 skb = self._new_skb(task)
-            batch, nbytes, i = take_pieces(todo, i, self.size_goal - skb.len,
+            batch, nbytes, i = take_pieces(todo, i, goal - skb.len,
                                            self.max_frags - len(skb.frags))
-            self.pages.get([b[0] for b in batch], holder)
-            skb.frags.extend(Frag(*b) for b in batch)
+            get([b[0] for b in batch], holder)
+            skb.frags += [Frag(page, offset, n, version) for page, offset, n, version in batch]
             skb.len += nbytes
             skb.frag_src = src
             skb.frag_working_set_bytes = working_set_bytes
-            self.acct.frags += len(batch)
-            self.acct.frag_bytes += nbytes
+            acct.frags += len(batch)
+            acct.frag_bytes += nbytes
             truesize = nbytes
             if rec is not None:
                 if skb.zc_id is None:
@@ -670,7 +730,7 @@ class Linux6Socket(TcpSocket):
                 if not skb.linear_len:  # a pure zerocopy skb: PAGE_ALIGN(copied + start)
                     truesize = -(-(batch[0][1] + nbytes) // page_bytes) * page_bytes
             self._added(skb, nbytes, truesize)
-            if skb.len >= self.size_goal:
+            if skb.len >= goal:
                 self._push_one(task, skb)
 
     # --- MSG_ZEROCOPY records and completions ----------------------------------------

@@ -108,12 +108,17 @@ def read(task: Task, cache: PageCache, file: File, pos: int, buf: UserBuffer, nb
     return nbytes
 
 
-def write(task: Task, sock: TcpSocket, source, start: int, nbytes: int):
-    """write(sock, buf, n) on a blocking socket: copies all n bytes into skbs."""
-    t0 = task.syscall("write")
-    yield from sock.send_copy(task, source, start, nbytes)  # copy_from_user faults as it goes
+def write(task: Task, sock: TcpSocket, source, start: int, nbytes: int, more: bool = False):
+    """write(sock, buf, n) on a blocking socket: copies all n bytes into skbs; ``more`` makes
+    it send(..., MSG_MORE): the last partial segment waits for more (linux-6)."""
+    t0 = task.syscall("send" if more else "write")
+    yield from sock.send_copy(task, source, start, nbytes, more)  # copy_from_user faults
     yield from task.sync()
-    task.leave("write", t0, nbytes, source.label, events.SOCKET)
+    if more:
+        task.leave("send", t0, nbytes, source.label, events.SOCKET, "MSG_MORE",
+                   flags="MSG_MORE")
+    else:
+        task.leave("write", t0, nbytes, source.label, events.SOCKET)
     return nbytes
 
 
@@ -273,10 +278,15 @@ def send_zerocopy(task: Task, sock: TcpSocket, buf: UserBuffer, nbytes: int):
     return nbytes
 
 
-def setsockopt(task: Task) -> None:
-    """setsockopt(SO_ZEROCOPY, 1) or any other option: one plain syscall."""
-    task.leave("setsockopt", task.syscall("setsockopt"), note="SO_ZEROCOPY",
-               option="SO_ZEROCOPY")
+def setsockopt(task: Task, sock: TcpSocket | None = None, option: str = "SO_ZEROCOPY",
+               value: int = 1) -> None:
+    """setsockopt(option, value): SO_ZEROCOPY, or TCP_CORK / TCP_NODELAY on ``sock``
+    (linux-6: ``TcpSocket.setsockopt``); one plain syscall."""
+    t0 = task.syscall("setsockopt")
+    if sock is not None:
+        sock.setsockopt(task, option, value)
+    note = option if value == 1 else f"{option}={value}"
+    task.leave("setsockopt", t0, note=note, option=option)
 
 
 def recv_errqueue(task: Task, sock: TcpSocket):

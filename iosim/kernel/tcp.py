@@ -313,6 +313,7 @@ class Linux6Tcp(TcpSender):
         self._rtt_shift = int(self.srtt_s * 1e6) >> TCP_TSO_RTT_LOG  # min_rtt_us >> 9
         self._full_tso_segs = max(self.gso_max_bytes // self.mss_bytes, 2)
         self.cc = cc.make(congestion, self, env.rng)
+        self._pacing_rate: float | None = None  # sk_pacing_rate, None until read again
         self.internal_pacing = self.cc.internal_pacing  # BBR: tcp_pacing_check + hrtimer
         self.bbr = self.cc.name == "bbr"
         self.fq = fq and not nic.spec.loopback  # sch_fq holds each skb until its EDT
@@ -335,6 +336,7 @@ class Linux6Tcp(TcpSender):
         self._samples: deque[tuple[int, int, float]] = deque()  # (xmit id, delivered, when)
         self._last_ack_xmit = 0
         self._prr_first = False
+        self._probe0 = False  # the probe timer is armed
 
     # --- the socket lock -------------------------------------------------------------
     def defer(self, fn: Callable, *args) -> bool:
@@ -380,18 +382,28 @@ class Linux6Tcp(TcpSender):
             return self.cwnd_segs() < 2 * self.max_packets_out
         return self.cwnd_was_limited
 
+    @property
+    def pacing_rate(self) -> float:
+        """sk_pacing_rate, as the congestion controller set it after the last ACK
+        (tcp_update_pacing_rate, bbr_set_pacing_rate); computed when first read."""
+        if self._pacing_rate is None:
+            self._pacing_rate = self.cc.pacing_rate_bytes_per_s()
+        return self._pacing_rate
+
     def pacing_rate_bytes_per_s(self) -> float:
-        """sk_pacing_rate, as the congestion controller sets it after every ACK."""
-        return self.cc.pacing_rate_bytes_per_s()
+        """``pacing_rate``, in bytes per second."""
+        return self.pacing_rate
 
     def _sent_skbs(self) -> int:
         return len(self.rtx) - len(self.unsent)
 
     # --- the write queue -------------------------------------------------------------
     def entail(self, skb: SkBuff) -> None:
-        """tcp_skb_entail: a new (empty) skb at the tail of the write queue."""
+        """tcp_skb_entail: a new (empty) skb at the tail of the write queue; a pending
+        TCP_NAGLE_PUSH is spent."""
         self.rtx.append(skb)
         self.unsent.append(skb)
+        self.nonagle &= ~NAGLE_PUSH
 
     def should_autocork(self, skb: SkBuff, size_goal: int) -> bool:
         """tcp_should_autocork: hold a tail below the size goal while an earlier clone is
@@ -405,7 +417,7 @@ class Linux6Tcp(TcpSender):
         shift = self._rtt_shift
         if shift == 0:  # min_rtt < 512 us: the allowance alone is the whole GSO limit
             return self._full_tso_segs
-        nbytes = self.pacing_rate_bytes_per_s() / (1 << SK_PACING_SHIFT)
+        nbytes = self.pacing_rate / (1 << SK_PACING_SHIFT)
         if shift < 32:
             nbytes += self.gso_max_bytes >> shift
         nbytes = min(nbytes, self.gso_max_bytes)
@@ -457,7 +469,7 @@ class Linux6Tcp(TcpSender):
         wmem_alloc = self.host_bytes + 1
         if wmem_alloc <= 2 * truesize << factor:  # within the limit whatever the rate
             return False
-        limit = max(2 * truesize, self.pacing_rate_bytes_per_s() / (1 << SK_PACING_SHIFT))
+        limit = max(2 * truesize, self.pacing_rate / (1 << SK_PACING_SHIFT))
         limit = min(limit, TCP_LIMIT_OUTPUT_BYTES) * (1 << factor)
         if wmem_alloc > limit and self._sent_skbs() > 1:
             self.throttled = True
@@ -536,6 +548,20 @@ class Linux6Tcp(TcpSender):
             self._cwnd_validate(cwnd_limited)
         if sent and self.loss_possible:
             self.start_timer()
+        elif not sent and unsent and self.snd_nxt == self.snd_una and not self._probe0:
+            # tcp_check_probe_timer: data held with nothing in flight (TCP_CORK, MSG_MORE)
+            # goes when the zero-window probe timer fires, at the latest
+            self._probe0 = True
+            ev = self.env.timeout(max(self.rto_s, TCP_RTO_MIN_S))
+            ev.callbacks.append(self._probe0_fire)
+
+    def _probe0_fire(self, _ev) -> None:
+        """tcp_probe_timer → tcp_write_wakeup: send what waits, cork or not."""
+        if self.defer(self._probe0_fire, _ev):
+            return
+        self._probe0 = False
+        if self.unsent and self.snd_nxt == self.snd_una:
+            self.write_xmit(NAGLE_PUSH, waited=True)
 
     def _fragment(self, skb: SkBuff, nbytes: int) -> None:
         """tso_fragment: the rest of ``skb`` after ``nbytes`` becomes the next unsent skb."""
@@ -591,7 +617,7 @@ class Linux6Tcp(TcpSender):
         if self.internal_pacing or self.fq:
             depart = self.wstamp_s if self.fq and self.wstamp_s > ready_s else ready_s
             if self.segs_out >= FQ_UNPACED_SEGMENTS:
-                len_s = clone.len / self.pacing_rate_bytes_per_s()
+                len_s = clone.len / self.pacing_rate
                 self.wstamp_s += len_s - min(len_s / 2, self.wstamp_s - prior)
             if self.bbr:
                 self._samples.append((clone.xmit_id, self.delivered, max(depart, now)))
@@ -661,6 +687,7 @@ class Linux6Tcp(TcpSender):
                 _, d, t = self._samples.popleft()
                 sample = (d, t)
             self.cc.on_ack(self.delivered, sample)
+        self._pacing_rate = None  # tcp_cong_control sets it anew
         if self.lost:
             self._trim_lost()
             self._xmit_retransmit_queue()
