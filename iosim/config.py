@@ -106,7 +106,8 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
         "tso_max": ("size", "largest TSO super-segment the NIC accepts"),
         "tx_ring": ("count", "TX descriptors (skbs) the NIC holds at once"),
         "sg": ("bool", "scatter-gather DMA (NETIF_F_SG)"),
-        "csum_offload": ("bool", "checksum offload; the kernel drops SG without it"),
+        "csum_offload": ("bool", "checksum offload; textbook: the kernel drops SG without it; "
+                                 "linux-6: checksums in software, linearizing shared frags"),
         "loopback": ("bool", "the loopback device: no DMA and no wire; the receiver's copy "
                              "out of the skb is what moves the bytes"),
     },

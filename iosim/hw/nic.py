@@ -3,7 +3,9 @@
 Per skb the DMA engine walks one descriptor per scatter-gather entry (header, linear area,
 each frag) and moves the payload over the memory bus once; the link then serialises the TSO
 segments with their header and framing overhead. An skb with more entries than the DMA
-engine allows is linearised by the driver first: a CPU copy (skb_linearize).
+engine allows is linearised by the driver first: a CPU copy (skb_linearize). ``Nic`` is the
+textbook kernel's transmit step; ``Linux6Nic`` adds what Linux 6.x does at each
+transmission when the NIC lacks scatter-gather or checksum offload (validate_xmit_skb).
 """
 
 from __future__ import annotations
@@ -91,8 +93,10 @@ class Nic:
         entries = self._sg_entries(skb)
         align = self.dma_spec.alignment_bytes
         if align > 1:
-            # a frag whose start or length is not aligned is copied by the CPU to an
-            # aligned bounce buffer (swiotlb) before the device can read it
+            # a frag whose start or length is not aligned is copied by the CPU to an aligned
+            # bounce buffer before the device can read it: the DMA layer's swiotlb bounce
+            # (drivers/iommu/dma-iommu.c:iommu_dma_map_phys for an untrusted device or an
+            # unaligned IOVA; a confidential VM bounces every mapping), not the driver
             bounce = sum(f.len for f in skb.frags if f.offset % align or f.len % align)
             if bounce:
                 self.acct.bounce_copy_bytes += bounce
@@ -184,8 +188,9 @@ class Nic:
         self._next()
 
     def _tx_done(self, skb, completions: int = 1) -> None:
-        """TX completion interrupt: the ring slot and the clone are released (a NAPI poll
-        cleans every segment of a software-segmented skb at once)."""
+        """TX completion event: the ring slot and the clone are released. One interrupt
+        each; a real NIC moderates them and NAPI cleans many per poll (a software-segmented
+        skb's segments here are one poll)."""
         self.acct.irqs += 1
         self.acct.tx_completions += completions
         self.cpu.run(self.env.now, self.irq_s, "irq")

@@ -1,10 +1,14 @@
 """A TCP socket's send side: the send buffer, sk_buff building, and MSG_ZEROCOPY
 completion notifications; TCP's own state (window, loss recovery) is ``iosim.kernel.tcp``.
 
-Copied data goes into an skb's linear area; page data becomes frags that hold page
-references, but only when the NIC can gather (``sg``, which the kernel drops without checksum
-offload); otherwise even sendfile and splice copy here. An skb stays on the retransmit queue,
-holding its references, until it is ACKed; each transmission is a clone sharing its data.
+Two kernels (``kernel.model``). ``TcpSocket`` is the textbook's: copied data goes into an
+skb's linear area; page data becomes frags that hold page references, but only when the NIC
+can gather (``sg``, which the 2.6-era kernel dropped without checksum offload); otherwise even
+sendfile and splice copy here; each syscall closes its skb. ``Linux6Socket`` (below) is Linux
+6.x's: the socket always gathers, write() data goes into page-frag pages, calls append to the
+unsent tail, the send buffer autotunes, MSG_ZEROCOPY sends share notification records. In
+both an skb stays on the retransmit queue, holding its references, until it is ACKed; each
+transmission is a clone sharing its data.
 """
 
 from __future__ import annotations
@@ -148,8 +152,9 @@ class TcpSocket:
         yield from self.push(task)
 
     def send_pages(self, task: Task, buffers, more: bool = False):
-        """do_tcp_sendpages for pipe buffers: frags with SG, a copy without (``more``,
-        MSG_MORE, is Linux 6's)."""
+        """The 2.6-era do_tcp_sendpages for pipe buffers: frags with SG, a copy without
+        (``more``, MSG_MORE, is Linux 6's, which has no ->sendpage: splice_to_socket hands
+        the pages to tcp_sendmsg with MSG_SPLICE_PAGES)."""
         if not self.sg:
             # sock_no_sendpage -> kernel_sendmsg: the page data is copied like write()'s
             yield from self.send_copy(task, pipe_source(buffers), 0, sum(b.len for b in buffers))

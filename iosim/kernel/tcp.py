@@ -1,7 +1,9 @@
 """TCP's sender state machine: the congestion window, transmission, loss recovery, timers.
 
 The socket (``iosim.kernel.socket``) builds skbs and hands each to ``TcpSender.queue``;
-from there TCP decides when its bytes go out and when an ACK releases it.
+from there TCP decides when its bytes go out and when an ACK releases it. ``TcpSender`` is
+the textbook kernel's, described here; ``Linux6Tcp`` (below) follows Linux 6.x's
+``tcp_write_xmit`` and overrides what differs.
 
 Congestion control as Linux starts a connection: an initial window of 10 segments (IW10),
 slow start (the window grows by the bytes each ACK covers) up to ``ssthresh``, then
