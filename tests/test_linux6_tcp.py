@@ -311,6 +311,22 @@ def _writes(sizes: list[int]):
     return program
 
 
+def test_the_trace_says_why_an_skb_waits():
+    """HOLD events name what kept an unsent skb back: tcp_should_autocork (small writes
+    while an earlier clone is in the driver), tcp_nagle_check (a sub-MSS runt with an
+    earlier one unACKed), tcp_tso_should_defer."""
+    _, ev = run("read_write", "1MiB", trace=True, cache="warm", buffer_bytes="4KiB")
+    reasons = {e.what for e in ev if e.kind is Kind.HOLD}
+    assert {"autocork", "nagle", "tso deferral"} <= reasons
+    assert textbook_has_no_holds()
+
+
+def textbook_has_no_holds() -> bool:
+    tracer = Tracer()
+    iosim.simulate("read_write", "1MiB", cache="warm", buffer_bytes="4KiB", tracer=tracer)
+    return not any(e.kind is Kind.HOLD for e in tracer.events)
+
+
 def test_writes_into_a_full_window_build_full_skbs():
     """write(14480) fills IW10; then nothing leaves before the ACK (a 1 ms round trip), so
     32 x write(4 KiB) = 131072 B append to the unsent tail: skbs of 65160, 65160 and
@@ -569,27 +585,17 @@ def test_pacing_can_take_away_the_zero_copy_advantage():
 
 # --- properties --------------------------------------------------------------------------
 
-linux6 = st.fixed_dictionaries({"kernel.model": st.just("linux-6")}, optional={
-    "kernel.gso": st.booleans(),
-    "nic.csum_offload": st.booleans(),
-    "kernel.tcp_congestion": st.sampled_from(["cubic", "bbr"]),
-    "kernel.qdisc": st.sampled_from(["pfifo_fast", "fq"]),
-    "kernel.memlock": st.sampled_from(["64KiB", "8MiB"]),
-    "kernel.optmem_max": st.sampled_from(["4KiB", "128KiB"]),
-    "nic.loopback": st.booleans(),
-})
-
-
 @given(path=s.paths, size=s.sizes, buffer=s.buffer_sizes, cache=s.caches,
-       overrides=s.overrides, extra=linux6, seed=st.integers(0, 3),
-       loss=st.sampled_from([0.0, 0.0, 0.01]), writer=st.sampled_from([None, "shared"]))
+       overrides=s.overrides, extra=s.linux6_overrides, seed=st.integers(0, 3),
+       loss=s.losses, writer=st.sampled_from([None, "shared", "userbuf"]),
+       pressure=s.pressures)
 def test_linux6_delivers_every_byte_once(path, size, buffer, cache, overrides, extra, seed,
-                                         loss, writer):
+                                         loss, writer, pressure):
     """Every byte delivered once, no invariant broken, every reference released, across
     paths, sizes, buffers, failure modes and the linux-6 switches."""
     scenario = {"writer": writer, "writer_rate": 2e4} if writer else {}
     r = iosim.simulate(path, size, cache=cache, buffer_bytes=buffer, seed=seed, loss=loss,
-                       overrides={**overrides, **extra}, **scenario)
+                       overrides={**overrides, **extra}, **scenario, **pressure)
     assert r.invariant_violations == []
     assert r.bytes_delivered == size
     assert r.membus_bytes == 2 * r.cpu_copy_bytes + r.dma_copy_bytes + r.csum_read_bytes

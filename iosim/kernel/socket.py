@@ -535,6 +535,8 @@ class Linux6Socket(TcpSocket):
         skb = tcp.unsent[-1]
         if tcp.should_autocork(skb, self.size_goal):
             tcp.throttled = True
+            if self.acct.trace is not None:
+                tcp.trace_hold(skb, events.HOLD_AUTOCORK)
             return
         mode = NAGLE_CORK if more else (tcp.nonagle if nonagle is None else nonagle)
         tcp.write_xmit(mode, ready_s=task.clock_s)

@@ -339,6 +339,7 @@ class Linux6Tcp(TcpSender):
         self._last_ack_xmit = 0
         self._prr_first = False
         self._probe0 = False  # the probe timer is armed
+        self._last_hold: tuple = ()  # the last HOLD event traced (seq, len, reason)
 
     # --- the socket lock -------------------------------------------------------------
     def defer(self, fn: Callable, *args) -> bool:
@@ -406,6 +407,13 @@ class Linux6Tcp(TcpSender):
         self.rtx.append(skb)
         self.unsent.append(skb)
         self.nonagle &= ~NAGLE_PUSH
+
+    def trace_hold(self, skb: SkBuff, why: str) -> None:
+        """A HOLD event for ``skb``, once per skb and reason (write_xmit runs on every ACK)."""
+        key = (skb.seq, skb.len, why)
+        if key != self._last_hold:
+            self._last_hold = key
+            self.acct.trace.add(events.hold(skb.seq, self.env.now, skb.len, why))
 
     def should_autocork(self, skb: SkBuff, size_goal: int) -> bool:
         """tcp_should_autocork: hold a tail below the size goal while an earlier clone is
@@ -506,9 +514,11 @@ class Linux6Tcp(TcpSender):
         cwnd_limited = False
         cwnd = max(1, int(self.cwnd_bytes // mss))
         lost = self.lost
+        why = ""
         while unsent:
             skb = unsent[0]
             if self.internal_pacing and self._pacing_check():
+                why = events.HOLD_PACING
                 break
             in_flight = -(-(self.snd_nxt - self.snd_una - self._sacked_bytes - (
                 sum(hi - lo for lo, hi in lost) if lost else 0)) // mss)
@@ -520,6 +530,7 @@ class Linux6Tcp(TcpSender):
             if skb.len <= mss:  # one segment: tcp_nagle_test
                 held = nonagle if last else NAGLE_PUSH
                 if not held & NAGLE_PUSH and self._nagle_check(skb.len < mss, held):
+                    why = events.HOLD_NAGLE
                     break
             else:
                 if not push_one:
@@ -527,17 +538,23 @@ class Linux6Tcp(TcpSender):
                                                             in_flight)
                     if defer:
                         cwnd_limited |= limited
+                        why = events.HOLD_DEFER
                         break
                 limit = self._mss_split_point(skb, quota, nonagle, last)
                 if skb.len > limit:
                     self._fragment(skb, limit)
-            if skb.len == 0 or (self.host_bytes and self._small_queue_check(skb.truesize, 0)):
+            if skb.len == 0:
+                break
+            if self.host_bytes and self._small_queue_check(skb.truesize, 0):
+                why = events.HOLD_TSQ
                 break
             unsent.popleft()
             self._send(skb, ready_s, waited)
             sent = True
             if push_one:
                 break
+        if why and self.acct.trace is not None:
+            self.trace_hold(unsent[0], why)
         if cwnd_limited and unsent and not self._held:
             self._held = True
             self._held_since = self.env.now

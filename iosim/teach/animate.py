@@ -716,6 +716,9 @@ class _Builder:
         if f is not None:
             self.drop(f[2])
 
+    def on_hold(self, e: Event, t_s: float, end: bool) -> None:
+        """linux-6 keeps an unsent skb back (autocork, Nagle, deferral, TSQ, pacing)."""
+
     def on_drop(self, e: Event, t_s: float, end: bool) -> None:
         self.counts["lost_segments"] += len(e.args["ranges"])
         ids = []
