@@ -1,8 +1,9 @@
 """Refcount rules of pages and the page cache, checked directly."""
 
+import pytest
 import simpy
 
-from iosim import load_profile
+from iosim import load_profile, simulate
 from iosim.accounting import Accounting
 from iosim.config import make_scenario
 from iosim.kernel.page import ANON, FILE, Pages
@@ -67,3 +68,14 @@ def test_watched_page_logs_its_refcount_history():
     counts = [c for _, c, _ in log]
     assert max(counts) == 3  # cache + pipe + skb
     assert counts[-1] == 1  # back to the cache's own reference
+
+
+@pytest.mark.parametrize("kernel", ["textbook", "linux-6"])
+@pytest.mark.parametrize("path", ["read_write", "mmap_write", "sendfile_sg", "msg_zerocopy"])
+def test_a_cache_smaller_than_a_read_batch_frees_nothing_the_reader_holds(path, kernel):
+    # 64 pages of cache; a 64 KiB read collects 16 pages while its read-ahead windows (32
+    # pages each) insert more: reclaim must skip the pages the batch has collected
+    r = simulate(path, "4MiB", profile="nvme-100g-2024",
+                 overrides={"kernel.page_cache": "256KiB", "kernel.model": kernel})
+    assert r.invariant_violations == []
+    assert r.bytes_delivered == 4 << 20

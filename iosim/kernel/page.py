@@ -20,6 +20,7 @@ class Page:
 
     __slots__ = (
         "accessed",
+        "batch",
         "file",
         "in_cache",
         "index",
@@ -47,6 +48,7 @@ class Page:
         self.in_cache = False
         self.readahead_mark = False
         self.accessed = False  # PG_referenced: someone read it since it came in
+        self.batch = 0  # the read batch collecting it (PageCache.read_pages), if that is on
         self.log: list[tuple[float, int, str]] | None = None
 
     def __repr__(self) -> str:

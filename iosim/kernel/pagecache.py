@@ -171,6 +171,7 @@ class PageCache:
     def __init__(self, env, kernel_spec, pages: Pages, disk, cpu, irq_s: float, acct) -> None:
         self.env = env
         self.page_bytes = kernel_spec.page_size_bytes
+        self._batch = 1  # the read batch being collected now (Page.batch marks its pages)
         self.capacity_pages = kernel_spec.page_cache_bytes // self.page_bytes
         self.ra_pages = max(1, kernel_spec.readahead_bytes // self.page_bytes)
         self.pages = pages
@@ -214,6 +215,7 @@ class PageCache:
         out = []
         waits = []
         name = file.name
+        batch = self._batch
         for index in range(first, first + count):
             key = (name, index)
             page = get(key)
@@ -222,6 +224,8 @@ class PageCache:
                 page = lru[key]
             else:
                 touch(key)
+            # collected: reclaim, run by a later window's insert, must not free it under us
+            page.batch = batch
             if page.readahead_mark:
                 page.readahead_mark = False
                 self._read_window(file, index + self.ra_pages)
@@ -230,6 +234,7 @@ class PageCache:
                 waits.append(io)
             page.accessed = True
             out.append(page)
+        self._batch += 1  # the batch is the caller's now: its pages are no longer marked
         if not waits:
             return out, None
         return out, waits[0] if len(waits) == 1 else self.env.all_of(waits)
@@ -473,7 +478,8 @@ class PageCache:
         while freed < want and scanned < limit:
             scanned += 1
             key, page = next(iter(self.lru.items()))
-            if not page.uptodate or page.refcount > 1 + page.mapcount:
+            if (not page.uptodate or page.refcount > 1 + page.mapcount
+                    or page.batch == self._batch):  # a read batch being collected holds it
                 if page.uptodate:  # locked for I/O is not a busy reference
                     self.acct.reclaim_busy_refs += 1
                     if skipped is not None:

@@ -943,6 +943,9 @@ class Animation:
         write_text(path, self.html)
         return Path(path)
 
+    def __repr__(self) -> str:  # no memory address: a notebook's saved output stays the same
+        return f"<iosim animation: {' vs '.join(r['path'] for r in self.doc['runs'])}>"
+
     def _repr_html_(self) -> str:
         height = 760 if len(self.doc["runs"]) == 1 else 900
         return (f'<iframe srcdoc="{html.escape(self.html, quote=True)}" width="100%" '
