@@ -142,12 +142,17 @@ class SkBuff:
                       frag_working_set_bytes=self.frag_working_set_bytes)
         cut = None
         if nbytes < self.linear_len:
-            rest.linear = slice_runs(self.linear, nbytes, self.linear_len - nbytes)
-            rest.linear_len = self.linear_len - nbytes
-            self.linear = slice_runs(self.linear, 0, nbytes)
+            n_rest = self.linear_len - nbytes
+            if len(self.linear) == 1:  # one version: the common case, no slicing
+                version = self.linear[0][0]
+                rest.linear, self.linear = [[version, n_rest]], [[version, nbytes]]
+            else:
+                rest.linear = slice_runs(self.linear, nbytes, n_rest)
+                self.linear = slice_runs(self.linear, 0, nbytes)
+            rest.linear_len = n_rest
             self.linear_len = nbytes
             if self.chunks is not None:
-                rest.chunks = slice_lengths(self.chunks, nbytes, rest.linear_len)
+                rest.chunks = slice_lengths(self.chunks, nbytes, n_rest)
                 self.chunks = slice_lengths(self.chunks, 0, nbytes)
             rest.frags, self.frags = self.frags, []
         else:

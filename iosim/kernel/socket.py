@@ -633,6 +633,8 @@ class Linux6Socket(TcpSocket):
         16 new skbs."""
         tail = self._tail(copy=True)
         total = min(left, self._copy_room(tail)) if tail is not None else 0
+        if total == left:  # it all fits in the tail (small writes)
+            return total
         left -= total
         queued = self.queued + total
         new = self._new_skbs

@@ -353,8 +353,8 @@ class Linux6Tcp(TcpSender):
         """__release_sock + tcp_release_cb: replay what waited, in arrival order."""
         owned = self.owned
         self.owned = False
-        while self.backlog:
-            fn, args = self.backlog.pop(0)
+        backlog, self.backlog = self.backlog, []
+        for fn, args in backlog:
             fn(*args)
         self.owned = owned
 
@@ -659,8 +659,7 @@ class Linux6Tcp(TcpSender):
         clone.host_truesize = 0
         if self.throttled:
             self.throttled = False
-            if not self.defer(self.tsq_handler):
-                self.tsq_handler()
+            self.tsq_handler()
 
     def tsq_handler(self) -> None:
         """tcp_tsq_handler → tcp_tsq_write: retransmissions first, then new data."""
