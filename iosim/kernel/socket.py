@@ -563,8 +563,15 @@ class Linux6Socket(TcpSocket):
 
     def setsockopt(self, task: Task, option: str, value: int) -> None:
         """TCP_CORK (``__tcp_sock_set_cork``): set, sub-MSS tails are held; cleared, what
-        waits is pushed. TCP_NODELAY (``__tcp_sock_set_nodelay``): Nagle off, and a push."""
+        waits is pushed. TCP_NODELAY (``__tcp_sock_set_nodelay``): Nagle off, and a push.
+        SO_MAX_PACING_RATE (bytes/s, ``net/core/sock.c:sk_setsockopt``): caps the pacing
+        rate and makes TCP pace itself (SK_PACING_NEEDED) unless sch_fq does."""
         tcp = self.tcp
+        if option == "SO_MAX_PACING_RATE":
+            tcp.max_pacing_rate = value
+            tcp._pacing_rate = None
+            tcp.internal_pacing = tcp.internal_pacing or not tcp.fq
+            return
         if option == "TCP_CORK":
             if value:
                 tcp.nonagle |= NAGLE_CORK

@@ -316,6 +316,7 @@ class Linux6Tcp(TcpSender):
         self._full_tso_segs = max(self.gso_max_bytes // self.mss_bytes, 2)
         self.cc = cc.make(congestion, self, env.rng)
         self._pacing_rate: float | None = None  # sk_pacing_rate, None until read again
+        self.max_pacing_rate = math.inf  # sk_max_pacing_rate (SO_MAX_PACING_RATE), bytes/s
         self.internal_pacing = self.cc.internal_pacing  # BBR: tcp_pacing_check + hrtimer
         self.bbr = self.cc.name == "bbr"
         self.fq = fq and not nic.spec.loopback  # sch_fq holds each skb until its EDT
@@ -390,7 +391,7 @@ class Linux6Tcp(TcpSender):
         """sk_pacing_rate, as the congestion controller set it after the last ACK
         (tcp_update_pacing_rate, bbr_set_pacing_rate); computed when first read."""
         if self._pacing_rate is None:
-            self._pacing_rate = self.cc.pacing_rate_bytes_per_s()
+            self._pacing_rate = min(self.cc.pacing_rate_bytes_per_s(), self.max_pacing_rate)
         return self._pacing_rate
 
     def pacing_rate_bytes_per_s(self) -> float:
