@@ -25,3 +25,16 @@ overrides = st.fixed_dictionaries({}, optional={
 pressures = st.sampled_from([{}, {"pressure": 64}, {"pressure": 1000},
                              {"pressure": 32, "pressure_interval_s": "50us"},
                              {"pressure_reader": "2GB/s"}])
+
+# linux-6 switches on top of ``overrides`` (tests/test_linux6_tcp.py)
+linux6_overrides = st.fixed_dictionaries({"kernel.model": st.just("linux-6")}, optional={
+    "kernel.gso": st.booleans(),
+    "nic.csum_offload": st.booleans(),
+    "kernel.tcp_congestion": st.sampled_from(["cubic", "bbr"]),
+    "kernel.qdisc": st.sampled_from(["pfifo_fast", "fq"]),
+    "kernel.memlock": st.sampled_from(["64KiB", "8MiB"]),
+    "kernel.optmem_max": st.sampled_from(["4KiB", "128KiB"]),
+    "kernel.max_skb_frags": st.sampled_from([1, 2, 17]),
+    "nic.loopback": st.booleans(),
+})
+losses = st.sampled_from([0.0, 0.0, 0.01])
