@@ -5,6 +5,7 @@ and the peak RSS of a long transfer through a small page cache.
     python benchmarks/speed.py             # every path, cold/warm, teaching/nvme, 256 MiB + 1 GiB
     python benchmarks/speed.py --quick     # 256 MiB, teaching, fewer repeats, 4 GiB memory run
     python benchmarks/speed.py --kernel textbook   # force one kernel model on every profile
+    python benchmarks/speed.py --kernels   # textbook vs linux-6 interleaved: ratios, + 1 % loss
 
 Targets (issue 12): <= 0.4 s per simulated GiB for every path and >= 8x the naive pipeline in
 the same run; loss at 1 % at most 2x the loss-free run (sendfile_sg, 64 MiB); a writer at
@@ -79,6 +80,28 @@ def per_gib(spec: dict, repeats: int, naive: list[float]) -> tuple[list[float], 
     return times, last
 
 
+def compare_kernels(paths: list[str], size: int, repeats: int) -> None:
+    """textbook vs linux-6 on the teaching profile, interleaved run by run (fresh
+    interpreters), min and median of ``repeats``: loss-free cold and warm, and 1 % loss."""
+    print(f"load average before: {load()}; {repeats} repeats, s per GiB (min / median)")
+    print(f"{'path':13} {'case':6} {'textbook':>13} {'linux-6':>13} {'ratio':>6}")
+    for label, scenario in (("cold", {"cache": "cold"}), ("warm", {"cache": "warm"}),
+                            ("loss", {"cache": "warm", "loss": 0.01, "seed": 1})):
+        for path in paths:
+            times: dict[str, list[float]] = {"textbook": [], "linux-6": []}
+            for _ in range(repeats):
+                for kernel, got in times.items():
+                    spec = {"path": path, "size_bytes": size, "profile": "teaching",
+                            "overrides": {"kernel.page_cache": max(GIB, 2 * size),
+                                          "kernel.model": kernel},
+                            "scenario": scenario}
+                    got.append(run_iosim(spec)["wall_s"] * GIB / size)
+            (a, am), (b, bm) = stats(times["textbook"]), stats(times["linux-6"])
+            print(f"{path:13} {label:6} {a:6.2f} /{am:5.2f} {b:6.2f} /{bm:5.2f} {b / a:6.2f}",
+                  flush=True)
+    print(f"load average after: {load()}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="256 MiB, teaching, 2 repeats")
@@ -86,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kernel", choices=("linux-6", "textbook"), default=None,
                         help="kernel.model for every run (default: each profile's own)")
     parser.add_argument("--paths", default=None, help="comma-separated paths (default all)")
+    parser.add_argument("--kernels", action="store_true",
+                        help="compare textbook and linux-6 instead (teaching profile)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -96,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     repeats = args.repeats or (2 if args.quick else 3)
     kernel = {"kernel.model": args.kernel} if args.kernel else {}
     paths = args.paths.split(",") if args.paths else list(PATHS)
+    if args.kernels:
+        compare_kernels(paths, GIB // 16 if args.quick else GIB // 4, repeats)
+        return 0
     sizes = [GIB // 4] if args.quick else [GIB // 4, GIB]
     profiles = ["teaching"] if args.quick else ["teaching", "nvme-100g-2024"]
     print(f"load average before: {load()}; {repeats} repeats, min / median, s per GiB")

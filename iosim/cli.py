@@ -26,6 +26,7 @@ from tqdm import tqdm
 from iosim import atomic, limits, units
 from iosim._version import model_version
 from iosim.config import (
+    CHOICES,
     DEFAULT_PROFILE,
     KERNEL_MODELS,
     SCENARIO_DEFAULTS,
@@ -508,7 +509,7 @@ KIND_UNITS = {
     "rate": "rate: Gbit/s Gbps, GB/s GiB/s (unit needed)",
     "count": "whole number",
     "bool": "true or false",
-    "choice": "one of: " + ", ".join(KERNEL_MODELS),
+    "choice": "one of: {choices}",
 }
 
 
@@ -522,7 +523,8 @@ def format_keys(prefix: str = "") -> str:
             dotted = f"{section}.{key}"
             if not dotted.startswith(prefix):
                 continue
-            out.append(f"{dotted}  [{KIND_UNITS[kind]}]")
+            kind_text = KIND_UNITS[kind].format(choices=", ".join(CHOICES.get(dotted, ())))
+            out.append(f"{dotted}  [{kind_text}]")
             out += textwrap.wrap(meaning, TABLE_WIDTH, initial_indent="    ",
                                  subsequent_indent="    ")
             defaults = "   ".join(f"{name} {profile_value_text(p, dotted)}"

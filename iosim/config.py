@@ -75,6 +75,8 @@ _KINDS: dict[str, tuple[Callable[[Any], Any], str, str]] = {
 # choice keys -> the names they accept (the first is the default of new profiles)
 CHOICES: dict[str, tuple[str, ...]] = {
     "kernel.model": ("linux-6", "textbook"),
+    "kernel.tcp_congestion": ("cubic", "bbr"),
+    "kernel.qdisc": ("pfifo_fast", "fq_codel", "fq"),
 }
 KERNEL_MODELS = CHOICES["kernel.model"]
 
@@ -120,7 +122,8 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
         "tso_max": ("size", "largest TSO super-segment the NIC accepts"),
         "tx_ring": ("count", "TX descriptors (skbs) the NIC holds at once"),
         "sg": ("bool", "scatter-gather DMA (NETIF_F_SG)"),
-        "csum_offload": ("bool", "checksum offload; the kernel drops SG without it"),
+        "csum_offload": ("bool", "checksum offload; textbook: the kernel drops SG without it; "
+                                 "linux-6: checksums in software, linearizing shared frags"),
         "loopback": ("bool", "the loopback device: no DMA and no wire; the receiver's copy "
                              "out of the skb is what moves the bytes"),
     },
@@ -135,7 +138,21 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
         "page_cache": ("size", "memory available to the page cache"),
         "readahead": ("size", "read-ahead window"),
         "pipe_size": ("size", "pipe capacity (16 pages by default; F_SETPIPE_SZ)"),
-        "sndbuf": ("size", "socket send buffer (autotuned tcp_wmem ceiling)"),
+        "sndbuf": ("size", "socket send buffer: textbook, fixed; linux-6, the autotuning "
+                           "ceiling tcp_wmem[2] (it starts at 16 KiB and grows with cwnd)"),
+        "gso": ("bool", "linux-6: the route allows GSO, so a TCP socket always has "
+                        "scatter-gather and the NIC's features act at transmit "
+                        "(sk_setup_caps); false models TCP-MD5/AO or IPsec without offload"),
+        "tcp_congestion": ("choice", "linux-6: congestion control, cubic or bbr "
+                                     "(net.ipv4.tcp_congestion_control)"),
+        "qdisc": ("choice", "linux-6: the NIC's queueing discipline, pfifo_fast, fq_codel or fq "
+                            "(net.core.default_qdisc); only fq paces CUBIC; loopback has none"),
+        "packet_tap": ("bool", "linux-6: a packet tap (tcpdump) on the NIC: MSG_ZEROCOPY data "
+                               "is copied for it and the sends complete as COPIED"),
+        "optmem_max": ("size", "linux-6: per-socket option memory (net.core.optmem_max); each "
+                               "MSG_ZEROCOPY notification record holds 960 B of it"),
+        "memlock": ("size", "linux-6: RLIMIT_MEMLOCK, against which MSG_ZEROCOPY charges "
+                            "(size / 4 KiB) + 2 pages per send until it completes"),
         "max_skb_frags": ("count", "page frags one sk_buff can hold (MAX_SKB_FRAGS)"),
         "fault_around": ("size", "bytes of cached pages one read fault maps "
                                  "(fault_around_bytes)"),

@@ -42,6 +42,7 @@ class Kind(StrEnum):
     USER_STORE = "user store"  # sender instant: a writer stores into the sender's user buffer
     DROP = "drop"  # wire instant: some (not all) segments of the skb at ``seq`` were dropped
     WORK = "work"  # cores slice: CPU work charged to ``what``, ``nbytes`` of it copying
+    HOLD = "hold"  # socket instant: linux-6 keeps the unsent skb at ``seq`` back; ``what`` why
 
 
 SLICES = frozenset({Kind.SYSCALL, Kind.BLOCK, Kind.COPY, Kind.PIPE, Kind.DISK, Kind.WIRE,
@@ -63,6 +64,8 @@ SOCKET = "socket"
 SOCKET_BUFFER = "socket buffer"
 LINEAR = "skb linear data"  # the bytes copied into an skb
 FRAGS = "page frags"  # the pages an skb's frags reference
+SOCKET_FRAGS = "socket's page frags"  # linux-6: write() data, the socket's private copy
+SEGMENTS = "linear segments"  # linux-6: software GSO's per-MSS copies (NIC without SG)
 NIC = "NIC"
 RECEIVER_BUFFER = "receiver's buffer"
 
@@ -242,6 +245,19 @@ def cwnd_send(seq: int, t_s: float, nbytes: int, cwnd_bytes: int) -> Event:
     return Event(Kind.CWND, "socket", t_s, t_s, nbytes, seq=seq, args={"cwnd": cwnd_bytes})
 
 
+# why linux-6's TCP keeps an unsent skb back (``what`` of a HOLD event)
+HOLD_AUTOCORK = "autocork"  # tcp_should_autocork: an earlier clone is still in the driver
+HOLD_NAGLE = "nagle"  # tcp_nagle_check: a sub-MSS segment (Minshall, MSG_MORE, TCP_CORK)
+HOLD_DEFER = "tso deferral"  # tcp_tso_should_defer: waiting for a larger window
+HOLD_TSQ = "small queues"  # tcp_small_queue_check: enough already in qdisc and driver
+HOLD_PACING = "pacing"  # tcp_pacing_check: not before the next departure time
+
+
+def hold(seq: int, t_s: float, nbytes: int, reason: str) -> Event:
+    """linux-6's TCP keeps the unsent ``nbytes`` at ``seq`` back for ``reason`` (HOLD_*)."""
+    return Event(Kind.HOLD, "socket", t_s, t_s, nbytes, seq=seq, what=reason)
+
+
 def retransmit(seq: int, t_s: float, nbytes: int) -> Event:
     """A clone of the queued data from ``seq`` sent again."""
     return Event(Kind.RETRANSMIT, "socket", t_s, t_s, nbytes, seq=seq)
@@ -309,6 +325,8 @@ def title(e: Event) -> str:
         return "writer stores into the user buffer"
     if k is Kind.DROP:
         return f"segments of seq {e.seq} lost"
+    if k is Kind.HOLD:
+        return f"held back: {e.what}"
     return f"CPU: {e.what}"
 
 
@@ -320,10 +338,10 @@ def shown_args(e: Event) -> dict[str, Any]:
         out["buffers"] = e.pages
     elif k in (Kind.DISK, Kind.ALLOC, Kind.RECLAIM):
         out["pages"] = e.pages
-    elif k in (Kind.CWND, Kind.IRQ) and e.seq is not None:
+    elif k in (Kind.CWND, Kind.IRQ, Kind.HOLD) and e.seq is not None:
         out["seq"] = e.seq
     if k in (Kind.COPY, Kind.PIPE, Kind.WIRE, Kind.LOST, Kind.DELIVER, Kind.CWND,
-             Kind.RETRANSMIT, Kind.DROP) or (k is Kind.WORK and e.nbytes):
+             Kind.RETRANSMIT, Kind.DROP, Kind.HOLD) or (k is Kind.WORK and e.nbytes):
         out["bytes"] = e.nbytes
     out.update((key, v) for key, v in e.args.items()
                if key not in _UNSHOWN and not (k is Kind.IRQ and key == "ack"))

@@ -16,12 +16,12 @@ from iosim.config import Profile, Scenario
 from iosim.hw.cpu import Cpu
 from iosim.hw.disk import Disk
 from iosim.hw.membus import MemBus
-from iosim.hw.nic import Nic
+from iosim.hw.nic import Linux6Nic, Nic
 from iosim.hw.wire import Receiver, Wire
 from iosim.kernel.page import Pages
 from iosim.kernel.pagecache import File, PageCache
 from iosim.kernel.process import Task
-from iosim.kernel.socket import TcpSocket
+from iosim.kernel.socket import Linux6Socket, TcpSocket
 
 DATA_FILE = "data.bin"  # the name of the file a run sends (its pages' owner in the trace)
 
@@ -40,9 +40,13 @@ class Machine:
         self.membus = MemBus(env, p.membus.bandwidth_bytes_per_s, acct)
         self.cpu = Cpu(p.cpu, self.membus, acct)
         self.disk = Disk(p.disk, p.dma.descriptor_s, self.membus, acct)
+        # the kernel the mechanisms follow: the textbook's classes, or Linux 6.x's subclasses
+        linux6 = p.kernel.model == "linux-6"
+        nic_extra = {"packet_tap": p.kernel.packet_tap} if linux6 else {}
         # on loopback the receiver's stack (one skb) and its recv() syscall run on this host
-        self.nic = Nic(env, p.nic, p.dma, self.membus, self.cpu, p.cpu.irq_s, acct,
-                       p.cpu.rx_skb_s, p.cpu.rx_frag_s)
+        self.nic = (Linux6Nic if linux6 else Nic)(
+            env, p.nic, p.dma, self.membus, self.cpu, p.cpu.irq_s, acct, p.cpu.rx_skb_s,
+            p.cpu.rx_frag_s, **nic_extra)
         self.receiver = Receiver()
         # loopback: the receiver's softirq ACKs as it delivers; there is no wire to cross
         rtt_s = 0.0 if p.nic.loopback else p.wire.rtt_s
@@ -51,8 +55,8 @@ class Machine:
         self.pages = Pages(env, acct)
         self.cache = PageCache(env, p.kernel, self.pages, self.disk, self.cpu, p.cpu.irq_s, acct)
         self.task = Task(env, self.cpu, p.cpu, self.pages, acct)
-        self.socket = TcpSocket(env, p.kernel, p.nic, p.cpu, self.cpu, self.nic, self.pages,
-                                acct, rtt_s)
+        self.socket = (Linux6Socket if linux6 else TcpSocket)(
+            env, p.kernel, p.nic, p.cpu, self.cpu, self.nic, self.pages, acct, rtt_s)
         self.nic.on_wire = self.wire.carry
         self.nic.on_tx_complete = self.socket.tx_complete
         self.wire.on_ack = self.socket.on_ack

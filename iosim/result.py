@@ -69,7 +69,8 @@ class Result:
     irqs: int = counter("Interrupts: disk completions, NIC TX completions, ACK arrivals.")
     skbs: int = counter("sk_buffs built by the socket layer.")
     frags: int = counter("Page frags attached to those sk_buffs (page references instead of "
-                         "copies).")
+                         "copies); on linux-6 also the frag a tso_fragment cuts in two, which "
+                         "then references its page from two skbs.")
     disk_requests: int = counter("Read requests sent to the disk.")
     cpu_time_s: float = derived("CPU time spent on the transfer, all cores.", 0.0)
     cpu_time_by_category: dict[str, float] = derived(
@@ -88,14 +89,41 @@ class Result:
         "read-ahead window over the disk's latency), else ``latency``.", "")
     wire_bytes: int = counter("Bytes on the wire: payload (retransmissions included) plus "
                               "TCP/IP and Ethernet headers and framing of every segment.")
-    pages_pinned: int = counter("User pages MSG_ZEROCOPY pinned (one per page per send).")
+    pages_pinned: int = counter("User pages MSG_ZEROCOPY took a reference on "
+                                "(get_user_pages, one per page per send; the textbook says "
+                                "pinned, Linux takes FOLL_GET references charged as locked "
+                                "memory).")
     zerocopy_notifications: int = counter("MSG_ZEROCOPY completions queued on the error "
                                           "queue (before coalescing).")
-    linearized_bytes: int = counter("Frag bytes the driver copied because an skb had more "
-                                    "frags than the DMA engine's scatter-gather entries "
-                                    "(included in ``cpu_copy_bytes``).")
-    zerocopy_copied_sends: int = counter("MSG_ZEROCOPY sends the kernel completed as copies "
-                                         "(SO_EE_CODE_ZEROCOPY_COPIED).")
+    linearized_bytes: int = counter("Frag bytes copied into one buffer before DMA: the "
+                                    "driver's, for an skb with more frags than the DMA "
+                                    "engine's scatter-gather entries; on linux-6 also frags "
+                                    "others may change (page cache, MSG_ZEROCOPY pages), "
+                                    "copied before a software checksum when the NIC has no "
+                                    "checksum offload (included in ``cpu_copy_bytes``).")
+    gso_copy_bytes: int = counter("linux-6: bytes software segmentation copied into linear "
+                                  "per-MSS skbs because the NIC has no scatter-gather "
+                                  "(skb_segment / __skb_linearize), once per transmission, "
+                                  "resends included (part of ``cpu_copy_bytes``).")
+    csum_read_bytes: int = counter("linux-6: bytes the CPU read to checksum segments in "
+                                   "software (no checksum offload): a read pass, not a copy "
+                                   "(1 byte of memory traffic per byte).")
+    tx_completions: int = counter("Transmissions the NIC completed: one per TSO skb, one per "
+                                  "segment when the kernel segments in software.")
+    zerocopy_copied_sends: int = counter("MSG_ZEROCOPY completions the kernel flagged as "
+                                         "copies (SO_EE_CODE_ZEROCOPY_COPIED): per send "
+                                         "(textbook), per notification record (linux-6).")
+    zerocopy_extended_sends: int = counter("linux-6: MSG_ZEROCOPY sends that joined the "
+                                           "previous send's notification record "
+                                           "(msg_zerocopy_realloc), so one completion covers "
+                                           "both.")
+    zerocopy_enobufs: int = counter("linux-6: MSG_ZEROCOPY sends refused with ENOBUFS "
+                                    "(optmem_max or RLIMIT_MEMLOCK exceeded); the program "
+                                    "waits for a completion and sends again.")
+    locked_vm_peak_pages: int = counter("linux-6: most pages MSG_ZEROCOPY had charged to "
+                                        "locked memory at once (mm_account_pinned_pages).")
+    sndbuf_max_bytes: int = counter("Largest send buffer the socket had (linux-6 starts at "
+                                    "tcp_wmem[1] = 16 KiB and autotunes with cwnd).")
     cow_copies: int = counter("Copy-on-write faults of a MAP_PRIVATE writer (each copies one "
                               "page).")
     cow_copy_bytes: int = counter("Bytes those COW faults copied (the writer's copies, not "

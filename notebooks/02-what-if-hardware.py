@@ -83,10 +83,15 @@ charts.sweep_chart([(g, r) for g in RATES_GBIT for r in runs[g].values()],
 # %% [markdown]
 # ## Scatter-gather off
 #
-# Without scatter-gather the NIC needs each skb in one piece, so `sendfile_sg` and
-# `splice` copy the pages into the socket buffer (one CPU copy per byte instead of none)
-# and `MSG_ZEROCOPY` falls back to copying (the kernel completes its sends as copies:
-# two CPU copies per byte, like `read_write`).
+# This profile's kernel is Linux 6 (`kernel.model`), where a TCP socket always gathers
+# (GSO, since 4.17): `sendfile_sg`, `splice` and `MSG_ZEROCOPY` still attach page
+# references, and a NIC without scatter-gather makes the kernel copy each segment into a
+# linear buffer at transmit (`skb_segment`, every byte sent once: `gso_copy_bytes`). So the
+# zero-copy paths copy once per byte, at transmit rather than in the syscall;
+# `MSG_ZEROCOPY` copies there too, and its sends are not completed as copies; the
+# `write()` paths, whose data is already the socket's own copy, are copied once more
+# (three copies per byte for `read_write`). The textbook kernel (`--kernel textbook`)
+# copies in the syscall instead and leaves `read_write` at two.
 
 # %%
 sg_on, sg_off = run_all(), run_all(**{"nic.sg": False})
@@ -95,9 +100,10 @@ for p in iosim.PATHS:
           f"off {sg_off[p].cpu_copies:g}")
 for p in ZERO_COPY:
     assert (sg_on[p].cpu_copies, sg_off[p].cpu_copies) == (0, 1)
+assert all(r.gso_copy_bytes == r.bytes_delivered for r in sg_off.values())
 assert (sg_on["msg_zerocopy"].cpu_copies, sg_off["msg_zerocopy"].cpu_copies) == (1, 2)
-assert sg_off["msg_zerocopy"].zerocopy_copied_sends > 0
-assert sg_off["read_write"].cpu_copies == sg_on["read_write"].cpu_copies == 2
+assert sg_off["msg_zerocopy"].zerocopy_copied_sends == 0
+assert (sg_on["read_write"].cpu_copies, sg_off["read_write"].cpu_copies) == (2, 3)
 charts.compare_chart(list(sg_off.values()), "Scatter-gather off")
 
 # %% [markdown]
@@ -132,12 +138,12 @@ charts.sweep_chart([(gb, r) for gb in BUS_GBYTE for r in bus[gb].values()],
 
 # %% [markdown]
 # `read_write` counts 5 bus bytes per byte and `mmap_write` 3, yet on the slowest bus they
-# send at the same rate: `read_write`'s second copy reads a 64 KiB user buffer that stays
-# in the cache, so that traffic is counted but never waits for DRAM.
+# send at about the same rate (within 3 %): `read_write`'s second copy reads a 64 KiB user
+# buffer that stays in the cache, so that traffic is counted but never waits for DRAM.
 
 # %%
 assert slow["read_write"].membus_bytes > slow["mmap_write"].membus_bytes
-assert abs(gbit(slow["read_write"]) / gbit(slow["mmap_write"]) - 1) < 0.02
+assert abs(gbit(slow["read_write"]) / gbit(slow["mmap_write"]) - 1) < 0.03
 
 # %% [markdown]
 # ## Page cache size
@@ -149,8 +155,11 @@ assert abs(gbit(slow["read_write"]) / gbit(slow["mmap_write"]) - 1) < 0.02
 # to copy, and `read_write` reads each page once. `msg_zerocopy` reads ahead of its sends
 # (a ring of 8 buffers): there the window read ahead evicts pages before they are copied
 # (`evicted_unused`), and they are read again (`refaults`). The paths that pass the pages
-# through a pipe hold references on them, so reclaim has to skip those pages instead, and
-# each page is read once. With room for the file, nothing is evicted.
+# through a pipe hold references on them until their ACKs, so reclaim has to skip those
+# pages instead (`reclaim_busy_refs`); with only two windows of cache, what the socket
+# still references leaves too little room, and the window read ahead is evicted before
+# it is spliced and read again. From three windows on, they read each page once. With
+# room for the file, nothing is evicted.
 
 # %%
 window = shipped["read_write"].profile["kernel"]["readahead_bytes"]
@@ -168,7 +177,8 @@ assert small["read_write"].refaults == 0
 zc = small["msg_zerocopy"]
 assert zc.disk_dma_bytes > parse_size(SIZE) and zc.refaults == zc.evicted_unused > 0
 for p in ZERO_COPY:
-    assert small[p].disk_dma_bytes == parse_size(SIZE) and small[p].reclaim_busy_refs > 0
+    assert small[p].reclaim_busy_refs > 0 and small[p].refaults > 0
+    assert cache_runs[CACHE_BYTES[1]][p].disk_dma_bytes == parse_size(SIZE)
 assert all(r.evictions == 0 and r.disk_dma_bytes == parse_size(SIZE) for r in whole.values())
 points = [(c // 1024, r) for c in CACHE_BYTES for r in cache_runs[c].values()]
 charts.failure_chart([

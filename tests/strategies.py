@@ -26,6 +26,19 @@ pressures = st.sampled_from([{}, {"pressure": 64}, {"pressure": 1000},
                              {"pressure": 32, "pressure_interval_s": "50us"},
                              {"pressure_reader": "2GB/s"}])
 
+# linux-6 switches on top of ``overrides`` (tests/test_linux6_tcp.py)
+linux6_overrides = st.fixed_dictionaries({"kernel.model": st.just("linux-6")}, optional={
+    "kernel.gso": st.booleans(),
+    "nic.csum_offload": st.booleans(),
+    "kernel.tcp_congestion": st.sampled_from(["cubic", "bbr"]),
+    "kernel.qdisc": st.sampled_from(["pfifo_fast", "fq"]),
+    "kernel.memlock": st.sampled_from(["64KiB", "8MiB"]),
+    "kernel.optmem_max": st.sampled_from(["4KiB", "128KiB"]),
+    "kernel.max_skb_frags": st.sampled_from([1, 2, 17]),
+    "nic.loopback": st.booleans(),
+})
+losses = st.sampled_from([0.0, 0.0, 0.01])
+
 # --- the extreme ends of every key (tests/test_extremes.py, benchmarks/extremes.py) ---------
 # Plain data, so that a benchmark can draw from it without hypothesis.
 EXTREME_PROFILE = {
@@ -48,7 +61,10 @@ EXTREME_PROFILE = {
     "kernel.page_cache": ["256KiB", "64GiB"], "kernel.readahead": ["4KiB", "16MiB"],
     "kernel.pipe_size": ["4KiB", "1MiB"], "kernel.sndbuf": ["4KiB", "64MiB"],
     "kernel.max_skb_frags": [1, 65536], "kernel.fault_around": ["4KiB", "1MiB"],
-    "kernel.model": ["linux-6", "textbook"],
+    "kernel.model": ["linux-6", "textbook"], "kernel.gso": [True, False],
+    "kernel.tcp_congestion": ["cubic", "bbr"], "kernel.qdisc": ["pfifo_fast", "fq"],
+    "kernel.optmem_max": ["1KiB", "1GiB"], "kernel.memlock": ["4KiB", "1TiB"],
+    "kernel.packet_tap": [True, False], "kernel.page_size": ["4KiB", "64KiB"],
 }
 EXTREME_SCENARIO = {
     "buffer_bytes": [1, 4095, "16MiB"], "zc_buffers": [1, 64],

@@ -150,6 +150,10 @@ def test_a_bound_never_changes_a_finished_run():
     assert a.to_json() == b.to_json()
 
 
+def test_the_extremes_cover_every_profile_key():
+    assert set(s.EXTREME_PROFILE) == set(iosim.config.known_keys())
+
+
 @given(st.sampled_from(sorted(s.EXTREME_PROFILE)))
 def test_every_extreme_profile_value_is_valid_alone(key):
     for value in s.EXTREME_PROFILE[key]:

@@ -57,3 +57,18 @@ class Cpu:
         if self.acct.trace is not None:
             self.acct.trace.add(events.work(category, start, end, nbytes))
         return end
+
+    def read(self, ready_s: float, nbytes: int, category: str = "copy",
+             working_set_bytes: int | None = None) -> float:
+        """Read ``nbytes`` once (a software checksum, ``csum_partial``): at copy speed, one
+        byte of bus traffic per byte; not a copy."""
+        lane, start = self.lanes.acquire(ready_s)
+        if self.cached(working_set_bytes):
+            self.membus.count(nbytes)
+            end = start + nbytes / self.spec.copy_bandwidth_cached_bytes_per_s
+        else:
+            bus_end = self.membus.transfer(start, nbytes)
+            end = max(start + nbytes / self.spec.copy_bandwidth_bytes_per_s, bus_end)
+        self.lanes.occupy(lane, start, end)
+        self.acct.cpu_time_s[category] += end - start
+        return end

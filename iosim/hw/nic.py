@@ -3,7 +3,9 @@
 Per skb the DMA engine walks one descriptor per scatter-gather entry (header, linear area,
 each frag) and moves the payload over the memory bus once; the link then serialises the TSO
 segments with their header and framing overhead. An skb with more entries than the DMA
-engine allows is linearised by the driver first: a CPU copy (skb_linearize).
+engine allows is linearised by the driver first: a CPU copy (skb_linearize). ``Nic`` is the
+textbook kernel's transmit step; ``Linux6Nic`` adds what Linux 6.x does at each
+transmission when the NIC lacks scatter-gather or checksum offload (validate_xmit_skb).
 """
 
 from __future__ import annotations
@@ -13,6 +15,17 @@ from collections.abc import Callable
 
 from iosim import events, net
 from iosim.hw.lanes import Lanes
+
+AT_DMA = object()  # the wire carries what the pages hold when the DMA reads them
+
+
+def changed_pieces(skb) -> list[tuple[int, int, int]] | None:
+    """The skb's (reference, now, bytes) pieces if a frag's page changed since it was
+    attached, else None (the common case, no list built)."""
+    for frag in skb.frags:
+        if frag.page.version != frag.version:
+            return skb.pieces()
+    return None
 
 
 class Nic:
@@ -53,12 +66,37 @@ class Nic:
         self.in_ring += 1
         self.dma_busy = True
         now = self.env.now
-        start = max(now, ready_s)
-        entries = 1 + (1 if skb.linear_len else 0) + len(skb.frags)  # +1: the header
+        start, entries, snapshot, completions = self._prepare(skb, max(now, ready_s))
+        self.acct.nic_dma_bytes += skb.len
+        self.acct.dma_copy_bytes += skb.len
+        bus_end = self.membus.transfer(start, skb.len)  # the DMA read crosses the bus once
+        dma_end = max(start + entries * self.dma_spec.descriptor_s, bus_end)
+        if self.acct.trace is not None:
+            dma = events.copy("dma", events.DMA, self._dma_src(skb, snapshot), events.NIC,
+                              start, dma_end, skb.len, sg_entries=entries)
+            dma.seq = skb.seq
+            self.acct.trace.add(dma)
+        ev = self.env.timeout(dma_end - now)
+        ev.callbacks.append(lambda _ev: self._dma_done(skb, snapshot, completions))
+
+    def _sg_entries(self, skb) -> int:
+        """Descriptors of one skb: the header, the linear area, each frag."""
+        return 1 + (1 if skb.linear_len else 0) + len(skb.frags)
+
+    def _dma_src(self, skb, snapshot) -> str:
+        """What the DMA reads (for the trace)."""
+        return events.FRAGS if skb.frags else events.LINEAR
+
+    def _prepare(self, skb, start: float) -> tuple[float, int, object, int]:
+        """What the driver does before the DMA: (when the DMA can start, descriptors, the
+        content versions the wire carries or ``AT_DMA`` to read them then, TX completions)."""
+        entries = self._sg_entries(skb)
         align = self.dma_spec.alignment_bytes
         if align > 1:
-            # a frag whose start or length is not aligned is copied by the CPU to an
-            # aligned bounce buffer (swiotlb) before the device can read it
+            # a frag whose start or length is not aligned is copied by the CPU to an aligned
+            # bounce buffer before the device can read it: the DMA layer's swiotlb bounce
+            # (drivers/iommu/dma-iommu.c:iommu_dma_map_phys for an untrusted device or an
+            # unaligned IOVA; a confidential VM bounces every mapping), not the driver
             bounce = sum(f.len for f in skb.frags if f.offset % align or f.len % align)
             if bounce:
                 self.acct.bounce_copy_bytes += bounce
@@ -70,33 +108,25 @@ class Nic:
                         bounce, "bounce buffer for DMA alignment"))
         if entries > self.dma_spec.max_sg_entries:
             # skb_linearize: the driver copies the frags into one buffer before DMA
-            self.acct.linearized_bytes += skb.len - skb.linear_len
+            nbytes = self._paged_bytes(skb)
+            self.acct.linearized_bytes += nbytes
             ready_s = start
-            start = self.cpu.copy(start, skb.len - skb.linear_len)
+            start = self.cpu.copy(start, nbytes)
             if self.acct.trace is not None:
                 self.acct.trace.add(events.copy(
                     "cpu", events.CPU, skb.frag_src, events.SOCKET_BUFFER, ready_s, start,
-                    skb.len - skb.linear_len, "skb_linearize"))
+                    nbytes, "skb_linearize"))
             entries = 2
-        self.acct.nic_dma_bytes += skb.len
-        self.acct.dma_copy_bytes += skb.len
-        bus_end = self.membus.transfer(start, skb.len)  # the DMA read crosses the bus once
-        dma_end = max(start + entries * self.dma_spec.descriptor_s, bus_end)
-        if self.acct.trace is not None:
-            dma = events.copy("dma", events.DMA, events.FRAGS if skb.frags else events.LINEAR,
-                              events.NIC, start, dma_end, skb.len, sg_entries=entries)
-            dma.seq = skb.seq
-            self.acct.trace.add(dma)
-        ev = self.env.timeout(dma_end - now)
-        ev.callbacks.append(lambda _ev: self._dma_done(skb))
+        return start, entries, AT_DMA, 1
 
-    def _dma_done(self, skb) -> None:
+    def _paged_bytes(self, skb) -> int:
+        """Bytes of ``skb`` held in page frags (what a linearize copies)."""
+        return skb.len - skb.linear_len
+
+    def _dma_done(self, skb, snapshot=None, completions: int = 1) -> None:
         """The DMA has read the skb: snapshot what the pages hold now and send it."""
-        snapshot = None
-        for frag in skb.frags:
-            if frag.page.version != frag.version:
-                snapshot = skb.pieces()
-                break
+        if snapshot is AT_DMA:
+            snapshot = changed_pieces(skb)
         segments = -(-skb.len // self.mss_bytes)
         wire_bytes = net.wire_bytes(skb.len, segments)
         self.acct.wire_bytes += wire_bytes
@@ -106,7 +136,7 @@ class Nic:
             self.acct.trace.add(events.wire(skb.seq, begin, end, skb.len, segments))
         self.on_wire(skb, snapshot, end)
         done = self.env.timeout(end - now)
-        done.callbacks.append(lambda _ev: self._tx_done(skb))
+        done.callbacks.append(lambda _ev: self._tx_done(skb, completions))
         self.dma_busy = False
         self._next()
 
@@ -157,9 +187,12 @@ class Nic:
         self.on_tx_complete(skb)
         self._next()
 
-    def _tx_done(self, skb) -> None:
-        """TX completion interrupt: the ring slot and the clone are released."""
+    def _tx_done(self, skb, completions: int = 1) -> None:
+        """TX completion event: the ring slot and the clone are released. One interrupt
+        each; a real NIC moderates them and NAPI cleans many per poll (a software-segmented
+        skb's segments here are one poll)."""
         self.acct.irqs += 1
+        self.acct.tx_completions += completions
         self.cpu.run(self.env.now, self.irq_s, "irq")
         if self.acct.trace is not None:
             self.acct.trace.add(events.irq(events.IRQ_TX, self.env.now, skb.seq))
@@ -167,3 +200,93 @@ class Nic:
         self.on_tx_complete(skb)
         if not self.dma_busy:
             self._next()
+
+
+class Linux6Nic(Nic):
+    """Transmit under Linux 6.x, where TCP always has scatter-gather (GSO since 4.17) and
+    the NIC's features act at each transmission (``net/core/dev.c:validate_xmit_skb``):
+
+    - SG and checksum offload: TSO as the textbook draws it;
+    - no SG: ``skb_segment`` copies every segment into a linear skb (with the checksum in
+      the same pass without offload; ``__skb_linearize`` for a one-segment skb), reading the
+      pages as they are now, so an in-place writer reaches the wire: one descriptor and one
+      TX completion per segment, no TSO, and again on every resend;
+    - SG without checksum offload: segmented in software; a segment with frags others may
+      change (page cache, MSG_ZEROCOPY pages: ``SKBFL_SHARED_FRAG``) is linearized first,
+      one of the socket's own write() data only read for the checksum (``skb_checksum``).
+
+    Copied data sits in the socket's page frags (32 KiB pages): one SG entry per chunk. A
+    packet tap (``dev_queue_xmit_nit`` → ``skb_orphan_frags_rx``) copies MSG_ZEROCOPY frags.
+    """
+
+    def __init__(self, *args, packet_tap: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.packet_tap = packet_tap
+
+    def _sg_entries(self, skb) -> int:
+        own = len(skb.chunks) if skb.chunks is not None else (1 if skb.linear_len else 0)
+        return 1 + own + len(skb.frags)
+
+    def _paged_bytes(self, skb) -> int:
+        return skb.len  # write() data is in page frags too
+
+    def _dma_src(self, skb, snapshot) -> str:
+        if snapshot is not AT_DMA:
+            return events.SEGMENTS
+        return events.FRAGS if skb.frags else events.SOCKET_FRAGS
+
+    def _prepare(self, skb, start: float) -> tuple[float, int, object, int]:
+        spec = self.spec
+        if self.packet_tap and skb.zc_id is not None and skb.frags:
+            start = self._copy(skb, start, 0, self._frag_bytes(skb),
+                               "packet tap: skb_copy_ubufs of the MSG_ZEROCOPY pages",
+                               events.SOCKET_BUFFER)
+        if spec.sg and spec.csum_offload:
+            return super()._prepare(skb, start)
+        mss = self.mss_bytes
+        segments = -(-skb.len // mss)
+        if not spec.sg:
+            note = ("software GSO: skb_segment copies each segment" if segments > 1
+                    else "__skb_linearize")
+            end = self._copy(skb, start, skb.linear_len, self._frag_bytes(skb), note)
+            self.acct.gso_copy_bytes += skb.len
+            return end, segments, changed_pieces(skb), segments
+        own = skb.linear_len // mss * mss if skb.frags else skb.linear_len
+        own_segments = -(-own // mss)
+        entries = segments
+        if own:
+            chunks = len(skb.chunks) if skb.chunks else 1
+            entries += own_segments + chunks - 1  # a segment crosses at most one page edge
+            t0 = start
+            start = self.cpu.read(start, own, working_set_bytes=skb.len)
+            self.acct.csum_read_bytes += own
+            if self.acct.trace is not None:
+                self.acct.trace.add(events.copy(
+                    "cpu", events.CPU, events.SOCKET_FRAGS, events.CPU, t0, start, own,
+                    "software checksum (skb_checksum): a read, no copy"))
+        rest = skb.len - own
+        if not rest:
+            return start, entries, AT_DMA, segments
+        end = self._copy(skb, start, skb.linear_len - own, self._frag_bytes(skb),
+                         "__skb_linearize: frags others may change, before the checksum")
+        self.acct.linearized_bytes += rest
+        return end, entries, changed_pieces(skb), segments
+
+    @staticmethod
+    def _frag_bytes(skb) -> int:
+        return skb.len - skb.linear_len
+
+    def _copy(self, skb, start: float, own_bytes: int, frag_bytes: int, note: str,
+              dst: str = events.SEGMENTS) -> float:
+        """A CPU copy at transmit of ``own_bytes`` of the socket's page frags (in the cache,
+        just written) and ``frag_bytes`` of referenced pages (where their data lives)."""
+        end = start
+        if own_bytes:
+            end = self.cpu.copy(end, own_bytes, working_set_bytes=skb.len)
+        if frag_bytes:
+            end = self.cpu.copy(end, frag_bytes, working_set_bytes=skb.frag_working_set_bytes)
+        if self.acct.trace is not None:
+            src = skb.frag_src if frag_bytes else events.SOCKET_FRAGS
+            self.acct.trace.add(events.copy("cpu", events.CPU, src, dst, start, end,
+                                            own_bytes + frag_bytes, note))
+        return end

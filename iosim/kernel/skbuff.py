@@ -36,6 +36,21 @@ def slice_runs(runs: list[list[int]], start: int, nbytes: int) -> list[list[int]
     return out
 
 
+def slice_lengths(lengths: list[int], start: int, nbytes: int) -> list[int]:
+    """The pieces of consecutive ``lengths`` that cover bytes ``start .. start+nbytes-1``."""
+    out = []
+    pos = 0
+    end = start + nbytes
+    for n in lengths:
+        lo, hi = max(pos, start), min(pos + n, end)
+        if lo < hi:
+            out.append(hi - lo)
+        pos += n
+        if pos >= end:
+            break
+    return out
+
+
 class Runs:
     """Copy source over fixed runs (``runs(start, n)`` like user buffers and mappings)."""
 
@@ -80,6 +95,12 @@ class SkBuff:
     xmit_id: int = 0  # order of this transmission among all the socket's transmissions
     frag_src: str = ""  # where the frags' pages live (page cache or user buffer)
     frag_working_set_bytes: int | None = None  # size of what those pages belong to
+    # Linux 6.x only: the copied bytes sit in the socket's page-frag pages, one SG entry per
+    # chunk (lengths in byte order); truesize is what the skb charges to the send buffer
+    chunks: list[int] | None = None
+    truesize: int = 0
+    host_truesize: int = 0  # charged to sk_wmem_alloc while this clone is in qdisc/driver
+    sent_s: float = 0.0  # when this transmission leaves (its EDT)
 
     def add_linear(self, runs: list[list[int]], nbytes: int) -> None:
         """Account ``nbytes`` of copied data whose versions are ``runs``."""
@@ -102,6 +123,8 @@ class SkBuff:
             n = min(end, self.linear_len) - start
             v.linear = slice_runs(self.linear, start, n)
             v.linear_len = n
+            if self.chunks is not None:
+                v.chunks = slice_lengths(self.chunks, start, n)
         pos = self.linear_len
         for f in self.frags:
             lo, hi = max(pos, start), min(pos + f.len, end)
@@ -109,6 +132,46 @@ class SkBuff:
                 v.frags.append(Frag(f.page, f.offset + lo - pos, hi - lo, f.version))
             pos += f.len
         return v
+
+    def split(self, nbytes: int) -> tuple[SkBuff, Page | None]:
+        """tso_fragment (``net/ipv4/tcp_output.c``): keep the first ``nbytes`` here and return
+        the rest as a new skb, with the page of a frag cut in two (the rest takes a reference
+        on it, as ``skb_split`` does), or None."""
+        rest = SkBuff(seq=self.seq + nbytes, len=self.len - nbytes, zc_id=self.zc_id,
+                      frag_src=self.frag_src,
+                      frag_working_set_bytes=self.frag_working_set_bytes)
+        cut = None
+        if nbytes < self.linear_len:
+            n_rest = self.linear_len - nbytes
+            if len(self.linear) == 1:  # one version: the common case, no slicing
+                version = self.linear[0][0]
+                rest.linear, self.linear = [[version, n_rest]], [[version, nbytes]]
+            else:
+                rest.linear = slice_runs(self.linear, nbytes, n_rest)
+                self.linear = slice_runs(self.linear, 0, nbytes)
+            rest.linear_len = n_rest
+            self.linear_len = nbytes
+            if self.chunks is not None:
+                rest.chunks = slice_lengths(self.chunks, nbytes, n_rest)
+                self.chunks = slice_lengths(self.chunks, 0, nbytes)
+            rest.frags, self.frags = self.frags, []
+        else:
+            rest.chunks = [] if self.chunks is not None else None
+            pos = self.linear_len
+            for i, f in enumerate(self.frags):
+                if pos + f.len > nbytes:
+                    if pos < nbytes:  # the cut falls inside this frag
+                        head = nbytes - pos
+                        rest.frags = [Frag(f.page, f.offset + head, f.len - head, f.version),
+                                      *self.frags[i + 1:]]
+                        self.frags = [*self.frags[:i], Frag(f.page, f.offset, head, f.version)]
+                        cut = f.page
+                    else:
+                        rest.frags, self.frags = self.frags[i:], self.frags[:i]
+                    break
+                pos += f.len
+        self.len = nbytes
+        return rest, cut
 
     def pieces(self) -> list[tuple[int, int, int]]:
         """(reference version, version the NIC reads now, bytes) in byte order."""

@@ -108,12 +108,17 @@ def read(task: Task, cache: PageCache, file: File, pos: int, buf: UserBuffer, nb
     return nbytes
 
 
-def write(task: Task, sock: TcpSocket, source, start: int, nbytes: int):
-    """write(sock, buf, n) on a blocking socket: copies all n bytes into skbs."""
-    t0 = task.syscall("write")
-    yield from sock.send_copy(task, source, start, nbytes)  # copy_from_user faults as it goes
+def write(task: Task, sock: TcpSocket, source, start: int, nbytes: int, more: bool = False):
+    """write(sock, buf, n) on a blocking socket: copies all n bytes into skbs; ``more`` makes
+    it send(..., MSG_MORE): the last partial segment waits for more (linux-6)."""
+    t0 = task.syscall("send" if more else "write")
+    yield from sock.send_copy(task, source, start, nbytes, more)  # copy_from_user faults
     yield from task.sync()
-    task.leave("write", t0, nbytes, source.label, events.SOCKET)
+    if more:
+        task.leave("send", t0, nbytes, source.label, events.SOCKET, "MSG_MORE",
+                   flags="MSG_MORE")
+    else:
+        task.leave("write", t0, nbytes, source.label, events.SOCKET)
     return nbytes
 
 
@@ -198,12 +203,13 @@ def _splice_read_linux6(task: Task, cache: PageCache, file: File, pos: int, coun
     return done
 
 
-def _splice_from_pipe(task: Task, sock: TcpSocket, pipe: Pipe):
-    """splice_to_socket: hand every pipe buffer to the socket, then release it."""
+def _splice_from_pipe(task: Task, sock: TcpSocket, pipe: Pipe, more: bool = False):
+    """splice_to_socket: hand every pipe buffer to the socket (MSG_MORE if ``more``), then
+    release it."""
     t0 = max(task.env.now, task.clock_s)
     buffers = list(pipe.buffers)
     pipe.buffers.clear()
-    yield from sock.send_pages(task, buffers)
+    yield from sock.send_pages(task, buffers, more)
     task.charge(len(buffers) * task.spec.pipe_op_s, "pipe")
     task.pages.put([b.page for b in buffers], "pipe")
     nbytes = sum(b.len for b in buffers)
@@ -240,14 +246,16 @@ def splice_out(task: Task, sock: TcpSocket, pipe: Pipe):
 
 def sendfile(task: Task, cache: PageCache, file: File, pos: int, sock: TcpSocket,
              nbytes: int):
-    """sendfile(): splice rounds through the task's internal 16-buffer pipe, in one call."""
+    """sendfile(): splice rounds through the task's internal 16-buffer pipe, in one call;
+    every round but the last carries MSG_MORE (``fs/splice.c:splice_direct_to_actor`` sets
+    SPLICE_F_MORE until the request is read), so round tails wait to be filled."""
     t0 = task.syscall("sendfile")
     nbytes = min(nbytes, MAX_RW_COUNT, file.size_bytes - pos)
     internal = Pipe(PIPE_DEF_BUFFERS * file.page_bytes, file.page_bytes)
     done = 0
     while done < nbytes:
         n = yield from _splice_to_pipe(task, cache, file, pos + done, nbytes - done, internal)
-        yield from _splice_from_pipe(task, sock, internal)
+        yield from _splice_from_pipe(task, sock, internal, done + n < nbytes)
         done += n
     yield from task.sync()
     task.leave("sendfile", t0, done, events.FILE, events.SOCKET)
@@ -255,19 +263,30 @@ def sendfile(task: Task, cache: PageCache, file: File, pos: int, sock: TcpSocket
 
 
 def send_zerocopy(task: Task, sock: TcpSocket, buf: UserBuffer, nbytes: int):
-    """send(sock, buf, n, MSG_ZEROCOPY): pins the buffer pages instead of copying them."""
+    """send(sock, buf, n, MSG_ZEROCOPY): references the buffer pages instead of copying
+    them; returns n, or -1 when the kernel refuses it with ENOBUFS (linux-6: optmem or
+    locked-memory limit) and nothing was queued."""
     t0 = task.syscall("send")
-    yield from sock.send_zerocopy(task, buf, 0, nbytes)
+    ok = yield from sock.send_zerocopy(task, buf, 0, nbytes)
     yield from task.sync()
+    if not ok:
+        task.leave("send", t0, 0, events.USER_BUFFER, events.SOCKET, "MSG_ZEROCOPY: ENOBUFS",
+                   flags="MSG_ZEROCOPY", error="ENOBUFS")
+        return -1
     task.leave("send", t0, nbytes, events.USER_BUFFER, events.SOCKET, "MSG_ZEROCOPY",
                flags="MSG_ZEROCOPY")
     return nbytes
 
 
-def setsockopt(task: Task) -> None:
-    """setsockopt(SO_ZEROCOPY, 1) or any other option: one plain syscall."""
-    task.leave("setsockopt", task.syscall("setsockopt"), note="SO_ZEROCOPY",
-               option="SO_ZEROCOPY")
+def setsockopt(task: Task, sock: TcpSocket | None = None, option: str = "SO_ZEROCOPY",
+               value: int = 1) -> None:
+    """setsockopt(option, value): SO_ZEROCOPY, or TCP_CORK / TCP_NODELAY on ``sock``
+    (linux-6: ``TcpSocket.setsockopt``); one plain syscall."""
+    t0 = task.syscall("setsockopt")
+    if sock is not None:
+        sock.setsockopt(task, option, value)
+    note = option if value == 1 else f"{option}={value}"
+    task.leave("setsockopt", t0, note=note, option=option)
 
 
 def recv_errqueue(task: Task, sock: TcpSocket):
@@ -280,7 +299,7 @@ def recv_errqueue(task: Task, sock: TcpSocket):
         yield from task.block(sock.errqueue_ready(), "MSG_ZEROCOPY completion")
         task.leave("poll", t0, note="POLLERR", events="POLLERR")
     t0 = task.syscall("recvmsg")  # time catches up at the next push or sleep
-    lo, hi = sock.errqueue.pop(0)
+    lo, hi = sock.read_errqueue()
     task.leave("recvmsg", t0, note="MSG_ERRQUEUE", flags="MSG_ERRQUEUE",
                completed=f"{lo}..{hi}")
     return [lo, hi]

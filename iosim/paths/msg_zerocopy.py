@@ -1,8 +1,12 @@
-"""send(MSG_ZEROCOPY): the NIC DMAs straight from pinned user pages.
+"""send(MSG_ZEROCOPY): the NIC DMAs straight from the user pages (pinned, says the textbook;
+Linux takes page references and charges them as locked memory).
 
 A buffer may not be reused until the kernel reports its send complete, which happens after
 the data is ACKed, not when it is transmitted; so the program cycles through a ring of
-buffers and reaps completions from the socket's error queue before reusing one.
+buffers and reaps completions from the socket's error queue before reusing one. On Linux 6
+a send the kernel refuses with ENOBUFS (too many records outstanding, or the locked-memory
+limit) is retried after the next completion, as a careful program does, or made a plain
+send() when none is outstanding (one send alone exceeds RLIMIT_MEMLOCK).
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ def program(m, sc):
             for _ in range(sc.zc_buffers)]
     in_flight: list[int | None] = [None] * len(ring)  # notification id using each buffer
     done: set[int] = set()
-    next_id = 0
+    next_id = 0  # the kernel numbers the MSG_ZEROCOPY sends it accepts
+    sends = 0
 
     def reap(until_id):
         while until_id not in done:
@@ -29,15 +34,25 @@ def program(m, sc):
 
     pos, end = sc.offset_bytes, sc.offset_bytes + sc.size_bytes
     while pos < end:
-        slot = next_id % len(ring)
+        slot = sends % len(ring)
         if in_flight[slot] is not None:
             yield from reap(in_flight[slot])
             done.discard(in_flight[slot])
         buf = ring[slot]
         n = yield from syscalls.read(task, m.cache, m.file, pos, buf, sc.buffer_bytes)
-        yield from syscalls.send_zerocopy(task, sock, buf, n)
-        in_flight[slot] = next_id
-        next_id += 1
+        sent = yield from syscalls.send_zerocopy(task, sock, buf, n)
+        while sent < 0 and any(i is not None and i not in done for i in in_flight):
+            # ENOBUFS (linux-6: optmem or locked memory): wait for a completion, send again
+            lo, hi = yield from syscalls.recv_errqueue(task, sock)
+            done.update(range(lo, hi + 1))
+            sent = yield from syscalls.send_zerocopy(task, sock, buf, n)
+        if sent < 0:  # refused with nothing left to complete: a plain send() copies it
+            yield from syscalls.write(task, sock, buf, 0, n)
+            in_flight[slot] = None
+        else:
+            in_flight[slot] = next_id
+            next_id += 1
+        sends += 1
         pos += n
     for zc_id in in_flight:
         if zc_id is not None:

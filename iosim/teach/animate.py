@@ -54,7 +54,8 @@ COUNTERS = ("copies", "cpu_copy_bytes", "dma_copy_bytes", "membus_bytes", "sysca
             "reclaim_busy_refs")
 
 # page-reference holder -> the lane its reference is drawn in (others: a tag on the tile)
-HOLDER_LANES = {"pipe": "pipe", "skb": "socket", "pin": "socket", "mmap": "user"}
+HOLDER_LANES = {"pipe": "pipe", "skb": "socket", "pin": "socket", "zerocopy": "socket",
+                "mmap": "user"}
 HOLDER_WORDS = {
     ("get", "read"): "the kernel holds {pages} while the disk fills them (filemap_get_pages)",
     ("put", "read"): "the kernel lets go of {pages}: they are uptodate",
@@ -66,6 +67,8 @@ HOLDER_WORDS = {
     ("put", "skb"): "the ACK frees the skb: its frags drop {pages}",
     ("get", "pin"): "MSG_ZEROCOPY pins {pages} as skb frags, no copy",
     ("put", "pin"): "the ACK frees the skb: {pages} unpinned",
+    ("get", "zerocopy"): "MSG_ZEROCOPY takes references on {pages} as skb frags "
+                         "(get_user_pages, charged as locked memory), no copy",
     ("get", "mmap"): "mmap: {pages} mapped into the process (page table entries)",
     ("put", "munmap"): "munmap: {pages} unmapped",
     ("put", "pagecache"): "reclaim evicts {pages} from the page cache",
@@ -78,7 +81,8 @@ LINUX6_HOLDER_WORDS = {
     ("get", "read"): "the read batch references {pages} (filemap_get_read_batch)",
     ("put", "read"): "{pages} copied or in the pipe: the batch lets go (folio_batch_release)",
 }
-ASYNC_HOLDERS = ("skb", "pin", "pagecache", "truncate")  # puts made by IRQs and other tasks
+# puts made by IRQs and other tasks
+ASYNC_HOLDERS = ("skb", "pin", "zerocopy", "pagecache", "truncate")
 
 
 def path_color(path: str) -> str:
@@ -559,7 +563,7 @@ class _Builder:
                 p["holders"].append(holder)
                 if holder in HOLDER_LANES:
                     self._chip(serial, p, holder)
-                if holder in ("skb", "pin"):
+                if holder in ("skb", "pin", "zerocopy"):
                     self.counts["frags"] += 1
                     end_byte = round((p["c"] + p["w"]) * self.pb) - self.offset
                     self.write_seq = max(self.write_seq, min(end_byte, self.size))
@@ -712,6 +716,9 @@ class _Builder:
         if f is not None:
             self.drop(f[2])
 
+    def on_hold(self, e: Event, t_s: float, end: bool) -> None:
+        """linux-6 keeps an unsent skb back (autocork, Nagle, deferral, TSQ, pacing)."""
+
     def on_drop(self, e: Event, t_s: float, end: bool) -> None:
         self.counts["lost_segments"] += len(e.args["ranges"])
         ids = []
@@ -803,7 +810,8 @@ class _Builder:
         self.counts["retransmits"] += -(-e.nbytes // self.mss)
         self.counts["retransmit_bytes"] += e.nbytes
         self.resend.append(e.seq or 0)
-        chips = [cid for (holder, _), ids in self.chips.items() if holder in ("skb", "pin")
+        chips = [cid for (holder, _), ids in self.chips.items()
+                 if holder in ("skb", "pin", "zerocopy")
                  for cid in ids if self.col(e.seq or 0) - 1 < self.elems[cid]["c"]
                  <= self.col((e.seq or 0) + e.nbytes)]
         self.step(t_s, f"retransmit seq {e.seq} ({format_size(e.nbytes)}): a clone of the skb "

@@ -79,6 +79,8 @@ HOLDERS = {
     "get fault": "an mmap fault holds it while the disk fills it",
     "put fault": "uptodate: the fault lets go and maps it",
     "get pin": "MSG_ZEROCOPY pins the user page for an skb frag",
+    "get zerocopy": "MSG_ZEROCOPY takes a reference on the user page for an skb frag "
+                    "(get_user_pages, FOLL_GET; charged as locked memory)",
     "put truncate": "truncate detaches it from the file",
 }
 # linux-6: the read batch keeps its references through the copy or the splice (review K19)
