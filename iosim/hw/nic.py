@@ -261,9 +261,8 @@ class Linux6Nic(Nic):
             start = self.cpu.read(start, own, working_set_bytes=skb.len)
             self.acct.csum_read_bytes += own
             if self.acct.trace is not None:
-                self.acct.trace.add(events.copy(
-                    "cpu", events.CPU, events.SOCKET_FRAGS, events.CPU, t0, start, own,
-                    "software checksum (skb_checksum): a read, no copy"))
+                self.acct.trace.add(events.checksum(events.SOCKET_FRAGS, t0, start, own,
+                                                    "skb_checksum"))
         rest = skb.len - own
         if not rest:
             return start, entries, AT_DMA, segments

@@ -221,6 +221,10 @@ def _step(e: Event, inside: bool, n_blocks: int) -> Step | None:
         return Step(e.start_s, "DMA copy", f"{e.src} -> {e.dst}, {format_size(nbytes)} by "
                     f"{engine}", f"DMA {e.src} -> {e.dst}", inside, nbytes=nbytes,
                     topics=topics)
+    if k is Kind.CHECKSUM:
+        return Step(e.start_s, "checksum", f"{e.src}: {format_size(nbytes)} read by the CPU "
+                    f"({e.note}: no checksum offload), no copy", f"checksum {e.src}", inside,
+                    nbytes=nbytes)
     if k is Kind.BLOCK:
         return Step(e.start_s, "blocked", f"{format_time(e.duration_s)} waiting: {e.what}; "
                     f"context switch {n_blocks} (another task runs)", f"blocked {e.what}",
@@ -549,9 +553,12 @@ def totals(run: Run) -> list[str]:
     out.append(f"  ctx switches {sum(slept.values())} (the task slept: {why})" +
                _check(sum(slept.values()), r.context_switches, "context_switches"))
     out.append(f"  page faults  {faults}" + _check(faults, r.page_faults, "page_faults"))
+    summed = sum(e.nbytes for e in run.events if e.kind is Kind.CHECKSUM)
+    read = f" + {format_size(summed)} (checksums read once)" if summed else ""
+    bus = 2 * cpu + dma + summed
     out.append(f"  memory bus   2 x {format_size(cpu)} (CPU copies read and write) + "
-               f"{format_size(dma)} (DMA crosses once) = {format_size(2 * cpu + dma)}" +
-               _check(2 * cpu + dma, r.membus_bytes, "membus_bytes"))
+               f"{format_size(dma)} (DMA crosses once){read} = {format_size(bus)}" +
+               _check(bus, r.membus_bytes, "membus_bytes"))
     spent = ", ".join(f"{k} {format_time(v)}" for k, v in r.cpu_time_by_category.items()
                       if v > 0 and k != "idle")
     out.append(f"  CPU time     {format_time(r.cpu_time_s)} ({spent})")
