@@ -376,6 +376,9 @@ def _add_teaching_commands(sub) -> None:
     quiz.add_argument("-n", "--count", type=int, default=4, help="problems (default 4)")
     quiz.add_argument("--profile", default=DEFAULT_PROFILE,
                       help=f"profile (default {DEFAULT_PROFILE})")
+    quiz.add_argument("--kernel", dest="overrides", type=_kernel, action="append", default=[],
+                      metavar="|".join(KERNEL_MODELS),
+                      help="the kernel the answers follow (default: the profile's)")
 
 
 def _animate(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -410,7 +413,8 @@ def _run_teaching(args: argparse.Namespace) -> int:
     from iosim.teach.quiz import render
 
     if args.command == "quiz":
-        print(render(args.seed, args.count, args.kind, args.profile, args.compute), end="")
+        print(render(args.seed, args.count, args.kind, args.profile, args.compute,
+                     dict(args.overrides) or None), end="")
         return 0
     if args.path not in PATHS:
         raise ConfigError(f"unknown path {args.path!r}: expected one of {', '.join(PATHS)}")
