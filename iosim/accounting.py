@@ -21,8 +21,6 @@ class Accounting:
 
     def __init__(self) -> None:
         self.__dict__.update(_COUNTER_DEFAULTS)
-        self.frag_bytes = 0  # payload bytes held in frags (for unaligned_extra_frags)
-        self.frag_splits = 0  # frags tso_fragment cut in two (linux-6): not unaligned ones
         self.cpu_time_s = dict.fromkeys(CPU_CATEGORIES, 0.0)
         self.blocked_s: dict[str, float] = {}  # seconds the sender slept, by reason
         self.violations: list[str] = []

@@ -648,6 +648,9 @@ def _add_teaching_commands(sub) -> None:
                       help=f"problems, 1 to {MAX_QUIZ_PROBLEMS} (default 4)")
     quiz.add_argument("--profile", default=DEFAULT_PROFILE,
                       help=f"profile (default {DEFAULT_PROFILE})")
+    quiz.add_argument("--kernel", dest="overrides", type=_kernel, action="append", default=[],
+                      metavar="|".join(KERNEL_MODELS),
+                      help="the kernel the answers follow (default: the profile's)")
 
 
 def _animate(args: argparse.Namespace, argv: Sequence[str], flags: dict[str, str]) -> int:
@@ -684,8 +687,9 @@ def _run_teaching(args: argparse.Namespace, flags: dict[str, str]) -> int:
     from iosim.teach.quiz import render
 
     if args.command == "quiz":
-        load_profile(args.profile)  # a bad profile is refused before any problem is posed
-        print(render(args.seed, args.count, args.kind, args.profile, args.compute), end="")
+        load_profile(args.profile, dict(args.overrides) or None)  # refused before any problem
+        print(render(args.seed, args.count, args.kind, args.profile, args.compute,
+                     dict(args.overrides) or None), end="")
         return 0
     _check_path(args.path)
     if args.page < 0:

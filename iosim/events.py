@@ -23,6 +23,7 @@ class Kind(StrEnum):
     BLOCK = "block"  # sender slice: the task slept (a context switch); ``what`` is why
     FAULT = "fault"  # sender instant: one page fault
     COPY = "copy"  # slice: ``who`` (CPU or DMA) moved ``nbytes`` from ``src`` to ``dst``
+    CHECKSUM = "checksum"  # cpu slice: a software checksum read ``nbytes`` of ``src``, no copy
     PIPE = "pipe"  # sender slice: ``pages`` pipe buffers (references) from ``src`` to ``dst``
     DISK = "disk"  # disk slice: the media reads ``nbytes`` into ``pages`` pages
     WIRE = "wire"  # wire slice: the skb at ``seq`` on the link
@@ -45,8 +46,8 @@ class Kind(StrEnum):
     HOLD = "hold"  # socket instant: linux-6 keeps the unsent skb at ``seq`` back; ``what`` why
 
 
-SLICES = frozenset({Kind.SYSCALL, Kind.BLOCK, Kind.COPY, Kind.PIPE, Kind.DISK, Kind.WIRE,
-                    Kind.WORK})
+SLICES = frozenset({Kind.SYSCALL, Kind.BLOCK, Kind.COPY, Kind.CHECKSUM, Kind.PIPE, Kind.DISK,
+                    Kind.WIRE, Kind.WORK})
 COUNTERS = frozenset({Kind.REFCOUNT, Kind.QUEUED})
 
 # Tracks, in the order viewers show them: the program's view first, then down the hardware.
@@ -132,6 +133,11 @@ def block(reason: str, start_s: float, end_s: float) -> Event:
 def fault(t_s: float) -> Event:
     """One page fault taken by the task."""
     return Event(Kind.FAULT, "sender", t_s, t_s)
+
+
+def checksum(src: str, start_s: float, end_s: float, nbytes: int, note: str = "") -> Event:
+    """The CPU read ``nbytes`` of ``src`` to checksum them in software (no copy)."""
+    return Event(Kind.CHECKSUM, "cpu", start_s, end_s, nbytes, who=CPU, src=src, note=note)
 
 
 def copy(track: str, who: str, src: str, dst: str, start_s: float, end_s: float,
@@ -288,6 +294,8 @@ def title(e: Event) -> str:
     if k is Kind.COPY:
         mover = "CPU copy" if e.who == CPU else "DMA"
         return f"{mover} {e.src} -> {e.dst}" + (f" ({e.note})" if e.note else "")
+    if k is Kind.CHECKSUM:
+        return f"checksum of the {e.src} (a read, no copy)"
     if k is Kind.PIPE:
         return f"pipe: {e.src} -> {e.dst}"
     if k is Kind.DISK:
@@ -340,7 +348,7 @@ def shown_args(e: Event) -> dict[str, Any]:
         out["pages"] = e.pages
     elif k in (Kind.CWND, Kind.IRQ, Kind.HOLD) and e.seq is not None:
         out["seq"] = e.seq
-    if k in (Kind.COPY, Kind.PIPE, Kind.WIRE, Kind.LOST, Kind.DELIVER, Kind.CWND,
+    if k in (Kind.COPY, Kind.CHECKSUM, Kind.PIPE, Kind.WIRE, Kind.LOST, Kind.DELIVER, Kind.CWND,
              Kind.RETRANSMIT, Kind.DROP, Kind.HOLD) or (k is Kind.WORK and e.nbytes):
         out["bytes"] = e.nbytes
     out.update((key, v) for key, v in e.args.items()

@@ -67,7 +67,11 @@ class Result:
     page_faults: int = counter("Page faults the sender took (mmap pages, first touch of user "
                                "buffers).")
     irqs: int = counter("Interrupts: disk completions, NIC TX completions, ACK arrivals.")
-    skbs: int = counter("sk_buffs built by the socket layer.")
+    skbs: int = counter("sk_buffs the send calls built (tcp_sendmsg_locked, splice_to_socket: "
+                        "tcp_stream_alloc_skb); on linux-6 the unsent tail takes appends, so "
+                        "small writes share skbs.")
+    tso_fragments: int = counter("linux-6: skbs tso_fragment split off an unsent skb to send "
+                                 "its head (a window, burst or Nagle cut; one allocation each).")
     frags: int = counter("Page frags attached to those sk_buffs (page references instead of "
                          "copies); on linux-6 also the frag a tso_fragment cuts in two, which "
                          "then references its page from two skbs.")
@@ -146,8 +150,9 @@ class Result:
     retransmit_bytes: int = counter("Bytes sent again.")
     rto_timeouts: int = counter("Retransmission timer expiries.")
     duplicate_bytes: int = derived("Bytes the receiver got more than once and dropped.", 0)
-    unaligned_extra_frags: int = derived("Frags beyond what the bytes need if page-aligned: "
-                                         "the cost of an unaligned range.", 0)
+    unaligned_extra_frags: int = counter("Frags beyond what the bytes need if page-aligned: "
+                                         "one per range handed to the socket whose start "
+                                         "makes it span one more page.")
     bounce_copy_bytes: int = counter("Bytes the CPU copied to aligned bounce buffers for a "
                                      "NIC needing DMA alignment (included in "
                                      "``cpu_copy_bytes``).")

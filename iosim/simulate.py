@@ -171,8 +171,6 @@ def _result(m: Machine) -> Result:
         utilization=util,
         bottleneck=bottleneck,
         duplicate_bytes=rx.duplicate_bytes,
-        # frags beyond one per page of payload: an unaligned range spans one more page
-        unaligned_extra_frags=a.frags - a.frag_splits - -(-a.frag_bytes // m.page_bytes),
         stale_bytes=rx.stale_bytes,
         changed_bytes=rx.changed_bytes,
         mixed_version_segments=rx.mixed_segments,

@@ -43,8 +43,9 @@ def test_worked_answers_equal_simulate_on_the_same_inputs(kind):
 def test_without_c_it_asks_and_says_how_to_see_the_answers(capsys):
     assert main(["quiz", "-s", "5", "-n", "2"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[:5] == ["ARG seed 5", "ARG kind all", "ARG count 2",
-                                    "ARG profile teaching", "ARG compute False"]
+    assert out.splitlines()[:6] == ["ARG seed 5", "ARG kind all", "ARG count 2",
+                                    "ARG profile teaching", "ARG kernel textbook",
+                                    "ARG compute False"]
     assert "Answer" not in out and "rerun with -c" in out
     assert out.count("  Q: ") == 2
 
@@ -69,3 +70,26 @@ def test_failure_mode_problems_work_out(seed):
     for p in problems(seed, 3, "faults"):
         assert p.fault in ("drop", "private", "shared")
         assert answer(p).ok, (p, answer(p).checks)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_linux6_answers_check_against_the_linux6_model(seed, capsys):
+    # on Linux 6 a NIC without SG copies at each transmission (resends too) and the skb keeps
+    # its page references: the worked answers derive that, and every check passes
+    assert main(["quiz", "-s", str(seed), "-c", "--kind", "faults", "--kernel", "linux-6"]) == 0
+    out = capsys.readouterr().out
+    assert "ARG kernel linux-6" in out
+    assert "MISMATCH" not in out and out.count(": ok") >= 4
+
+
+def test_a_linux6_resend_without_sg_is_copied_again():
+    from iosim.teach.quiz import Problem, answer
+
+    p = Problem(1, "faults", "read_write", 256 * 1024, "cold", 64 * 1024, False,
+                fault="drop", fault_n=4)
+    a = answer(p, overrides={"kernel.model": "linux-6"})
+    assert a.ok
+    derived = {name: d for name, d, _, _ in a.checks}
+    # review K5: 3 copies of 262144 B (read, write into the socket's frags, GSO) + 1448 B
+    assert derived["cpu_copy_bytes"] == 3 * 262144 + 1448 == 787880
+    assert any("copied again" in line for line in a.lines)

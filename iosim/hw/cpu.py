@@ -71,4 +71,6 @@ class Cpu:
             end = max(start + nbytes / self.spec.copy_bandwidth_bytes_per_s, bus_end)
         self.lanes.occupy(lane, start, end)
         self.acct.cpu_time_s[category] += end - start
+        if self.acct.trace is not None:  # CPU time; its bus bytes are the CHECKSUM event's
+            self.acct.trace.add(events.work(category, start, end))
         return end

@@ -19,6 +19,15 @@ from iosim.hw.lanes import Lanes
 AT_DMA = object()  # the wire carries what the pages hold when the DMA reads them
 
 
+class ReadLater:
+    """The pieces a copy booked for later reads, taken when it starts (an event then)."""
+
+    __slots__ = ("pieces",)
+
+    def __init__(self) -> None:
+        self.pieces: list[tuple[int, int, int]] | None = None
+
+
 def changed_pieces(skb) -> list[tuple[int, int, int]] | None:
     """The skb's (reference, now, bytes) pieces if a frag's page changed since it was
     attached, else None (the common case, no list built)."""
@@ -127,6 +136,8 @@ class Nic:
         """The DMA has read the skb: snapshot what the pages hold now and send it."""
         if snapshot is AT_DMA:
             snapshot = changed_pieces(skb)
+        elif isinstance(snapshot, ReadLater):
+            snapshot = snapshot.pieces
         segments = -(-skb.len // self.mss_bytes)
         wire_bytes = net.wire_bytes(skb.len, segments)
         self.acct.wire_bytes += wire_bytes
@@ -250,7 +261,7 @@ class Linux6Nic(Nic):
                     else "__skb_linearize")
             end = self._copy(skb, start, skb.linear_len, self._frag_bytes(skb), note)
             self.acct.gso_copy_bytes += skb.len
-            return end, segments, changed_pieces(skb), segments
+            return end, segments, self._read_at(skb, start), segments
         own = skb.linear_len // mss * mss if skb.frags else skb.linear_len
         own_segments = -(-own // mss)
         entries = segments
@@ -261,16 +272,26 @@ class Linux6Nic(Nic):
             start = self.cpu.read(start, own, working_set_bytes=skb.len)
             self.acct.csum_read_bytes += own
             if self.acct.trace is not None:
-                self.acct.trace.add(events.copy(
-                    "cpu", events.CPU, events.SOCKET_FRAGS, events.CPU, t0, start, own,
-                    "software checksum (skb_checksum): a read, no copy"))
+                self.acct.trace.add(events.checksum(events.SOCKET_FRAGS, t0, start, own,
+                                                    "skb_checksum"))
         rest = skb.len - own
         if not rest:
             return start, entries, AT_DMA, segments
         end = self._copy(skb, start, skb.linear_len - own, self._frag_bytes(skb),
                          "__skb_linearize: frags others may change, before the checksum")
         self.acct.linearized_bytes += rest
-        return end, entries, changed_pieces(skb), segments
+        return end, entries, self._read_at(skb, start), segments
+
+    def _read_at(self, skb, t_s: float):
+        """What a transmit-time copy starting at ``t_s`` reads of the frags' pages: their
+        versions then, not at booking (the sender books its work ahead of the clock)."""
+        now = self.env.now
+        if t_s <= now or not skb.frags:
+            return changed_pieces(skb)
+        later = ReadLater()
+        ev = self.env.timeout(t_s - now)
+        ev.callbacks.append(lambda _ev: setattr(later, "pieces", changed_pieces(skb)))
+        return later
 
     @staticmethod
     def _frag_bytes(skb) -> int:
@@ -287,6 +308,8 @@ class Linux6Nic(Nic):
             end = self.cpu.copy(end, frag_bytes, working_set_bytes=skb.frag_working_set_bytes)
         if self.acct.trace is not None:
             src = skb.frag_src if frag_bytes else events.SOCKET_FRAGS
-            self.acct.trace.add(events.copy("cpu", events.CPU, src, dst, start, end,
-                                            own_bytes + frag_bytes, note))
+            copied = events.copy("cpu", events.CPU, src, dst, start, end,
+                                 own_bytes + frag_bytes, note)
+            copied.seq = skb.seq
+            self.acct.trace.add(copied)
         return end

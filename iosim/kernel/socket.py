@@ -57,6 +57,39 @@ def take_pieces(todo: list[tuple], i: int, room: int, slots: int
     return [], 0, i
 
 
+class Alignment:
+    """The frags a misaligned source costs: per contiguous range of data handed to the
+    socket (a file range over every sendfile round, one user buffer per send), the pages it
+    spans beyond what its bytes would span page-aligned (``Result.unaligned_extra_frags``)."""
+
+    def __init__(self, page_bytes: int) -> None:
+        self.page_bytes = page_bytes
+        self.start = 0  # in-page offset where the current range began
+        self.nbytes = 0
+        self.last: tuple | None = None  # its last (page, offset, len) piece
+
+    def _extra(self) -> int:
+        pb = self.page_bytes
+        return -(-(self.start + self.nbytes) // pb) - -(-self.nbytes // pb)
+
+    def add(self, todo: list[tuple]) -> int:
+        """Take the next pieces; return how many extra frags that makes."""
+        if not todo:
+            return 0
+        page, offset = todo[0][0], todo[0][1]
+        last = self.last
+        continues = last is not None and (
+            (page is last[0] and offset == last[1] + last[2])
+            or (offset == 0 and last[1] + last[2] == self.page_bytes
+                and page.file is last[0].file and page.index == last[0].index + 1))
+        before = self._extra() if continues else 0
+        if not continues:
+            self.start, self.nbytes = offset, 0
+        self.nbytes += sum(piece[2] for piece in todo)
+        self.last = todo[-1]
+        return self._extra() - before
+
+
 def user_pieces(buffer, start: int, nbytes: int) -> list[tuple]:
     """The (page, offset, len, version) pieces of a user buffer's byte range."""
     pb = buffer.page_bytes
@@ -98,6 +131,7 @@ class TcpSocket:
         self.max_frags = kernel_spec.max_skb_frags
         self.sndbuf = kernel_spec.sndbuf_bytes
         self.page_bytes = kernel_spec.page_size_bytes
+        self.alignment = Alignment(self.page_bytes)
         acct.sndbuf_max_bytes = self.sndbuf
         self.tcp = self._make_tcp(kernel_spec, rtt_s)
         self.on_push: list[Callable[[SkBuff], None]] = []
@@ -196,6 +230,8 @@ class TcpSocket:
         buffer, whose data is ``working_set_bytes`` in all) into skbs: as frags holding a
         page reference each with SG, else copied into the linear area. Whole pieces that
         fit go in one batch; a piece that does not fit is split at the skb's size goal."""
+        if self.sg:
+            self.acct.unaligned_extra_frags += self.alignment.add(todo)
         i = 0
         while i < len(todo):
             yield from self.wait_space(task)
@@ -241,7 +277,6 @@ class TcpSocket:
         self.acct.skbs += 1
         if skb.frags:
             self.acct.frags += len(skb.frags)
-            self.acct.frag_bytes += skb.len - skb.linear_len
         task.charge(self.cpu_spec.per_skb_s, "net")
         yield from task.sync()  # the skb exists once the copies into it are done
         if self.acct.trace is not None:
@@ -548,10 +583,10 @@ class Linux6Socket(TcpSocket):
         if cut is not None:  # one more frag, on the rest: skb_split's skb_frag_ref
             self.pages.get((cut,), "skb")
             self.acct.frags += 1
-            self.acct.frag_splits += 1
         rest.truesize = SKB_TRUESIZE_BYTES + rest.len
         skb.truesize -= rest.len
         self.queued += SKB_TRUESIZE_BYTES
+        self.acct.tso_fragments += 1  # tso_fragment allocates the rest (tcp_stream_alloc_skb)
         if rest.zc_id is not None:
             self.zc_pending[rest.zc_id].refs += 1
         return rest
@@ -717,6 +752,7 @@ class Linux6Socket(TcpSocket):
                 working_set_bytes: int | None, rec: ZcRecord | None = None):
         """skb_append_pagefrags / zerocopy_fill_skb_from_iter: (page, offset, len, version)
         pieces as frags, appended to the unsent tail while it has room, a new skb after."""
+        self.acct.unaligned_extra_frags += self.alignment.add(todo)
         i = 0
         page_bytes = self.page_bytes
         goal = self.size_goal
@@ -737,7 +773,6 @@ class Linux6Socket(TcpSocket):
             skb.frag_src = src
             skb.frag_working_set_bytes = working_set_bytes
             acct.frags += len(batch)
-            acct.frag_bytes += nbytes
             truesize = nbytes
             if rec is not None:
                 if skb.zc_id is None:

@@ -15,7 +15,8 @@ def program(m, sc):
 
 SPEC = register(PathSpec(
     "sendfile", program,
-    "sendfile() on a NIC without scatter-gather: page cache -> skb by CPU copy",
+    "sendfile() on a NIC without scatter-gather: the CPU copies the pages (at the syscall on "
+    "the textbook kernel, at each transmission on Linux 6)",
     textbook_copies=(1, 2), color="#CC79A7", references=PAGE_CACHE,
     real_note="sendfile() without scatter-gather: the loopback device always has SG "
               "(NETIF_F_SG), so the kernel never copies into the skb here; the real "

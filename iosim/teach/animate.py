@@ -716,6 +716,10 @@ class _Builder:
         if f is not None:
             self.drop(f[2])
 
+    def on_checksum(self, e: Event, t_s: float, end: bool) -> None:
+        """A software checksum reads the data once: bus traffic, no copy."""
+        self.counts["membus_bytes"] += e.nbytes
+
     def on_hold(self, e: Event, t_s: float, end: bool) -> None:
         """linux-6 keeps an unsent skb back (autocork, Nagle, deferral, TSQ, pacing)."""
 

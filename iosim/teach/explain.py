@@ -25,6 +25,7 @@ from iosim.events import (
     NIC,
     PAGE_CACHE,
     PIPE,
+    SEGMENTS,
     SOCKET_BUFFER,
     USER_BUFFER,
     Event,
@@ -32,6 +33,7 @@ from iosim.events import (
     shown_args,
     title,
 )
+from iosim.kernel.socket import SNDBUF_FULL
 from iosim.paths import PATHS
 from iosim.teach.traced import (
     Run,
@@ -56,12 +58,37 @@ NOTES = {
     "mode": "textbook: a syscall = 2 context switches / kernel: 2 mode switches, same task",
     "block": "textbook: switches come with syscalls / kernel: a context switch is a task asleep",
     "sendfile": "textbook: sendfile is its own path / kernel: splice via a 16-buffer pipe",
-    "sg": "textbook: SG-DMA gathers the pages / kernel: only if the NIC has sg + csum offload",
-    "nosg": "textbook: SG-DMA, no CPU copy / kernel: a CPU copy without NIC sg + csum offload",
-    "zc_copy": "textbook: MSG_ZEROCOPY never copies / kernel: without sg it copies (COPIED)",
+    "sg": "textbook: SG-DMA gathers the pages / kernel: frags reference them, a SG NIC gathers",
+    "nosg": "textbook: SG-DMA, no CPU copy / kernel: without NIC scatter-gather the CPU copies",
+    "zc_copy": "textbook: MSG_ZEROCOPY never copies / kernel: where the route lacks SG it copies",
     "tx_done": "textbook: put_page at the DMA-done IRQ / kernel: the skb keeps refs until ACKed",
     "zc_done": "textbook: buffer free once sent / kernel: completion after the ACK (errqueue)",
     "retransmit": "textbook: re-read or copy the data / kernel: resend the pages as they are now",
+}
+
+# topic -> where the two kernel models (kernel.model) differ, shown at the first step where
+# it matters whichever kernel ran (docs/model.md, "textbook vs Linux 6.x")
+KERNEL_NOTES = {
+    "k_write": "kernels: textbook: write() data in the skb's linear area, an skb per write() / "
+               "linux-6: in the socket's page frags, appended to the unsent tail skb up to 45 "
+               "MSS (tcp_sendmsg_locked)",
+    "k_nosg": "kernels: textbook: without NIC SG (or checksum offload) the CPU copies into the "
+              "skb once, in the syscall / linux-6: the skb keeps page references and software "
+              "GSO copies at each transmission, resends too (validate_xmit_skb)",
+    "k_readahead": "kernels: textbook: a fixed read-ahead window at the miss, the next one at "
+                   "once / linux-6: the first window sized from the request "
+                   "(get_init_ra_size), then growing (get_next_ra_size)",
+    "k_burst": "kernels: textbook: what the window allows leaves in one burst / linux-6: at "
+               "most half the cwnd per burst (tcp_cwnd_test), TSO deferral "
+               "(tcp_tso_should_defer)",
+    "k_hold": "kernels: textbook: an skb leaves when its syscall ends / linux-6: tcp_push may "
+              "hold it (autocork, Nagle, TSO deferral, small queues, pacing)",
+    "k_sndbuf": "kernels: textbook: a fixed send buffer (kernel.sndbuf) / linux-6: 16 KiB, "
+                "87040 B at connect, growing with cwnd to kernel.sndbuf (tcp_sndbuf_expand)",
+    "k_zc": "kernels: textbook: one completion per send / linux-6: one per record of sends "
+            "(msg_zerocopy_realloc, up to 512 KiB)",
+    "k_retransmit": "kernels: textbook: a resend sends the skb's data again, no copy / "
+                    "linux-6: the same, but without NIC SG each resend is copied again",
 }
 
 # page-log holder -> what taking or dropping that reference means
@@ -153,11 +180,15 @@ def header(run: Run) -> list[str]:
     program = (spec.program.__doc__ or "").strip().replace("``", "").rstrip(".")
     nic = p["nic"]
     k = {key: format_size(v) for key, v in p["kernel"].items() if key.endswith("_bytes")}
-    dropped = " (the kernel drops sg without it)" if nic["sg"] and not nic["csum_offload"] else ""
+    model = p["kernel"]["model"]
+    dropped = "" if nic["sg"] == nic["csum_offload"] or not nic["sg"] else (
+        " (linux-6: software checksums, shared frags copied)" if model == "linux-6"
+        else " (the textbook kernel drops sg without it)")
     return [
         f"{r.path}: {spec.summary}",
         f"program: {program}",
         f"machine: {p['name']}: {p['description']}",
+        f"kernel:  {model} (kernel.model; --kernel textbook|linux-6)",
         f"         NIC sg {'on' if nic['sg'] else 'off'}, csum offload "
         f"{'on' if nic['csum_offload'] else 'off'}{dropped}",
         f"         page {k['page_size_bytes']}, read-ahead {k['readahead_bytes']}, pipe "
@@ -179,23 +210,34 @@ def _args_text(e: Event) -> str:
 
 
 def _topics(e: Event) -> tuple[str, ...]:
-    """The textbook-vs-kernel topics an event is an example of."""
+    """The textbook-vs-kernel topics (NOTES) and kernel-model topics (KERNEL_NOTES) an
+    event is an example of."""
     k = e.kind
     if k is Kind.SYSCALL:
         return ("mode", *(("sendfile",) if e.what == "sendfile" else ()),
-                *(("zc_done",) if e.what == "recvmsg" else ()))
+                *(("zc_done", "k_zc") if e.what == "recvmsg" else ()),
+                *(("k_write",) if e.what == "write" else ()))
     if k is Kind.BLOCK:
-        return ("block",)
+        return ("block", *(("k_sndbuf",) if e.what == SNDBUF_FULL else ()))
     if k is Kind.COPY and e.who == DMA and e.src == FRAGS:
         return ("sg",)
+    if k is Kind.COPY and e.who == DMA and e.src == DISK:
+        return ("k_readahead",)
     if k is Kind.COPY and e.who == CPU and "MSG_ZEROCOPY" in e.note:
-        return ("zc_copy",)
-    if k is Kind.COPY and e.who == CPU and (e.src, e.dst) == (PAGE_CACHE, SOCKET_BUFFER):
-        return ("nosg",)
+        return ("zc_copy", "k_nosg")
+    if k is Kind.COPY and e.who == CPU and e.src == PAGE_CACHE and e.dst in (SOCKET_BUFFER,
+                                                                             SEGMENTS):
+        return ("nosg", "k_nosg")
+    if k is Kind.CHECKSUM or (k is Kind.COPY and e.dst == SEGMENTS):
+        return ("k_nosg",)
+    if k is Kind.WIRE:
+        return ("k_burst",)
+    if k is Kind.HOLD:
+        return ("k_hold",)
     if k is Kind.IRQ and e.what == IRQ_TX:
         return ("tx_done",)
     if k is Kind.RETRANSMIT:
-        return ("retransmit",)
+        return ("retransmit", "k_retransmit")
     return ()
 
 
@@ -221,6 +263,10 @@ def _step(e: Event, inside: bool, n_blocks: int) -> Step | None:
         return Step(e.start_s, "DMA copy", f"{e.src} -> {e.dst}, {format_size(nbytes)} by "
                     f"{engine}", f"DMA {e.src} -> {e.dst}", inside, nbytes=nbytes,
                     topics=topics)
+    if k is Kind.CHECKSUM:
+        return Step(e.start_s, "checksum", f"{e.src}: {format_size(nbytes)} read by the CPU "
+                    f"({e.note}: no checksum offload), no copy", f"checksum {e.src}", inside,
+                    nbytes=nbytes, topics=topics)
     if k is Kind.BLOCK:
         return Step(e.start_s, "blocked", f"{format_time(e.duration_s)} waiting: {e.what}; "
                     f"context switch {n_blocks} (another task runs)", f"blocked {e.what}",
@@ -240,7 +286,7 @@ def _step(e: Event, inside: bool, n_blocks: int) -> Step | None:
     if k is Kind.WIRE:
         return Step(e.start_s, "wire", f"{title(e)}: {format_size(nbytes)} as "
                     f"{e.args.get('segments', '?')} segments, {format_time(e.duration_s)} "
-                    f"on the link", "skb on the wire", inside, nbytes=nbytes)
+                    f"on the link", "skb on the wire", inside, nbytes=nbytes, topics=topics)
     if k is Kind.LOST:
         return Step(e.start_s, "wire", f"{title(e)}: all {format_size(nbytes)} dropped on the "
                     "wire", "lost on the wire", inside)
@@ -291,7 +337,7 @@ def steps_of(run: Run, page: int) -> list[Step]:
     for s in out:
         new = [t for t in s.topics if t not in seen]
         seen.update(new)
-        noted.append(replace(s, notes=tuple(NOTES[t] for t in new)))
+        noted.append(replace(s, notes=tuple(NOTES.get(t) or KERNEL_NOTES[t] for t in new)))
     return noted
 
 
@@ -549,9 +595,12 @@ def totals(run: Run) -> list[str]:
     out.append(f"  ctx switches {sum(slept.values())} (the task slept: {why})" +
                _check(sum(slept.values()), r.context_switches, "context_switches"))
     out.append(f"  page faults  {faults}" + _check(faults, r.page_faults, "page_faults"))
+    summed = sum(e.nbytes for e in run.events if e.kind is Kind.CHECKSUM)
+    read = f" + {format_size(summed)} (checksums read once)" if summed else ""
+    bus = 2 * cpu + dma + summed
     out.append(f"  memory bus   2 x {format_size(cpu)} (CPU copies read and write) + "
-               f"{format_size(dma)} (DMA crosses once) = {format_size(2 * cpu + dma)}" +
-               _check(2 * cpu + dma, r.membus_bytes, "membus_bytes"))
+               f"{format_size(dma)} (DMA crosses once){read} = {format_size(bus)}" +
+               _check(bus, r.membus_bytes, "membus_bytes"))
     spent = ", ".join(f"{k} {format_time(v)}" for k, v in r.cpu_time_by_category.items()
                       if v > 0 and k != "idle")
     out.append(f"  CPU time     {format_time(r.cpu_time_s)} ({spent})")

@@ -29,7 +29,9 @@ from iosim.events import (
     MAPPING,
     PAGE_CACHE,
     PIPE,
+    SEGMENTS,
     SOCKET,
+    SOCKET_FRAGS,
     USER_BUFFER,
     Event,
     Kind,
@@ -46,6 +48,7 @@ NODES: dict[str, tuple[int, int]] = {
     "user buffer": (4, 2),
     "pipe": (4, 1),
     "socket buffer": (6, 1),
+    "GSO segments": (8, 1),
     "NIC": (8, 0),
     "wire": (10, 0),
 }
@@ -64,6 +67,16 @@ KIND_STYLE: dict[str, dict[str, Any]] = {
     "reference": {"color": "#1E8449", "linestyle": "--", "linewidth": 2.2},
     "transmit": {"color": "#7F8C8D", "linestyle": ":", "linewidth": 2.5},
 }
+
+# trace buffer names -> the buffer of the drawing they live in
+BUFFER_NODE = {LINEAR: "socket buffer", SOCKET_FRAGS: "socket buffer",
+               SEGMENTS: "GSO segments"}
+DMA_NOTES = {
+    LINEAR: "from the skb's linear data",
+    SOCKET_FRAGS: "from the socket's page frags (its copy of write() data)",
+    SEGMENTS: "from software GSO's linear per-MSS copies (a NIC without scatter-gather)",
+}
+
 
 def trace_flow(path: str, size_bytes: int | str = "1MiB", **simulate_kwargs: Any
                ) -> tuple[nx.MultiDiGraph, Result]:
@@ -94,7 +107,7 @@ def flow_graph(result: Result, tracer: Tracer) -> nx.MultiDiGraph:
     for e in slices:
         if e.kind is not Kind.COPY or e.track not in ("cpu", "dma"):
             continue
-        src, dst, note, nbytes = e.src, e.dst, e.note, e.nbytes
+        src, dst, note, nbytes = BUFFER_NODE.get(e.src, e.src), e.dst, e.note, e.nbytes
         if e.who == CPU:
             if note in ("skb_linearize", "bounce buffer for DMA alignment"):
                 continue  # copies of frag data: resolved with the NIC's gather below
@@ -103,15 +116,13 @@ def flow_graph(result: Result, tracer: Tracer) -> nx.MultiDiGraph:
                 _add(g, PAGE_CACHE, USER_BUFFER, "reference", nbytes,
                      "mmap: the page-cache pages mapped into the process, not copied")
                 src, note = USER_BUFFER, "copy_from_user out of the mapping"
-            elif src == PAGE_CACHE and _inside(e, pipe_calls):
+            elif src == PAGE_CACHE and dst != SEGMENTS and _inside(e, pipe_calls):
                 src, note = PIPE, "no scatter-gather: the pipe's pages copied into the skb"
-            _add(g, src, dst, "cpu_copy", nbytes, note)
-        elif src == LINEAR:
-            _add(g, "socket buffer", dst, "dma", nbytes, "from the skb's linear data")
-        elif src == FRAGS:
+            _add(g, src, BUFFER_NODE.get(dst, dst), "cpu_copy", nbytes, note)
+        elif e.src == FRAGS:
             _add(g, "frags", dst, "dma", nbytes, "gather: one descriptor per page frag")
         else:
-            _add(g, src, dst, "dma", nbytes, note)
+            _add(g, src, dst, "dma", nbytes, DMA_NOTES.get(e.src, note))
     _add_references(g, slices)
     _resolve_frags(g, result.cpu_copy_bytes - traced_cpu_bytes,
                    getattr(result, "bounce_copy_bytes", 0))  # a field of newer cores

@@ -8,16 +8,24 @@ should equal, so a worked answer can never drift from the model.
 
 from __future__ import annotations
 
+import bisect
 import random
 from dataclasses import dataclass, field
 
-from iosim.config import DEFAULT_PROFILE
-from iosim.events import Kind
+from iosim.config import DEFAULT_PROFILE, load_profile
+from iosim.events import NIC, SEGMENTS, Kind
 from iosim.net import TCPIP_HEADER_BYTES, mss_bytes
-from iosim.paths import PATHS
+from iosim.paths import PAGE_CACHE, PATHS
 from iosim.teach.explain import fit
 from iosim.teach.traced import EPS_S, Run, blocks, copies, critical_path, run_traced, syscalls
 from iosim.units import format_rate, format_size, format_time
+
+# where the two kernel models differ, said once in an answer that meets it
+KERNELS_RESEND = ("  kernels: textbook: a resend sends the skb's data again, copying nothing / "
+                  "linux-6: the same with NIC SG; without it each resend is copied again")
+KERNELS_INPLACE = ("  kernels: textbook: without NIC SG the data is copied at the syscall, "
+                   "before the store / linux-6: the skb references the pages and software GSO "
+                   "copies them at transmission, so the store reaches the wire")
 
 KINDS = ("copies", "syscalls", "membus", "time", "compare", "faults")
 FAULTS = ("drop", "private", "shared")  # a lost segment; a MAP_PRIVATE or in-place writer
@@ -127,6 +135,11 @@ def problems(seed: int = 0, count: int = 4, kind: str = "all") -> list[Problem]:
     return out
 
 
+def kernel_of(profile: str, overrides: dict | None = None) -> str:
+    """The kernel model the problems run on (``kernel.model`` of the profile as set)."""
+    return load_profile(profile, overrides or None).kernel.model
+
+
 def statement(p: Problem, profile: str = DEFAULT_PROFILE) -> list[str]:
     """The problem as the student reads it."""
     paths = [p.path, p.other] if p.kind == "compare" else [p.path]
@@ -141,21 +154,23 @@ def statement(p: Problem, profile: str = DEFAULT_PROFILE) -> list[str]:
     return lines
 
 
-def simulate_problem(p: Problem, path: str, profile: str = DEFAULT_PROFILE, fault: bool = False
-                     ) -> Run:
-    """The traced run a problem is about (with its failure mode when ``fault``)."""
+def simulate_problem(p: Problem, path: str, profile: str = DEFAULT_PROFILE, fault: bool = False,
+                     overrides: dict | None = None) -> Run:
+    """The traced run a problem is about (with its failure mode when ``fault``);
+    ``overrides``: profile values of the whole quiz (``kernel.model``)."""
     scenario = p.scenario() if fault else {}
     return run_traced(path, p.size_bytes, profile=profile, cache=p.cache,
-                      buffer_bytes=p.buffer_bytes, overrides={"nic.sg": p.sg}, **scenario)
+                      buffer_bytes=p.buffer_bytes, overrides={**(overrides or {}),
+                                                              "nic.sg": p.sg}, **scenario)
 
 
-def answer(p: Problem, profile: str = DEFAULT_PROFILE) -> Answer:
+def answer(p: Problem, profile: str = DEFAULT_PROFILE, overrides: dict | None = None) -> Answer:
     """The worked answer, derived from the run(s) of the problem."""
-    run = simulate_problem(p, p.path, profile, fault=True)
+    run = simulate_problem(p, p.path, profile, fault=True, overrides=overrides)
     if p.kind == "faults":
-        return _faults(p, run, profile)
+        return _faults(p, run, simulate_problem(p, p.path, profile, overrides=overrides))
     if p.kind == "compare":
-        return _compare(p, run, simulate_problem(p, p.other, profile))
+        return _compare(p, run, simulate_problem(p, p.other, profile, overrides=overrides))
     return {"copies": _copies, "syscalls": _syscalls, "membus": _membus,
             "time": _time}[p.kind](run)
 
@@ -254,10 +269,34 @@ def _segments(run: Run) -> list[tuple[int, int]]:
     return out
 
 
-def _faults(p: Problem, run: Run, profile: str) -> Answer:
-    """Worked answers for a lost segment, a COW writer and an in-place writer."""
-    clean = simulate_problem(p, p.path, profile)
+def _read_after_store(run: Run):
+    """A predicate on a segment's stream offset: did its transmission read the data after
+    the writer's store? From the trace: the store's time, and each first transmission's
+    read (software GSO's copy, else the NIC's DMA end)."""
+    stored = next((e.start_s for e in run.events if e.kind is Kind.STORE), None)
+    read: dict[int, float] = {}  # transmission's seq -> when it read the data
+    for e in run.events:
+        if e.kind is Kind.COPY and e.seq is not None and e.seq not in read:
+            if e.dst == SEGMENTS:
+                read[e.seq] = e.start_s
+            elif e.dst == NIC:
+                read[e.seq] = e.end_s
+    starts = sorted(read)
+
+    def after(offset: int) -> bool:
+        i = bisect.bisect_right(starts, offset) - 1
+        return stored is not None and i >= 0 and read[starts[i]] > stored
+    return after
+
+
+def _faults(p: Problem, run: Run, clean: Run) -> Answer:
+    """Worked answers for a lost segment, a COW writer and an in-place writer (``clean``:
+    the same transfer without the fault)."""
     segments = _segments(clean)
+    # Linux 6: TCP always has SG (sk_setup_caps), so a NIC without it gets its copies at
+    # each transmission (validate_xmit_skb -> skb_segment / __skb_linearize): resends too
+    gso = (run.result.profile["kernel"]["model"] == "linux-6"
+           and not run.result.profile["nic"]["sg"])
     mss = mss_bytes(run.result.profile["nic"]["mtu_bytes"])
     # an in-place store reaches the wire where the skb references the page-cache page
     frag_path = run.result.frags > 0 and p.fault in PATHS[p.path].exposed_to
@@ -271,16 +310,22 @@ def _faults(p: Problem, run: Run, profile: str) -> Answer:
             "  the receiver SACKs what follows it (or a tail probe draws the SACK), and the "
             "sender resends just that segment: 1 segment",
             "  the resend is a clone of the skb still on the retransmit queue: "
-            + ("its frags reference the same pages, so nothing is copied" if frag_path else
-               "it shares the skb's own copy of the data, so nothing is copied again"),
+            + ("its frags reference the same pages" if frag_path else
+               "it shares the skb's own copy of the data")
+            + ("; but the NIC cannot gather, so software GSO copies the resent segment again"
+               f" (validate_xmit_skb): {nbytes} B" if gso else ", so nothing is copied again"),
             f"  NIC DMA = the file once + the resent bytes = {p.size_bytes} + {nbytes} = "
             f"{p.size_bytes + nbytes} B",
-            f"  CPU copies: as without the loss, {clean.result.cpu_copy_bytes} B"]
+            (f"  CPU copies: the clean run's {clean.result.cpu_copy_bytes} B + the resend's "
+             f"{nbytes} B = {clean.result.cpu_copy_bytes + nbytes} B" if gso else
+             f"  CPU copies: as without the loss, {clean.result.cpu_copy_bytes} B"),
+            KERNELS_RESEND]
         r = run.result
         a.check("retransmits", 1, r.retransmits)
         a.check("retransmit_bytes", nbytes, r.retransmit_bytes)
         a.check("nic_dma_bytes", p.size_bytes + nbytes, r.nic_dma_bytes)
-        a.check("cpu_copy_bytes", clean.result.cpu_copy_bytes, r.cpu_copy_bytes)
+        a.check("cpu_copy_bytes", clean.result.cpu_copy_bytes + (nbytes if gso else 0),
+                r.cpu_copy_bytes)
         return a
     page = 4096
     lo, hi = p.fault_n * page, (p.fault_n + 1) * page
@@ -294,22 +339,30 @@ def _faults(p: Problem, run: Run, profile: str) -> Answer:
         a.check("cow_copy_bytes", page, run.result.cow_copy_bytes)
         a.check("changed_bytes", 0, run.result.changed_bytes)
         return a
-    # in place: only frags that still reference the page at DMA time carry the new data
-    straddling = sum(1 for s, n in segments if (s < lo < s + n) or (s < hi < s + n))
-    changed = page if frag_path else 0
-    mixed = straddling if frag_path else 0
-    a.lines.append(f"  page {p.fault_n} is bytes {lo}..{hi - 1}; the store lands before the "
-                   "NIC's DMA of the skb that carries it")
+    # in place: what a transmission read after the store carries the new data; it read the
+    # pages at its DMA (gather) or at software GSO's copy (a NIC without SG on Linux 6)
+    after = _read_after_store(run)
+    new = [(s, n) for s, n in segments if after(s) and s < hi and lo < s + n]
+    changed = sum(min(s + n, hi) - max(s, lo) for s, n in new) if frag_path else 0
+    mixed = sum(1 for s, n in new if s < lo or hi < s + n) if frag_path else 0
+    a.lines.append(f"  page {p.fault_n} is bytes {lo}..{hi - 1}; the store lands when the skb "
+                   "carrying it is queued")
     if frag_path:
+        late = len([1 for s, n in segments if not after(s) and s < hi and lo < s + n])
         a.lines += [
-            "  the skb's frags reference the page-cache page itself, so the DMA reads the new "
-            f"data: {page} B changed",
-            f"  segments that hold the page's first or last byte also hold bytes of the pages "
-            f"beside it, still old: {straddling} mixed segment(s)"]
+            "  the skb's frags reference the page-cache page itself, so "
+            + ("the copy software GSO makes at transmission (skb_segment)" if gso else
+               "the DMA") + " reads what the page holds then"
+            + (f"; {late} segment(s) of the page were read before the store and stay old"
+               if late else "") + f": {changed} B changed",
+            "  a segment that holds new bytes of the page and bytes beside them (old) mixes "
+            f"versions: {mixed} mixed segment(s)"]
     else:
         a.lines.append("  this path copied the data (or sends a user buffer) before the store: "
                        "the page cache changes, the data on the wire does not: 0 B changed, "
                        "0 mixed segments")
+    if not p.sg and PATHS[p.path].references == PAGE_CACHE:
+        a.lines.append(KERNELS_INPLACE)
     a.check("changed_bytes", changed, run.result.changed_bytes)
     a.check("mixed_version_segments", mixed, run.result.mixed_version_segments)
     return a
@@ -404,14 +457,17 @@ def _why_cpu(category: str, run: Run, name: str) -> str:
 
 
 def render(seed: int = 0, count: int = 4, kind: str = "all", profile: str = DEFAULT_PROFILE,
-           solve: bool = False) -> str:
-    """The whole ``iosim quiz`` output: arguments, problems and, with ``solve``, answers."""
+           solve: bool = False, overrides: dict | None = None) -> str:
+    """The whole ``iosim quiz`` output: arguments, problems and, with ``solve``, answers;
+    ``overrides``: profile values for every problem (``{"kernel.model": "linux-6"}``)."""
     out = [f"ARG seed {seed}", f"ARG kind {kind}", f"ARG count {count}",
-           f"ARG profile {profile}", f"ARG compute {solve}", ""]
+           f"ARG profile {profile}", f"ARG kernel {kernel_of(profile, overrides)}",
+           *(f"ARG set {k}={v}" for k, v in (overrides or {}).items()),
+           f"ARG compute {solve}", ""]
     for p in problems(seed, count, kind):
         out += statement(p, profile)
         if solve:
-            a = answer(p, profile)
+            a = answer(p, profile, overrides)
             out += ["  Answer:", *("  " + line for line in a.lines)]
             for name, derived, simulated, tolerance in a.checks:
                 verdict = "ok" if abs(derived - simulated) <= tolerance else (
