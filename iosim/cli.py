@@ -374,6 +374,10 @@ def _wrap_rows(rows: list[tuple[str, str]], width: int) -> str:
             if lines[-1] and len(lines[-1]) + len(piece) > room:
                 lines.append("")
             lines[-1] += piece
+        # a piece longer than a line (a long summary) breaks between words instead
+        lines = [part for line in lines for part in (
+            textwrap.wrap(line, room, break_on_hyphens=False) if len(line.rstrip()) > room
+            else [line])]
         out.append(f"{key:>12}: {lines[0].rstrip()}")
         out += [" " * 14 + line.rstrip() for line in lines[1:]]
     return "\n".join(out)
