@@ -1,22 +1,26 @@
 """Hardware profiles and scenarios: the one place that reads and validates configuration.
 
 A profile is a TOML file of sections (``[cpu]``, ``[disk]`` …) whose keys are listed in
-``SCHEMA``. Values carry their units (``"100us"``, ``"10Gbit/s"``, ``"64KiB"``); a bare number is
-in base units (seconds, bytes, bytes per second). A profile may start from another with
-``extends = "NAME"``. Every error names the file and the key and says what was expected.
+``SCHEMA``. Values carry their units (``"100us"``, ``"10Gbit/s"``, ``"64KiB"``); a bare number
+is in base units for sizes (bytes) and times (seconds), and refused for a rate (bits or
+bytes?). A profile may start from another with ``extends = "NAME"`` (a bundled name, or a
+file relative to the profile's own folder). Every error names the file (or the flag) the
+value came from and the key, and says what was expected. Values are checked against what
+the model can represent (``LIMITS``), so an accepted profile always runs.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from iosim import units
+from iosim import net, units
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_PROFILE = "teaching"  # round numbers, for answers by hand
@@ -27,22 +31,34 @@ class ConfigError(ValueError):
 
 
 def _count(value: Any) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
-        raise units.UnitError(f"expected a whole number, got {value!r}")
-    return int(value)
+    """A whole number from ``4``, ``4.0`` or ``"4"`` (the command line passes text)."""
+    number = value
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise units.UnitError(f"expected a whole number, got {value!r}") from None
+    if isinstance(number, bool) or not isinstance(number, int | float):
+        raise units.UnitError(f"expected a whole number, got {units.describe(value)}")
+    if isinstance(number, float) and not math.isfinite(number):
+        raise units.UnitError(f"expected a finite whole number, got {units.describe(value)}")
+    if number != int(number):
+        raise units.UnitError(f"expected a whole number, got {units.describe(value)}")
+    return int(number)
 
 
 def _flag(value: Any) -> bool:
+    """``true``/``false``, as TOML writes them or as text (``"true"``, ``"False"``)."""
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
     if not isinstance(value, bool):
-        raise units.UnitError(f"expected true or false, got {value!r}")
+        raise units.UnitError(f"expected true or false, got {units.describe(value)}")
     return value
 
 
 def _word(value: Any) -> str:
     if not isinstance(value, str):
-        raise units.UnitError(f"expected a name, got {value!r}")
+        raise units.UnitError(f"expected a name, got {units.describe(value)}")
     return value.strip()
 
 
@@ -144,6 +160,18 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
 }
 
 
+MAX_FILE_BYTES = 2**63 - 1
+"""The largest file Linux holds (MAX_LFS_FILESIZE on 64-bit): sizes and offsets stay below."""
+
+# key -> (largest value, why): what the model can hold, or the kernel's own ceiling.
+LIMITS: dict[str, tuple[int, str]] = {
+    "cpu.cores": (8192, "the most CPUs Linux builds for: NR_CPUS on x86_64"),
+    "disk.queue_depth": (65536, "the deepest NVMe queue: 64 Ki entries"),
+}
+PAGE_SIZES_BYTES = tuple(2**shift for shift in range(12, 19))
+"""Page sizes Linux architectures build with: 4 KiB (x86) to 256 KiB (hexagon, ppc44x)."""
+
+
 def _field_name(key: str, kind: str) -> str:
     return key + _KINDS[kind][1]
 
@@ -180,6 +208,8 @@ class Profile:
     wire: Any
     kernel: Any
     raw: dict[str, dict[str, Any]] = field(repr=False, compare=False)
+    where: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    """``section.key`` -> the file or flag its value came from, for error messages."""
 
     def to_dict(self) -> dict[str, Any]:
         """Effective values in base units, keyed like the dataclass fields."""
@@ -192,15 +222,20 @@ class Profile:
         """A copy with ``{"nic.rate": "25Gbit/s", ...}`` applied and validated."""
         raw: dict[str, Any] = {s: dict(v) for s, v in self.raw.items() if s in SCHEMA}
         raw["description"] = self.description
+        where = dict(self.where)
+        if not isinstance(overrides, Mapping):
+            raise ConfigError(f"{origin}: expected profile keys and values like "
+                              f"{{'nic.rate': '25Gbit/s'}}, got {units.describe(overrides)}")
         for dotted, value in overrides.items():
-            section, _, key = dotted.partition(".")
+            section, _, key = str(dotted).partition(".")
             if section not in SCHEMA or key not in SCHEMA[section]:
                 close = difflib.get_close_matches(dotted, known_keys(), n=3)
                 hint = f"did you mean {' or '.join(close)}?" if close else (
-                    "see `iosim profiles --keys`")
+                    "`iosim keys` lists them")
                 raise ConfigError(f"{origin}: unknown profile key {dotted!r}; {hint}")
             raw[section][key] = value
-        return _build(self.name, f"{self.source} + {origin}", raw, origin)
+            where[dotted] = origin
+        return _build(self.name, f"{self.source} + {origin}", raw, origin, where)
 
 
 def known_keys() -> list[str]:
@@ -213,98 +248,167 @@ def bundled_profiles() -> dict[str, Path]:
     return {p.stem: p for p in sorted(MODELS_DIR.glob("*.toml"))}
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+MAX_EXTENDS_DEPTH = 32  # profiles a chain of `extends` may pass through
+
+
+def read_toml(path: Path, what: str = "") -> dict[str, Any]:
+    """A TOML file as a dict; an unreadable, non-UTF-8 or invalid file is one line."""
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory; expected a {what or 'TOML'} file"
+                          ) from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        raise ConfigError(f"{path}: cannot read{' ' + what if what else ''}: "
+                          f"{exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
+                          f"offset {exc.start}); TOML files are UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 
 
-def _resolve(name_or_path: str | Path, seen: tuple[str, ...] = ()) -> tuple[str, Path, dict]:
-    """Find a profile by bundled name or file path and merge its ``extends`` chain."""
-    text = str(name_or_path)
+def _profile_path(text: str, base_dir: Path | None, named_by: str | None) -> Path:
+    """A bundled profile's file, or a file path (relative to ``base_dir`` if given)."""
     bundled = bundled_profiles()
     if text in bundled:
-        path = bundled[text]
-    elif Path(text).suffix == ".toml" or Path(text).exists():
-        path = Path(text)
-    else:
-        raise ConfigError(f"unknown profile {text!r}: expected one of "
-                          f"{', '.join(bundled)} or a path to a .toml file")
-    if str(path) in seen:
-        raise ConfigError(f"{path}: 'extends' forms a cycle")
-    data = _read_toml(path)
-    base: dict[str, Any] = {s: {} for s in SCHEMA}
-    parent = data.pop("extends", None)
-    if parent is not None:
+        return bundled[text]
+    path = Path(text)
+    if base_dir is not None and not path.is_absolute():
+        path = base_dir / path
+    where = f"{named_by}: key 'extends': " if named_by else ""
+    if named_by and path.suffix == ".toml" and not path.exists():
+        raise ConfigError(f"{where}no profile file {str(path)!r} (a path in 'extends' is "
+                          f"relative to the profile that names it)")
+    if path.suffix == ".toml" or path.exists():
+        return path
+    raise ConfigError(f"{where}unknown profile {text!r}: expected one of "
+                      f"{', '.join(bundled)} or a path to a .toml file")
+
+
+def _resolve(name_or_path: str | Path) -> tuple[str, Path, dict, dict[str, str]]:
+    """Find a profile by bundled name or file path and merge its ``extends`` chain.
+
+    Returns the name, the file, the merged raw values and, for each ``section.key``, the
+    file its value came from. The chain is followed iteratively: a cycle or a chain deeper
+    than ``MAX_EXTENDS_DEPTH`` is one line, not a RecursionError.
+    """
+    chain: list[tuple[Path, dict[str, Any]]] = []
+    path = _profile_path(str(name_or_path), None, None)
+    seen: set[Path] = set()
+    while True:
+        key = path.resolve()
+        if key in seen:
+            raise ConfigError(f"{chain[-1][0]}: key 'extends': {str(path)!r} forms a cycle")
+        if len(chain) >= MAX_EXTENDS_DEPTH:
+            raise ConfigError(f"{chain[0][0]}: 'extends' chain deeper than "
+                              f"{MAX_EXTENDS_DEPTH} profiles")
+        seen.add(key)
+        data = read_toml(path, "profile")
+        chain.append((path, data))
+        parent = data.get("extends")
+        if parent is None:
+            break
         if not isinstance(parent, str):
-            raise ConfigError(f"{path}: key 'extends': expected a profile name, got {parent!r}")
-        _, _, base = _resolve(parent, (*seen, str(path)))
-    description = data.pop("description", "")
-    name = data.pop("name", path.stem)
-    for section, values in data.items():
-        if section not in SCHEMA:
-            raise ConfigError(f"{path}: unknown section [{section}]; expected one of "
-                              f"{', '.join(SCHEMA)}")
-        if not isinstance(values, dict):
-            raise ConfigError(f"{path}: key {section!r}: expected a [{section}] table")
-        for key, value in values.items():
-            if key not in SCHEMA[section]:
-                raise ConfigError(f"{path}: unknown key '{section}.{key}'; expected one of "
-                                  f"{', '.join(SCHEMA[section])}")
-            base[section][key] = value
+            raise ConfigError(f"{path}: key 'extends': expected a profile name, got "
+                              f"{units.describe(parent)}")
+        path = _profile_path(parent, path.parent, str(path))
+    base: dict[str, Any] = {s: {} for s in SCHEMA}
+    where: dict[str, str] = {}
+    description = ""
+    for path, data in reversed(chain):  # the root first, so each child overrides
+        for key in ("description", "name"):
+            if key in data and not isinstance(data[key], str):
+                raise ConfigError(f"{path}: key {key!r}: expected a string, got "
+                                  f"{units.describe(data[key])}")
+        description = data.get("description", description)
+        for section, values in data.items():
+            if section in ("extends", "description", "name"):
+                continue
+            if section not in SCHEMA:
+                close = difflib.get_close_matches(section, list(SCHEMA), n=1)
+                hint = f"did you mean [{close[0]}]? " if close else ""
+                raise ConfigError(f"{path}: unknown section [{section}]; {hint}expected one "
+                                  f"of {', '.join(SCHEMA)}")
+            if not isinstance(values, dict):
+                raise ConfigError(f"{path}: key {section!r}: expected a [{section}] table, "
+                                  f"got {units.describe(values)}")
+            for key, value in values.items():
+                if key not in SCHEMA[section]:
+                    close = difflib.get_close_matches(key, list(SCHEMA[section]), n=1)
+                    hint = f"did you mean '{section}.{close[0]}'? " if close else ""
+                    raise ConfigError(f"{path}: unknown key '{section}.{key}'; {hint}expected "
+                                      f"one of {', '.join(SCHEMA[section])}")
+                base[section][key] = value
+                where[f"{section}.{key}"] = str(path)
+    first = chain[0]
     base["description"] = description
-    return str(name), path, base
+    return str(first[1].get("name", first[0].stem)), first[0], base, where
 
 
-def _build(name: str, source: str, raw: dict[str, dict[str, Any]], origin: str) -> Profile:
+def _build(name: str, source: str, raw: dict[str, dict[str, Any]], origin: str,
+           where: dict[str, str] | None = None) -> Profile:
+    where = where or {}
     sections: dict[str, Any] = {}
     for section, spec in SCHEMA.items():
         values = {}
         for key, (kind, meaning) in spec.items():
             parser, _, example = _KINDS[kind]
+            dotted = f"{section}.{key}"
             if key not in raw.get(section, {}):
-                raise ConfigError(f"{origin}: missing key '{section}.{key}' ({meaning}): "
+                raise ConfigError(f"{origin}: missing key '{dotted}' ({meaning}): "
                                   f"expected {example}")
+            at = where.get(dotted, origin)
+            value = raw[section][key]
             try:
-                value = parser(raw[section][key])
+                parsed = parser(value)
             except units.UnitError as exc:
-                raise ConfigError(f"{origin}: key '{section}.{key}': {exc}") from None
-            allowed = CHOICES.get(f"{section}.{key}")
-            if allowed is not None and value not in allowed:
-                raise ConfigError(f"{origin}: key '{section}.{key}': expected one of "
-                                  f"{', '.join(allowed)}, got {raw[section][key]!r}")
-            if kind not in ("bool", "choice") and not value > 0:
-                raise ConfigError(f"{origin}: key '{section}.{key}': expected a positive "
-                                  f"value, got {raw[section][key]!r}")
-            values[_field_name(key, kind)] = value
+                raise ConfigError(f"{at}: key '{dotted}': {exc}") from None
+            allowed = CHOICES.get(dotted)
+            if allowed is not None and parsed not in allowed:
+                raise ConfigError(f"{at}: key '{dotted}': expected one of "
+                                  f"{', '.join(allowed)}, got {units.describe(value)}")
+            if kind not in ("bool", "choice") and not parsed > 0:
+                raise ConfigError(f"{at}: key '{dotted}': expected a positive "
+                                  f"value, got {units.describe(value)}")
+            if dotted in LIMITS and parsed > LIMITS[dotted][0]:
+                most, why = LIMITS[dotted]
+                raise ConfigError(f"{at}: key '{dotted}': expected at most {most} ({why}), "
+                                  f"got {units.describe(value)}")
+            values[_field_name(key, kind)] = parsed
         sections[section] = _SECTION_TYPES[section](**values)
     profile = Profile(name=name, source=source, description=raw.get("description", ""),
-                      raw=raw, **sections)
-    _check_consistency(profile, origin)
+                      raw=raw, where=where, **sections)
+    _check_consistency(profile, origin, where)
     return profile
 
 
-def _check_consistency(p: Profile, origin: str) -> None:
+def _check_consistency(p: Profile, origin: str, where: dict[str, str]) -> None:
     page = p.kernel.page_size_bytes
+    header = net.TCPIP_HEADER_BYTES
     checks = [
+        ("kernel.page_size", page in PAGE_SIZES_BYTES,
+         "a power of two from 4KiB to 256KiB (the page sizes Linux builds with)"),
         ("kernel.pipe_size", p.kernel.pipe_size_bytes % page == 0 and p.kernel.pipe_size_bytes
          >= page, f"a whole number of pages ({page} bytes each)"),
         ("kernel.page_cache", p.kernel.page_cache_bytes >= 64 * page, "at least 64 pages"),
         ("kernel.readahead", p.kernel.readahead_bytes % page == 0,
          f"a whole number of pages ({page} bytes each)"),
+        ("nic.mtu", p.nic.mtu_bytes > header,
+         f"more than the {header} bytes of TCP/IPv4 headers with timestamps (an MSS of at "
+         f"least 1 byte)"),
         ("nic.tso_max", p.nic.tso_max_bytes >= p.nic.mtu_bytes, "at least nic.mtu"),
-        ("nic.mtu", p.nic.mtu_bytes > 40, "more than the 40 bytes of TCP/IP headers"),
         ("kernel.sndbuf", p.kernel.sndbuf_bytes >= page, "at least one page"),
         ("kernel.fault_around", p.kernel.fault_around_bytes % page == 0,
          f"a whole number of pages ({page} bytes each)"),
     ]
     for key, ok, expected in checks:
         if not ok:
-            raise ConfigError(f"{origin}: key '{key}': expected {expected}")
+            section, name = key.split(".")
+            got = p.raw.get(section, {}).get(name)
+            raise ConfigError(f"{where.get(key, origin)}: key '{key}': expected {expected}, "
+                              f"got {units.describe(got)}")
 
 
 # base units of each kind, to write a value back as text that parses to the same value
@@ -328,13 +432,28 @@ def profile_from_dict(values: Mapping[str, Any], origin: str = "result") -> Prof
 
 def load_profile(name_or_path: str | Path = DEFAULT_PROFILE,
                  overrides: Mapping[str, Any] | None = None) -> Profile:
-    """Load a bundled profile by name (``"teaching"``) or a TOML file, with optional overrides."""
+    """Load a bundled profile by name (``"teaching"``) or a TOML file, with optional overrides.
+
+    Values may be given as the command line gives them (``"true"``, ``"4"``, ``"25Gbit/s"``).
+    """
     if isinstance(name_or_path, Profile):
         profile = name_or_path
     else:
-        name, path, raw = _resolve(name_or_path)
-        profile = _build(name, str(path), raw, str(path))
+        if not isinstance(name_or_path, str | Path):
+            raise ConfigError(f"profile: expected a profile name or a .toml file, got "
+                              f"{units.describe(name_or_path)}")
+        name, path, raw, where = _resolve(name_or_path)
+        profile = _build(name, str(path), raw, str(path), where)
     return profile.with_overrides(overrides) if overrides else profile
+
+
+def profile_value_text(profile: Profile, dotted: str) -> str:
+    """A profile key's value as its file wrote it (``10Gbit/s``), for listings."""
+    section, key = dotted.split(".")
+    value = profile.raw[section][key]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 WRITER_KINDS = ("write", "shared", "private", "userbuf")
@@ -390,14 +509,24 @@ class Scenario:
 SCENARIO_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Scenario)
                      if f.default is not dataclasses.MISSING}
 
+MIN_INTERVAL_S = 1e-9
+"""The shortest timer a failure mode may set (one writer store, one reclaim pass): shorter
+ones stop simulated time (float seconds) from advancing in a long run."""
+MAX_WRITER_RATE = 1e9  # stores per second: one per MIN_INTERVAL_S
+
 
 def _number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise units.UnitError(f"expected a number, got {value!r}")
+        raise units.UnitError(f"expected a number, got {units.describe(value)}")
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         raise units.UnitError(f"expected a number, got {value!r}") from None
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise units.UnitError(f"expected a finite number, got {units.describe(value)}")
+    return number
 
 
 def _int_list(parse: Callable[[Any], int]) -> Callable[[Any], tuple[int, ...]]:
@@ -414,14 +543,22 @@ def _optional(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return lambda v: None if v is None else parse(v)
 
 
+def _text(value: Any) -> Any:
+    if value is not None and not isinstance(value, str):
+        raise units.UnitError(f"expected a name, got {units.describe(value)}")
+    return value
+
+
 _SCENARIO_PARSERS: dict[str, Callable[[Any], Any]] = {
     "size_bytes": units.parse_size,
+    "cache": _text,
     "buffer_bytes": units.parse_size,
     "offset_bytes": units.parse_size,
     "buffer_offset_bytes": units.parse_size,
     "zc_buffers": _count,
     "seed": _count,
     "watch_page": _optional(_count),
+    "writer": _text,
     "writer_rate": _number,
     "writer_at": _int_list(units.parse_size),
     "pressure": _count,
@@ -433,34 +570,53 @@ _SCENARIO_PARSERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
+def parse_scenario_value(key: str, value: Any, origin: str) -> Any:
+    """One scenario value in base units; a bad one is a ``ConfigError`` naming ``origin``."""
+    parser = _SCENARIO_PARSERS.get(key)
+    if parser is None:
+        return value
+    try:
+        return parser(value)
+    except (units.UnitError, ValueError) as exc:
+        raise ConfigError(f"{origin}: key {key!r}: {exc}") from None
+
+
 def make_scenario(path: str, size_bytes: Any, paths: Mapping[str, Any],
-                  origin: str = "scenario", **options: Any) -> Scenario:
-    """Validate scenario inputs (sizes may be strings like ``"64KiB"``)."""
-    if path not in paths:
-        raise ConfigError(f"{origin}: unknown path {path!r}: expected one of "
-                          f"{', '.join(paths)}")
+                  origin: str = "scenario", origins: Mapping[str, str] | None = None,
+                  **options: Any) -> Scenario:
+    """Validate scenario inputs (sizes may be strings like ``"64KiB"``).
+
+    ``origins`` names where each key came from (a file, a flag) when that is not ``origin``,
+    so an error points at the file or flag to change.
+    """
+    origins = dict(origins or {})
+    if not isinstance(path, str) or path not in paths:
+        raise ConfigError(f"{origins.get('path', origin)}: unknown path "
+                          f"{units.describe(path)}: expected one of {', '.join(paths)}")
     values: dict[str, Any] = {"path": path, "size_bytes": size_bytes}
     for key, value in options.items():
         if key not in SCENARIO_DEFAULTS:
             close = difflib.get_close_matches(key, list(SCENARIO_DEFAULTS), n=1)
             hint = f"did you mean {close[0]!r}?" if close else (
                 f"expected one of {', '.join(SCENARIO_DEFAULTS)}")
-            raise ConfigError(f"{origin}: unknown scenario key {key!r}; {hint}")
+            raise ConfigError(f"{origins.get(key, origin)}: unknown scenario key {key!r}; "
+                              f"{hint}")
         values[key] = value
-    for key, parser in _SCENARIO_PARSERS.items():
-        if key in values:
-            try:
-                values[key] = parser(values[key])
-            except (units.UnitError, ValueError) as exc:
-                raise ConfigError(f"{origin}: key {key!r}: {exc}") from None
+    written = dict(values)
+    for key in list(values):
+        values[key] = parse_scenario_value(key, values[key], origins.get(key, origin))
     sc = Scenario(**values)
-    _check_scenario(sc, origin)
+    _check_scenario(sc, origin, origins, written)
     return sc
 
 
-def _check_scenario(sc: Scenario, origin: str) -> None:
-    def bad(key: str, expected: str, got: Any) -> ConfigError:
-        return ConfigError(f"{origin}: key {key!r}: expected {expected}, got {got!r}")
+def _check_scenario(sc: Scenario, origin: str, origins: Mapping[str, str],
+                    written: Mapping[str, Any]) -> None:
+    def bad(key: str, expected: str, got: Any, item: bool = False) -> ConfigError:
+        as_written = written.get(key)  # what the user typed, when it is one value
+        shown = got if item or not isinstance(as_written, str | int | float) else as_written
+        return ConfigError(f"{origins.get(key, origin)}: key {key!r}: expected {expected}, "
+                           f"got {shown!r}")
 
     for key in ("size_bytes", "buffer_bytes", "zc_buffers"):
         if getattr(sc, key) <= 0:
@@ -469,23 +625,39 @@ def _check_scenario(sc: Scenario, origin: str) -> None:
                 "pressure", "pressure_reader", "truncate_at_s"):
         if (getattr(sc, key) or 0) < 0:
             raise bad(key, "zero or more", getattr(sc, key))
-    if sc.pressure_interval_s is not None and sc.pressure_interval_s <= 0:
-        raise bad("pressure_interval_s", "a positive time", sc.pressure_interval_s)
+    if sc.offset_bytes + sc.size_bytes > MAX_FILE_BYTES:
+        key = "size_bytes" if sc.size_bytes > sc.offset_bytes else "offset_bytes"
+        raise bad(key, f"offset + size at most {MAX_FILE_BYTES} bytes (8 EiB, the largest "
+                       f"file Linux holds)", getattr(sc, key))
+    if sc.pressure_interval_s is not None and sc.pressure_interval_s < MIN_INTERVAL_S:
+        raise bad("pressure_interval_s", "at least 1ns (shorter timers stop simulated time "
+                                         "from advancing)", sc.pressure_interval_s)
+    if sc.writer_rate > MAX_WRITER_RATE:
+        raise bad("writer_rate", "at most 1e9 stores per second (one per ns: shorter "
+                                 "intervals stop simulated time from advancing)", sc.writer_rate)
     if sc.cache not in ("cold", "warm"):
         raise bad("cache", "'cold' or 'warm'", sc.cache)
     if sc.writer is not None and sc.writer not in WRITER_KINDS:
         raise bad("writer", f"one of {', '.join(WRITER_KINDS)}", sc.writer)
     if sc.writer is None and (sc.writer_rate or sc.writer_at):
-        raise ConfigError(f"{origin}: key 'writer_rate'/'writer_at' needs 'writer' "
+        key = "writer_rate" if sc.writer_rate else "writer_at"
+        raise ConfigError(f"{origins.get(key, origin)}: key {key!r} needs 'writer' "
                           f"(one of {', '.join(WRITER_KINDS)})")
+    if sc.writer is not None and not (sc.writer_rate or sc.writer_at):
+        raise ConfigError(f"{origins.get('writer', origin)}: key 'writer' needs "
+                          f"'writer_rate' (stores per second) or 'writer_at' (stream "
+                          f"offsets): without them the writer never stores")
     for offset in sc.writer_at:
         if not 0 <= offset < sc.size_bytes:
-            raise bad("writer_at", f"offsets within the {sc.size_bytes}-byte transfer", offset)
+            size_from = origins.get("size_bytes")
+            raise bad("writer_at", f"offsets within the {sc.size_bytes}-byte transfer"
+                                   + (f" (size from {size_from})" if size_from else ""),
+                      offset, item=True)
     if not 0 <= sc.loss < 1:
         raise bad("loss", "a probability from 0 up to (not including) 1", sc.loss)
     for seg in sc.drop:
         if seg < 1:
-            raise bad("drop", "segment numbers from 1 (the first segment sent)", seg)
+            raise bad("drop", "segment numbers from 1 (the first segment sent)", seg, item=True)
 
 
 def bundled_scenarios() -> dict[str, Path]:
@@ -493,19 +665,55 @@ def bundled_scenarios() -> dict[str, Path]:
     return {p.stem: p for p in sorted((MODELS_DIR / "scenarios").glob("*.toml"))}
 
 
-def load_scenario_file(path: str | Path) -> dict[str, Any]:
-    """Read a scenario TOML by bundled name or path (top-level scenario keys; ``path`` and
-    ``size`` allowed)."""
-    p = bundled_scenarios().get(str(path), Path(path))
-    data = _read_toml(p)
-    data = data.get("scenario", data)
+SCENARIO_FILE_KEYS = {"size": "size_bytes", "pressure_interval": "pressure_interval_s",
+                      "truncate_at": "truncate_at_s", "offset": "offset_bytes",
+                      "buffer_offset": "buffer_offset_bytes", "buffer": "buffer_bytes"}
+"""Shorter names a scenario file may use for scenario keys."""
+
+
+def scenario_file(name_or_path: str | Path) -> Path:
+    """A bundled scenario's file by name, or the given path; an unknown name is one line."""
+    text = str(name_or_path)
+    bundled = bundled_scenarios()
+    if text in bundled:
+        return bundled[text]
+    path = Path(text)
+    if path.suffix != ".toml" and not path.exists():
+        raise ConfigError(f"unknown scenario {text!r}: expected one of {', '.join(bundled)} "
+                          f"(`iosim scenarios` lists them) or a .toml file")
+    return path
+
+
+def load_scenario_file(path: str | Path, paths: Mapping[str, Any] | None = None
+                       ) -> dict[str, Any]:
+    """Read a scenario TOML by bundled name or path: top-level scenario keys (or a
+    ``[scenario]`` table), ``path`` and ``size`` allowed, each value parsed and checked here
+    so that an error names this file. With ``paths``, ``path`` must be one of them."""
+    p = scenario_file(path)
+    data = read_toml(p, "scenario")
+    if "scenario" in data:
+        if not isinstance(data["scenario"], dict):
+            raise ConfigError(f"{p}: key 'scenario': expected a [scenario] table, got "
+                              f"{units.describe(data['scenario'])}")
+        if len(data) > 1:
+            others = ", ".join(k for k in data if k != "scenario")
+            raise ConfigError(f"{p}: keys {others} outside the [scenario] table; put every "
+                              f"key in it or none")
+        data = data["scenario"]
     out: dict[str, Any] = {}
     for key, value in data.items():
-        name = {"size": "size_bytes", "pressure_interval": "pressure_interval_s",
-                "truncate_at": "truncate_at_s", "offset": "offset_bytes",
-                "buffer_offset": "buffer_offset_bytes", "buffer": "buffer_bytes"}.get(key, key)
+        name = SCENARIO_FILE_KEYS.get(key, key)
         if name not in SCENARIO_DEFAULTS and name not in ("path", "size_bytes"):
-            raise ConfigError(f"{p}: unknown scenario key {key!r}; expected one of "
+            close = difflib.get_close_matches(key, ["path", "size", *SCENARIO_DEFAULTS], n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigError(f"{p}: unknown scenario key {key!r}; {hint}expected one of "
                               f"path, size, {', '.join(SCENARIO_DEFAULTS)}")
+        if name == "path":
+            if paths is not None and (not isinstance(value, str) or value not in paths):
+                raise ConfigError(f"{p}: key 'path': unknown path {units.describe(value)}: "
+                                  f"expected one of {', '.join(paths)}")
+            out[name] = value
+            continue
+        parse_scenario_value(name, value, str(p))  # a bad value names this file
         out[name] = value
     return out

@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 from typing import Any
 
-from iosim import faults
+from iosim import faults, limits
 from iosim.accounting import CPU_CATEGORIES
 from iosim.config import (
     DEFAULT_PROFILE,
@@ -34,32 +34,39 @@ def prepare(path: str, size_bytes: int | str, profile: str | Profile = DEFAULT_P
             origin: str = "scenario", **scenario: Any) -> tuple[Profile, Scenario]:
     """Validate raw inputs into the (profile, scenario) that ``run`` takes.
 
-    Raises ``ConfigError`` naming the key and what was expected."""
+    Raises ``ConfigError`` naming the key and what was expected (``limits.check`` included:
+    timers that cannot advance time, model state beyond this machine's memory)."""
     sc = make_scenario(path, size_bytes, PATHS, origin=origin, seed=seed, **scenario)
     prof = profile if isinstance(profile, Profile) else load_profile(profile)
     if overrides:
         prof = prof.with_overrides(overrides)
+    limits.check(prof, sc, origin)
     return prof, sc
 
 
 def simulate(path: str, size_bytes: int | str, profile: str | Profile = DEFAULT_PROFILE,
              seed: int = 0, overrides: dict[str, Any] | None = None,
-             tracer: Tracer | None = None, origin: str = "scenario", **scenario: Any
-             ) -> Result:
+             tracer: Tracer | None = None, origin: str = "scenario",
+             bounds: limits.Bounds | None = None, **scenario: Any) -> Result:
     """Simulate sending ``size_bytes`` of a file to a TCP socket along ``path``.
 
     ``profile`` is a bundled profile name, a TOML path or a loaded ``Profile``;
     ``overrides`` changes profile keys (``{"nic.rate": "25Gbit/s"}``); other keyword
     arguments are scenario keys (``cache="warm"``, ``buffer_bytes="16KiB"`` ...). A
-    ``tracer`` (``iosim.trace.Tracer``) collects every event of the run.
-    Raises ``ConfigError`` on bad input.
+    ``tracer`` (``iosim.trace.Tracer``) collects every event of the run. ``bounds``
+    (``iosim.limits.Bounds``) says where a run that starves stops (default: derived from
+    the inputs). Raises ``ConfigError`` on bad input, ``limits.RunStopped`` at a bound.
     """
     prof, sc = prepare(path, size_bytes, profile, seed, overrides, origin, **scenario)
-    return run(prof, sc, tracer)
+    return run(prof, sc, tracer, bounds)
 
 
-def run(profile: Profile, scenario: Scenario, tracer: Tracer | None = None) -> Result:
-    """Run ``scenario`` on ``profile``: the same inputs give the same Result, always."""
+def run(profile: Profile, scenario: Scenario, tracer: Tracer | None = None,
+        bounds: limits.Bounds | None = None) -> Result:
+    """Run ``scenario`` on ``profile``: the same inputs give the same Result, always.
+
+    ``bounds`` (default: derived from the inputs) stops a run that starves: ``RunStopped``.
+    """
     spec = PATHS[scenario.path]
     if spec.overrides:
         profile = profile.with_overrides(spec.overrides, origin=f"path {scenario.path}")
@@ -72,7 +79,7 @@ def run(profile: Profile, scenario: Scenario, tracer: Tracer | None = None) -> R
         m.acct.trace = tracer
         m.sender = m.env.process(spec.program(m, scenario))
         faults.install(m, scenario)
-        m.env.run()
+        limits.run(m, bounds)
         return _result(m)
     finally:
         if was_enabled:

@@ -25,7 +25,7 @@ FAILURES = {
     "pressure": {"pressure": 2000, "pressure_interval_s": 5e-5},
     "unaligned": {"offset_bytes": 100, "buffer_offset_bytes": 100},
     "truncate": {"truncate_at_s": 3e-4},
-    "reader": {"pressure_reader": 2e9},
+    "reader": {"pressure_reader": "2GB/s"},
 }
 
 

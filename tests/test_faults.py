@@ -173,6 +173,8 @@ writers = st.one_of(st.just({}), st.fixed_dictionaries({
        w=writers, seed=st.integers(0, 3), overrides=s.overrides)
 def test_failure_scenarios_keep_the_invariants(path, size, sc, w, seed, overrides):
     w = {**w, "writer_at": [o for o in w.get("writer_at", []) if o < size]} if w else {}
+    if w and not (w["writer_rate"] or w["writer_at"]):
+        w = {}  # a writer that never stores is refused as input
     r = simulate(path, size, seed=seed, overrides=overrides, **sc, **w)
     assert r.invariant_violations == []  # refcounts back to baseline, nothing freed early
     assert r.bytes_delivered == size  # every byte exactly once

@@ -21,7 +21,7 @@ RANKS: list[tuple[int, tuple[str, ...]]] = [
     (1, ("iosim.accounting", "iosim.config", "iosim.trace")),
     (2, ("iosim.hw", "iosim.kernel")),
     (3, ("iosim.paths",)),
-    (4, ("iosim.machine", "iosim.faults")),
+    (4, ("iosim.machine", "iosim.faults", "iosim.limits")),
     (5, ("iosim.simulate", "iosim.charts")),  # charts: the house style other figures use
     (6, ("iosim.teach", "iosim.sweep", "iosim.host")),
     (7, ("iosim.experiments",)),  # built on the sweeps and charts

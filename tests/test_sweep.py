@@ -6,6 +6,7 @@ import importlib.util
 import itertools
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -197,7 +198,115 @@ def test_ranges_expand_in_the_unit_of_their_key():
         "seed": {"start": 0, "stop": 5, "step": 2},
         "wire.rtt": {"start": "10us", "stop": "30us", "num": 3},
         "path": "all"}})
-    assert spec.axes == {"nic.rate": [1.25e8, 1.25e9, 1.25e10],
+    assert spec.axes == {"nic.rate": ["125000000.0B/s", "1250000000.0B/s", "12500000000.0B/s"],
                          "size_bytes": [4096, 16384, 65536, 262144, 1048576],
                          "seed": [0, 2, 4], "wire.rtt": [1e-05, 2e-05, 3e-05],
                          "path": list(iosim.PATHS)}
+
+
+def _descendants(pid: int) -> list[int]:
+    out = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as fh:
+            out += [int(child) for child in fh.read().split()]
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
+def test_a_sweep_killed_with_sigkill_takes_its_workers_along_and_resumes_exactly(tmp_path):
+    spec = tmp_path / "kill.toml"
+    spec.write_text('[base]\nsize = "32MiB"\ncache = "warm"\n'
+                    '[grid]\npath = ["read_write", "splice"]\nseed = [0, 1, 2, 3, 4, 5]\n')
+    out = tmp_path / "killed"
+    runs = out / "runs"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "iosim", "sweep", str(spec), "--out", str(out), "--workers",
+         "2", "--quiet"], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline_s = time.monotonic() + 60
+    while not (runs.exists() and len(list(runs.glob("*.json"))) >= 2):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline_s
+        time.sleep(0.005)
+    workers = _descendants(proc.pid)
+    assert len(workers) == 2
+    proc.kill()  # SIGKILL: no handler runs in the sweep itself
+    killed_s = time.monotonic()
+    proc.communicate(timeout=10)  # its stdout and stderr close: nobody holds them
+    while any(_alive(w) for w in workers):
+        assert time.monotonic() - killed_s < 5, "a worker outlived its sweep"
+        time.sleep(0.01)
+    stored = len(list(runs.glob("*.json")))
+    assert 0 < stored < 12
+    assert not list(runs.glob(".*"))  # a worker stopped mid-write left no temporary
+
+    resumed = run_sweep(spec, out, workers=2, progress=False)
+    assert (resumed.reused, resumed.computed, resumed.failed) == (stored, 12 - stored, 0)
+    whole = run_sweep(spec, tmp_path / "whole", workers=2, progress=False)
+    assert (out / "results.csv").read_bytes() == (tmp_path / "whole" / "results.csv").read_bytes()
+    assert resumed.rows == whole.rows
+
+
+def test_a_scheduler_that_answers_passes_the_probe():
+    import socket
+
+    from iosim.sweep import executors
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        executors._probe(f"tcp://127.0.0.1:{server.getsockname()[1]}")
+
+
+def _sigterm_while_writing() -> None:
+    from iosim.sweep import executors
+
+    executors.worker_init(os.getppid())
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # Ctrl-C is the parent's
+    with executors.writing():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.2)  # still here: the file being written is finished first
+        print("whole", flush=True)
+    time.sleep(10)  # never reached: the worker ends once the file is whole
+
+
+def _parent_gone() -> None:
+    import threading
+
+    from iosim.sweep import executors
+
+    signal.signal(signal.SIGTERM, executors._on_sigterm)
+    threading.Thread(target=executors._watch_parent, args=(-1,), daemon=True).start()
+    time.sleep(10)  # the watcher sees another parent, SIGTERMs this (idle) main thread
+
+
+@pytest.mark.parametrize(("target", "exitcode"), [
+    (_sigterm_while_writing, -signal.SIGTERM),  # after the write: by the signal itself
+    (_parent_gone, -signal.SIGTERM),  # idle: at once
+])
+def test_a_worker_exits_on_sigterm_writing_or_idle(target, exitcode):
+    import multiprocessing
+
+    process = multiprocessing.get_context("fork").Process(target=target)
+    process.start()
+    process.join(8)
+    assert process.exitcode == exitcode
+
+
+def test_a_remote_dask_cluster_gives_the_same_rows(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  protocol="tcp://", host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        remote = run_sweep(SMALL, tmp_path / "remote", scheduler=cluster.scheduler_address,
+                           progress=False)
+    local = run_sweep(SMALL, tmp_path / "local", workers=1, progress=False)
+    assert remote.rows == local.rows and remote.reused == 0

@@ -49,8 +49,9 @@ def test_unwritable_trace_is_a_one_line_error(tmp_path, capsys):
     (tmp_path / "a_file").write_text("")  # a folder that is a file: nothing can go inside
     target = tmp_path / "a_file" / "run.json"
     assert cli.main(["run", "splice", "--size", "64KiB", "--trace", str(target)]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "cannot write trace" in err
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and "cannot write: " in err
+    assert out == ""  # refused before the run, not after it
 
 
 def _ns(us: float) -> int:

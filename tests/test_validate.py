@@ -132,7 +132,7 @@ def test_table_lines_up_and_names_the_skips(runs):
     (["validate", "--sizes", ""], "''"),
     (["validate", "--repeats", "0"], "at least 1"),
     (["validate", "--profile", "/nonexistent/host.toml"], "cannot read"),
-    (["calibrate", "--out", "/"], "is a directory"),
+    (["calibrate", "--out", "/"], "is a folder; expected a file name"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, tmp_path):
     if argv[0] == "validate":

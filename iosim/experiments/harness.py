@@ -25,7 +25,7 @@ from typing import Any
 from tqdm import tqdm
 
 from iosim import units
-from iosim.atomic import replacing
+from iosim.atomic import replacing, unwritable
 from iosim.config import DEFAULT_PROFILE, ConfigError
 from iosim.events import Event
 from iosim.result import Result
@@ -173,6 +173,8 @@ def parse_args(name: str, doc: str, argv: Sequence[str] | None, profile: str,
     if more is not None:
         more(parser)
     args = parser.parse_args(argv)
+    if problem := unwritable(args.out, directory=True):  # before any run, not after them
+        raise ConfigError(f"--out {args.out}: cannot write: {problem}")
     args.overrides = dict(args.overrides)
     args.name = name
     return args

@@ -1126,7 +1126,7 @@ def _toml_value(value: object, unit_kind: str) -> str:
         for unit, factor in (("GB/s", 1e9), ("MB/s", 1e6), ("kB/s", 1e3)):
             if value >= factor:  # type: ignore[operator]
                 return f'"{value / factor:.4g}{unit}"'  # type: ignore[operator]
-        return f"{value:.4g}"
+        return f'"{value:.4g}B/s"'  # a rate always carries its unit
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):

@@ -2,7 +2,8 @@
 
 Apart from ``cli.py`` because they run real transfers over 127.0.0.1 (bounded in size and
 time; children and temporary files are removed on every exit) instead of simulating. Progress
-goes to stderr, one line per step; results to stdout and to files, written atomically.
+goes to stderr, one line per step, on a terminal and without --quiet; results to stdout
+and to files, written atomically.
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ def add_parsers(sub) -> None:
                      help="profile to write (default host.toml in the current directory)")
     cal.add_argument("--quick", action="store_true",
                      help="smaller sizes and fewer repeats: seconds instead of a minute")
+    cal.add_argument("--quiet", action="store_true", help="no progress lines")
     val = sub.add_parser("validate", help="run real transfers on this host and hold the "
                                           "model's predictions against them")
     val.add_argument("--profile", metavar="FILE",
@@ -142,10 +144,26 @@ def add_parsers(sub) -> None:
                           "profile calibrated on the way (default ./validation)")
     val.add_argument("--quick", action="store_true",
                      help="small sizes, fewer repeats, quick calibration")
+    val.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
 def _progress(message: str) -> None:
     print(f"  {message}", file=sys.stderr, flush=True)
+
+
+def _silent(message: str) -> None:
+    """Progress with --quiet, or when stderr is no terminal: nothing."""
+
+
+def _say(args: argparse.Namespace):
+    """Where progress lines go: stderr on a terminal, unless --quiet."""
+    return _progress if not args.quiet and sys.stderr.isatty() else _silent
+
+
+def _unwritable(path: Path, flag: str, directory: bool = False) -> None:
+    """Refuse an output path before any measurement (a minute of work) is spent."""
+    if problem := atomic.unwritable(path, directory):
+        raise ConfigError(f"{flag} {path}: cannot write: {problem}")
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -158,10 +176,10 @@ def write_atomically(path: Path, text: str) -> None:
 
 def _calibrate(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    if out.is_dir():
-        raise ConfigError(f"{out}: is a directory; expected a profile file to write")
-    print(f"calibrating this host{' (quick)' if args.quick else ''}:", file=sys.stderr)
-    report = calibrate(progress=_progress, quick=args.quick)
+    _unwritable(out, "--out")
+    say = _say(args)
+    say(f"calibrating this host{' (quick)' if args.quick else ''}:")
+    report = calibrate(progress=say, quick=args.quick)
     write_atomically(out, report.to_profile_toml())
     print(report.summary())
     print(f"wrote {out} ({report.elapsed_s:.1f} s of measurements)")
@@ -171,31 +189,32 @@ def _calibrate(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     profile = load_profile(args.profile) if args.profile else None  # bad input: fail first
+    _unwritable(out, "--out", directory=True)
+    say = _say(args)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigError(f"{out}: cannot create the output directory: {exc.strerror}"
+        raise ConfigError(f"--out {out}: cannot create the output directory: {exc.strerror}"
                           ) from None
     if profile is None:
-        print(f"calibrating this host first{' (quick)' if args.quick else ''}:",
-              file=sys.stderr)
+        say(f"calibrating this host first{' (quick)' if args.quick else ''}:")
         path = out / "host.toml"
-        write_atomically(path, calibrate(progress=_progress, quick=args.quick).to_profile_toml())
-        print(f"  wrote {path}", file=sys.stderr)
+        write_atomically(path, calibrate(progress=say, quick=args.quick).to_profile_toml())
+        say(f"wrote {path}")
         profile = load_profile(path)
     sizes = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
     repeats = args.repeats or (QUICK_REPEATS if args.quick else DEFAULT_REPEATS)
-    print("real transfers over 127.0.0.1 and their simulation:", file=sys.stderr)
+    say("real transfers over 127.0.0.1 and their simulation:")
     placements = args.placement or (("same",) if args.quick else PLACEMENTS)
     congestion = args.cc if args.cc is not None else (() if args.quick else None)
-    result = validate(profile, sizes, args.paths, args.buffer, repeats, progress=_progress,
+    result = validate(profile, sizes, args.paths, args.buffer, repeats, progress=say,
                       placements=placements, congestion=congestion)
     try:
         result.write_json(out / "validate.json")
         result.write_csv(out / "validate.csv")
         charts = write_chart(result, out / "validate")
     except OSError as exc:
-        raise ConfigError(f"{out}: cannot write the report: {exc.strerror}") from None
+        raise ConfigError(f"--out {out}: cannot write the report: {exc.strerror}") from None
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return 0

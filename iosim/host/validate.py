@@ -260,10 +260,14 @@ class Validation:
         return "\n".join(lines)
 
 
+GBIT = 8 / 1e9  # bytes/s -> Gbit/s (8 bits per byte), the unit of every iosim table and chart
+
+
 def _gbps(value: float | None, unit: bool = True) -> str:
+    """Bytes per second in Gbit/s, like every other iosim table."""
     if value is None:
         return "-"
-    return f"{value / 1e9:.2f}" + (" GB/s" if unit else "")
+    return f"{value * GBIT:.2f}" + (" Gbit/s" if unit else "")
 
 
 def _pct(value: float | None) -> str:
@@ -536,24 +540,24 @@ def write_chart(validation: Validation, stem: Path) -> list[Path]:
 
 def _panel(ax, rows: list[Row]) -> None:
     xs = range(len(rows))
-    measured = [r.measured_bytes_per_s / 1e9 for r in rows]
-    low = [m - r.measured_min_bytes_per_s / 1e9 for m, r in zip(measured, rows, strict=True)]
-    high = [r.measured_max_bytes_per_s / 1e9 - m for m, r in zip(measured, rows, strict=True)]
+    measured = [r.measured_bytes_per_s * GBIT for r in rows]
+    low = [m - r.measured_min_bytes_per_s * GBIT for m, r in zip(measured, rows, strict=True)]
+    high = [r.measured_max_bytes_per_s * GBIT - m for m, r in zip(measured, rows, strict=True)]
     ax.bar([x - 0.2 for x in xs], measured, 0.4,
            label="measured: median clean run (whiskers: slowest to fastest)",
            color="#4C72B0", yerr=[[max(0.0, v) for v in low], [max(0.0, v) for v in high]],
            capsize=3)
-    ax.bar([x + 0.2 for x in xs], [r.predicted_bytes_per_s / 1e9 for r in rows], 0.4,
+    ax.bar([x + 0.2 for x in xs], [r.predicted_bytes_per_s * GBIT for r in rows], 0.4,
            label="predicted (iosim)", color="#DD8452")
     for x, r in zip(xs, rows, strict=True):
-        ax.annotate(_pct(r.throughput_error), (x + 0.2, r.predicted_bytes_per_s / 1e9),
+        ax.annotate(_pct(r.throughput_error), (x + 0.2, r.predicted_bytes_per_s * GBIT),
                     ha="center", va="bottom", fontsize=8)
     ax.set_xticks(list(xs), [r.path if r.real_path == r.path else
                              f"{r.path}\n(real {r.real_path})" for r in rows],
                   rotation=30, ha="right")
-    ax.set_ylabel("throughput (GB/s)")
-    top = max([r.measured_max_bytes_per_s / 1e9 for r in rows]
-              + [r.predicted_bytes_per_s / 1e9 for r in rows] + [0.1])
+    ax.set_ylabel("throughput (Gbit/s)")
+    top = max([r.measured_max_bytes_per_s * GBIT for r in rows]
+              + [r.predicted_bytes_per_s * GBIT for r in rows] + [0.1])
     ax.set_ylim(0, top * 1.15)
     ax.grid(axis="y", alpha=0.3)
 

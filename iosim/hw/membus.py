@@ -9,6 +9,8 @@ the copies that run meanwhile, which is how DRAM bandwidth is really shared.
 
 from __future__ import annotations
 
+from heapq import heappop, heappush
+
 from iosim.accounting import Accounting
 
 SLOT_BYTES = 64 * 1024  # slot length: the time to carry 64 KiB (a few us on any bus)
@@ -23,6 +25,7 @@ class MemBus:
         self.slot_bytes = float(SLOT_BYTES)
         self.slot_s = SLOT_BYTES / bandwidth_bytes_per_s
         self.used: dict[int, float] = {}  # slot index -> bytes already booked in it
+        self.slots: list[int] = []  # heap of the keys of ``used``: pruning pops the past ones
         self.acct = acct
 
     @property
@@ -37,6 +40,8 @@ class MemBus:
 
     def transfer(self, ready_s: float, traffic_bytes: int) -> float:
         """Book ``traffic_bytes`` of DRAM traffic from ``ready_s``; return when it is carried."""
+        if traffic_bytes <= 0:  # nothing to carry (a 0-byte linearize): done at once
+            return ready_s
         self.acct.membus_bytes += traffic_bytes
         used = self.used
         cap = self.slot_bytes
@@ -47,10 +52,13 @@ class MemBus:
         head = (pos - slot) * cap
         remaining = float(traffic_bytes)
         while True:
-            filled = max(used.get(slot, 0.0), head)
+            booked = used.get(slot)
+            filled = head if booked is None else max(booked, head)
             take = min(cap - filled, remaining)
             if take > 0:
                 filled += take
+                if booked is None:
+                    heappush(self.slots, slot)
                 used[slot] = filled
                 remaining -= take
                 if remaining <= 0:
@@ -62,6 +70,9 @@ class MemBus:
         return max(ready_s, (slot + filled / cap) * slot_s)
 
     def _prune(self) -> None:
+        """Forget the slots before now; a heap pops them, so a bus booked far ahead (an
+        overloaded CPU) does not rescan every slot on each transfer."""
         floor = int(self.env.now / self.slot_s)
-        for key in [k for k in self.used if k < floor]:
-            del self.used[key]
+        slots = self.slots
+        while slots and slots[0] < floor:
+            del self.used[heappop(slots)]

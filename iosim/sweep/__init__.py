@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, Future, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,16 +19,24 @@ from typing import Any
 
 from tqdm import tqdm
 
-from iosim._version import __version__
-from iosim.config import Profile
+from iosim import atomic
+from iosim._version import __version__, model_version
+from iosim.config import ConfigError, Profile
 from iosim.simulate import simulate
-from iosim.sweep.executors import Pool, available_cores, check_pool_options, open_pool
+from iosim.sweep.executors import (
+    Pool,
+    available_cores,
+    check_pool_options,
+    open_pool,
+    writing,
+)
 from iosim.sweep.spec import Point, load_spec
 from iosim.sweep.store import RunStore, run_key
 from iosim.sweep.table import make_row, to_frame, write_csv, write_parquet
 
 MAX_BATCH_RUNS = 8  # per task: amortises executor overhead, bounds the work lost on a kill
 BATCHES_PER_SLOT = 4  # enough batches that every worker stays busy until the end
+KEPT_RECORD_FIELDS = ("key", "error", "result")  # what a row needs of a run, in memory
 
 
 @dataclass
@@ -42,6 +50,8 @@ class SweepReport:
     """Distinct runs simulated by this call, failed ones included."""
     reused: int
     """Distinct runs found in the store and not simulated again."""
+    inputs: tuple[str, ...] = ()
+    """The input columns of a row (the rest are results)."""
     failed: int = field(init=False)
     """Rows with an error."""
 
@@ -51,6 +61,19 @@ class SweepReport:
     def table(self) -> Any:
         """The rows as a pandas DataFrame, or as a list of dicts without pandas."""
         return to_frame(self.rows)
+
+    def describe(self, row: dict[str, Any]) -> str:
+        """Which run a row is: the inputs that vary across the sweep, and its stored file."""
+        inputs = [c for c in self.rows[0] if c == "path" or c in self.varied] if self.rows else []
+        named = ", ".join(f"{c}={row[c]!r}" for c in inputs)
+        return f"({named}) {self.out_dir / 'runs' / (row['key'] + '.json')}"
+
+    @property
+    def varied(self) -> list[str]:
+        """Input columns whose values differ between rows."""
+        first = self.rows[0] if self.rows else {}
+        return [c for c in first if c not in ("error", "key") and c in self.inputs
+                and any(row.get(c) != first[c] for row in self.rows)]
 
 
 def sweep(spec: str | Path | Mapping[str, Any], out_dir: str | Path | None = None,
@@ -66,40 +89,63 @@ def sweep(spec: str | Path | Mapping[str, Any], out_dir: str | Path | None = Non
 
 def run_sweep(spec: str | Path | Mapping[str, Any], out_dir: str | Path | None = None,
               workers: int | None = None, scheduler: str | None = None,
-              executor: Executor | None = None, progress: bool | None = None
-              ) -> SweepReport:
+              executor: Executor | None = None, progress: bool | None = None,
+              on_start: Callable[[], None] | None = None) -> SweepReport:
     """Run a sweep and report its rows and how many runs were computed and reused.
 
     Results go to ``out_dir`` (default ``sweeps/SPEC_NAME``): ``runs/`` holds one file per
     run, ``results.csv`` (and ``results.parquet`` with pyarrow) the table. Runs execute on
     ``executor`` if given, else on ``workers`` local processes (default: all cores), else on
     the Dask cluster at ``scheduler`` (``tcp://HOST:PORT``, or ``local``). ``progress``
-    shows a bar (default: when stderr is a terminal).
+    shows a bar (default: when stderr is a terminal). ``on_start`` is called once every
+    input is checked and the workers are up, before the first run.
     """
     if executor is None:
         check_pool_options(workers, scheduler)
     parsed = load_spec(spec)
-    points = parsed.points(__version__)
     out = Path(out_dir) if out_dir is not None else Path("sweeps") / parsed.name
-    store = RunStore(out / "runs")
-    records = {p.key: r for p in points if (r := store.get(p.key)) is not None}
+    for path, directory in ((out, True), (out / "runs", True), (out / "results.csv", False)):
+        if problem := atomic.unwritable(path, directory):
+            raise ConfigError(f"--out {path}: cannot write: {problem}")
+    points = parsed.points(model_version())
+    start = on_start or (lambda: None)
+    store = RunStore(out / "runs")  # created when the first run is stored
+    records = {p.key: _kept(r) for p in points if (r := store.get(p.key)) is not None}
     reused = len(records)
     pending = list({p.key: p for p in points if p.key not in records}.values())
     bar = {"total": reused + len(pending), "initial": reused, "unit": "run",
            "disable": None if progress is None else not progress}
     if pending and executor is not None:
+        start()
         _execute(pending, Pool(executor, workers or available_cores(), parsed.name, False),
                  store, records, {**bar, "desc": parsed.name})
     elif pending:
         with open_pool(workers, scheduler) as pool:
+            start()
             _execute(pending, pool, store, records,
                      {**bar, "desc": f"{parsed.name} on {pool.description}"})
+    else:
+        start()
     rows = [make_row(p.inputs, records[p.key]) for p in points]
     files = [out / "results.csv"]
-    write_csv(rows, files[0])
-    if write_parquet(rows, out / "results.parquet"):
-        files.append(out / "results.parquet")
-    return SweepReport(rows, out, files, len(pending), reused)
+    try:
+        write_csv(rows, files[0])
+        if write_parquet(rows, out / "results.parquet"):
+            files.append(out / "results.parquet")
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot write the results: {exc.strerror}") from None
+    inputs = tuple(points[0].inputs) if points else ()
+    return SweepReport(rows, out, files, len(pending), reused, inputs)
+
+
+def _kept(record: dict[str, Any]) -> dict[str, Any]:
+    """The part of a stored record a row needs: its result without the profile and
+    scenario the row's inputs already hold (a third of the memory of a whole record)."""
+    kept = {k: record[k] for k in KEPT_RECORD_FIELDS}
+    if kept["result"] is not None:
+        kept["result"] = {k: v for k, v in kept["result"].items()
+                          if k not in ("profile", "scenario")}
+    return kept
 
 
 def _execute(pending: list[Point], pool: Pool, store: RunStore,
@@ -115,6 +161,11 @@ def _execute(pending: list[Point], pool: Pool, store: RunStore,
     """
     size = max(1, min(MAX_BATCH_RUNS, len(pending) // (pool.slots * BATCHES_PER_SLOT)))
     batches = [pending[i:i + size] for i in range(0, len(pending), size)]
+    try:
+        store.directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--out {store.directory}: cannot create it: {exc.strerror}"
+                          ) from None
     store_dir = str(store.directory.resolve()) if pool.same_disk else None
     futures: dict[Future, list[Point]] = {}
     try:
@@ -122,7 +173,7 @@ def _execute(pending: list[Point], pool: Pool, store: RunStore,
             futures[pool.executor.submit(run_batch, batch, store_dir)] = batch
         with tqdm(**bar_options) as bar:
             for future in as_completed(futures):
-                batch = futures[future]
+                batch = futures.pop(future)  # forget the future: its records are big
                 try:
                     done = future.result()
                 except Exception as exc:  # the executor's failure, not the simulation's
@@ -131,7 +182,7 @@ def _execute(pending: list[Point], pool: Pool, store: RunStore,
                     for record in done:
                         if store_dir is None:
                             store.put(record["key"], record)
-                        records[record["key"]] = record
+                        records[record["key"]] = _kept(record)
                 bar.update(len(batch))
     finally:
         for future in futures:
@@ -147,7 +198,8 @@ def run_batch(points: list[Point], store_dir: str | None = None) -> list[dict[st
     for point in points:
         records.append(run_point(point, loaded))
         if store is not None:
-            store.put(point.key, records[-1])
+            with writing():  # a SIGTERM (the sweep died) waits until the file is whole
+                store.put(point.key, records[-1])
     return records
 
 
@@ -155,12 +207,11 @@ def run_point(point: Point, loaded: dict[str, Profile] | None = None) -> dict[st
     """Simulate one point and return its store record; a simulation error is recorded."""
     profile, scenario = point.build(loaded=loaded)
     profile_dict, scenario_dict = profile.to_dict(), scenario.to_dict()
-    if run_key(profile_dict, scenario_dict, __version__) != point.key:
+    if run_key(profile_dict, scenario_dict, model_version()) != point.key:
         raise RuntimeError(f"this worker builds other inputs for run {point.key} than the "
                            f"client (another iosim version or profile file?)")
-    options = {k: v for k, v in scenario_dict.items() if k not in ("path", "size_bytes")}
-    try:
-        result = simulate(point.path, scenario.size_bytes, profile=profile, **options)
+    try:  # the spec's own values: what a file or a flag would give (rates with their unit)
+        result = simulate(point.path, point.size, profile=profile, **dict(point.scenario))
         record = _record(point.key, profile_dict, scenario_dict, result=result.to_dict())
     except Exception as exc:
         record = _record(point.key, profile_dict, scenario_dict, error=exc)
@@ -172,8 +223,8 @@ def _record(key: str, profile: dict[str, Any] | None = None,
             scenario: dict[str, Any] | None = None, result: dict[str, Any] | None = None,
             error: BaseException | None = None) -> dict[str, Any]:
     """A store record: the hashed inputs, and the result or the error that replaced it."""
-    return {"key": key, "iosim_version": __version__, "profile": profile,
-            "scenario": scenario, "result": result,
+    return {"key": key, "iosim_version": __version__, "model": model_version(),
+            "profile": profile, "scenario": scenario, "result": result,
             "error": None if error is None else f"{type(error).__name__}: {error}",
             "traceback": None if error is None else "".join(
                 traceback.format_exception(error))}

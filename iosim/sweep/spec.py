@@ -12,7 +12,6 @@ import dataclasses
 import difflib
 import itertools
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,9 @@ from iosim.config import (
     known_keys,
     load_profile,
     make_scenario,
+    read_toml,
 )
+from iosim.limits import available_memory_bytes
 from iosim.paths import PATHS
 from iosim.sweep.store import run_key
 
@@ -37,6 +38,7 @@ ALIASES = {"size": "size_bytes"}
 RANGE_KEYS = ("start", "stop", "num", "scale", "step", "factor")
 TOP_LEVEL = ("description", "base", "grid")
 MAX_POINTS = 1_000_000  # runs in one sweep: its rows are held in memory
+CLIENT_BYTES_PER_POINT = 16 * 1024  # a point, its kept record and its row (~10 KiB measured)
 
 
 @dataclass(frozen=True)
@@ -146,13 +148,7 @@ def load_spec(spec: str | Path | Mapping[str, Any]) -> SweepSpec:
     else:
         path = Path(spec)
         source, name, directory = str(path), path.stem, path.parent
-        try:
-            with path.open("rb") as fh:
-                data = tomllib.load(fh)
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read sweep spec: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        data = read_toml(path, "sweep spec")
     for key in data:
         if key not in TOP_LEVEL:
             raise ConfigError(f"{source}: unknown top-level key {key!r}; expected "
@@ -173,6 +169,12 @@ def load_spec(spec: str | Path | Mapping[str, Any]) -> SweepSpec:
     if points > MAX_POINTS:
         raise ConfigError(f"{source}: the grid has {points:,} points; at most {MAX_POINTS:,} "
                           f"per sweep: split it into several specs")
+    free = available_memory_bytes()
+    if free is not None and points * CLIENT_BYTES_PER_POINT > free:
+        raise ConfigError(f"{source}: the grid has {points:,} points; their rows need about "
+                          f"{units.format_size(points * CLIENT_BYTES_PER_POINT)} of memory "
+                          f"({CLIENT_BYTES_PER_POINT // 1024} KiB each) and this machine has "
+                          f"{units.format_size(free)} available: split it into several specs")
     return SweepSpec(name, source, base, axes, directory)
 
 
@@ -292,10 +294,13 @@ def _range(key: str, table: dict[str, Any], where: str) -> list[Any]:
     else:
         if factor <= 1 or start <= 0:
             raise ConfigError(f"{where}: 'factor' needs factor > 1 and start > 0")
-        values = [start * factor ** i
-                  for i in range(math.floor(math.log(stop / start, factor) + 1e-9) + 1)]
+        n = _range_length(math.floor(math.log(stop / start, factor) + 1e-9) + 1,
+                          where)  # counted before a value is built
+        values = [start * factor ** i for i in range(n)]
     # Round away float noise (1.2499999999e9) so equal values hash to the same stored run.
     rounded = [round(v) if whole else float(f"{v:.12g}") for v in values]
+    if parse is units.parse_rate:  # a rate keeps its unit: a bare number would be refused
+        return list(dict.fromkeys(f"{v!r}B/s" for v in rounded))
     return list(dict.fromkeys(rounded))
 
 
