@@ -468,7 +468,7 @@ FAILURE_COLUMNS: tuple[tuple[str, Callable[[Result], Any]], ...] = (
 )
 # Columns a narrow table gives up first: derived ones (mode sw = 2 x syscalls; CPU + DMA =
 # copies), then detail; the failure columns a run shows go last.
-DROP_ORDER = ("mode sw", "faults", "CPU", "DMA", "membus", "ctx sw", "CPU time", "syscalls")
+DROP_ORDER = ("mode sw", "faults", "DMA", "CPU", "membus", "ctx sw", "CPU time", "syscalls")
 
 
 def format_table(results: list[Result], wide: bool = False, width: int = TABLE_WIDTH) -> str:
