@@ -368,19 +368,6 @@ def _faults(p: Problem, run: Run, clean: Run) -> Answer:
     return a
 
 
-def _category(what: str) -> str:
-    if what.startswith("the task sleeps: disk read"):
-        return "the disk"  # asleep until the disk's data arrives: the disk's time
-    for prefix, name in (("CPU copy", "CPU copies"), ("DMA", "DMA"), ("disk", "the disk"),
-                         ("wire", "the link"), ("the sender", "sender CPU work"),
-                         ("the task sleeps", "sleeping"), ("half an RTT", "propagation"),
-                         ("a round trip", "waiting for ACKs (congestion window)"),
-                         ("the local receiver ACKs", "waiting for ACKs (congestion window)")):
-        if what.startswith(prefix):
-            return name
-    return what
-
-
 def _compare(p: Problem, run: Run, other: Run) -> Answer:
     runs = {p.path: run, p.other: other}
     a = Answer()
@@ -435,7 +422,7 @@ def _compare(p: Problem, run: Run, other: Run) -> Answer:
 def _by_category(run: Run) -> dict[str, float]:
     out: dict[str, float] = {}
     for s in critical_path(run):
-        k = _category(s.what)
+        k = s.category
         out[k] = out.get(k, 0.0) + s.end_s - s.start_s
     return out
 
