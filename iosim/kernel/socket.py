@@ -159,7 +159,7 @@ class TcpSocket:
 
     def _skb(self) -> SkBuff:
         if self.tail is None:
-            self.tail = SkBuff(seq=self.write_seq)
+            self.tail = SkBuff(seq=self.write_seq, sk=self)
         return self.tail
 
     def _room(self, skb: SkBuff) -> int:
@@ -519,7 +519,7 @@ class Linux6Socket(TcpSocket):
     def _new_skb(self, task: Task) -> SkBuff:
         """tcp_stream_alloc_skb + tcp_skb_entail: an empty skb (960 B) on the write queue."""
         self._new_skbs += 1
-        skb = SkBuff(seq=self.write_seq, truesize=SKB_TRUESIZE_BYTES)
+        skb = SkBuff(seq=self.write_seq, truesize=SKB_TRUESIZE_BYTES, sk=self)
         self.queued += SKB_TRUESIZE_BYTES
         self.acct.skbs += 1
         task.charge(self.cpu_spec.per_skb_s, "net")
