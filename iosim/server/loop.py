@@ -1,0 +1,164 @@
+"""Server threads: event-loop workers over non-blocking sockets, or one blocking thread per
+connection, and what a path program sees of the shared host while it sends one response.
+
+A worker runs one connection's handler at a time; the others wait on its ready list, as
+``epoll_wait`` returns them (``fs/eventpoll.c:ep_poll``: one call returns every ready
+socket, and sleeps only when none is). On a non-blocking socket a send that finds the send
+buffer full returns what it queued, the path's partial-write loop calls again and gets
+``EAGAIN`` (``net/core/stream.c:sk_stream_wait_memory`` with a zero timeout), and the worker
+goes back to ``epoll_wait`` until ``sk_stream_write_space`` makes the socket writable
+(EPOLLOUT); then the loop sends the rest with a new call. Every other sleep (a disk read
+after a page-cache miss, a MSG_ZEROCOPY completion wait) blocks the worker's whole loop.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from iosim.kernel.pagecache import DISK_WAITS
+from iosim.kernel.process import Task, UserBuffer
+from iosim.kernel.socket import SNDBUF_FULL
+
+EPOLL_SLEEP = "epoll_wait: no socket ready"
+
+
+class ServerTask(Task):
+    """A server thread's task: blocking (``threads``) or on non-blocking sockets (``loop``)."""
+
+    def __init__(self, *args: Any, worker: Worker, nonblocking: bool) -> None:
+        super().__init__(*args)
+        self.worker = worker
+        self.nonblocking = nonblocking
+
+    def block(self, event, reason: str):
+        """``Task.block``, except that a full send buffer is EAGAIN on a non-blocking socket:
+        back to epoll_wait, and a new send call once the socket is writable."""
+        worker = self.worker
+        if reason != SNDBUF_FULL or not self.nonblocking:
+            before = self.env.now
+            value = yield from super().block(event, reason)
+            if reason in DISK_WAITS:
+                worker.disk_blocked_s += self.env.now - before
+            return value
+        worker.eagain += 1
+        t0 = self.syscall("send")  # the partial-write loop's next call: EAGAIN
+        self.leave("send", t0, 0, note="EAGAIN", error="EAGAIN")
+        yield from self.sync()
+        worker.release()
+        value = yield event  # EPOLLOUT: sk_stream_write_space
+        yield from worker.acquire()
+        t0 = self.syscall("send")  # the loop sends the rest
+        self.leave("send", t0, note="after EPOLLOUT")
+        return value
+
+
+class Worker:
+    """One server thread and the connections it serves; ``acquire``/``release`` bracket the
+    time one connection's handler runs on it."""
+
+    def __init__(self, host, number: int, epoll: bool) -> None:
+        self.env = host.env
+        self.number = number
+        self.epoll = epoll
+        self.task = ServerTask(host.env, host.cpu, host.profile.cpu, host.pages, host.acct,
+                               worker=self, nonblocking=epoll)
+        self.cs_s = host.profile.cpu.context_switch_s
+        self.busy = False
+        self.ready: deque = deque()  # handlers whose socket is ready (epoll's ready list)
+        self.batch = 0  # ready handlers the last epoll_wait returned and not yet run
+        self.idle_since_s = 0.0
+        self.held_since_s = 0.0
+        self.held_s = 0.0
+        self.disk_blocked_s = 0.0
+        self.eagain = 0
+        self.header: UserBuffer | None = None
+
+    def header_buffer(self, nbytes: int, page_bytes: int) -> UserBuffer:
+        """The thread's buffer the response headers are formatted into (reused)."""
+        if self.header is None:
+            self.header = UserBuffer(self.task, nbytes, page_bytes)
+        return self.header
+
+    def acquire(self):
+        """Wait until the worker runs this connection's handler (generator)."""
+        if self.busy:
+            ev = self.env.event()
+            self.ready.append(ev)
+            yield ev
+        else:
+            self.busy = True
+            self._wake()
+        self.held_since_s = self.env.now
+
+    def _wake(self) -> None:
+        """The thread slept in epoll_wait (or, a blocking thread, in recv) and a request
+        woke it: a context switch if time passed, and epoll_wait returns."""
+        task = self.task
+        acct = task.acct
+        slept = self.env.now - self.idle_since_s
+        if slept > 0:
+            acct.context_switches += 1
+            acct.blocked_s[EPOLL_SLEEP] = acct.blocked_s.get(EPOLL_SLEEP, 0.0) + slept
+            task.charge(self.cs_s, "context_switch")
+        if self.epoll:
+            self.batch = 0
+            task.leave("epoll_wait", task.syscall("epoll_wait"), note="1 ready")
+
+    def release(self) -> None:
+        """The handler is done for now: run the next ready connection, or sleep."""
+        now = self.env.now
+        self.held_s += now - self.held_since_s
+        if self.ready:
+            if self.batch == 0:  # one epoll_wait returns every socket ready now
+                task = self.task
+                self.batch = len(self.ready)
+                task.leave("epoll_wait", task.syscall("epoll_wait"),
+                           note=f"{self.batch} ready")
+            self.batch -= 1
+            self.ready.popleft().succeed()
+        else:
+            self.busy = False
+            self.idle_since_s = now
+
+
+class CacheView:
+    """The shared page cache as one response's program sees it: a mapping (mmap) that sets
+    ``on_unmap`` joins the host's reverse map instead of replacing every other mapping's."""
+
+    __slots__ = ("_cache", "_mine", "_rmap")
+
+    def __init__(self, cache, rmap: set) -> None:
+        object.__setattr__(self, "_cache", cache)
+        object.__setattr__(self, "_rmap", rmap)
+        object.__setattr__(self, "_mine", None)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cache, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name != "on_unmap":
+            setattr(self._cache, name, value)
+            return
+        if self._mine is not None:
+            self._rmap.discard(self._mine)
+        object.__setattr__(self, "_mine", value)
+        if value is not None:
+            self._rmap.add(value)
+
+
+class Request:
+    """What a path program reads from its machine for one response: the worker's task, the
+    connection's socket, the requested file, the shared cache view; the rest is the host's."""
+
+    __slots__ = ("cache", "file", "host", "socket", "task")
+
+    def __init__(self, host, task: Task, socket, file, cache) -> None:
+        self.host = host
+        self.task = task
+        self.socket = socket
+        self.file = file
+        self.cache = cache
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.host, name)
