@@ -131,7 +131,9 @@ def make_spec(paths: Mapping[str, Any], origin: str = "serve",
     for key, value in raw.items():
         name = _ALIASES.get(key, key)
         if name not in DEFAULTS:
-            close = difflib.get_close_matches(key, [*DEFAULTS, *_ALIASES], n=1)
+            known = [*DEFAULTS, *_ALIASES]
+            close = [k for k in known if k.startswith(key)][:1] or difflib.get_close_matches(
+                key, known, n=1)
             hint = f"did you mean {close[0]!r}?" if close else (
                 f"expected one of {', '.join(DEFAULTS)}")
             raise ConfigError(f"{origins.get(key, origin)}: unknown serve key {key!r}; {hint}")

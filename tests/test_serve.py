@@ -1,0 +1,162 @@
+"""iosim serve: many connections on one host, checked against simulate() and closed forms.
+
+- one connection and one request reproduce ``simulate()`` (bytes, copies, syscalls), the
+  server adding only its own calls: ``recv`` of the request, and ``epoll_wait`` for a worker;
+- closed loop: Little's law, connections = throughput x (response time + think time);
+- Zipf popularity on an LRU page cache: the Che approximation of the hit ratio;
+- every byte of every response delivered once, every page reference released.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from iosim.config import ConfigError, load_profile
+from iosim.paths import PATHS
+from iosim.server.run import serve, zipf_cdf
+from iosim.simulate import simulate
+
+TEACHING = load_profile("teaching")
+HALF_RTT_S = TEACHING.wire.rtt_s / 2
+CALL_S = 2 * TEACHING.cpu.mode_switch_s + TEACHING.cpu.syscall_s  # one syscall: 2 us
+
+
+@pytest.mark.parametrize("path", list(PATHS))
+@pytest.mark.parametrize("model, extra_calls", [("threads", 1), ("loop", 2)])
+def test_one_request_is_simulate(path, model, extra_calls):
+    """The thread wakes in recv() (a context switch) and reads the request: one syscall;
+    a worker also returns from epoll_wait: two. Everything else is the path's own run."""
+    size = 256 * 1024  # fits the teaching 1 MiB send buffer: no EAGAIN
+    one = simulate(path, size, "teaching")
+    srv = serve(path, "teaching", connections=1, requests=1, file_size=size, header_bytes=0,
+                model=model)
+    assert srv.invariant_violations == []
+    assert srv.requests == 1 and srv.eagain == 0
+    assert srv.bytes_delivered == one.bytes_delivered == size
+    assert srv.copies == one.copies and srv.cpu_copies == one.cpu_copies
+    assert srv.syscalls == one.syscalls + extra_calls
+    assert srv.context_switches == one.context_switches + 1
+    assert srv.page_faults == one.page_faults and srv.disk_requests == one.disk_requests
+    # the request crosses half the round trip; the wake-up and recv() may add their cost
+    setup_s = srv.latency_max_s - HALF_RTT_S - one.sim_time_s
+    assert -1e-12 <= setup_s <= TEACHING.cpu.context_switch_s + extra_calls * CALL_S + 1e-12
+
+
+def test_one_request_is_simulate_on_linux6():
+    """The same on Linux 6.x (autotuned send buffer), with blocking threads."""
+    prof = "nvme-100g-2024"
+    for path in PATHS:
+        one = simulate(path, "1MiB", prof)
+        srv = serve(path, prof, connections=1, requests=1, file_size="1MiB", header_bytes=0,
+                    model="threads")
+        assert (srv.bytes_delivered, srv.copies, srv.syscalls) == (
+            one.bytes_delivered, one.copies, one.syscalls + 1), path
+        assert srv.invariant_violations == []
+
+
+def test_small_files_cost_four_syscalls_per_request():
+    """A 4 KiB file on one keep-alive connection, the worker asleep between requests:
+    epoll_wait, recv, send(header, MSG_MORE), sendfile = 4 syscalls and 1 context switch
+    (the wake-up from epoll_wait) per request; sendfile's own data moves by DMA only."""
+    r = serve("sendfile_sg", "teaching", connections=1, requests=50, file_size="4KiB",
+              cache="warm", think_time="1ms")
+    assert r.invariant_violations == []
+    assert r.syscalls == 4 * 50
+    assert r.context_switches == 50
+    header = 256
+    assert r.bytes_delivered == 50 * (4096 + header)
+    assert r.cpu_copies == pytest.approx(header / (4096 + header))  # the header's copy
+
+
+def test_littles_law_closed_loop():
+    """N = X (R + Z) within 1 %: each connection's cycles tile its time."""
+    n, think_s = 8, 1e-3
+    r = serve("read_write", "teaching", connections=n, requests=4000, file_size="16KiB",
+              think_time=think_s)
+    assert r.invariant_violations == []
+    assert n / (r.requests_per_s * (r.latency_mean_s + think_s)) == pytest.approx(1, rel=0.01)
+
+
+def che_hit_ratio(popularity: list[float], capacity: int) -> float:
+    """Che's approximation for LRU: the characteristic time T solves
+    sum_i (1 - exp(-p_i T)) = C; object i hits with probability 1 - exp(-p_i T)."""
+    lo, hi = 0.0, 1.0
+    while sum(1 - math.exp(-p * hi) for p in popularity) < capacity:
+        hi *= 2
+    for _ in range(100):
+        t = (lo + hi) / 2
+        if sum(1 - math.exp(-p * t) for p in popularity) < capacity:
+            lo = t
+        else:
+            hi = t
+    return sum(p * (1 - math.exp(-p * t)) for p in popularity)
+
+
+@pytest.mark.parametrize("alpha", [0.8, 1.1])
+def test_zipf_lru_hit_ratio_is_che(alpha):
+    """4096 one-page files, a 512-page cache: the hit ratio is Che's within 3 points."""
+    files, capacity = 4096, 512
+    r = serve("sendfile_sg", "teaching", overrides={"kernel.page_cache": f"{capacity * 4}KiB"},
+              connections=2, requests=20_000, files=files, file_size="4KiB", zipf_alpha=alpha,
+              cache="warm")
+    assert r.invariant_violations == []
+    cdf = zipf_cdf(files, alpha)
+    popularity = [b - a for a, b in zip([0.0, *cdf], cdf, strict=False)]
+    assert r.hit_ratio == pytest.approx(che_hit_ratio(popularity, capacity), abs=0.03)
+
+
+@pytest.mark.parametrize("kernel", ["textbook", "linux-6"])
+@pytest.mark.parametrize("model", ["loop", "threads"])
+@pytest.mark.parametrize("path", list(PATHS))
+def test_every_byte_once_and_every_reference_released(path, model, kernel):
+    """Eviction under a small cache, lognormal sizes, keep-alive reconnects, two workers:
+    the receivers got exactly the queued response bytes, and no page keeps a reference."""
+    r = serve(path, "teaching", overrides={"kernel.page_cache": "1MiB", "kernel.model": kernel},
+              connections=12, workers=2, model=model, requests=240, files=48,
+              file_size="24KiB", size_sigma=1.0, zipf_alpha=0.9, requests_per_connection=7,
+              think_time="50us")
+    assert r.invariant_violations == []
+    assert r.requests == 240
+    assert r.bytes_delivered == r.body_bytes + 240 * 256
+    assert r.evictions > 0
+
+
+def test_open_loop_poisson():
+    """Open loop well below capacity: throughput is the offered rate."""
+    r = serve("sendfile_sg", "teaching", connections=8, arrival="open", rate=5000,
+              requests=3000, cache="warm")
+    assert r.invariant_violations == []
+    assert r.requests == 3000
+    assert r.requests_per_s == pytest.approx(5000, rel=0.05)
+
+
+def test_full_send_buffer_returns_eagain_to_the_event_loop():
+    """Files larger than the send buffer: a worker sees EAGAIN and serves the others."""
+    r = serve("sendfile_sg", "teaching", overrides={"kernel.sndbuf": "64KiB"},
+              connections=4, workers=1, requests=8, file_size="1MiB", cache="warm")
+    assert r.invariant_violations == []
+    assert r.eagain > 0
+    assert r.bytes_delivered == 8 * (1 << 20) + 8 * 256
+
+
+def test_same_inputs_same_result():
+    kwargs = dict(connections=5, requests=60, files=20, zipf_alpha=1.0, size_sigma=0.5,
+                  think_time="10us")
+    assert serve("splice", **kwargs).to_json() == serve("splice", **kwargs).to_json()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"connections": 0}, "key 'connections': expected a positive value, got 0"),
+    ({"file_size": "12 apples"}, "key 'file_size'"),
+    ({"zipf": 1.0}, "unknown serve key 'zipf'; did you mean 'zipf_alpha'?"),
+    ({"model": "forks"}, "key 'model': expected one of loop, threads"),
+    ({"arrival": "open"}, "key 'rate': expected a positive request rate"),
+    ({"path": "carrier_pigeon"}, "key 'path': expected one of"),
+])
+def test_bad_input_is_one_line(kwargs, message):
+    kwargs = {"path": "sendfile_sg", **kwargs}
+    with pytest.raises(ConfigError) as err:
+        serve(**kwargs)
+    assert message in str(err.value) and "\n" not in str(err.value)
