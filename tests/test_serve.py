@@ -9,12 +9,16 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import pytest
 
+from iosim.cli import main
 from iosim.config import ConfigError, load_profile
 from iosim.paths import PATHS
+from iosim.server.result import DOC_HEADER, FIELDS, field_table
 from iosim.server.run import serve, zipf_cdf
 from iosim.simulate import simulate
 
@@ -160,3 +164,44 @@ def test_bad_input_is_one_line(kwargs, message):
     with pytest.raises(ConfigError) as err:
         serve(**kwargs)
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "server.md"
+
+
+def test_the_docs_table_is_current():
+    assert DOCS.read_text() == DOC_HEADER + field_table(), (
+        "regenerate: iosim fields --serve --markdown > docs/server.md")
+    assert set(json.loads(serve().to_json())) == {f.name for f in FIELDS}
+
+
+def test_cli_serve_json_and_spec_file(tmp_path, capsys):
+    spec = tmp_path / "small.toml"
+    spec.write_text('[serve]\npath = "splice"\nconnections = 3\nrequests = 12\n'
+                    'file_size = "16KiB"\nzipf_alpha = 1.0\nfiles = 5\n')
+    assert main(["serve", str(spec), "--requests", "9", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["path"], out["connections"], out["requests"]) == ("splice", 3, 9)
+    assert out["invariant_violations"] == []
+    assert main(["serve", "--path", "read_write", "--connections", "2", "--requests", "4"]) == 0
+    text = capsys.readouterr().out
+    assert "read_write x 2 connections" in text and "all hold" in text
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--connections", "-3"], "--connections: key 'connections': expected a positive value"),
+    (["--file-size", "3apples"], "--file-size: key 'file_size_bytes'"),
+    (["--requests", "3", "--duration", "1ms"], "give one of them, not both"),
+    (["--path", "pigeon"], "--path: key 'path': expected one of"),
+    (["missing.toml"], "missing.toml: cannot read serve spec"),
+    (["--set", "nic.rate=fast"], "nic.rate"),
+])
+def test_cli_bad_input_is_one_line_exit_2(argv, message, capsys):
+    assert main(["serve", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_cli_fields_serve(capsys):
+    assert main(["fields", "--serve"]) == 0
+    assert "requests_per_s" in capsys.readouterr().out

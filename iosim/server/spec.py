@@ -179,14 +179,14 @@ def _check(s: ServeSpec, paths: Mapping[str, Any], where) -> None:
         raise bad("cache", "'cold' or 'warm'")
 
 
-def load_spec(path: str | Path, paths: Mapping[str, Any], **overrides: Any) -> ServeSpec:
+def load_spec(file: str | Path, paths: Mapping[str, Any], **overrides: Any) -> ServeSpec:
     """A spec TOML (keys at the top or in a ``[serve]`` table); flags in ``overrides`` win."""
-    raw = read_toml(Path(path), "serve spec")
+    raw = read_toml(Path(file), "serve spec")
     table = raw.get("serve", raw)
     if not isinstance(table, dict):
-        raise ConfigError(f"{path}: [serve] must be a table of keys")
-    origins = {k: f"{path}" for k in table}
+        raise ConfigError(f"{file}: [serve] must be a table of keys")
+    origins = {k: str(file) for k in table}
     merged = {**table, **{k: v for k, v in overrides.items() if v is not None}}
     origins.update({k: f"--{k.replace('_', '-')}" for k, v in overrides.items()
                     if v is not None})
-    return make_spec(paths, str(path), origins, **merged)
+    return make_spec(paths, str(file), origins, **merged)
