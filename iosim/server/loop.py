@@ -17,12 +17,14 @@ import copy
 from collections import deque
 from typing import Any
 
+from iosim import events
 from iosim.hw.cpu import Cpu
 from iosim.kernel.pagecache import DISK_WAITS
 from iosim.kernel.process import Task, UserBuffer
 from iosim.kernel.socket import SNDBUF_FULL
 
 EPOLL_SLEEP = "epoll_wait: no socket ready"
+FILE_SOURCES = (events.PAGE_CACHE, events.MAPPING)  # copies that read page-cache pages
 
 
 class CoreLane:
@@ -62,6 +64,16 @@ class ServerTask(Task):
         super().__init__(*args)
         self.worker = worker
         self.nonblocking = nonblocking
+        self.hot_set_bytes = 0  # the file data the server streams through its caches
+
+    def copy(self, nbytes: int, src: str, dst: str, working_set_bytes: int | None = None,
+             note: str = "", **args) -> None:
+        """``Task.copy``; a page-cache source was last read when its file was last served,
+        and the server has streamed its whole hot set since: it is in the last-level cache
+        only if that set fits (one file alone always would)."""
+        if src in FILE_SOURCES and working_set_bytes is not None:
+            working_set_bytes = max(working_set_bytes, self.hot_set_bytes)
+        super().copy(nbytes, src, dst, working_set_bytes, note, **args)
 
     def block(self, event, reason: str):
         """``Task.block``, except that a full send buffer is EAGAIN on a non-blocking socket:

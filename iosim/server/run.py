@@ -133,6 +133,9 @@ class Server:
         epoll = spec.model == "loop"
         count = (spec.workers or profile.cpu.cores) if epoll else spec.connections
         self.workers = [Worker(host, i, epoll) for i in range(count)]
+        hot = min(sum(sizes), host.cache.capacity_pages * host.page_bytes)
+        for w in self.workers:
+            w.task.hot_set_bytes = hot
         self.program = PATHS[spec.path].program
         self.issued = 0
         self.latencies = array("d")
