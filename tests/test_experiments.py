@@ -14,11 +14,11 @@ from matplotlib.container import BarContainer
 
 import iosim
 from iosim import charts, cli
-from iosim.experiments import available, harness, run_experiment
+from iosim.experiments import available, harness, run_experiment, server_scaling
 from iosim.experiments.harness import cell, result_columns
 
-EXPERIMENTS = ["bandwidth_vs_size", "bottleneck_map", "copies", "failure_modes", "timeline",
-               "whatif_hardware"]
+EXPERIMENTS = ["bandwidth_vs_size", "bottleneck_map", "copies", "failure_modes",
+               "server_scaling", "timeline", "whatif_hardware"]
 REPLAYED_ROWS = 8  # rows of each CSV simulated again (evenly spaced)
 
 
@@ -66,6 +66,11 @@ def test_quick_run_writes_charts_and_replayable_csv(name, ran):
     assert rows
     step = max(1, len(rows) // REPLAYED_ROWS)
     for row in rows[::step]:
+        if name == "server_scaling":  # iosim.serve's rows
+            inputs = json.loads(row["inputs"])
+            expected = server_scaling.row(row["panel"], inputs, iosim.serve(**inputs))
+            assert {k: row[k] for k in expected} == {k: cell(v) for k, v in expected.items()}
+            continue
         result = iosim.simulate(**json.loads(row["inputs"]))
         if name == "bottleneck_map":  # the chart's own columns
             assert row["bottleneck"] == result.bottleneck
