@@ -77,9 +77,9 @@ class ServerResult:
     retransmits: int = field("Retransmitted skbs (from the shared accounting).")
     bottleneck: str = field("What limits the server: ``membus`` at 90 % or more, else the "
                             "busiest of cpu, link, disk, workers at 90 % or more, else "
-                            "``disk`` if workers mostly slept on reads, else ``clients`` (the "
-                            "offered load: connections, think time) or the busiest at 50 %.",
-                            "")
+                            "``disk`` if workers mostly slept on reads, else the busiest of "
+                            "those and membus at 50 % or more, else ``clients`` (the offered "
+                            "load: connections, think time, TCP windows).", "")
     invariant_violations: list[str] = field("Broken invariants: bytes not delivered exactly "
                                             "once, references never released; empty when "
                                             "sound.", factory=list)

@@ -397,6 +397,7 @@ def bottleneck(membus: float, util: dict[str, float], disk_blocked: float) -> st
     workers' share of time asleep on disk reads."""
     if membus >= 0.9:
         return "membus"
+    util = {**util, "membus": membus}
     busiest = max(util, key=util.get)
     if util[busiest] >= 0.9:
         return busiest
