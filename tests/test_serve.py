@@ -21,6 +21,7 @@ from iosim.paths import PATHS
 from iosim.server.result import DOC_HEADER, FIELDS, field_table
 from iosim.server.run import serve, zipf_cdf
 from iosim.simulate import simulate
+from iosim.sweep import run_sweep
 
 TEACHING = load_profile("teaching")
 HALF_RTT_S = TEACHING.wire.rtt_s / 2
@@ -205,3 +206,27 @@ def test_cli_bad_input_is_one_line_exit_2(argv, message, capsys):
 def test_cli_fields_serve(capsys):
     assert main(["fields", "--serve"]) == 0
     assert "requests_per_s" in capsys.readouterr().out
+
+
+def test_serve_specs_sweep_like_single_runs(tmp_path):
+    """run = "serve": every grid point is an iosim.serve run, stored and reused."""
+    spec = {"run": "serve", "base": {"requests": 12, "file_size": "16KiB", "files": 4},
+            "grid": {"path": ["splice", "read_write"], "connections": [1, 3],
+                     "nic.rate": ["1Gbit/s", "10Gbit/s"]}}
+    first = run_sweep(spec, tmp_path, workers=1, progress=False)
+    assert (first.computed, first.failed) == (8, 0)
+    row = first.rows[-1]
+    direct = serve("read_write", overrides={"nic.rate": "10Gbit/s"}, requests=12,
+                   file_size="16KiB", files=4, connections=3)
+    assert (row["path"], row["connections"], row["requests_per_s"]) == (
+        "read_write", 3, direct.requests_per_s)
+    again = run_sweep(spec, tmp_path, workers=1, progress=False)
+    assert (again.computed, again.reused) == (0, 8)
+
+
+def test_serve_sweep_bad_key_is_one_line():
+    with pytest.raises(ConfigError, match=r"\[grid\] unknown key 'conections'; did you mean "
+                                          r"connections\?"):
+        run_sweep({"run": "serve", "grid": {"conections": [1, 2]}}, progress=False)
+    with pytest.raises(ConfigError, match="key 'run': expected one of simulate, serve"):
+        run_sweep({"run": "server", "grid": {"connections": [1, 2]}}, progress=False)

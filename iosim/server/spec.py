@@ -70,7 +70,7 @@ _COUNTS = ("connections", "requests", "files", "requests_per_connection", "worke
 _SIZES = ("file_size_bytes", "header_bytes", "buffer_bytes")
 _TIMES = ("duration_s", "think_time_s")
 _FLOATS = ("size_sigma", "zipf_alpha", "rate")
-_ALIASES = {"file_size": "file_size_bytes", "file_sizes": "file_sizes_bytes",
+ALIASES = {"file_size": "file_size_bytes", "file_sizes": "file_sizes_bytes",
             "header": "header_bytes", "buffer": "buffer_bytes", "duration": "duration_s",
             "think_time": "think_time_s", "think": "think_time_s"}
 
@@ -129,9 +129,9 @@ def make_spec(paths: Mapping[str, Any], origin: str = "serve",
     origins = dict(origins or {})
     values: dict[str, Any] = {}
     for key, value in raw.items():
-        name = _ALIASES.get(key, key)
+        name = ALIASES.get(key, key)
         if name not in DEFAULTS:
-            known = [*DEFAULTS, *_ALIASES]
+            known = [*DEFAULTS, *ALIASES]
             close = [k for k in known if k.startswith(key)][:1] or difflib.get_close_matches(
                 key, known, n=1)
             hint = f"did you mean {close[0]!r}?" if close else (
