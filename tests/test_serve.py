@@ -159,6 +159,9 @@ def test_same_inputs_same_result():
     ({"model": "forks"}, "key 'model': expected one of loop, threads"),
     ({"arrival": "open"}, "key 'rate': expected a positive request rate"),
     ({"path": "carrier_pigeon"}, "key 'path': expected one of"),
+    ({"connections": 10**7}, "key 'connections': expected at most 1,000,000"),
+    ({"file_sizes": ["4KiB", 0]}, "key 'file_sizes_bytes': expected positive sizes"),
+    ({"think_time": "-1ms"}, "key 'think_time_s': expected zero or more"),
 ])
 def test_bad_input_is_one_line(kwargs, message):
     kwargs = {"path": "sendfile_sg", **kwargs}

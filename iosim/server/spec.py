@@ -21,6 +21,8 @@ from iosim.config import DEFAULT_PROFILE, ConfigError, read_toml
 MODELS = ("loop", "threads")  # event-loop workers, or one blocking thread per connection
 ARRIVALS = ("closed", "open")
 MAX_FILES = 10_000_000  # the file set's state is a few objects per file
+MAX_CONNECTIONS = 1_000_000  # each holds a socket, TCP state and a receiver: ~10 KB
+MAX_WORKERS = 8192  # threads of one worker pool: as many as the cores Linux builds for
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,11 @@ def _check(s: ServeSpec, paths: Mapping[str, Any], where) -> None:
             raise bad(key, "zero or more")
     if s.files > MAX_FILES:
         raise bad("files", f"at most {MAX_FILES:,}")
+    if s.connections > MAX_CONNECTIONS:
+        raise bad("connections", f"at most {MAX_CONNECTIONS:,} (each holds a socket and its "
+                                 f"TCP state)")
+    if s.workers > MAX_WORKERS:
+        raise bad("workers", f"at most {MAX_WORKERS}")
     if any(n <= 0 for n in s.file_sizes_bytes):
         raise bad("file_sizes_bytes", "positive sizes")
     if s.duration_s is not None and s.duration_s <= 0:
