@@ -144,7 +144,7 @@ class Server:
         self.response_bytes = 0
         self.lookups = self.hits = 0
         self.connections = 0
-        self.problems: list[str] = []
+        self.problems: list[str] = []  # broken invariants of closed connections (first 100)
         self.delivered = 0  # bytes the closed connections' receivers got in order
         self.clients = [Client(self._connect(), self.workers[i % count])
                         for i in range(spec.connections)]
@@ -180,6 +180,8 @@ class Server:
     def _check(self, conn: Connection) -> None:
         sock, rx = conn.socket, conn.receiver
         self.delivered += rx.rcv_nxt
+        if len(self.problems) >= 100:
+            return
         if rx.rcv_nxt != sock.write_seq:
             self.problems.append(f"a connection's receiver got {rx.rcv_nxt} bytes in order, "
                                  f"its socket queued {sock.write_seq}")
