@@ -14,6 +14,8 @@ import math
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from iosim.cli import main
 from iosim.config import ConfigError, load_profile
@@ -22,6 +24,7 @@ from iosim.server.result import DOC_HEADER, FIELDS, field_table
 from iosim.server.run import serve, zipf_cdf
 from iosim.simulate import simulate
 from iosim.sweep import run_sweep
+from tests import strategies
 
 TEACHING = load_profile("teaching")
 HALF_RTT_S = TEACHING.wire.rtt_s / 2
@@ -233,3 +236,23 @@ def test_serve_sweep_bad_key_is_one_line():
         run_sweep({"run": "serve", "grid": {"conections": [1, 2]}}, progress=False)
     with pytest.raises(ConfigError, match="key 'run': expected one of simulate, serve"):
         run_sweep({"run": "server", "grid": {"connections": [1, 2]}}, progress=False)
+
+
+@settings(max_examples=40, deadline=None)
+@given(path=strategies.paths, overrides=strategies.overrides,
+       kernel=st.sampled_from(["textbook", "linux-6"]),
+       model=st.sampled_from(["loop", "threads"]), connections=st.integers(1, 6),
+       workers=st.integers(0, 3), files=st.integers(1, 12),
+       size=st.integers(1, 48 * 1024), sigma=st.sampled_from([0.0, 1.2]),
+       header=st.sampled_from([0, 1, 256, 5000]), rpc=st.integers(0, 3),
+       cache=strategies.caches)
+def test_property_every_byte_once_every_reference_released(
+        path, overrides, kernel, model, connections, workers, files, size, sigma, header,
+        rpc, cache):
+    r = serve(path, "teaching", overrides={**overrides, "kernel.model": kernel},
+              connections=connections, workers=workers, model=model, requests=3 * connections,
+              files=files, file_size=size, size_sigma=sigma, header_bytes=header,
+              requests_per_connection=rpc, zipf_alpha=1.0, cache=cache)
+    assert r.invariant_violations == []
+    assert r.requests == 3 * connections
+    assert r.bytes_delivered == r.body_bytes + r.requests * header
