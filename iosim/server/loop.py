@@ -25,6 +25,7 @@ from iosim.kernel.socket import SNDBUF_FULL
 
 EPOLL_SLEEP = "epoll_wait: no socket ready"
 FILE_SOURCES = (events.PAGE_CACHE, events.MAPPING)  # copies that read page-cache pages
+ZC_WAIT = "MSG_ZEROCOPY completion"  # syscalls.recv_errqueue's poll(POLLERR) sleep
 
 
 class CoreLane:
@@ -76,9 +77,18 @@ class ServerTask(Task):
         super().copy(nbytes, src, dst, working_set_bytes, note, **args)
 
     def block(self, event, reason: str):
-        """``Task.block``, except that a full send buffer is EAGAIN on a non-blocking socket:
-        back to epoll_wait, and a new send call once the socket is writable."""
+        """``Task.block``, except on a non-blocking socket: a full send buffer is EAGAIN,
+        back to epoll_wait and a new send call once the socket is writable; a MSG_ZEROCOPY
+        completion wait (poll(POLLERR)) returns to the loop until the error queue fills."""
         worker = self.worker
+        if reason == ZC_WAIT and self.nonblocking:
+            # the error queue is in the epoll set (EPOLLERR): back to the loop until it fires;
+            # the program's poll() counted stands for that epoll_wait
+            yield from self.sync()
+            worker.release()
+            value = yield event
+            yield from worker.acquire(poll_counted=True)
+            return value
         if reason != SNDBUF_FULL or not self.nonblocking:
             before = self.env.now
             value = yield from super().block(event, reason)
@@ -125,18 +135,19 @@ class Worker:
             self.header = UserBuffer(self.task, nbytes, page_bytes)
         return self.header
 
-    def acquire(self):
-        """Wait until the worker runs this connection's handler (generator)."""
+    def acquire(self, poll_counted: bool = False):
+        """Wait until the worker runs this connection's handler (generator);
+        ``poll_counted``: the caller already counted the call the worker slept in."""
         if self.busy:
             ev = self.env.event()
             self.ready.append(ev)
             yield ev
         else:
             self.busy = True
-            self._wake()
+            self._wake(poll_counted)
         self.held_since_s = self.env.now
 
-    def _wake(self) -> None:
+    def _wake(self, poll_counted: bool = False) -> None:
         """The thread slept in epoll_wait (or, a blocking thread, in recv) and a request
         woke it: a context switch if time passed, and epoll_wait returns."""
         task = self.task
@@ -148,7 +159,8 @@ class Worker:
             task.charge(self.cs_s, "context_switch")
         if self.epoll:
             self.batch = 0
-            task.leave("epoll_wait", task.syscall("epoll_wait"), note="1 ready")
+            if not poll_counted:
+                task.leave("epoll_wait", task.syscall("epoll_wait"), note="1 ready")
 
     def release(self) -> None:
         """The handler is done for now: run the next ready connection, or sleep."""
