@@ -256,3 +256,13 @@ def test_property_every_byte_once_every_reference_released(
     assert r.invariant_violations == []
     assert r.requests == 3 * connections
     assert r.bytes_delivered == r.body_bytes + r.requests * header
+
+
+def test_freed_buffers_come_back_from_the_heap_without_faults():
+    """read_write allocates its 64 KiB buffer per response; the worker's heap keeps the
+    freed pages mapped, so only the first response faults: 16 buffer pages and the one
+    page of the 256-byte header buffer."""
+    r = serve("read_write", "teaching", connections=1, requests=10, file_size="64KiB",
+              cache="warm")
+    assert r.invariant_violations == []
+    assert r.page_faults == 64 * 1024 // 4096 + 1
