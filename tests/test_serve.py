@@ -266,3 +266,18 @@ def test_freed_buffers_come_back_from_the_heap_without_faults():
               cache="warm")
     assert r.invariant_violations == []
     assert r.page_faults == 64 * 1024 // 4096 + 1
+
+
+def test_a_cache_miss_blocks_the_event_loop():
+    """30 % hits: a worker asleep on the disk serves none of its other connections, so
+    one or two workers are the limit where blocking threads overlap the reads."""
+    kwargs = dict(overrides={"kernel.page_cache": "1MiB"}, connections=16, requests=400,
+                  files=200, file_size="64KiB", zipf_alpha=0.8)
+    one, two = (serve("sendfile_sg", model="loop", workers=w, **kwargs) for w in (1, 2))
+    threads = serve("sendfile_sg", model="threads", **kwargs)
+    for r in (one, two, threads):
+        assert r.invariant_violations == [] and r.hit_ratio < 0.5
+    assert one.bottleneck == two.bottleneck == "workers"
+    assert one.disk_blocked_s > 0.5 * one.sim_time_s  # asleep in filemap_read most of it
+    assert one.requests_per_s < two.requests_per_s < threads.requests_per_s
+    assert threads.bottleneck == "link"
