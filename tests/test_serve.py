@@ -281,3 +281,60 @@ def test_a_cache_miss_blocks_the_event_loop():
     assert one.disk_blocked_s > 0.5 * one.sim_time_s  # asleep in filemap_read most of it
     assert one.requests_per_s < two.requests_per_s < threads.requests_per_s
     assert threads.bottleneck == "link"
+
+
+# --- TCP idle restart (RFC 2861) on keep-alive connections ----------------------------------
+LINUX6 = {"kernel.model": "linux-6"}
+RTO_S = TEACHING.wire.rtt_s + 0.2  # linux-6 tcp_set_rto: SRTT + tcp_rto_min = 200.1 ms
+
+
+def _keepalive(think: str, overrides: dict | None = None, requests: int = 3):
+    return serve("sendfile", "teaching", {**LINUX6, **(overrides or {})}, connections=1,
+                 requests=requests, file_size="256KiB", header_bytes=0, cache="warm",
+                 think_time=think)
+
+
+@pytest.mark.parametrize("cwnd, idle_rtos, want", [
+    (80, 1.5, 40),    # 1.5 - 1 = 0.5 > 0: one halving; 0.5 - 1 < 0 stops
+    (80, 2.0, 40),    # 2 - 1 = 1 > 0: one; 1 - 1 = 0 is not > 0
+    (80, 2.5, 20),    # two halvings
+    (80, 10, 10),     # 80 -> 40 -> 20 -> 10: no longer above the initial window
+    (15, 3, 10),      # 15 >> 1 = 7, raised to the initial window 10
+    (8, 50, 8),       # below IW10 (after a loss): the old window is the floor
+    (100, 1.0001, 50),  # called only past one RTO, so the first test is always > 0
+])
+def test_restart_window_halves_once_per_rto_after_the_first(cwnd, idle_rtos, want):
+    """tcp_cwnd_restart: while ((delta -= rto) > 0 && cwnd > restart) cwnd >>= 1, and the
+    result is max(cwnd, min(IW10, old cwnd))."""
+    from iosim.kernel.tcp import restart_cwnd_segs
+
+    assert restart_cwnd_segs(cwnd, 10, idle_rtos * 0.2, 0.2) == want
+
+
+def test_an_idle_keepalive_connection_restarts_in_slow_start():
+    """Think 10 s = 50 RTOs: every later response finds its connection idle with nothing
+    out, so its window goes back to IW10 (any window halves to 10 in 50 halvings) and it
+    takes exactly as long as the first one, which started in slow start from IW10. With
+    the sysctl off the window stays open and the later responses are faster."""
+    on = _keepalive("10s")
+    off = _keepalive("10s", {"kernel.slow_start_after_idle": False})
+    assert on.invariant_violations == off.invariant_violations == []
+    assert on.cwnd_restarts == 2 and off.cwnd_restarts == 0  # requests 2 and 3
+    assert on.latency_p50_s == pytest.approx(on.latency_max_s, rel=1e-9)
+    assert off.latency_max_s == pytest.approx(on.latency_max_s, rel=1e-9)  # the first
+    assert off.latency_p50_s < 0.7 * on.latency_p50_s
+
+
+def test_a_short_think_time_keeps_the_window():
+    """Think 150 ms: the idle time (think + one RTT + half an RTT, about 150.2 ms) is below
+    the RTO (200.1 ms), so tcp_slow_start_after_idle_check does nothing."""
+    short = _keepalive("150ms")
+    assert short.cwnd_restarts == 0
+    assert short.latency_p50_s < 0.7 * short.latency_max_s
+
+
+@pytest.mark.parametrize("overrides", [{"kernel.model": "textbook"},
+                                       {"kernel.tcp_congestion": "bbr"}])
+def test_no_idle_restart_on_textbook_or_bbr(overrides):
+    """The textbook kernel has no restart; BBR sets cong_control, which the check skips."""
+    assert _keepalive("10s", overrides).cwnd_restarts == 0

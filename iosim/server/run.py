@@ -146,6 +146,7 @@ class Server:
         self.connections = 0
         self.problems: list[str] = []  # broken invariants of closed connections (first 100)
         self.delivered = 0  # bytes the closed connections' receivers got in order
+        self.cwnd_restarts = 0  # idle restarts of the closed connections' windows
         self.clients = [Client(self._connect(), self.workers[i % count])
                         for i in range(spec.connections)]
         if spec.arrival == "closed":
@@ -180,6 +181,7 @@ class Server:
     def _check(self, conn: Connection) -> None:
         sock, rx = conn.socket, conn.receiver
         self.delivered += rx.rcv_nxt
+        self.cwnd_restarts += sock.tcp.cwnd_restarts
         if len(self.problems) >= 100:
             return
         if rx.rcv_nxt != sock.write_seq:
@@ -386,7 +388,7 @@ class Server:
             eagain=sum(w.eagain for w in self.workers),
             disk_blocked_s=disk_blocked, page_faults=acct.page_faults,
             disk_requests=acct.disk_requests, evictions=acct.evictions,
-            retransmits=acct.retransmits,
+            retransmits=acct.retransmits, cwnd_restarts=self.cwnd_restarts,
             bottleneck=bottleneck(membus, util, disk_blocked / (len(self.workers) * t)
                                   if t > 0 else 0.0),
             invariant_violations=violations, seed=spec.seed, spec=spec.to_dict(),
