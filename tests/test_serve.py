@@ -338,3 +338,52 @@ def test_a_short_think_time_keeps_the_window():
 def test_no_idle_restart_on_textbook_or_bbr(overrides):
     """The textbook kernel has no restart; BBR sets cong_control, which the check skips."""
     assert _keepalive("10s", overrides).cwnd_restarts == 0
+
+
+# --- run bounds, as simulate()'s (iosim/limits.py) ------------------------------------------
+def test_an_overloaded_open_loop_stops_when_no_byte_is_delivered(capsys):
+    """10^9 requests/s on a 1 Mbit/s link: the first 1448-byte segment needs 11.6 ms on the
+    wire, while the arrivals alone make about one event per ns. The stall bound (1,000,000
+    events, counted 2048 at a time) trips after 489 x 2048 = 1,001,472 events, at about
+    1 ms, with no byte delivered and the requests queued: one line, exit 1."""
+    code = main(["serve", "--path", "sendfile_sg", "--arrival", "open", "--rate", "1e9",
+                 "--requests", "10000000", "--file-size", "64KiB", "--set",
+                 "nic.rate=1Mbit/s", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert err.startswith("iosim: stopped: serve sendfile_sg stopped after 1,001,472 events "
+                          "without a byte delivered: 0 of 10,000,000 responses, 0 B delivered "
+                          "at 1 ms simulated; ")
+    assert "requests waiting for their connection" in err
+
+
+def test_max_events_stops_a_serve_run_at_the_next_look(capsys):
+    """--max-events 5000: the bounds are looked at every 2048 events, so the run stops at
+    the first look past 5000, 3 x 2048 = 6144 events."""
+    code = main(["serve", "--requests", "1000", "--max-events", "5000", "--json"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1
+    assert "stopped after 6,144 events, the most this run may take: " in err
+    assert " of 1,000 responses" in err
+
+
+def test_simulated_time_bound_stops_a_serve_run():
+    from iosim.limits import Bounds, RunStopped
+
+    with pytest.raises(RunStopped, match=r"simulated time passed 1 ms"):
+        serve("sendfile_sg", "teaching", connections=4, requests=10_000,
+              bounds=Bounds(max_sim_s=1e-3))
+
+
+def test_bounds_never_change_a_finished_serve_run(capsys):
+    """Default bounds, generous ones and a wall-clock limit (looked at every 64 events)
+    give the same result: the bounds only read the run."""
+    from iosim.limits import Bounds
+
+    kw = dict(connections=8, requests=200, file_size="16KiB", think_time="1ms")
+    a = serve("read_write", "teaching", **kw)
+    b = serve("read_write", "teaching", **kw, bounds=Bounds(
+        max_events=10**9, stall_events=10**9, max_sim_s=1e9, max_wall_s=3600))
+    assert a.to_json() == b.to_json()
+    d = serve("sendfile_sg", "teaching", connections=4, duration="5ms", file_size="4KiB")
+    assert d.requests > 0 and d.invariant_violations == []
