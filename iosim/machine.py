@@ -63,6 +63,7 @@ class Machine:
         self.file = File(DATA_FILE, scenario.offset_bytes + scenario.size_bytes,
                          self.page_bytes)
         self.sender = None  # the path's SimPy process, set by simulate()
+        self.stream_prefix_bytes = 0  # stream bytes before the file's (a path's header)
         self.first_push = env.event()
         self.socket.on_push.append(self._first_push)
         if scenario.watch_page is not None:

@@ -16,6 +16,8 @@ PROGRAMS = {
     "sendfile_sg": (["sendfile()"], False),
     "splice": (["pipe()", "splice()"], False),
     "msg_zerocopy": (["setsockopt()", "read()", "send()", "recvmsg()"], True),
+    "writev_sendfile": (["send()", "sendfile()"], True),  # the header is copied
+    "vmsplice_splice": (["pipe()", "read()", "vmsplice()", "splice()"], True),
 }
 
 

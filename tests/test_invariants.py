@@ -16,7 +16,10 @@ def test_invariants_hold(path, size, buffer, cache, overrides, seed):
     assert r.membus_bytes == 2 * r.cpu_copy_bytes + r.dma_copy_bytes
     assert r.mode_switches == 2 * r.syscalls
     assert r.nic_dma_bytes == size  # no loss: each byte crosses the NIC once
-    assert r.disk_dma_bytes == (size if cache == "cold" else 0) or overrides.get(
+    # writev_sendfile sends its first 256 B from a header buffer: a smaller stream is all
+    # header and reads nothing from the file
+    reads = cache == "cold" and not (path == "writev_sendfile" and size <= 256)
+    assert r.disk_dma_bytes == (size if reads else 0) or overrides.get(
         "kernel.page_cache") in ("256KiB", "1MiB")
     assert r.copies >= 1.0
     assert r.sim_time_s > 0
