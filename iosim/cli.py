@@ -875,7 +875,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "paths":
             for name, spec in PATHS.items():
-                print(f"{name:13} {spec.summary}")
+                print(f"{name:{max(map(len, PATHS))}} {spec.summary}")
             return 0
         if args.command == "keys":
             print(format_keys(args.prefix))

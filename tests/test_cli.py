@@ -21,7 +21,8 @@ def run(capsys, *argv):
 
 
 # the issue-17 paths after writev_sendfile: (CPU, DMA) copies per byte, cold, 1 MiB
-NEW_PATHS: dict[str, tuple[float, float]] = {"vmsplice_splice": (1.0, 2.0)}
+NEW_PATHS: dict[str, tuple[float, float]] = {"vmsplice_splice": (1.0, 2.0),
+                                             "io_uring_send_zc": (1.0, 2.0)}
 
 
 def test_compare_json_gives_the_textbook_table(capsys):

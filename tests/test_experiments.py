@@ -122,7 +122,8 @@ def test_copies_chart_shows_cold_and_warm_syscalls(ran):
 
 
 # the issue-17 paths after writev_sendfile that a writer reaches
-NEW_VERDICTS: set[tuple[str, str]] = {("writer_userbuf", "vmsplice_splice")}
+NEW_VERDICTS: set[tuple[str, str]] = {("writer_userbuf", "vmsplice_splice"),
+                                      ("writer_userbuf", "io_uring_send_zc")}
 
 
 def test_failure_charts_answer_their_question(ran):

@@ -25,6 +25,7 @@ TEXTBOOK_COLD = {
     "msg_zerocopy": (1, 2),
     "writev_sendfile": (0, 2),
     "vmsplice_splice": (1, 2),
+    "io_uring_send_zc": (1, 2),
 }
 # CPU-copied bytes besides the file's: writev_sendfile's 256-byte header (part of N)
 HEADER = {"writev_sendfile": 256}
@@ -105,7 +106,7 @@ def test_skbs_frags_and_irqs(cold, path):
     r = cold[path]
     assert r.skbs == N // B + EXTRA_SKBS.get(path, 0)
     zero_copy = path in ("sendfile_sg", "splice", "msg_zerocopy", "writev_sendfile",
-                         "vmsplice_splice")
+                         "vmsplice_splice", "io_uring_send_zc")
     assert r.frags == (N // P if zero_copy else 0)
     # one interrupt per disk completion, per TX completion and per ACK. In slow start the
     # congestion window (IW10 = 14480 bytes, then doubling) cuts the first 64 KiB skbs into

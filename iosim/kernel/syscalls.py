@@ -90,21 +90,29 @@ def _read_linux6(task: Task, cache: PageCache, file: File, pos: int, buf: UserBu
 def read(task: Task, cache: PageCache, file: File, pos: int, buf: UserBuffer, nbytes: int):
     """read(fd, buf, n): page cache -> user buffer, one CPU copy (copy_to_user)."""
     t0 = task.syscall("read")
+    if min(nbytes, MAX_RW_COUNT, file.size_bytes - pos) <= 0:
+        return 0
+    nbytes = yield from read_into(task, cache, file, pos, buf, nbytes)
+    task.leave("read", t0, nbytes, events.PAGE_CACHE, events.USER_BUFFER)
+    return nbytes
+
+
+def read_into(task: Task, cache: PageCache, file: File, pos: int, buf: UserBuffer,
+              nbytes: int):
+    """The work of read() inside the kernel (``vfs_read`` -> ``filemap_read``), for
+    read() and for io_uring's IORING_OP_READ_FIXED: bytes copied into ``buf``."""
     count = min(nbytes, MAX_RW_COUNT)
     nbytes = min(count, file.size_bytes - pos)
     if nbytes <= 0:
         return 0
     if cache.linux6:
-        nbytes = yield from _read_linux6(task, cache, file, pos, buf, count)
-        task.leave("read", t0, nbytes, events.PAGE_CACHE, events.USER_BUFFER)
-        return nbytes
+        return (yield from _read_linux6(task, cache, file, pos, buf, count))
     pages = yield from _cached(task, cache, file, pos, nbytes)
     buf.touch(0, nbytes)  # copy_to_user faults in buffer pages never touched
     task.copy(nbytes, events.PAGE_CACHE, events.USER_BUFFER, file.size_bytes, file_offset=pos,
               buffer=buf.number)
     buf.fill(0, _file_runs(file, pages, pos, nbytes))
     # no need to let time catch up here: the next push or sleep does (one event less)
-    task.leave("read", t0, nbytes, events.PAGE_CACHE, events.USER_BUFFER)
     return nbytes
 
 
