@@ -87,6 +87,8 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
         "copy_bandwidth": ("rate", "memcpy speed of one core on cold data"),
         "copy_bandwidth_cached": ("rate", "memcpy speed of one core when the source is in its "
                                           "last-level cache"),
+        "aes_gcm_bandwidth": ("rate", "AES-GCM encryption speed of one core (software kTLS: "
+                                      "each record read and written once)"),
         "cache_size": ("size", "last-level cache: a copy source whose working set fits in it "
                                "is read from the cache, not DRAM"),
         "mode_switch": ("time", "one user<->kernel transition (a syscall makes two)"),
@@ -124,6 +126,8 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
         "sg": ("bool", "scatter-gather DMA (NETIF_F_SG)"),
         "csum_offload": ("bool", "checksum offload; textbook: the kernel drops SG without it; "
                                  "linux-6: checksums in software, linearizing shared frags"),
+        "tls_offload": ("bool", "kTLS TX offload (TLS_DEVICE): the NIC encrypts the records, "
+                                "so ktls_sendfile needs no CPU pass"),
         "loopback": ("bool", "the loopback device: no DMA and no wire; the receiver's copy "
                              "out of the skb is what moves the bytes"),
     },
@@ -159,6 +163,9 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
     },
 }
 
+
+# keys added after profiles were written: a profile without them gets these values
+LATER_KEYS: dict[str, Any] = {"cpu.aes_gcm_bandwidth": "1GB/s", "nic.tls_offload": False}
 
 MAX_FILE_BYTES = 2**63 - 1
 """The largest file Linux holds (MAX_LFS_FILESIZE on 64-bit): sizes and offsets stay below."""
@@ -356,6 +363,8 @@ def _build(name: str, source: str, raw: dict[str, dict[str, Any]], origin: str,
         for key, (kind, meaning) in spec.items():
             parser, _, example = _KINDS[kind]
             dotted = f"{section}.{key}"
+            if key not in raw.get(section, {}) and dotted in LATER_KEYS:
+                raw.setdefault(section, {})[key] = LATER_KEYS[dotted]
             if key not in raw.get(section, {}):
                 raise ConfigError(f"{origin}: missing key '{dotted}' ({meaning}): "
                                   f"expected {example}")

@@ -64,6 +64,7 @@ class Machine:
                          self.page_bytes)
         self.sender = None  # the path's SimPy process, set by simulate()
         self.stream_prefix_bytes = 0  # stream bytes before the file's (a path's header)
+        self.stream_extra_bytes = 0  # stream bytes besides size_bytes (kTLS record framing)
         self.first_push = env.event()
         self.socket.on_push.append(self._first_push)
         if scenario.watch_page is not None:
@@ -79,15 +80,25 @@ class Machine:
     @property
     def finished(self) -> bool:
         """Every byte delivered, or the sender gone with nothing left in flight."""
-        if self.receiver.rcv_nxt >= self.scenario.size_bytes:
+        if self.receiver.rcv_nxt >= self.scenario.size_bytes + self.stream_extra_bytes:
             return True
         return (self.sender is not None and not self.sender.is_alive
                 and not self.socket.rtx)
 
+    @property
+    def delivered_bytes(self) -> int:
+        """The application's bytes the receiver has in order: the stream less its framing
+        (in proportion while the stream is incomplete)."""
+        got, extra = self.receiver.rcv_nxt, self.stream_extra_bytes
+        if not extra:
+            return got
+        size = self.scenario.size_bytes
+        return size if got >= size + extra else got * size // (size + extra)
+
     def check_invariants(self) -> list[str]:
         """End-of-run checks: every byte delivered once, every reference released."""
         out = list(self.acct.violations)
-        want = self.scenario.size_bytes
+        want = self.scenario.size_bytes + self.stream_extra_bytes
         got = self.receiver.rcv_nxt
         if got != want:
             out.append(f"receiver got {got} bytes in order, expected exactly {want}")

@@ -139,7 +139,7 @@ def _result(m: Machine) -> Result:
     a = m.acct
     rx = m.receiver
     sc = m.scenario
-    delivered = m.receiver.rcv_nxt
+    delivered = m.delivered_bytes
     t = m.receiver.last_delivery_s
     cores = m.profile.cpu.cores
     cpu_by = {k: a.cpu_time_s[k] for k in CPU_CATEGORIES}
