@@ -85,3 +85,13 @@ def test_a_store_into_a_registered_buffer_before_the_ack_reaches_the_wire():
 def test_failure_modes_deliver_every_byte(kernel, fault):
     r = simulate("io_uring_send_zc", "512KiB", overrides={"kernel.model": kernel}, **fault)
     assert r.bytes_delivered == 512 << 10 and r.invariant_violations == []
+
+
+def test_a_ring_of_registered_buffers_too_large_to_hold_is_refused(capsys):
+    from iosim import cli
+
+    # registration faults in every page of every buffer: 1e8 buffers of 1 GiB cannot be held
+    assert cli.main(["run", "io_uring_send_zc", "--size", "64KiB", "--zc-buffers",
+                     "100000000", "--buffer", "1GiB"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "key 'zc_buffers'" in err
