@@ -29,8 +29,7 @@ from iosim.kernel.pagecache import File, PageCache
 from iosim.kernel.pipe import Pipe, PipeBuffer
 from iosim.kernel.process import Task
 from iosim.kernel.socket import TcpSocket, take_pieces
-from iosim.kernel.syscalls import MAX_RW_COUNT, PIPE_DEF_BUFFERS
-from iosim.kernel.syscalls import _splice_to_pipe as splice_to_pipe
+from iosim.kernel.syscalls import MAX_RW_COUNT, PIPE_DEF_BUFFERS, splice_to_pipe
 
 TLS_RECORD_BYTES = 16384  # TLS_MAX_PAYLOAD_SIZE: plaintext per record
 TLS_HEADER_BYTES = 5  # TLS_HEADER_SIZE: content type, version, length

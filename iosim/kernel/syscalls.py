@@ -184,7 +184,7 @@ def pipe(task: Task, size_bytes: int, page_bytes: int) -> Pipe:
     return Pipe(size_bytes, page_bytes)
 
 
-def _splice_to_pipe(task: Task, cache: PageCache, file: File, pos: int, nbytes: int,
+def splice_to_pipe(task: Task, cache: PageCache, file: File, pos: int, nbytes: int,
                     pipe: Pipe):
     """filemap_splice_read: reference page-cache pages into pipe buffers; no copy."""
     t0 = max(task.env.now, task.clock_s)
@@ -309,7 +309,7 @@ def ioctl_outq(task: Task, sock: TcpSocket) -> int:
 def splice_in(task: Task, cache: PageCache, file: File, pos: int, pipe: Pipe, nbytes: int):
     """splice(file -> pipe): as many bytes as the pipe has room for."""
     t0 = task.syscall("splice")
-    n = yield from _splice_to_pipe(task, cache, file, pos, nbytes, pipe)
+    n = yield from splice_to_pipe(task, cache, file, pos, nbytes, pipe)
     yield from task.sync()
     task.leave("splice", t0, n, events.FILE, events.PIPE, direction="file -> pipe")
     return n
@@ -334,7 +334,7 @@ def sendfile(task: Task, cache: PageCache, file: File, pos: int, sock: TcpSocket
     internal = Pipe(PIPE_DEF_BUFFERS * file.page_bytes, file.page_bytes)
     done = 0
     while done < nbytes:
-        n = yield from _splice_to_pipe(task, cache, file, pos + done, nbytes - done, internal)
+        n = yield from splice_to_pipe(task, cache, file, pos + done, nbytes - done, internal)
         yield from _splice_from_pipe(task, sock, internal, done + n < nbytes)
         done += n
     yield from task.sync()
