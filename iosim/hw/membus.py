@@ -51,10 +51,12 @@ class MemBus:
         # the first slot only has the capacity left after ready_s
         head = (pos - slot) * cap
         remaining = float(traffic_bytes)
-        while True:
+        while True:  # conditionals, not max()/min(): the same values, fewer calls
             booked = used.get(slot)
-            filled = head if booked is None else max(booked, head)
-            take = min(cap - filled, remaining)
+            filled = head if booked is None or head > booked else booked
+            take = cap - filled
+            if remaining < take:
+                take = remaining
             if take > 0:
                 filled += take
                 if booked is None:
@@ -67,7 +69,8 @@ class MemBus:
             head = 0.0
         if len(used) > 4096:
             self._prune()
-        return max(ready_s, (slot + filled / cap) * slot_s)
+        end_s = (slot + filled / cap) * slot_s
+        return end_s if end_s > ready_s else ready_s
 
     def _prune(self) -> None:
         """Forget the slots before now; a heap pops them, so a bus booked far ahead (an
