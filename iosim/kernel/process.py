@@ -162,6 +162,15 @@ class UserBuffer:
         out: list[list[int]] = []
         pos = self.offset_bytes + start
         end = pos + nbytes
+        if nbytes > 0:  # the common case: every page of the range holds one version
+            pages = self.pages
+            first = pos // self.page_bytes
+            version = pages[first].version
+            for i in range(first + 1, (end - 1) // self.page_bytes + 1):
+                if pages[i].version != version:
+                    break
+            else:
+                return [[version, nbytes]]
         while pos < end:
             i = pos // self.page_bytes
             n = min(end, (i + 1) * self.page_bytes) - pos
