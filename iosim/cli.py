@@ -26,6 +26,7 @@ from tqdm import tqdm
 from iosim import atomic, limits, units
 from iosim._version import model_version
 from iosim.config import (
+    BODY_KINDS,
     CHOICES,
     DEFAULT_PROFILE,
     KERNEL_MODELS,
@@ -46,6 +47,10 @@ from iosim.config import (
 from iosim.host import cli as host_cli
 from iosim.paths import PATHS
 from iosim.result import DOC_HEADER, FIELDS, Result, field_table
+from iosim.server import result as server_result
+from iosim.server.result import ServerResult
+from iosim.server.run import run as run_server
+from iosim.server.spec import load_spec, make_spec
 from iosim.simulate import simulate
 from iosim.sweep import run_sweep
 from iosim.trace import Tracer
@@ -135,6 +140,7 @@ def _add_run_options(p: argparse.ArgumentParser, default_size: str = DEFAULT_SIZ
                    help="read scenario keys (failure modes, size ...) from a bundled scenario "
                         "(`iosim scenarios`) or a TOML file; flags override it")
     _add_failure_options(p)
+    _add_path_options(p)
     if json:
         p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--wall-limit", type=_wall_limit, metavar="TIME",
@@ -189,10 +195,40 @@ def _add_failure_options(p: argparse.ArgumentParser) -> None:
                    help="place user buffers this many bytes past a page boundary")
 
 
+def _on_off(text: str) -> str:
+    """``on``/``off`` as the scenario's ``true``/``false``."""
+    value = {"on": "true", "off": "false"}.get(text.strip().lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected on or off, got {text!r}")
+    return value
+
+
+def _add_path_options(p: argparse.ArgumentParser) -> None:
+    """Options of one path each (scenario keys), shared by run, compare and explain."""
+    g = p.add_argument_group("path options")
+    g.add_argument("--header", dest="header_bytes", metavar="SIZE",
+                   help="writev_sendfile: response header bytes before the file (default "
+                        "256B, part of --size)")
+    g.add_argument("--cork", type=_on_off, metavar="on|off",
+                   help="writev_sendfile: send the header with MSG_MORE (on, the default) "
+                        "or alone (off)")
+    g.add_argument("--body", choices=BODY_KINDS,
+                   help="writev_sendfile: the body by sendfile() (file, the default) or "
+                        "read() + writev() from a user buffer (user)")
+    g.add_argument("--sq-batch", dest="sq_batch", metavar="N",
+                   help="io_uring_send_zc: operations per io_uring_enter() (default 1)")
+    g.add_argument("--sqpoll", action="store_const", const="true",
+                   help="io_uring_send_zc: a kernel thread polls the rings (no syscalls)")
+    g.add_argument("--no-zc", dest="zc", action="store_const", const="false",
+                   help="io_uring_send_zc: plain IORING_OP_SEND (copies) for comparison")
+
+
+PATH_FLAGS = ("header_bytes", "cork", "body", "sq_batch", "sqpoll", "zc")
 FAILURE_FLAGS = ("writer", "writer_rate", "writer_at", "pressure", "pressure_interval_s",
                  "pressure_reader", "truncate_at_s", "loss", "drop", "offset_bytes",
                  "buffer_offset_bytes")
-SCENARIO_FLAGS = ("size_bytes", "cache", "buffer_bytes", "zc_buffers", *FAILURE_FLAGS)
+SCENARIO_FLAGS = ("size_bytes", "cache", "buffer_bytes", "zc_buffers", *FAILURE_FLAGS,
+                  *PATH_FLAGS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -232,6 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("paths", help="list the paths")
     fields = sub.add_parser("fields", help="the fields of a run's result and what they mean")
     fields.add_argument("--markdown", action="store_true", help="as docs/results.md holds them")
+    fields.add_argument("--serve", action="store_true",
+                        help="the fields of a server run (iosim serve; docs/server.md)")
+    _add_serve_parser(sub)
     keys = sub.add_parser("keys", help="list every profile key: kind, default per bundled "
                                        "profile, meaning")
     keys.add_argument("prefix", nargs="?", default="", metavar="PREFIX",
@@ -466,9 +505,10 @@ FAILURE_COLUMNS: tuple[tuple[str, Callable[[Result], Any]], ...] = (
     ("extra frags", lambda r: r.unaligned_extra_frags),
     ("bounce", lambda r: units.format_size(r.bounce_copy_bytes) if r.bounce_copy_bytes else 0),
 )
-# Columns a narrow table gives up first: derived ones (mode sw = 2 x syscalls; CPU + DMA =
-# copies), then detail; the failure columns a run shows go last.
-DROP_ORDER = ("mode sw", "faults", "DMA", "CPU", "membus", "ctx sw", "CPU time", "syscalls")
+# Columns a narrow table gives up first: derived ones (mode sw = 2 x syscalls; DMA = copies
+# - CPU; membus follows from the copies), then detail; the CPU copies, which tell the paths
+# apart, stay longest of the counts; the failure columns a run shows go last.
+DROP_ORDER = ("mode sw", "faults", "DMA", "membus", "ctx sw", "CPU", "CPU time", "syscalls")
 
 
 def format_table(results: list[Result], wide: bool = False, width: int = TABLE_WIDTH) -> str:
@@ -642,6 +682,7 @@ def _add_teaching_commands(sub) -> None:
     explain.add_argument("-s", "--seed", type=int, default=0, metavar="N",
                          help="RNG seed (default 0)")
     _add_failure_options(explain)
+    _add_path_options(explain)
     quiz = sub.add_parser("quiz", help="OSTEP-style problems; -c prints worked answers")
     quiz.add_argument("-s", "--seed", type=int, default=0, metavar="N",
                       help="problem seed (default 0)")
@@ -700,7 +741,8 @@ def _run_teaching(args: argparse.Namespace, flags: dict[str, str]) -> int:
         raise ConfigError(f"--page: expected a page number from 0, got {args.page}")
     args.size_bytes, args.zc_buffers, args.watch_page = args.size, None, args.page
     _prepare(args, args.path, flags)  # every flag checked, each error naming its flag
-    scenario = {k: getattr(args, k) for k in FAILURE_FLAGS if getattr(args, k) is not None}
+    scenario = {k: getattr(args, k) for k in (*FAILURE_FLAGS, *PATH_FLAGS)
+                if getattr(args, k) is not None}
     print(explain(args.path, args.size, profile=args.profile, page=args.page, cache=args.cache,
                   overrides=dict(args.overrides) or None, seed=args.seed,
                   buffer_bytes=args.buffer_bytes, **scenario), end="")
@@ -819,6 +861,116 @@ def _compare(args: argparse.Namespace, argv: Sequence[str], flags: dict[str, str
     return EXIT_BROKEN_RUN if stopped else status
 
 
+# --- serve: many connections on one host ---------------------------------------------------
+
+SERVE_FLAGS = {  # ServeSpec key -> (flag, metavar, help)
+    "path": ("--path", "PATH", f"the send method: one of {', '.join(PATHS)} (default "
+                               f"sendfile_sg)"),
+    "connections": ("--connections", "N", "concurrent client connections (default 1)"),
+    "requests": ("--requests", "R", "responses to send in all (default 1)"),
+    "duration_s": ("--duration", "TIME", "instead of --requests: start requests until this "
+                                         "simulated time, e.g. 50ms"),
+    "files": ("--files", "N", "files in the set (default 1)"),
+    "file_size_bytes": ("--file-size", "SIZE", "size of every file, or the lognormal median "
+                                               "with --size-sigma (default 64KiB)"),
+    "file_sizes_bytes": ("--file-sizes", "LIST", "file sizes cycled over the set, e.g. "
+                                                 "4KiB,64KiB,1MiB"),
+    "size_sigma": ("--size-sigma", "X", "lognormal sigma of the file sizes (default 0: fixed)"),
+    "zipf_alpha": ("--zipf", "ALPHA", "Zipf popularity exponent (default 0: uniform)"),
+    "requests_per_connection": ("--keepalive", "N", "requests per connection before the "
+                                                    "client reconnects (default 0: never)"),
+    "think_time_s": ("--think", "TIME", "closed loop: client think time (default 0)"),
+    "arrival": ("--arrival", "closed|open", "closed loop, or open loop at --rate"),
+    "rate": ("--rate", "REQ/S", "open loop: Poisson arrival rate in requests per second"),
+    "header_bytes": ("--header", "SIZE", "HTTP-style header per response (default 256)"),
+    "workers": ("--workers", "W", "event-loop workers (default: one per core)"),
+    "model": ("--model", "loop|threads", "event-loop workers (default) or one blocking thread "
+                                         "per connection"),
+    "buffer_bytes": ("--buffer", "SIZE", "user buffer of read_write, mmap_write, msg_zerocopy "
+                                         "(default 64KiB)"),
+    "seed": ("-s", "N", "RNG seed (default 0)"),
+}
+
+
+def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
+    serve = sub.add_parser("serve", help="simulate a server: many connections sharing one "
+                                         "page cache, memory bus and NIC", epilog=EPILOG)
+    serve.add_argument("spec", nargs="?", metavar="SPEC.toml",
+                       help="serve keys (a [serve] table); flags override them")
+    for key, (flag, metavar, text) in SERVE_FLAGS.items():
+        names = [flag, "--seed"] if flag == "-s" else [flag]
+        serve.add_argument(*names, dest=f"serve_{key}", metavar=metavar, help=text)
+    serve.add_argument("--profile", help=f"bundled profile name or a .toml file (default "
+                                         f"{DEFAULT_PROFILE})")
+    serve.add_argument("--cache", choices=("cold", "warm"),
+                       help="start with the files out of (cold) or in the page cache")
+    serve.add_argument("--set", dest="overrides", type=_set_pair, action="append", default=[],
+                       metavar="KEY=VALUE", help="override one profile value (iosim keys)")
+    serve.add_argument("--kernel", dest="overrides", type=_kernel, action="append",
+                       metavar="|".join(KERNEL_MODELS), help="as --set kernel.model=...")
+    serve.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _serve(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    raw = {key: getattr(args, f"serve_{key}") for key in SERVE_FLAGS}
+    raw["profile"], raw["cache"] = args.profile, args.cache
+    origins = {key: flag for key, (flag, _, _) in SERVE_FLAGS.items()}
+    origins.update(profile="--profile", cache="--cache")
+    if args.serve_requests is not None and args.serve_duration_s is not None:
+        raise ConfigError("--requests and --duration: give one of them, not both")
+    if args.spec:
+        spec = load_spec(args.spec, PATHS, **raw)
+    else:
+        spec = make_spec(PATHS, "serve", origins,
+                         **{k: v for k, v in raw.items() if v is not None})
+    profile = load_profile(spec.profile)
+    if args.overrides:
+        profile = profile.with_overrides(dict(args.overrides), origin="--set")
+    if not args.json:
+        _echo(argv)
+    result = run_server(profile, spec)
+    print(_dumps(result.to_dict()) if args.json else format_server(result))
+    if result.invariant_violations:
+        print(f"iosim: invariants broken in serve {spec.path}: "
+              f"{result.invariant_violations[0]}", file=sys.stderr)
+        return EXIT_BROKEN_RUN
+    return 0
+
+
+def format_server(r: ServerResult, width: int = TABLE_WIDTH) -> str:
+    """A readable record of one server run."""
+    cpu = ", ".join(f"{k} {v:.0%}" for k, v in r.cpu_per_core_by_category.items()
+                    if v >= 0.005)
+    spec = r.spec
+    rows = [
+        ("server", f"{r.path} x {r.connections} connections, {r.workers} {r.model} "
+                   f"worker(s) on {r.cores} cores, profile {r.profile['name']}"),
+        ("files", f"{spec['files']} ({units.format_size(r.body_bytes / max(r.requests, 1))} "
+                  f"per response on average), Zipf {spec['zipf_alpha']:g}, {spec['cache']} "
+                  f"cache: hit ratio {r.hit_ratio:.1%}"),
+        ("throughput", f"{r.requests} responses in {units.format_time(r.sim_time_s)}: "
+                       f"{r.requests_per_s:,.0f}/s, goodput "
+                       f"{units.format_rate(r.goodput_bps / 8)}"),  # bits -> bytes
+        ("latency", f"p50 {units.format_time(r.latency_p50_s)}   p95 "
+                    f"{units.format_time(r.latency_p95_s)}   p99 "
+                    f"{units.format_time(r.latency_p99_s)}   max "
+                    f"{units.format_time(r.latency_max_s)}"),
+        ("per request", f"{r.syscalls_per_request:.2f} syscalls, "
+                        f"{r.context_switches_per_request:.2f} context switches, EAGAIN "
+                        f"{r.eagain}"),
+        ("copies", f"{r.copies:.2f} per byte = {r.cpu_copies:.2f} CPU + {r.dma_copies:.2f} DMA;"
+                   f" memory bus {r.membus_bytes_per_byte:.2f} bytes per byte"),
+        ("cpu per core", cpu),
+        ("utilization", f"cpu {r.cpu_utilization:.0%}   membus {r.membus_utilization:.0%}   "
+                        f"link {r.link_utilization:.0%}   disk {r.disk_utilization:.0%}   "
+                        f"workers {r.worker_utilization:.0%}"),
+        ("bottleneck", r.bottleneck),
+        ("invariants", "all hold" if not r.invariant_violations
+         else "; ".join(r.invariant_violations[:3])),
+    ]
+    return _wrap_rows(rows, width)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``iosim`` command; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -836,12 +988,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{name:16} {load_profile(path).description}")
             return 0
         if args.command == "fields":
-            print(DOC_HEADER + field_table() if args.markdown else "\n".join(
-                f"{f.name:24} {' '.join(f.metadata['doc'].split())}" for f in FIELDS), end="")
+            mod = server_result if args.serve else None
+            header, table, fields = ((mod.DOC_HEADER, mod.field_table, mod.FIELDS) if mod
+                                     else (DOC_HEADER, field_table, FIELDS))
+            print(header + table() if args.markdown else "\n".join(
+                f"{f.name:28} {' '.join(f.metadata['doc'].split())}" for f in fields) + "\n",
+                end="")
             return 0
+        if args.command == "serve":
+            return _serve(args, argv)
         if args.command == "paths":
             for name, spec in PATHS.items():
-                print(f"{name:13} {spec.summary}")
+                print(f"{name:{max(map(len, PATHS))}}  {spec.summary}")
             return 0
         if args.command == "keys":
             print(format_keys(args.prefix))

@@ -1,4 +1,4 @@
-"""Builds one run's machine: hardware and kernel on one SimPy environment.
+"""Builds one run's machine: a host (hardware and the shared kernel) and its connections.
 
 The environment carries the run's seeded RNG (``env.rng``), so no component reaches for
 global randomness; the wiring of callbacks (NIC -> socket, wire -> socket) happens here and
@@ -26,14 +26,18 @@ from iosim.kernel.socket import Linux6Socket, TcpSocket
 DATA_FILE = "data.bin"  # the name of the file a run sends (its pages' owner in the trace)
 
 
-class Machine:
-    """Disk, memory bus, CPU, NIC, wire and receiver; page cache, task, socket, one file."""
+class Host:
+    """What every connection of a run shares: disk, memory bus, CPU cores, the NIC and its
+    link; the pages and the one page cache.
 
-    def __init__(self, profile: Profile, scenario: Scenario) -> None:
+    The NIC hands each transmission and TX completion back to the socket that owns the skb
+    (``skb->sk``), so any number of connections can share it.
+    """
+
+    def __init__(self, profile: Profile, seed: int) -> None:
         self.profile = profile
-        self.scenario = scenario
         self.env = env = simpy.Environment()
-        env.rng = random.Random(scenario.seed)
+        env.rng = random.Random(seed)
         self.acct = acct = Accounting()
         p = profile
         self.page_bytes = p.kernel.page_size_bytes
@@ -41,29 +45,69 @@ class Machine:
         self.cpu = Cpu(p.cpu, self.membus, acct)
         self.disk = Disk(p.disk, p.dma.descriptor_s, self.membus, acct)
         # the kernel the mechanisms follow: the textbook's classes, or Linux 6.x's subclasses
-        linux6 = p.kernel.model == "linux-6"
+        self.linux6 = linux6 = p.kernel.model == "linux-6"
         nic_extra = {"packet_tap": p.kernel.packet_tap} if linux6 else {}
         # on loopback the receiver's stack (one skb) and its recv() syscall run on this host
         self.nic = (Linux6Nic if linux6 else Nic)(
             env, p.nic, p.dma, self.membus, self.cpu, p.cpu.irq_s, acct, p.cpu.rx_skb_s,
             p.cpu.rx_frag_s, **nic_extra)
-        self.receiver = Receiver()
         # loopback: the receiver's softirq ACKs as it delivers; there is no wire to cross
-        rtt_s = 0.0 if p.nic.loopback else p.wire.rtt_s
-        self.wire = Wire(env, rtt_s, self.nic.mss_bytes, self.receiver, p.cpu.irq_s, self.cpu,
-                         acct)
+        self.rtt_s = 0.0 if p.nic.loopback else p.wire.rtt_s
         self.pages = Pages(env, acct)
         self.cache = PageCache(env, p.kernel, self.pages, self.disk, self.cpu, p.cpu.irq_s, acct)
-        self.task = Task(env, self.cpu, p.cpu, self.pages, acct)
-        self.socket = (Linux6Socket if linux6 else TcpSocket)(
-            env, p.kernel, p.nic, p.cpu, self.cpu, self.nic, self.pages, acct, rtt_s)
-        self.nic.on_wire = self.wire.carry
-        self.nic.on_tx_complete = self.socket.tx_complete
+        self.wires: dict[object, Wire] = {}  # socket -> the wire to its receiver
+        self.nic.on_wire = self._on_wire
+        self.nic.on_tx_complete = _tx_complete
+
+    def _on_wire(self, skb, snapshot, end_s: float) -> None:
+        self.wires[skb.sk].carry(skb, snapshot, end_s)
+
+    def new_task(self) -> Task:
+        """A new single-threaded task (a process, a worker thread) on this host's cores."""
+        return Task(self.env, self.cpu, self.profile.cpu, self.pages, self.acct)
+
+
+def _tx_complete(skb) -> None:
+    skb.sk.tx_complete(skb)
+
+
+class Connection:
+    """One TCP connection of a host: its socket (send buffer, TCP state), the wire to its
+    receiver and the receiver; built from the same kernel classes for one run or a server."""
+
+    def __init__(self, host: Host) -> None:
+        p = host.profile
+        self.receiver = Receiver()
+        self.wire = Wire(host.env, host.rtt_s, host.nic.mss_bytes, self.receiver, p.cpu.irq_s,
+                         host.cpu, host.acct)
+        self.socket = (Linux6Socket if host.linux6 else TcpSocket)(
+            host.env, p.kernel, p.nic, p.cpu, host.cpu, host.nic, host.pages, host.acct,
+            host.rtt_s)
         self.wire.on_ack = self.socket.on_ack
-        self.file = File(DATA_FILE, scenario.offset_bytes + scenario.size_bytes,
+        host.wires[self.socket] = self.wire
+
+    def close(self, host: Host) -> None:
+        """Forget the connection's wire (its socket sends nothing more)."""
+        del host.wires[self.socket]
+
+
+class Machine(Host):
+    """One run of ``simulate()``: the host, one task, one connection, one file."""
+
+    def __init__(self, profile: Profile, scenario: Scenario, header_bytes: int = 0) -> None:
+        """``header_bytes``: the stream's first bytes come from user memory, not the file
+        (a path that sends its own header), so the file is that much shorter."""
+        super().__init__(profile, scenario.seed)
+        self.scenario = scenario
+        self.conn = conn = Connection(self)
+        self.receiver, self.wire, self.socket = conn.receiver, conn.wire, conn.socket
+        self.task = self.new_task()
+        self.file = File(DATA_FILE, scenario.offset_bytes + scenario.size_bytes - header_bytes,
                          self.page_bytes)
         self.sender = None  # the path's SimPy process, set by simulate()
-        self.first_push = env.event()
+        self.stream_prefix_bytes = 0  # stream bytes before the file's (a path's header)
+        self.stream_extra_bytes = 0  # stream bytes besides size_bytes (kTLS record framing)
+        self.first_push = self.env.event()
         self.socket.on_push.append(self._first_push)
         if scenario.watch_page is not None:
             self.pages.watch.add((self.file.name,
@@ -78,15 +122,25 @@ class Machine:
     @property
     def finished(self) -> bool:
         """Every byte delivered, or the sender gone with nothing left in flight."""
-        if self.receiver.rcv_nxt >= self.scenario.size_bytes:
+        if self.receiver.rcv_nxt >= self.scenario.size_bytes + self.stream_extra_bytes:
             return True
         return (self.sender is not None and not self.sender.is_alive
                 and not self.socket.rtx)
 
+    @property
+    def delivered_bytes(self) -> int:
+        """The application's bytes the receiver has in order: the stream less its framing
+        (in proportion while the stream is incomplete)."""
+        got, extra = self.receiver.rcv_nxt, self.stream_extra_bytes
+        if not extra:
+            return got
+        size = self.scenario.size_bytes
+        return size if got >= size + extra else got * size // (size + extra)
+
     def check_invariants(self) -> list[str]:
         """End-of-run checks: every byte delivered once, every reference released."""
         out = list(self.acct.violations)
-        want = self.scenario.size_bytes
+        want = self.scenario.size_bytes + self.stream_extra_bytes
         got = self.receiver.rcv_nxt
         if got != want:
             out.append(f"receiver got {got} bytes in order, expected exactly {want}")

@@ -14,11 +14,11 @@ from matplotlib.container import BarContainer
 
 import iosim
 from iosim import charts, cli
-from iosim.experiments import available, harness, run_experiment
+from iosim.experiments import available, harness, run_experiment, server_scaling
 from iosim.experiments.harness import cell, result_columns
 
-EXPERIMENTS = ["bandwidth_vs_size", "bottleneck_map", "copies", "failure_modes", "timeline",
-               "whatif_hardware"]
+EXPERIMENTS = ["bandwidth_vs_size", "bottleneck_map", "copies", "failure_modes",
+               "server_scaling", "timeline", "whatif_hardware"]
 REPLAYED_ROWS = 8  # rows of each CSV simulated again (evenly spaced)
 
 
@@ -66,6 +66,11 @@ def test_quick_run_writes_charts_and_replayable_csv(name, ran):
     assert rows
     step = max(1, len(rows) // REPLAYED_ROWS)
     for row in rows[::step]:
+        if name == "server_scaling":  # iosim.serve's rows
+            inputs = json.loads(row["inputs"])
+            expected = server_scaling.row(row["panel"], inputs, iosim.serve(**inputs))
+            assert {k: row[k] for k in expected} == {k: cell(v) for k, v in expected.items()}
+            continue
         result = iosim.simulate(**json.loads(row["inputs"]))
         if name == "bottleneck_map":  # the chart's own columns
             assert row["bottleneck"] == result.bottleneck
@@ -121,6 +126,11 @@ def test_copies_chart_shows_cold_and_warm_syscalls(ran):
     assert warm > cold
 
 
+# the issue-17 paths after writev_sendfile that a writer reaches
+NEW_VERDICTS: set[tuple[str, str]] = {("writer_userbuf", "vmsplice_splice"),
+                                      ("writer_userbuf", "io_uring_send_zc")}
+
+
 def test_failure_charts_answer_their_question(ran):
     out, _, figures = ran("failure_modes")
     with (out / "failure_modes.csv").open() as fh:
@@ -137,7 +147,9 @@ def test_failure_charts_answer_their_question(ran):
     verdicts = {(r["sweep"], r["path"]) for r in rows if r["integrity"] != "exact"}
     assert verdicts == {("writer_write", "sendfile_sg"), ("writer_write", "splice"),
                         ("writer_shared", "sendfile_sg"), ("writer_shared", "splice"),
-                        ("writer_userbuf", "msg_zerocopy")}
+                        ("writer_userbuf", "msg_zerocopy"),
+                        ("writer_write", "writev_sendfile"), ("writer_shared", "writev_sendfile"),
+                        *NEW_VERDICTS}
     assert set(figures) == {f"failure_modes_{s}" for s in (
         "loss", "writer_write", "writer_shared", "writer_userbuf", "writer_private",
         "pressure", "misaligned")}
@@ -212,7 +224,9 @@ def test_ctrl_c_keeps_the_runs_that_finished(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(harness.Case, "run", interrupted_at_the_fourth)
     assert cli.main(["experiment", "copies", "--quick", "--out", str(tmp_path)]) == 130
     err = capsys.readouterr().err
-    assert err == f"iosim: interrupted after 3 of 12 runs; wrote them to {tmp_path}/copies.csv\n"
+    runs = 2 * len(iosim.PATHS)  # every path, cold and warm
+    assert err == (f"iosim: interrupted after 3 of {runs} runs; wrote them to "
+                   f"{tmp_path}/copies.csv\n")
     with (tmp_path / "copies.csv").open() as fh:
         assert len(list(csv.DictReader(fh))) == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["copies.csv"]
@@ -239,7 +253,7 @@ def test_progress_on_a_terminal_unless_quiet(tty, quiet, shown, tmp_path, capsys
     argv = ["experiment", "copies", "--quick", "--size", "16KiB", "--out", str(tmp_path)]
     assert cli.main(argv + ["--quiet"] * quiet) == 0
     err = capsys.readouterr().err
-    assert ("copies: " in err and "/12 " in err) == shown, err
+    assert ("copies: " in err and f"/{2 * len(iosim.PATHS)} " in err) == shown, err
 
 
 def test_cli_rejects_an_unknown_experiment(capsys):

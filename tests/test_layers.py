@@ -22,7 +22,8 @@ RANKS: list[tuple[int, tuple[str, ...]]] = [
     (2, ("iosim.hw", "iosim.kernel")),
     (3, ("iosim.paths",)),
     (4, ("iosim.machine", "iosim.faults", "iosim.limits")),
-    (5, ("iosim.simulate", "iosim.charts")),  # charts: the house style other figures use
+    (5, ("iosim.simulate", "iosim.charts",  # charts: the house style other figures use
+         "iosim.server")),  # many connections on one host: beside simulate, not on it
     (6, ("iosim.teach", "iosim.sweep", "iosim.host")),
     (7, ("iosim.experiments",)),  # built on the sweeps and charts
     (8, ("iosim.cli", "iosim")),

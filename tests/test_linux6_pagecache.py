@@ -423,6 +423,8 @@ def test_linux6_every_byte_once_and_every_reread_a_refault(path, size, buffer, c
     # every page read from the disk a second time is a refault (workingset_refault)
     capacity = load_profile("teaching", overrides).kernel.page_cache_bytes // PAGE
     first = size if cache == "cold" else max(0, size - capacity * PAGE)  # never cached
+    if path == "writev_sendfile" and size <= 256:
+        first = 0  # all header: nothing is read from the file
     last = size - (-(-size // PAGE) - 1) * PAGE  # a read of the last page moves this
     extra = r.disk_dma_bytes - first
     if last == PAGE:

@@ -231,7 +231,8 @@ class Validation:
         for row in rows:
             if len(row) < len(head):  # a skipped row: its reason runs on
                 lines.append("  ".join([c.ljust(w) if i < lead - 1 else c.rjust(w)
-                                        for i, (c, w) in enumerate(zip(row, widths, strict=False))]
+                                        for i, (c, w) in enumerate(zip(row[:lead], widths[:lead],
+                                                                       strict=True))]
                                        + [row[lead]]))
             else:
                 lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)

@@ -13,6 +13,7 @@ from typing import Any
 from iosim import events
 
 FILE, ANON = "file", "anon"
+KERNEL = "kernel"  # the kernel's own pages (kTLS records): no file, no user mapping
 
 
 class Page:

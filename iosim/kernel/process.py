@@ -35,13 +35,14 @@ class Task:
         self.busy_s += duration_s
 
     def copy(self, nbytes: int, src: str, dst: str, working_set_bytes: int | None = None,
-             note: str = "", **args) -> None:
+             note: str = "", bandwidth_bytes_per_s: float | None = None, **args) -> None:
         """Book a CPU copy of ``nbytes`` from buffer ``src`` to ``dst`` on the task's clock;
         ``working_set_bytes`` is the size of what the source belongs to (see ``Cpu.copy``);
         ``args`` go into the trace (where in the file, which buffer)."""
         now = self.env.now
         start = self.clock_s if self.clock_s > now else now
-        self.clock_s = self.cpu.copy(start, nbytes, working_set_bytes=working_set_bytes)
+        self.clock_s = self.cpu.copy(start, nbytes, working_set_bytes=working_set_bytes,
+                                     bandwidth_bytes_per_s=bandwidth_bytes_per_s)
         self.busy_s += self.clock_s - start
         if self.acct.trace is not None:
             self.acct.trace.add(events.copy("cpu", events.CPU, src, dst, start, self.clock_s,

@@ -9,6 +9,7 @@ an in-place writer can change what goes on the wire.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from iosim.kernel.page import Page
 
@@ -101,6 +102,7 @@ class SkBuff:
     truesize: int = 0
     host_truesize: int = 0  # charged to sk_wmem_alloc while this clone is in qdisc/driver
     sent_s: float = 0.0  # when this transmission leaves (its EDT)
+    sk: Any = None  # skb->sk: the socket that owns it (a host's NIC hands completions back)
 
     def add_linear(self, runs: list[list[int]], nbytes: int) -> None:
         """Account ``nbytes`` of copied data whose versions are ``runs``."""
@@ -116,7 +118,7 @@ class SkBuff:
         Frags keep the versions they had when attached, so the NIC can tell what changed.
         """
         v = SkBuff(seq=seq, len=nbytes, zc_id=self.zc_id, parent=self, frag_src=self.frag_src,
-                   frag_working_set_bytes=self.frag_working_set_bytes)
+                   frag_working_set_bytes=self.frag_working_set_bytes, sk=self.sk)
         start = seq - self.seq
         end = start + nbytes
         if self.linear_len and start < self.linear_len:
@@ -139,7 +141,7 @@ class SkBuff:
         on it, as ``skb_split`` does), or None."""
         rest = SkBuff(seq=self.seq + nbytes, len=self.len - nbytes, zc_id=self.zc_id,
                       frag_src=self.frag_src,
-                      frag_working_set_bytes=self.frag_working_set_bytes)
+                      frag_working_set_bytes=self.frag_working_set_bytes, sk=self.sk)
         cut = None
         if nbytes < self.linear_len:
             n_rest = self.linear_len - nbytes

@@ -24,7 +24,9 @@ def program(m, sc):
             for _ in range(sc.zc_buffers)]
     in_flight: list[int | None] = [None] * len(ring)  # notification id using each buffer
     done: set[int] = set()
-    next_id = 0  # the kernel numbers the MSG_ZEROCOPY sends it accepts
+    # the kernel numbers the socket's accepted MSG_ZEROCOPY sends from 0; on a keep-alive
+    # connection (iosim serve) earlier responses used the first ids
+    next_id = sock.zc_next_id
     sends = 0
 
     def reap(until_id):

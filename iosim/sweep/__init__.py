@@ -22,6 +22,7 @@ from tqdm import tqdm
 from iosim import atomic
 from iosim._version import __version__, model_version
 from iosim.config import ConfigError, Profile
+from iosim.server.run import run as run_server
 from iosim.simulate import simulate
 from iosim.sweep.executors import (
     Pool,
@@ -144,7 +145,7 @@ def _kept(record: dict[str, Any]) -> dict[str, Any]:
     kept = {k: record[k] for k in KEPT_RECORD_FIELDS}
     if kept["result"] is not None:
         kept["result"] = {k: v for k, v in kept["result"].items()
-                          if k not in ("profile", "scenario")}
+                          if k not in ("profile", "scenario", "spec")}
     return kept
 
 
@@ -211,7 +212,8 @@ def run_point(point: Point, loaded: dict[str, Profile] | None = None) -> dict[st
         raise RuntimeError(f"this worker builds other inputs for run {point.key} than the "
                            f"client (another iosim version or profile file?)")
     try:  # the spec's own values: what a file or a flag would give (rates with their unit)
-        result = simulate(point.path, point.size, profile=profile, **dict(point.scenario))
+        result = (run_server(profile, scenario) if point.serve else
+                  simulate(point.path, point.size, profile=profile, **dict(point.scenario)))
         record = _record(point.key, profile_dict, scenario_dict, result=result.to_dict())
     except Exception as exc:
         record = _record(point.key, profile_dict, scenario_dict, error=exc)

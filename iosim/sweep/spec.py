@@ -24,7 +24,6 @@ from iosim.config import (
     SCHEMA,
     ConfigError,
     Profile,
-    Scenario,
     known_keys,
     load_profile,
     make_scenario,
@@ -32,11 +31,13 @@ from iosim.config import (
 )
 from iosim.limits import available_memory_bytes
 from iosim.paths import PATHS
+from iosim.server import spec as serve_spec
 from iosim.sweep.store import run_key
 
 ALIASES = {"size": "size_bytes"}
 RANGE_KEYS = ("start", "stop", "num", "scale", "step", "factor")
-TOP_LEVEL = ("description", "base", "grid")
+TOP_LEVEL = ("description", "base", "grid", "run")
+RUNS = ("simulate", "serve")  # what each point runs: iosim.simulate or iosim.serve
 MAX_POINTS = 1_000_000  # runs in one sweep: its rows are held in memory
 CLIENT_BYTES_PER_POINT = 16 * 1024  # a point, its kept record and its row (~10 KiB measured)
 
@@ -56,9 +57,11 @@ class Point:
     """Row columns: path, profile, every scenario key and the profile keys the spec sets."""
     key: str
     """Run-store key: hash of the effective profile, scenario and iosim version."""
+    serve: bool = False
+    """A server run (``run = "serve"``): ``scenario`` holds ServeSpec keys, path included."""
 
     def build(self, origin: str = "sweep", loaded: dict[str, Profile] | None = None
-              ) -> tuple[Profile, Scenario]:
+              ) -> tuple[Profile, Any]:
         """The effective profile (before the path's own overrides) and scenario of this run.
 
         ``loaded`` keeps base profiles between calls; a caller holds it for one sweep or
@@ -70,6 +73,9 @@ class Point:
         profile = loaded[self.profile]
         if self.overrides:
             profile = profile.with_overrides(dict(self.overrides), origin=origin)
+        if self.serve:
+            return profile, serve_spec.make_spec(PATHS, origin, profile=self.profile,
+                                                 **dict(self.scenario))
         scenario = make_scenario(self.path, self.size, PATHS, origin=origin,
                                  **dict(self.scenario))
         return profile, scenario
@@ -86,6 +92,8 @@ class SweepSpec:
     """Key -> values, in spec order; the first axis varies slowest."""
     directory: Path
     """Where relative profile paths are resolved: the spec file's folder."""
+    serve: bool = False
+    """Points are ``iosim.serve`` runs (``run = "serve"``)."""
 
     def points(self, version: str) -> list[Point]:
         """Every grid point, in grid order, each validated by building its inputs."""
@@ -98,6 +106,8 @@ class SweepSpec:
     def _point(self, chosen: dict[str, Any], loaded: dict[str, Profile],
                profiles: dict[tuple, dict[str, Any]], version: str) -> Point:
         values = {**self.base, **chosen}
+        if self.serve:
+            return self._serve_point(values, chosen, loaded, profiles, version)
         for key, what in (("path", "path"), ("size_bytes", "size")):
             if key not in values:
                 raise ConfigError(f"{self.source}: no {what}: set {what!r} in [base] or [grid]")
@@ -130,6 +140,38 @@ class SweepSpec:
                                    key=run_key(profile_dict, scenario_dict, version))
 
 
+    def _serve_point(self, values: dict[str, Any], chosen: dict[str, Any],
+                     loaded: dict[str, Profile], profiles: dict[tuple, dict[str, Any]],
+                     version: str) -> Point:
+        """A server run's point: ServeSpec keys and profile keys."""
+        origin = self.source + (" (" + ", ".join(f"{k}={v!r}" for k, v in chosen.items()) + ")"
+                                if chosen else "")
+        profile_name = values.get("profile", DEFAULT_PROFILE)
+        if not isinstance(profile_name, str):
+            raise ConfigError(f"{origin}: key 'profile': expected a profile name or a .toml "
+                              f"file, got {profile_name!r}")
+        ref = str((self.directory / profile_name).resolve()) if profile_name.endswith(
+            ".toml") else profile_name
+        overrides = tuple((k, v) for k, v in values.items() if "." in k)
+        options = tuple((k, v) for k, v in values.items() if k != "profile" and "." not in k)
+        point = Point(dict(options).get("path", serve_spec.DEFAULTS["path"]), None, ref,
+                      overrides, options, {}, "", serve=True)
+        try:
+            if (ref, overrides) not in profiles:
+                profiles[ref, overrides] = point.build(origin, loaded)[0].to_dict()
+            built = serve_spec.make_spec(PATHS, origin, profile=ref, **dict(options))
+        except ConfigError as exc:
+            text = str(exc)
+            raise ConfigError(text if text.startswith(self.source) else
+                              f"{self.source}: {text}") from None
+        spec_dict = built.to_dict()
+        inputs = {"path": built.path, "profile": profile_name,
+                  **{k: v for k, v in spec_dict.items() if k not in ("path", "profile")},
+                  **dict(_profile_column(profiles[ref, overrides], k) for k, _ in overrides)}
+        return dataclasses.replace(point, inputs=inputs,
+                                   key=run_key(profiles[ref, overrides], spec_dict, version))
+
+
 def _profile_column(profile_dict: dict[str, Any], dotted: str) -> tuple[str, Any]:
     """``nic.rate`` -> (``nic.rate_bytes_per_s``, value): the field name carries the unit.
 
@@ -153,8 +195,13 @@ def load_spec(spec: str | Path | Mapping[str, Any]) -> SweepSpec:
         if key not in TOP_LEVEL:
             raise ConfigError(f"{source}: unknown top-level key {key!r}; expected "
                               f"{', '.join(TOP_LEVEL)}")
-    base = _table(data, "base", source)
-    grid = _table(data, "grid", source)
+    run = data.get("run", "simulate")
+    if run not in RUNS:
+        raise ConfigError(f"{source}: key 'run': expected one of {', '.join(RUNS)}, got "
+                          f"{run!r}")
+    serve = run == "serve"
+    base = _table(data, "base", source, serve)
+    grid = _table(data, "grid", source, serve)
     for key, value in base.items():
         if isinstance(value, list | dict):
             raise ConfigError(f"{source}: [base] key {key!r}: expected one value, got "
@@ -175,7 +222,7 @@ def load_spec(spec: str | Path | Mapping[str, Any]) -> SweepSpec:
                           f"{units.format_size(points * CLIENT_BYTES_PER_POINT)} of memory "
                           f"({CLIENT_BYTES_PER_POINT // 1024} KiB each) and this machine has "
                           f"{units.format_size(free)} available: split it into several specs")
-    return SweepSpec(name, source, base, axes, directory)
+    return SweepSpec(name, source, base, axes, directory, serve)
 
 
 def _check_scalar(value: Any, where: str) -> None:
@@ -184,7 +231,8 @@ def _check_scalar(value: Any, where: str) -> None:
                           f"got {value!r}")
 
 
-def _table(data: Mapping[str, Any], table: str, source: str) -> dict[str, Any]:
+def _table(data: Mapping[str, Any], table: str, source: str, serve: bool = False
+           ) -> dict[str, Any]:
     """The [base] or [grid] table with canonical keys; ``[grid.nic] rate`` -> ``nic.rate``."""
     raw = data.get(table, {})
     if not isinstance(raw, dict):
@@ -195,11 +243,20 @@ def _table(data: Mapping[str, Any], table: str, source: str) -> dict[str, Any]:
             for sub, subvalue in value.items():
                 out[_check_key(f"{key}.{sub}", table, source)] = subvalue
         else:
-            out[_check_key(key, table, source)] = value
+            out[_check_key(key, table, source, serve)] = value
     return out
 
 
-def _check_key(key: str, table: str, source: str) -> str:
+def _check_key(key: str, table: str, source: str, serve: bool = False) -> str:
+    if serve:
+        key = serve_spec.ALIASES.get(key, key)
+        if key in serve_spec.DEFAULTS or key in known_keys():
+            return key
+        close = difflib.get_close_matches(key, [*serve_spec.DEFAULTS, *known_keys()], n=3)
+        hint = (f"did you mean {' or '.join(close)}?" if close else
+                f"expected a serve key ({', '.join(serve_spec.DEFAULTS)}) or a profile key "
+                f"like nic.rate")
+        raise ConfigError(f"{source}: [{table}] unknown key {key!r}; {hint}")
     key = ALIASES.get(key, key)
     scenario_keys = ["size_bytes", *SCENARIO_DEFAULTS]
     if key in ("path", "profile") or key in scenario_keys or key in known_keys():
@@ -235,13 +292,14 @@ def _unit(key: str) -> tuple[Any, bool] | None:
         kind = SCHEMA[section][name][0]
         return {"time": (units.parse_time, False), "size": (units.parse_size, True),
                 "rate": (units.parse_rate, False), "count": (_number, True)}.get(kind)
-    if key in ("path", "profile", "cache"):
+    if key in ("path", "profile", "cache", "model", "arrival"):
         return None
     if key.endswith("_bytes"):
         return units.parse_size, True
     if key.endswith("_s"):
         return units.parse_time, False
-    return _number, key == "seed" or isinstance(SCENARIO_DEFAULTS.get(key), int)
+    default = SCENARIO_DEFAULTS.get(key, serve_spec.DEFAULTS.get(key))
+    return _number, key == "seed" or (isinstance(default, int) and not isinstance(default, bool))
 
 
 def _number(value: Any) -> float:

@@ -17,7 +17,7 @@ from iosim.atomic import write_bytes
 
 # Result fields a row does not repeat: the inputs hold them (path, seed, scenario) or the
 # swept part of them (profile).
-_COVERED_BY_INPUTS = ("path", "seed", "scenario", "profile")
+_COVERED_BY_INPUTS = ("path", "seed", "scenario", "profile", "spec")
 
 
 def make_row(inputs: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from iosim.events import DISK, IRQ_ACK, Event, Kind, title
+from iosim.events import CPU, DISK, IRQ_ACK, Event, Kind, title
 from iosim.result import Result
 from iosim.simulate import simulate
 from iosim.trace import Tracer
@@ -115,6 +115,9 @@ class Span:
     start_s: float
     end_s: float
     what: str
+    category: str = ""
+    """What the stretch's time is spent on (``the disk``, ``CPU copies`` ...), set where the
+    stretch is found so a reader never classifies it by its words."""
 
 
 def _is_step(e: Event) -> bool:
@@ -125,20 +128,29 @@ def _is_step(e: Event) -> bool:
     return e.kind in (Kind.QUEUED, Kind.IRQ, Kind.CWND)
 
 
-def _describe(e: Event) -> str:
+ACKS = "waiting for ACKs (congestion window)"
+
+
+def _describe(e: Event) -> tuple[str, str]:
+    """(what the step is, what its time is spent on)."""
     if e.kind is Kind.QUEUED:
-        return "the sender pushes an skb to the NIC"
+        return "the sender pushes an skb to the NIC", "sender CPU work"
     if e.kind is Kind.CWND:
-        return "the ACK opens the congestion window: the held-back data goes out"
+        opens = "the ACK opens the congestion window: the held-back data goes out"
+        return opens, opens
     if not e.is_slice:
-        return title(e)
+        return title(e), title(e)
     if e.kind is Kind.COPY:
-        return f"{e.who} copy {e.src} -> {e.dst}"
+        return f"{e.who} copy {e.src} -> {e.dst}", "CPU copies" if e.who == CPU else "DMA"
     if e.kind is Kind.WIRE:
-        return "wire: an skb on the link"
+        return "wire: an skb on the link", "the link"
     if e.kind is Kind.DISK:
-        return "disk: the media reads the previous request"
-    return f"the task sleeps: {e.what}" if e.kind is Kind.BLOCK else title(e)
+        return "disk: the media reads the previous request", "the disk"
+    if e.kind is Kind.BLOCK:
+        # asleep until the disk's data arrives: the disk's time
+        return (f"the task sleeps: {e.what}",
+                "the disk" if e.what.startswith("disk read") else "sleeping")
+    return title(e), title(e)
 
 
 def _sender_work(events: tuple[Event, ...], a_s: float, b_s: float) -> str:
@@ -183,7 +195,8 @@ def critical_path(run: Run) -> list[Span]:
             and e.end_s <= last_s + EPS_S]
     if not wire:
         return []  # loopback: no link to walk back from
-    spans = [Span(wire[-1].end_s, last_s, "half an RTT: the last segment reaches the receiver")]
+    spans = [Span(wire[-1].end_s, last_s, "half an RTT: the last segment reaches the receiver",
+                  "propagation")]
     steps = [e for e in events if _is_step(e)]
     index = {id(e): i for i, e in enumerate(steps)}
     media = [e for e in events if e.kind is Kind.DISK]
@@ -192,7 +205,7 @@ def critical_path(run: Run) -> list[Span]:
     opened = [e for e in events if e.kind is Kind.CWND]
     cur = wire[-1]
     while cur.start_s > EPS_S:
-        spans.append(Span(cur.start_s, cur.end_s, _describe(cur)))
+        spans.append(Span(cur.start_s, cur.end_s, *_describe(cur)))
         start = cur.start_s
         if cur.kind is Kind.CWND:  # the ACK that opened the window, at the same instant
             acks = [e for e in steps if _is_ack(e) and abs(e.start_s - start) < EPS_S]
@@ -205,7 +218,7 @@ def critical_path(run: Run) -> list[Span]:
             if sent:
                 spans.append(Span(sent[-1].end_s, start,
                                   "a round trip: the data reaches the receiver, its ACK returns"
-                                  if rtt_s else "the local receiver ACKs"))
+                                  if rtt_s else "the local receiver ACKs", ACKS))
                 cur = sent[-1]
                 continue
         if cur.is_slice and cur.track in ("dma", "cpu") and not any(
@@ -221,7 +234,8 @@ def critical_path(run: Run) -> list[Span]:
                 cur = busy[-1]
                 continue
             queued = next(e.args["queued_at_s"] for e in media if e.start_s == start)
-            spans.append(Span(queued, start, "disk latency: the request waits for the media"))
+            spans.append(Span(queued, start, "disk latency: the request waits for the media",
+                              "the disk"))
             start = queued
         before = [e for e in steps[:index.get(id(cur), len(steps))]
                   if e.end_s <= start + EPS_S and e is not cur and e.track != "disk"]
@@ -241,5 +255,5 @@ def critical_path(run: Run) -> list[Span]:
             merged[-1] = Span(merged[-1].start_s, s.end_s, "")
         else:
             merged.append(s)
-    return [s if s.what else Span(s.start_s, s.end_s, _sender_work(events, s.start_s, s.end_s))
-            for s in merged]
+    return [s if s.what else Span(s.start_s, s.end_s, _sender_work(events, s.start_s, s.end_s),
+                                  "sender CPU work") for s in merged]
