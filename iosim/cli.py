@@ -26,6 +26,7 @@ from tqdm import tqdm
 from iosim import atomic, limits, units
 from iosim._version import model_version
 from iosim.config import (
+    BODY_KINDS,
     CHOICES,
     DEFAULT_PROFILE,
     KERNEL_MODELS,
@@ -139,6 +140,7 @@ def _add_run_options(p: argparse.ArgumentParser, default_size: str = DEFAULT_SIZ
                    help="read scenario keys (failure modes, size ...) from a bundled scenario "
                         "(`iosim scenarios`) or a TOML file; flags override it")
     _add_failure_options(p)
+    _add_path_options(p)
     if json:
         p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--wall-limit", type=_wall_limit, metavar="TIME",
@@ -193,10 +195,40 @@ def _add_failure_options(p: argparse.ArgumentParser) -> None:
                    help="place user buffers this many bytes past a page boundary")
 
 
+def _on_off(text: str) -> str:
+    """``on``/``off`` as the scenario's ``true``/``false``."""
+    value = {"on": "true", "off": "false"}.get(text.strip().lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected on or off, got {text!r}")
+    return value
+
+
+def _add_path_options(p: argparse.ArgumentParser) -> None:
+    """Options of one path each (scenario keys), shared by run, compare and explain."""
+    g = p.add_argument_group("path options")
+    g.add_argument("--header", dest="header_bytes", metavar="SIZE",
+                   help="writev_sendfile: response header bytes before the file (default "
+                        "256B, part of --size)")
+    g.add_argument("--cork", type=_on_off, metavar="on|off",
+                   help="writev_sendfile: send the header with MSG_MORE (on, the default) "
+                        "or alone (off)")
+    g.add_argument("--body", choices=BODY_KINDS,
+                   help="writev_sendfile: the body by sendfile() (file, the default) or "
+                        "read() + writev() from a user buffer (user)")
+    g.add_argument("--sq-batch", dest="sq_batch", metavar="N",
+                   help="io_uring_send_zc: operations per io_uring_enter() (default 1)")
+    g.add_argument("--sqpoll", action="store_const", const="true",
+                   help="io_uring_send_zc: a kernel thread polls the rings (no syscalls)")
+    g.add_argument("--no-zc", dest="zc", action="store_const", const="false",
+                   help="io_uring_send_zc: plain IORING_OP_SEND (copies) for comparison")
+
+
+PATH_FLAGS = ("header_bytes", "cork", "body", "sq_batch", "sqpoll", "zc")
 FAILURE_FLAGS = ("writer", "writer_rate", "writer_at", "pressure", "pressure_interval_s",
                  "pressure_reader", "truncate_at_s", "loss", "drop", "offset_bytes",
                  "buffer_offset_bytes")
-SCENARIO_FLAGS = ("size_bytes", "cache", "buffer_bytes", "zc_buffers", *FAILURE_FLAGS)
+SCENARIO_FLAGS = ("size_bytes", "cache", "buffer_bytes", "zc_buffers", *FAILURE_FLAGS,
+                  *PATH_FLAGS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -473,9 +505,10 @@ FAILURE_COLUMNS: tuple[tuple[str, Callable[[Result], Any]], ...] = (
     ("extra frags", lambda r: r.unaligned_extra_frags),
     ("bounce", lambda r: units.format_size(r.bounce_copy_bytes) if r.bounce_copy_bytes else 0),
 )
-# Columns a narrow table gives up first: derived ones (mode sw = 2 x syscalls; CPU + DMA =
-# copies), then detail; the failure columns a run shows go last.
-DROP_ORDER = ("mode sw", "faults", "DMA", "CPU", "membus", "ctx sw", "CPU time", "syscalls")
+# Columns a narrow table gives up first: derived ones (mode sw = 2 x syscalls; DMA = copies
+# - CPU; membus follows from the copies), then detail; the CPU copies, which tell the paths
+# apart, stay longest of the counts; the failure columns a run shows go last.
+DROP_ORDER = ("mode sw", "faults", "DMA", "membus", "ctx sw", "CPU", "CPU time", "syscalls")
 
 
 def format_table(results: list[Result], wide: bool = False, width: int = TABLE_WIDTH) -> str:
@@ -649,6 +682,7 @@ def _add_teaching_commands(sub) -> None:
     explain.add_argument("-s", "--seed", type=int, default=0, metavar="N",
                          help="RNG seed (default 0)")
     _add_failure_options(explain)
+    _add_path_options(explain)
     quiz = sub.add_parser("quiz", help="OSTEP-style problems; -c prints worked answers")
     quiz.add_argument("-s", "--seed", type=int, default=0, metavar="N",
                       help="problem seed (default 0)")
@@ -707,7 +741,8 @@ def _run_teaching(args: argparse.Namespace, flags: dict[str, str]) -> int:
         raise ConfigError(f"--page: expected a page number from 0, got {args.page}")
     args.size_bytes, args.zc_buffers, args.watch_page = args.size, None, args.page
     _prepare(args, args.path, flags)  # every flag checked, each error naming its flag
-    scenario = {k: getattr(args, k) for k in FAILURE_FLAGS if getattr(args, k) is not None}
+    scenario = {k: getattr(args, k) for k in (*FAILURE_FLAGS, *PATH_FLAGS)
+                if getattr(args, k) is not None}
     print(explain(args.path, args.size, profile=args.profile, page=args.page, cache=args.cache,
                   overrides=dict(args.overrides) or None, seed=args.seed,
                   buffer_bytes=args.buffer_bytes, **scenario), end="")
@@ -970,7 +1005,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args, argv)
         if args.command == "paths":
             for name, spec in PATHS.items():
-                print(f"{name:13} {spec.summary}")
+                print(f"{name:{max(map(len, PATHS))}}  {spec.summary}")
             return 0
         if args.command == "keys":
             print(format_keys(args.prefix))

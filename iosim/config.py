@@ -87,6 +87,8 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
         "copy_bandwidth": ("rate", "memcpy speed of one core on cold data"),
         "copy_bandwidth_cached": ("rate", "memcpy speed of one core when the source is in its "
                                           "last-level cache"),
+        "aes_gcm_bandwidth": ("rate", "AES-GCM encryption speed of one core (software kTLS: "
+                                      "each record read and written once)"),
         "cache_size": ("size", "last-level cache: a copy source whose working set fits in it "
                                "is read from the cache, not DRAM"),
         "mode_switch": ("time", "one user<->kernel transition (a syscall makes two)"),
@@ -124,6 +126,8 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
         "sg": ("bool", "scatter-gather DMA (NETIF_F_SG)"),
         "csum_offload": ("bool", "checksum offload; textbook: the kernel drops SG without it; "
                                  "linux-6: checksums in software, linearizing shared frags"),
+        "tls_offload": ("bool", "kTLS TX offload (TLS_DEVICE): the NIC encrypts the records, "
+                                "so ktls_sendfile needs no CPU pass"),
         "loopback": ("bool", "the loopback device: no DMA and no wire; the receiver's copy "
                              "out of the skb is what moves the bytes"),
     },
@@ -162,6 +166,9 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
     },
 }
 
+
+# keys added after profiles were written: a profile without them gets these values
+LATER_KEYS: dict[str, Any] = {"cpu.aes_gcm_bandwidth": "1GB/s", "nic.tls_offload": False}
 
 MAX_FILE_BYTES = 2**63 - 1
 """The largest file Linux holds (MAX_LFS_FILESIZE on 64-bit): sizes and offsets stay below."""
@@ -359,6 +366,8 @@ def _build(name: str, source: str, raw: dict[str, dict[str, Any]], origin: str,
         for key, (kind, meaning) in spec.items():
             parser, _, example = _KINDS[kind]
             dotted = f"{section}.{key}"
+            if key not in raw.get(section, {}) and dotted in LATER_KEYS:
+                raw.setdefault(section, {})[key] = LATER_KEYS[dotted]
             if key not in raw.get(section, {}):
                 raise ConfigError(f"{origin}: missing key '{dotted}' ({meaning}): "
                                   f"expected {example}")
@@ -460,6 +469,7 @@ def profile_value_text(profile: Profile, dotted: str) -> str:
 
 
 WRITER_KINDS = ("write", "shared", "private", "userbuf")
+BODY_KINDS = ("file", "user")  # writev_sendfile's body: sendfile() or a user buffer
 
 
 @dataclass(frozen=True)
@@ -494,6 +504,18 @@ class Scenario:
     truncate_at_s: float | None = None
     loss: float = 0.0
     drop: tuple[int, ...] = ()
+    header_bytes: int = 256
+    """writev_sendfile: the response header sent before the file (part of ``size_bytes``)."""
+    cork: bool = True
+    """writev_sendfile: the header goes with MSG_MORE (corked) or alone."""
+    body: str = "file"
+    """writev_sendfile: the body by sendfile() (``file``) or read() + writev() (``user``)."""
+    sq_batch: int = 1
+    """io_uring_send_zc: operations per io_uring_enter()."""
+    sqpoll: bool = False
+    """io_uring_send_zc: IORING_SETUP_SQPOLL, a kernel thread polls the rings (no syscalls)."""
+    zc: bool = True
+    """io_uring_send_zc: IORING_OP_SEND_ZC (true) or a plain IORING_OP_SEND (false)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The effective scenario, for the record."""
@@ -570,6 +592,12 @@ _SCENARIO_PARSERS: dict[str, Callable[[Any], Any]] = {
     "truncate_at_s": _optional(units.parse_time),
     "loss": _number,
     "drop": _int_list(_count),
+    "header_bytes": units.parse_size,
+    "cork": _flag,
+    "body": _text,
+    "sq_batch": _count,
+    "sqpoll": _flag,
+    "zc": _flag,
 }
 
 
@@ -621,10 +649,11 @@ def _check_scenario(sc: Scenario, origin: str, origins: Mapping[str, str],
         return ConfigError(f"{origins.get(key, origin)}: key {key!r}: expected {expected}, "
                            f"got {shown!r}")
 
-    for key in ("size_bytes", "buffer_bytes", "zc_buffers"):
+    for key in ("size_bytes", "buffer_bytes", "zc_buffers", "sq_batch"):
         if getattr(sc, key) <= 0:
             raise bad(key, "a positive value", getattr(sc, key))
     for key in ("seed", "offset_bytes", "buffer_offset_bytes", "watch_page", "writer_rate",
+                "header_bytes",
                 "pressure", "pressure_reader", "truncate_at_s"):
         if (getattr(sc, key) or 0) < 0:
             raise bad(key, "zero or more", getattr(sc, key))
@@ -640,6 +669,8 @@ def _check_scenario(sc: Scenario, origin: str, origins: Mapping[str, str],
                                  "intervals stop simulated time from advancing)", sc.writer_rate)
     if sc.cache not in ("cold", "warm"):
         raise bad("cache", "'cold' or 'warm'", sc.cache)
+    if sc.body not in BODY_KINDS:
+        raise bad("body", f"one of {', '.join(BODY_KINDS)}", sc.body)
     if sc.writer is not None and sc.writer not in WRITER_KINDS:
         raise bad("writer", f"one of {', '.join(WRITER_KINDS)}", sc.writer)
     if sc.writer is None and (sc.writer_rate or sc.writer_at):

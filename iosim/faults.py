@@ -70,7 +70,12 @@ class Writer:
             if acct.trace is not None:
                 acct.trace.add(events.user_store(now, page and page.serial, page and page.index))
             return
-        index = (m.scenario.offset_bytes + offset) // page_bytes
+        if offset < m.stream_prefix_bytes:  # a header in user memory, copied: no file page
+            m.cpu.run(now, m.profile.cpu.page_fault_s, "writer")
+            if acct.trace is not None:
+                acct.trace.add(events.user_store(now, None, None))
+            return
+        index = (m.scenario.offset_bytes + offset - m.stream_prefix_bytes) // page_bytes
         if self.kind == "private":
             copied = index not in self.cowed
             if copied:  # first store: fault, copy the page, map the copy

@@ -37,8 +37,11 @@ SIM_BOUND_FACTOR = 1000  # times the shortest time the slowest device needs for 
 CACHE_PAGE_BYTES = 400
 BUFFER_PAGE_BYTES = 256
 BUFFER_SLOT_BYTES = 8  # a user buffer keeps one list slot per page, touched or not
-MULTI_BUFFER_PATHS = ("msg_zerocopy",)  # paths that cycle through zc_buffers buffers
-BUFFER_PATHS = ("read_write", "msg_zerocopy")  # paths with a user buffer
+# paths that cycle through zc_buffers buffers
+MULTI_BUFFER_PATHS = ("msg_zerocopy", "vmsplice_splice", "io_uring_send_zc")
+BUFFER_PATHS = ("read_write", "msg_zerocopy", "writev_sendfile", "vmsplice_splice",
+                "io_uring_send_zc")  # paths with a user buffer (writev_sendfile: --body user)
+REGISTERED_PATHS = ("io_uring_send_zc",)  # registration faults in every buffer page
 
 
 class RunStopped(RuntimeError):
@@ -85,9 +88,11 @@ def state_bytes(profile: Profile, sc: Scenario) -> tuple[int, str]:
         cache_pages = min(cache_pages, file_pages)
     buffers = sc.zc_buffers if sc.path in MULTI_BUFFER_PATHS else 1
     slots = -(-(sc.buffer_offset_bytes % page + sc.buffer_bytes) // page)
-    touched = min(slots, file_pages + 1)
+    touched = slots if sc.path in REGISTERED_PATHS else min(slots, file_pages + 1)
+    has_buffer = sc.path in BUFFER_PATHS and not (sc.path == "writev_sendfile"
+                                                  and sc.body == "file")
     buffer_bytes = (buffers * (slots * BUFFER_SLOT_BYTES + touched * BUFFER_PAGE_BYTES)
-                    if sc.path in BUFFER_PATHS else 0)
+                    if has_buffer else 0)
     cache_bytes = cache_pages * CACHE_PAGE_BYTES
     if buffer_bytes > cache_bytes:
         return cache_bytes + buffer_bytes, "zc_buffers" if buffers > 1 else "buffer_bytes"

@@ -94,15 +94,19 @@ class Connection:
 class Machine(Host):
     """One run of ``simulate()``: the host, one task, one connection, one file."""
 
-    def __init__(self, profile: Profile, scenario: Scenario) -> None:
+    def __init__(self, profile: Profile, scenario: Scenario, header_bytes: int = 0) -> None:
+        """``header_bytes``: the stream's first bytes come from user memory, not the file
+        (a path that sends its own header), so the file is that much shorter."""
         super().__init__(profile, scenario.seed)
         self.scenario = scenario
         self.conn = conn = Connection(self)
         self.receiver, self.wire, self.socket = conn.receiver, conn.wire, conn.socket
         self.task = self.new_task()
-        self.file = File(DATA_FILE, scenario.offset_bytes + scenario.size_bytes,
+        self.file = File(DATA_FILE, scenario.offset_bytes + scenario.size_bytes - header_bytes,
                          self.page_bytes)
         self.sender = None  # the path's SimPy process, set by simulate()
+        self.stream_prefix_bytes = 0  # stream bytes before the file's (a path's header)
+        self.stream_extra_bytes = 0  # stream bytes besides size_bytes (kTLS record framing)
         self.first_push = self.env.event()
         self.socket.on_push.append(self._first_push)
         if scenario.watch_page is not None:
@@ -118,15 +122,25 @@ class Machine(Host):
     @property
     def finished(self) -> bool:
         """Every byte delivered, or the sender gone with nothing left in flight."""
-        if self.receiver.rcv_nxt >= self.scenario.size_bytes:
+        if self.receiver.rcv_nxt >= self.scenario.size_bytes + self.stream_extra_bytes:
             return True
         return (self.sender is not None and not self.sender.is_alive
                 and not self.socket.rtx)
 
+    @property
+    def delivered_bytes(self) -> int:
+        """The application's bytes the receiver has in order: the stream less its framing
+        (in proportion while the stream is incomplete)."""
+        got, extra = self.receiver.rcv_nxt, self.stream_extra_bytes
+        if not extra:
+            return got
+        size = self.scenario.size_bytes
+        return size if got >= size + extra else got * size // (size + extra)
+
     def check_invariants(self) -> list[str]:
         """End-of-run checks: every byte delivered once, every reference released."""
         out = list(self.acct.violations)
-        want = self.scenario.size_bytes
+        want = self.scenario.size_bytes + self.stream_extra_bytes
         got = self.receiver.rcv_nxt
         if got != want:
             out.append(f"receiver got {got} bytes in order, expected exactly {want}")

@@ -96,7 +96,13 @@ class Result:
     pages_pinned: int = counter("User pages MSG_ZEROCOPY took a reference on "
                                 "(get_user_pages, one per page per send; the textbook says "
                                 "pinned, Linux takes FOLL_GET references charged as locked "
-                                "memory).")
+                                "memory); vmsplice's references, one per page per call; "
+                                "io_uring's registered buffers, pinned once.")
+    uring_sqes: int = counter("io_uring submission queue entries the program queued "
+                              "(io_uring_send_zc: a read and a send per buffer).")
+    uring_cqes: int = counter("io_uring completion queue entries the program reaped: one "
+                              "per SQE, plus a notification CQE (IORING_CQE_F_NOTIF) per "
+                              "zero-copy send, after the ACK.")
     zerocopy_notifications: int = counter("MSG_ZEROCOPY completions queued on the error "
                                           "queue (before coalescing).")
     linearized_bytes: int = counter("Frag bytes copied into one buffer before DMA: the "

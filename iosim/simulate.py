@@ -75,7 +75,8 @@ def run(profile: Profile, scenario: Scenario, tracer: Tracer | None = None,
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        m = Machine(profile, scenario)
+        head = min(scenario.header_bytes, scenario.size_bytes) if spec.sends_header else 0
+        m = Machine(profile, scenario, head)
         m.acct.trace = tracer
         m.sender = m.env.process(spec.program(m, scenario))
         faults.install(m, scenario)
@@ -139,7 +140,7 @@ def _result(m: Machine) -> Result:
     a = m.acct
     rx = m.receiver
     sc = m.scenario
-    delivered = m.receiver.rcv_nxt
+    delivered = m.delivered_bytes
     t = m.receiver.last_delivery_s
     cores = m.profile.cpu.cores
     cpu_by = {k: a.cpu_time_s[k] for k in CPU_CATEGORIES}

@@ -33,12 +33,15 @@ PROFILE = "nvme-100g-2024"
 SIZE = "16MiB"
 COPYING = ("read_write", "mmap_write", "sendfile", "msg_zerocopy")
 ZERO_COPY = ("sendfile_sg", "splice")
+# the six classic paths this notebook argues about; `iosim experiment whatif_hardware` runs
+# every registered path (writev_sendfile, vmsplice_splice, io_uring_send_zc, ktls_sendfile)
+SHOWN = [p for p in iosim.PATHS if p in (*COPYING, *ZERO_COPY)]
 
 
 def run_all(size=SIZE, cache="warm", **overrides):
     """Every path on PROFILE with some profile values changed."""
     return {p: iosim.simulate(p, size, profile=PROFILE, cache=cache, overrides=overrides)
-            for p in iosim.PATHS}
+            for p in SHOWN}
 
 
 def gbit(r):
@@ -47,7 +50,7 @@ def gbit(r):
 
 shipped = run_all()
 for r in shipped.values():
-    print(f"{r.path:13} {gbit(r):6.1f} Gbit/s, CPU {r.cpu_time_s * 1e3:.2f} ms, "
+    print(f"{r.path:16} {gbit(r):6.1f} Gbit/s, CPU {r.cpu_time_s * 1e3:.2f} ms, "
           f"bottleneck {r.bottleneck}")
 # the paths that do not copy spend the least CPU on the same bytes
 assert max(shipped[p].cpu_time_s for p in ZERO_COPY) < min(
@@ -71,7 +74,7 @@ for g in RATES_GBIT:
                                         for p, r in runs[g].items()))
 assert all(r.bottleneck == "link" for g in RATES_GBIT if g <= 40 for r in runs[g].values())
 leaves_link = {p: min(g for g in RATES_GBIT if runs[g][p].bottleneck != "link")
-               for p in iosim.PATHS}
+               for p in SHOWN}
 assert leaves_link["read_write"] == min(leaves_link.values())
 assert leaves_link["sendfile_sg"] == max(leaves_link.values())
 fastest = runs[RATES_GBIT[-1]]
@@ -95,8 +98,8 @@ charts.sweep_chart([(g, r) for g in RATES_GBIT for r in runs[g].values()],
 
 # %%
 sg_on, sg_off = run_all(), run_all(**{"nic.sg": False})
-for p in iosim.PATHS:
-    print(f"{p:13} CPU copies per byte: SG on {sg_on[p].cpu_copies:g}, "
+for p in SHOWN:
+    print(f"{p:16} CPU copies per byte: SG on {sg_on[p].cpu_copies:g}, "
           f"off {sg_off[p].cpu_copies:g}")
 for p in ZERO_COPY:
     assert (sg_on[p].cpu_copies, sg_off[p].cpu_copies) == (0, 1)
@@ -123,7 +126,7 @@ bus = {gb: run_all(size=BUS_SIZE, **{"nic.rate": "400Gbit/s",
                                      "membus.bandwidth": f"{gb}GB/s"}) for gb in BUS_GBYTE}
 slow, fast = bus[BUS_GBYTE[0]], bus[BUS_GBYTE[-1]]
 for p, r in slow.items():
-    print(f"{p:13} {r.membus_bytes / r.bytes_delivered:g} bus bytes per byte; at "
+    print(f"{p:16} {r.membus_bytes / r.bytes_delivered:g} bus bytes per byte; at "
           f"{BUS_GBYTE[0]} GB/s {gbit(r):5.1f} Gbit/s ({r.bottleneck}), at "
           f"{BUS_GBYTE[-1]} GB/s {gbit(fast[p]):5.1f} Gbit/s ({fast[p].bottleneck})")
 assert parse_size(BUS_SIZE) > slow["read_write"].profile["cpu"]["cache_size_bytes"]
@@ -167,8 +170,8 @@ CACHE_BYTES = [2 * window, 3 * window, 4 * window, 8 * window, parse_size(SIZE)]
 cache_runs = {c: run_all(cache="cold", **{"kernel.page_cache": f"{c}B"})
               for c in CACHE_BYTES}
 small, whole = cache_runs[CACHE_BYTES[0]], cache_runs[CACHE_BYTES[-1]]
-for p in iosim.PATHS:
-    print(f"{p:13} read {small[p].disk_dma_bytes / 2**20:5.1f} MiB from disk with a "
+for p in SHOWN:
+    print(f"{p:16} read {small[p].disk_dma_bytes / 2**20:5.1f} MiB from disk with a "
           f"{CACHE_BYTES[0] // 1024} KiB page cache, {whole[p].disk_dma_bytes / 2**20:.1f} "
           f"MiB with {CACHE_BYTES[-1] // 2**20} MiB; reclaim skipped "
           f"{small[p].reclaim_busy_refs} referenced pages")  # 2**20 bytes per MiB

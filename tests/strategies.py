@@ -44,7 +44,9 @@ losses = st.sampled_from([0.0, 0.0, 0.01])
 # Plain data, so that a benchmark can draw from it without hypothesis.
 EXTREME_PROFILE = {
     "cpu.cores": [1, 8192], "cpu.copy_bandwidth": ["1Mbit/s", "1PB/s"],
-    "cpu.copy_bandwidth_cached": ["1Mbit/s", "1PB/s"], "cpu.cache_size": [1, "1GiB"],
+    "cpu.copy_bandwidth_cached": ["1Mbit/s", "1PB/s"],
+    "cpu.aes_gcm_bandwidth": ["1Mbit/s", "1PB/s"], "nic.tls_offload": [True, False],
+    "cpu.cache_size": [1, "1GiB"],
     "cpu.mode_switch": ["1ns", "1ms"], "cpu.syscall": ["1ns", "1ms"],
     "cpu.context_switch": ["1ns", "10ms"], "cpu.page_fault": ["1ns", "1ms"],
     "cpu.page_pin": ["1ns", "1ms"], "cpu.pipe_op": ["1ns", "1ms"], "cpu.irq": ["1ns", "1ms"],

@@ -126,6 +126,11 @@ def test_copies_chart_shows_cold_and_warm_syscalls(ran):
     assert warm > cold
 
 
+# the issue-17 paths after writev_sendfile that a writer reaches
+NEW_VERDICTS: set[tuple[str, str]] = {("writer_userbuf", "vmsplice_splice"),
+                                      ("writer_userbuf", "io_uring_send_zc")}
+
+
 def test_failure_charts_answer_their_question(ran):
     out, _, figures = ran("failure_modes")
     with (out / "failure_modes.csv").open() as fh:
@@ -142,7 +147,9 @@ def test_failure_charts_answer_their_question(ran):
     verdicts = {(r["sweep"], r["path"]) for r in rows if r["integrity"] != "exact"}
     assert verdicts == {("writer_write", "sendfile_sg"), ("writer_write", "splice"),
                         ("writer_shared", "sendfile_sg"), ("writer_shared", "splice"),
-                        ("writer_userbuf", "msg_zerocopy")}
+                        ("writer_userbuf", "msg_zerocopy"),
+                        ("writer_write", "writev_sendfile"), ("writer_shared", "writev_sendfile"),
+                        *NEW_VERDICTS}
     assert set(figures) == {f"failure_modes_{s}" for s in (
         "loss", "writer_write", "writer_shared", "writer_userbuf", "writer_private",
         "pressure", "misaligned")}
@@ -217,7 +224,9 @@ def test_ctrl_c_keeps_the_runs_that_finished(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(harness.Case, "run", interrupted_at_the_fourth)
     assert cli.main(["experiment", "copies", "--quick", "--out", str(tmp_path)]) == 130
     err = capsys.readouterr().err
-    assert err == f"iosim: interrupted after 3 of 12 runs; wrote them to {tmp_path}/copies.csv\n"
+    runs = 2 * len(iosim.PATHS)  # every path, cold and warm
+    assert err == (f"iosim: interrupted after 3 of {runs} runs; wrote them to "
+                   f"{tmp_path}/copies.csv\n")
     with (tmp_path / "copies.csv").open() as fh:
         assert len(list(csv.DictReader(fh))) == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["copies.csv"]
@@ -244,7 +253,7 @@ def test_progress_on_a_terminal_unless_quiet(tty, quiet, shown, tmp_path, capsys
     argv = ["experiment", "copies", "--quick", "--size", "16KiB", "--out", str(tmp_path)]
     assert cli.main(argv + ["--quiet"] * quiet) == 0
     err = capsys.readouterr().err
-    assert ("copies: " in err and "/12 " in err) == shown, err
+    assert ("copies: " in err and f"/{2 * len(iosim.PATHS)} " in err) == shown, err
 
 
 def test_cli_rejects_an_unknown_experiment(capsys):

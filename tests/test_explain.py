@@ -16,6 +16,10 @@ PROGRAMS = {
     "sendfile_sg": (["sendfile()"], False),
     "splice": (["pipe()", "splice()"], False),
     "msg_zerocopy": (["setsockopt()", "read()", "send()", "recvmsg()"], True),
+    "writev_sendfile": (["send()", "sendfile()"], True),  # the header is copied
+    "vmsplice_splice": (["pipe()", "read()", "vmsplice()", "splice()"], True),
+    "io_uring_send_zc": (["io_uring_setup()", "io_uring_register()", "io_uring_enter()"], True),
+    "ktls_sendfile": (["setsockopt()", "sendfile()"], True),  # the encryption pass
 }
 
 

@@ -93,3 +93,13 @@ def test_a_linux6_resend_without_sg_is_copied_again():
     # review K5: 3 copies of 262144 B (read, write into the socket's frags, GSO) + 1448 B
     assert derived["cpu_copy_bytes"] == 3 * 262144 + 1448 == 787880
     assert any("copied again" in line for line in a.lines)
+
+
+@pytest.mark.parametrize("path", ["writev_sendfile", "vmsplice_splice", "io_uring_send_zc",
+                                  "ktls_sendfile"])
+def test_the_quiz_asks_about_the_issue_17_paths(path):
+    asked = [p for seed in range(40) for p in problems(seed, 4) if path in (p.path, p.other)]
+    assert asked, "the quiz draws from every registered path"
+    for p in asked[:4]:
+        a = answer(p)
+        assert a.ok, a.checks

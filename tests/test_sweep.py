@@ -77,7 +77,7 @@ def test_a_killed_sweep_resumes_without_repeating_stored_runs(tmp_path):
     spec = tmp_path / "resume.toml"
     spec.write_text('[base]\nsize = "16MiB"\ncache = "warm"\n'
                     '[grid]\npath = "all"\nseed = {start = 0, stop = 9, step = 1}\n')
-    total = 60
+    total = 10 * len(iosim.PATHS)  # every path x 10 seeds
     out = tmp_path / "out"
     runs = out / "runs"
     proc = subprocess.Popen(

@@ -27,31 +27,38 @@ class Cpu:
 
     def run(self, ready_s: float, duration_s: float, category: str) -> float:
         """Book ``duration_s`` of CPU work charged to ``category``; return its end time."""
-        self.acct.cpu_time_s[category] += duration_s
+        acct = self.acct
+        acct.cpu_time_s[category] += duration_s
         start, end = self.lanes.reserve(ready_s, duration_s)
-        if self.acct.trace is not None:
-            self.acct.trace.add(events.work(category, start, end))
+        if acct.trace is not None:
+            acct.trace.add(events.work(category, start, end))
         return end
 
     def copy(self, ready_s: float, nbytes: int, category: str = "copy", counted: bool = True,
-             working_set_bytes: int | None = None) -> float:
+             working_set_bytes: int | None = None,
+             bandwidth_bytes_per_s: float | None = None) -> float:
         """Copy ``nbytes``: the core works at its copy speed, the bus carries 2 bytes per byte.
 
         ``counted=False`` for copies that are not the transfer's (another task's COW copy).
         ``working_set_bytes``: the size of the data the source belongs to (a user buffer, a
         file); when it fits in the last-level cache the copy reads from the cache, at
         ``copy_bandwidth_cached``, and neither waits for nor occupies DRAM (its traffic is
-        still counted: the lines are written back later).
+        still counted: the lines are written back later). ``bandwidth_bytes_per_s``: a pass
+        slower than memcpy that also reads and writes every byte (AES-GCM encryption).
         """
         if counted:
             self.acct.cpu_copy_bytes += nbytes
         lane, start = self.lanes.acquire(ready_s)
         if self.cached(working_set_bytes):
             self.membus.count(2 * nbytes)
-            end = start + nbytes / self.spec.copy_bandwidth_cached_bytes_per_s
+            end = start + nbytes / (bandwidth_bytes_per_s
+                                    or self.spec.copy_bandwidth_cached_bytes_per_s)
         else:  # the core stalls on the bus if the bus is the slower of the two
             bus_end = self.membus.transfer(start, 2 * nbytes)  # read + write: 2 bytes/byte
-            end = max(start + nbytes / self.spec.copy_bandwidth_bytes_per_s, bus_end)
+            end = start + nbytes / (bandwidth_bytes_per_s
+                                    or self.spec.copy_bandwidth_bytes_per_s)
+            if bus_end > end:
+                end = bus_end
         self.lanes.occupy(lane, start, end)
         self.acct.cpu_time_s[category] += end - start
         if self.acct.trace is not None:
@@ -68,7 +75,9 @@ class Cpu:
             end = start + nbytes / self.spec.copy_bandwidth_cached_bytes_per_s
         else:
             bus_end = self.membus.transfer(start, nbytes)
-            end = max(start + nbytes / self.spec.copy_bandwidth_bytes_per_s, bus_end)
+            end = start + nbytes / self.spec.copy_bandwidth_bytes_per_s
+            if bus_end > end:
+                end = bus_end
         self.lanes.occupy(lane, start, end)
         self.acct.cpu_time_s[category] += end - start
         if self.acct.trace is not None:  # CPU time; its bus bytes are the CHECKSUM event's

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from iosim import events
-from iosim.kernel.page import Pages
+from iosim.kernel.page import ANON, Pages
 from iosim.kernel.process import Task
 from iosim.kernel.skbuff import Frag, Runs, SkBuff, add_run, slice_runs
 from iosim.kernel.tcp import (
@@ -104,13 +104,24 @@ def user_pieces(buffer, start: int, nbytes: int) -> list[tuple]:
     return todo
 
 
+def pipe_origin(buffers) -> tuple[str, int | None]:
+    """Where pipe buffers' pages come from and that data's size: the page cache (splice
+    from a file: the file), a user buffer (vmsplice: user_page_pipe_buf_ops) or the
+    kernel's own pages (kTLS's encrypted records)."""
+    file = next((b.page.file for b in buffers if b.page.file is not None), None)
+    if file is not None or not buffers:
+        return events.PAGE_CACHE, file.size_bytes if file is not None else None
+    if buffers[0].page.kind == ANON:
+        return events.USER_BUFFER, sum(b.len for b in buffers)
+    return events.SOCKET_BUFFER, sum(b.len for b in buffers)
+
+
 def pipe_source(buffers) -> Runs:
-    """The pipe buffers' bytes as a copy source (their page-cache content versions)."""
+    """The pipe buffers' bytes as a copy source (their pages' content versions)."""
     runs: list[list[int]] = []
     for buf in buffers:
         add_run(runs, buf.page.version, buf.len)
-    file = buffers[0].page.file if buffers else None
-    return Runs(runs, events.PAGE_CACHE, file.size_bytes if file is not None else None)
+    return Runs(runs, *pipe_origin(buffers))
 
 
 class TcpSocket:
@@ -143,6 +154,7 @@ class TcpSocket:
         self.zc_pending: dict[int, int] = {}  # notification id -> skbs still holding it
         self.errqueue: list[list[int]] = []  # coalesced [lo, hi] ranges of completed ids
         self._errqueue_event = None
+        self._acked = None  # event a task waits on for the next ACK (``acked_event``)
 
     def _make_tcp(self, kernel_spec, rtt_s: float) -> TcpSender:
         return TcpSender(self.env, self.nic, self.acct, self._release, rtt_s)
@@ -193,14 +205,13 @@ class TcpSocket:
             # sock_no_sendpage -> kernel_sendmsg: the page data is copied like write()'s
             yield from self.send_copy(task, pipe_source(buffers), 0, sum(b.len for b in buffers))
             return
-        file = buffers[0].page.file if buffers else None
         yield from self._attach(task, [(b.page, b.offset, b.len, b.version) for b in buffers],
-                                "skb", events.PAGE_CACHE,
-                                file.size_bytes if file is not None else None)
+                                "skb", *pipe_origin(buffers))
 
-    def send_zerocopy(self, task: Task, buffer, start: int, nbytes: int):
+    def send_zerocopy(self, task: Task, buffer, start: int, nbytes: int, fixed: bool = False):
         """send(MSG_ZEROCOPY): pin the user pages and attach them as frags; True (the
-        textbook never refuses).
+        textbook never refuses). ``fixed``: io_uring SEND_ZC from a registered buffer,
+        pinned once at registration, so nothing is pinned here.
 
         Without SG (or on loopback) the kernel copies instead and flags the completion as
         COPIED. Either way one notification id is consumed, completed when every skb
@@ -211,7 +222,7 @@ class TcpSocket:
         self.zc_pending[zc_id] = 1  # the call's own reference, dropped when it returns
         if not self.sg or self.loopback:
             self.acct.zerocopy_copied_sends += 1
-        if self.sg:  # get_user_pages: pin the whole range up front
+        if self.sg and not fixed:  # get_user_pages: pin the whole range up front
             self._get_user_pages(task, buffer, start, nbytes)
         yield from self._attach(task, user_pieces(buffer, start, nbytes), "pin",
                                 events.USER_BUFFER, buffer.working_set_bytes, zc_id)
@@ -300,6 +311,7 @@ class TcpSocket:
         """An ACK (+ SACK) for transmission ``xmit_id``: TCP releases what it covers and
         sends what waited; a writer waiting for room wakes (sk_stream_write_space)."""
         self.tcp.on_ack(ack_seq, sack, xmit_id)
+        self._wake_acked()
         if self.acct.trace is not None:
             self.acct.trace.add(events.queued(self.env.now, self.queued))
         # sk_stream_write_space: wake when free space >= half of what is queued
@@ -348,6 +360,18 @@ class TcpSocket:
     def read_errqueue(self) -> list[int]:
         """recvmsg(MSG_ERRQUEUE): the oldest completion range [lo, hi]."""
         return self.errqueue.pop(0)
+
+    def acked_event(self):
+        """An event that fires when the next ACK has been processed: a program that polls
+        SIOCOUTQ (``tcp_ioctl``: bytes written and not yet ACKed) sleeps until then."""
+        if self._acked is None:
+            self._acked = self.env.event()
+        return self._acked
+
+    def _wake_acked(self) -> None:
+        if self._acked is not None:
+            event, self._acked = self._acked, None
+            event.succeed()
 
     def errqueue_ready(self):
         """An event that fires when a completion is queued (poll(POLLERR))."""
@@ -411,6 +435,7 @@ class ZcRecord:
     refs: int  # skbs holding it, plus a send still running
     copied: bool  # completes with SO_EE_CODE_ZEROCOPY_COPIED
     locked_pages: int = 0
+    uring: bool = False  # an io_uring notification: no optmem, completes as a CQE
 
 
 class Linux6Socket(TcpSocket):
@@ -721,24 +746,33 @@ class Linux6Socket(TcpSocket):
             yield from self.send_copy(task, pipe_source(buffers), 0,
                                       sum(b.len for b in buffers), more)
             return
-        file = buffers[0].page.file if buffers else None
         self._lock()
         yield from self._attach(task, [(b.page, b.offset, b.len, b.version) for b in buffers],
-                                "skb", events.PAGE_CACHE,
-                                file.size_bytes if file is not None else None)
+                                "skb", *pipe_origin(buffers))
         yield from self._finish(task, more)
 
-    def send_zerocopy(self, task: Task, buffer, start: int, nbytes: int):
+    def send_zerocopy(self, task: Task, buffer, start: int, nbytes: int, fixed: bool = False):
         """send(MSG_ZEROCOPY): references on the user pages as frags, in a notification
-        record (``_zc_realloc``); False when refused with ENOBUFS (nothing queued)."""
+        record (``_zc_realloc``); False when refused with ENOBUFS (nothing queued).
+
+        ``fixed``: io_uring SEND_ZC from a registered buffer (``io_uring/net.c:io_send_zc``):
+        the request brings its own notification (``io_uring/notif.c:io_alloc_notif``, one
+        per request, never extended, no optmem nor RLIMIT_MEMLOCK charge per send: the
+        buffer was pinned and accounted once at registration)."""
         self._lock()
-        rec = self._zc_realloc(nbytes)
+        if fixed:
+            rec = ZcRecord(self.zc_next_id, 1, nbytes, 1, self.zc_copied, uring=True)
+            self.zc_next_id += 1
+            self.zc_pending[rec.id] = rec
+        else:
+            rec = self._zc_realloc(nbytes)
         if rec is None:
             self.acct.zerocopy_enobufs += 1
             yield from self._release_sock(task)
             return False
         if self.sg:
-            self._get_user_pages(task, buffer, start, nbytes)
+            if not fixed:
+                self._get_user_pages(task, buffer, start, nbytes)
             yield from self._attach(task, user_pieces(buffer, start, nbytes), ZC_HOLDER,
                                     events.USER_BUFFER, buffer.working_set_bytes, rec)
         else:  # zc = 0: copied like write(); no skb holds the record
@@ -836,8 +870,8 @@ class Linux6Socket(TcpSocket):
         self.locked_pages -= rec.locked_pages
         if rec.copied:
             self.acct.zerocopy_copied_sends += 1
-        if self._notify(rec.id, rec.id + rec.count - 1):  # skb_zerocopy_notify_extend
-            self.optmem -= OPTMEM_RECORD_BYTES
+        if self._notify(rec.id, rec.id + rec.count - 1) and not rec.uring:
+            self.optmem -= OPTMEM_RECORD_BYTES  # skb_zerocopy_notify_extend
 
     def read_errqueue(self) -> list[int]:
         """recvmsg(MSG_ERRQUEUE): the notification skb is consumed, its optmem freed."""
@@ -859,6 +893,7 @@ class Linux6Socket(TcpSocket):
             tcp.backlog.append((self.on_ack, (ack_seq, sack, xmit_id)))
             return
         tcp.on_ack(ack_seq, sack, xmit_id)
+        self._wake_acked()
         if self.acct.trace is not None:
             self.acct.trace.add(events.queued(self.env.now, self.queued))
         if self._space is not None:

@@ -12,7 +12,7 @@ from iosim.kernel.pagecache import DISK_READ, File, PageCache
 from iosim.kernel.pipe import Pipe, PipeBuffer
 from iosim.kernel.process import Mapping, Task, UserBuffer
 from iosim.kernel.skbuff import add_run
-from iosim.kernel.socket import TcpSocket
+from iosim.kernel.socket import TcpSocket, user_pieces
 
 PIPE_DEF_BUFFERS = 16  # the internal pipe of sendfile (do_splice_direct)
 MAX_RW_COUNT = 0x7FFFF000  # one read/write/sendfile call moves at most this many bytes
@@ -21,7 +21,10 @@ MAX_RW_COUNT = 0x7FFFF000  # one read/write/sendfile call moves at most this man
 def _file_runs(file: File, pages, pos: int, nbytes: int) -> list[list[int]]:
     """Content-version runs of file bytes ``pos .. pos+nbytes-1`` held by ``pages``."""
     version = pages[0].version
-    if all(p.version == version for p in pages):  # the common case: one run
+    for p in pages:
+        if p.version != version:
+            break
+    else:  # the common case: one run
         return [[version, nbytes]]
     pb = file.page_bytes
     out: list[list[int]] = []
@@ -90,21 +93,29 @@ def _read_linux6(task: Task, cache: PageCache, file: File, pos: int, buf: UserBu
 def read(task: Task, cache: PageCache, file: File, pos: int, buf: UserBuffer, nbytes: int):
     """read(fd, buf, n): page cache -> user buffer, one CPU copy (copy_to_user)."""
     t0 = task.syscall("read")
+    if min(nbytes, MAX_RW_COUNT, file.size_bytes - pos) <= 0:
+        return 0
+    nbytes = yield from read_into(task, cache, file, pos, buf, nbytes)
+    task.leave("read", t0, nbytes, events.PAGE_CACHE, events.USER_BUFFER)
+    return nbytes
+
+
+def read_into(task: Task, cache: PageCache, file: File, pos: int, buf: UserBuffer,
+              nbytes: int):
+    """The work of read() inside the kernel (``vfs_read`` -> ``filemap_read``), for
+    read() and for io_uring's IORING_OP_READ_FIXED: bytes copied into ``buf``."""
     count = min(nbytes, MAX_RW_COUNT)
     nbytes = min(count, file.size_bytes - pos)
     if nbytes <= 0:
         return 0
     if cache.linux6:
-        nbytes = yield from _read_linux6(task, cache, file, pos, buf, count)
-        task.leave("read", t0, nbytes, events.PAGE_CACHE, events.USER_BUFFER)
-        return nbytes
+        return (yield from _read_linux6(task, cache, file, pos, buf, count))
     pages = yield from _cached(task, cache, file, pos, nbytes)
     buf.touch(0, nbytes)  # copy_to_user faults in buffer pages never touched
     task.copy(nbytes, events.PAGE_CACHE, events.USER_BUFFER, file.size_bytes, file_offset=pos,
               buffer=buf.number)
     buf.fill(0, _file_runs(file, pages, pos, nbytes))
     # no need to let time catch up here: the next push or sleep does (one event less)
-    task.leave("read", t0, nbytes, events.PAGE_CACHE, events.USER_BUFFER)
     return nbytes
 
 
@@ -119,6 +130,41 @@ def write(task: Task, sock: TcpSocket, source, start: int, nbytes: int, more: bo
                    flags="MSG_MORE")
     else:
         task.leave("write", t0, nbytes, source.label, events.SOCKET)
+    return nbytes
+
+
+class IoVec:
+    """A ``struct iovec`` array as one copy source: writev() copies its segments in order
+    (``lib/iov_iter.c``: one iov_iter over every segment, one tcp_sendmsg call)."""
+
+    def __init__(self, segments: list[tuple[UserBuffer, int, int]]) -> None:
+        self.segments = segments  # (buffer, start, bytes)
+        self.label = events.USER_BUFFER
+        self.working_set_bytes = sum(n for _, _, n in segments)
+
+    def copy_runs(self, start: int, nbytes: int):
+        """copy_from_user over the segments under bytes ``start .. start+nbytes-1``."""
+        out: list[list[int]] = []
+        pos = 0
+        for buf, first, n in self.segments:
+            lo, hi = max(pos, start), min(pos + n, start + nbytes)
+            if lo < hi:
+                for version, k in (yield from buf.copy_runs(first + lo - pos, hi - lo)):
+                    add_run(out, version, k)
+            pos += n
+        return out
+
+
+def writev(task: Task, sock: TcpSocket, iov: IoVec):
+    """writev(sock, iov, n): one syscall, one tcp_sendmsg over every segment
+    (``fs/read_write.c:do_writev`` -> ``sock_write_iter``): the header and the body share
+    skbs as if they were one buffer."""
+    t0 = task.syscall("writev")
+    nbytes = iov.working_set_bytes
+    yield from sock.send_copy(task, iov, 0, nbytes)
+    yield from task.sync()
+    task.leave("writev", t0, nbytes, iov.label, events.SOCKET, f"{len(iov.segments)} iovecs",
+               iovecs=len(iov.segments))
     return nbytes
 
 
@@ -141,7 +187,7 @@ def pipe(task: Task, size_bytes: int, page_bytes: int) -> Pipe:
     return Pipe(size_bytes, page_bytes)
 
 
-def _splice_to_pipe(task: Task, cache: PageCache, file: File, pos: int, nbytes: int,
+def splice_to_pipe(task: Task, cache: PageCache, file: File, pos: int, nbytes: int,
                     pipe: Pipe):
     """filemap_splice_read: reference page-cache pages into pipe buffers; no copy."""
     t0 = max(task.env.now, task.clock_s)
@@ -160,15 +206,21 @@ def _splice_to_pipe(task: Task, cache: PageCache, file: File, pos: int, nbytes: 
     task.pages.get(pages, "pipe")
     task.charge(len(pages) * task.spec.pipe_op_s, "pipe")
     # whole pages in between; only the first and last may be partial
-    head = pos % pb
-    tail = (pos + nbytes) - pages[-1].index * pb
-    last = len(pages) - 1
-    pipe.buffers.extend(
-        PipeBuffer(page, head if i == 0 else 0,
-                   (tail if i == last else pb) - (head if i == 0 else 0), page.version)
-        for i, page in enumerate(pages))
+    _fill_pipe(pipe, pages, pos % pb, (pos + nbytes) - pages[-1].index * pb, pb)
     _trace_pipe(task, events.PAGE_CACHE, events.PIPE, t0, len(pages), nbytes)
     return nbytes
+
+
+def _fill_pipe(pipe: Pipe, pages, head: int, tail: int, page_bytes: int) -> None:
+    """One pipe buffer per page of a contiguous run: whole pages, except that the first
+    starts ``head`` bytes in and the last ends ``tail`` bytes in."""
+    buffers = [PipeBuffer(page, 0, page_bytes, page.version) for page in pages]
+    first = buffers[0]
+    first.offset = head
+    first.len = page_bytes - head
+    last = buffers[-1]
+    last.len = tail - last.offset
+    pipe.buffers.extend(buffers)
 
 
 def _splice_read_linux6(task: Task, cache: PageCache, file: File, pos: int, count: int,
@@ -188,14 +240,9 @@ def _splice_read_linux6(task: Task, cache: PageCache, file: File, pos: int, coun
         spliced = batch[:pipe.free_slots]
         task.pages.get(spliced, "pipe")
         # contiguous pages: only the first and the last may be partial
-        head = at % pb
-        last = len(spliced) - 1
-        last_start = spliced[last].index * pb
+        last_start = spliced[-1].index * pb
         tail = min(end, last_start + pb) - last_start
-        pipe.buffers.extend(
-            PipeBuffer(page, head if i == 0 else 0,
-                       (tail if i == last else pb) - (head if i == 0 else 0), page.version)
-            for i, page in enumerate(spliced))
+        _fill_pipe(pipe, spliced, at % pb, tail, pb)
         done += last_start + tail - at
         task.charge(len(spliced) * task.spec.pipe_op_s, "pipe")
         task.pages.put(batch, "read")
@@ -226,10 +273,47 @@ def _trace_pipe(task: Task, src: str, dst: str, start_s: float, buffers: int, nb
                                         buffers, nbytes))
 
 
+def vmsplice(task: Task, buf: UserBuffer, start: int, nbytes: int, pipe: Pipe,
+             gift: bool = False):
+    """vmsplice(pipe, {buf + start, nbytes}, 1, gift ? SPLICE_F_GIFT : 0): the user pages
+    into the pipe by reference, as many as it has free slots (``fs/splice.c:
+    vmsplice_to_pipe`` -> ``iter_to_pipe``: ``iov_iter_get_pages2`` takes a reference on
+    each page, ``user_page_pipe_buf_ops``). SPLICE_F_GIFT only sets PIPE_BUF_FLAG_GIFT,
+    which lets a later splice *to a file* steal the page (``user_page_pipe_buf_try_steal``);
+    spliced to a socket the page is referenced either way and the flag changes nothing."""
+    t0 = task.syscall("vmsplice")
+    todo = []
+    for page, offset, length, version in user_pieces(buf, start, nbytes):
+        if len(todo) == pipe.free_slots:
+            break
+        todo.append(PipeBuffer(page, offset, length, version))
+    pages = [b.page for b in todo]
+    task.pages.get(pages, "pipe")
+    task.acct.pages_pinned += len(pages)  # get_user_pages references
+    task.charge(len(pages) * (task.spec.page_pin_s + task.spec.pipe_op_s), "pipe")
+    pipe.buffers.extend(todo)
+    n = sum(b.len for b in todo)
+    _trace_pipe(task, events.USER_BUFFER, events.PIPE, t0, len(todo), n)
+    yield from task.sync()
+    flags = "SPLICE_F_GIFT" if gift else ""
+    task.leave("vmsplice", t0, n, events.USER_BUFFER, events.PIPE, flags, flags=flags,
+               pages=len(todo))
+    return n
+
+
+def ioctl_outq(task: Task, sock: TcpSocket) -> int:
+    """ioctl(sock, SIOCOUTQ): bytes written and not yet ACKed (``net/ipv4/tcp.c:tcp_ioctl``:
+    ``tp->write_seq - tp->snd_una``)."""
+    t0 = task.syscall("ioctl")
+    left = sock.write_seq - sock.tcp.snd_una
+    task.leave("ioctl", t0, note="SIOCOUTQ", request="SIOCOUTQ", unacked=left)
+    return left
+
+
 def splice_in(task: Task, cache: PageCache, file: File, pos: int, pipe: Pipe, nbytes: int):
     """splice(file -> pipe): as many bytes as the pipe has room for."""
     t0 = task.syscall("splice")
-    n = yield from _splice_to_pipe(task, cache, file, pos, nbytes, pipe)
+    n = yield from splice_to_pipe(task, cache, file, pos, nbytes, pipe)
     yield from task.sync()
     task.leave("splice", t0, n, events.FILE, events.PIPE, direction="file -> pipe")
     return n
@@ -254,7 +338,7 @@ def sendfile(task: Task, cache: PageCache, file: File, pos: int, sock: TcpSocket
     internal = Pipe(PIPE_DEF_BUFFERS * file.page_bytes, file.page_bytes)
     done = 0
     while done < nbytes:
-        n = yield from _splice_to_pipe(task, cache, file, pos + done, nbytes - done, internal)
+        n = yield from splice_to_pipe(task, cache, file, pos + done, nbytes - done, internal)
         yield from _splice_from_pipe(task, sock, internal, done + n < nbytes)
         done += n
     yield from task.sync()

@@ -7,6 +7,8 @@ chart and the quiz's draws. A path of your own: build a ``PathSpec`` and ``regis
 # ruff: noqa: I001  (the imports' order is the order of PATHS)
 
 from iosim.paths import read_write, mmap_write, sendfile, splice, msg_zerocopy  # noqa: F401
+from iosim.paths import writev_sendfile, vmsplice_splice, io_uring_send_zc  # noqa: F401
+from iosim.paths import ktls_sendfile  # noqa: F401
 from iosim.paths.registry import PAGE_CACHE, PATHS, USER_BUFFER, PathSpec, register, unregister
 
 __all__ = ["PAGE_CACHE", "PATHS", "USER_BUFFER", "PathSpec", "register", "unregister"]

@@ -39,6 +39,9 @@ class PathSpec:
     """Lines ``iosim explain`` shows under the path's header (textbook vs kernel)."""
     overrides: dict[str, object] = field(default_factory=dict)
     """Profile values the path implies (``sendfile``: a NIC without scatter-gather)."""
+    sends_header: bool = False
+    """The program writes a response header itself (``Scenario.header_bytes``, part of
+    ``size_bytes``), so a server hands it the header instead of writing its own."""
 
     @property
     def exposed_to(self) -> tuple[str, ...]:

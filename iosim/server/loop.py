@@ -237,9 +237,12 @@ class CacheView:
 
 class Request:
     """What a path program reads from its machine for one response: the worker's task, the
-    connection's socket, the requested file, the shared cache view; the rest is the host's."""
+    connection's socket, the requested file, the shared cache view; the rest is the host's.
+    A program that frames its stream (a header ahead of the file, kTLS records) says so in
+    ``stream_prefix_bytes``/``stream_extra_bytes``, per response."""
 
-    __slots__ = ("cache", "file", "host", "socket", "task")
+    __slots__ = ("cache", "file", "host", "socket", "stream_extra_bytes",
+                 "stream_prefix_bytes", "task")
 
     def __init__(self, host, task: Task, socket, file, cache) -> None:
         self.host = host
@@ -247,6 +250,8 @@ class Request:
         self.socket = socket
         self.file = file
         self.cache = cache
+        self.stream_prefix_bytes = 0
+        self.stream_extra_bytes = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.host, name)

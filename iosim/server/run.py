@@ -153,6 +153,7 @@ class Server:
         self.end_s = 0.0
         self.body_bytes = 0
         self.response_bytes = 0
+        self.framing_bytes = 0  # stream bytes that are no response's (kTLS record framing)
         self.lookups = self.hits = 0
         self.connections = 0
         self.problems: list[str] = []  # broken invariants of closed connections (first 100)
@@ -307,14 +308,16 @@ class Server:
         self.hits += sum(1 for i in range(file.npages) if find(file, i) is not None)
         start_seq = sock.write_seq
         header = self.spec.header_bytes
-        if header:
+        own_header = PATHS[self.spec.path].sends_header  # writev_sendfile: header + body
+        if header and not own_header:
             buf = w.header_buffer(header, self.host.page_bytes)
             yield from syscalls.write(task, sock, buf, 0, header, more=True)
         sc = self.scenarios.get(file.size_bytes)
         if sc is None:
+            extra = header if own_header else 0
             sc = self.scenarios[file.size_bytes] = Scenario(
-                self.spec.path, file.size_bytes, buffer_bytes=self.spec.buffer_bytes,
-                seed=self.spec.seed)
+                self.spec.path, file.size_bytes + extra, buffer_bytes=self.spec.buffer_bytes,
+                header_bytes=extra, seed=self.spec.seed)
         req = Request(self.host, task, sock, file, CacheView(self.host.cache, self.rmap))
         yield from self.program(req, sc)
         yield from task.sync()
@@ -323,6 +326,7 @@ class Server:
         c.want = sock.write_seq
         self.body_bytes += file.size_bytes
         self.response_bytes += c.want - start_seq
+        self.framing_bytes += req.stream_extra_bytes
         if c.conn.receiver.rcv_nxt < c.want:
             c.done = self.env.event()
             yield c.done
@@ -417,7 +421,7 @@ class Server:
                 "workers": share(sum(w.held_s for w in self.workers), len(self.workers))}
         membus = share(host.membus.busy_s)
         disk_blocked = sum(w.disk_blocked_s for w in self.workers)
-        delivered = self.delivered
+        delivered = self.delivered - self.framing_bytes
 
         def per_byte(nbytes: int) -> float:
             return nbytes / delivered if delivered else 0.0

@@ -553,6 +553,8 @@ class _Builder:
         for serial, index in zip(ids, indexes, strict=True):
             p = self._ref_page(serial, e.src, index)
             if p is None:
+                if op == "get" and holder == "skb":  # the kernel's own pages (kTLS records)
+                    self.counts["frags"] += 1
                 if e.src == ev.PAGE_CACHE and (op, holder) == ("put", "pagecache"):
                     self.counts["evictions"] += 1
                     self.extra["other_pages"] -= 1
@@ -747,7 +749,9 @@ class _Builder:
         new = self._receive(seq, seq + sent, self.pending_lost)
         self.lost_ids, self.pending_lost = [], []
         ack = e.args["ack"]
-        self.counts["bytes_delivered"] = max(self.counts["bytes_delivered"], ack)
+        # the stream's bytes, less any framing (kTLS records) the application never sees
+        self.counts["bytes_delivered"] = min(max(self.counts["bytes_delivered"], ack),
+                                             self.r.bytes_delivered)
         if new:  # the receiver's clock: the last time new bytes arrived
             self.delivered_s = max(self.delivered_s, t_s)
         self.step(t_s, f"receiver gets seq {seq} (+{format_size(e.nbytes)}); in order up to "

@@ -223,6 +223,8 @@ def _topics(e: Event) -> tuple[str, ...]:
         return ("sg",)
     if k is Kind.COPY and e.who == DMA and e.src == DISK:
         return ("k_readahead",)
+    if k is Kind.COPY and e.who == CPU and "AES-GCM" in e.note:
+        return ()  # kTLS's encryption pass: the path's own notes tell it
     if k is Kind.COPY and e.who == CPU and "MSG_ZEROCOPY" in e.note:
         return ("zc_copy", "k_nosg")
     if k is Kind.COPY and e.who == CPU and e.src == PAGE_CACHE and e.dst in (SOCKET_BUFFER,

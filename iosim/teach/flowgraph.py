@@ -158,7 +158,7 @@ def edge_bytes(g: nx.MultiDiGraph, src: str, dst: str, kind: str) -> int:
 
 def _add_references(g: nx.MultiDiGraph, slices: Sequence[Event]) -> None:
     """Page references handed on by syscalls, less what the kernel copied instead."""
-    into_pipe = out_of_pipe = zerocopy = 0
+    into_pipe = out_of_pipe = zerocopy = user_into_pipe = 0
     for e in slices:
         if e.kind is not Kind.SYSCALL:
             continue
@@ -168,14 +168,20 @@ def _add_references(g: nx.MultiDiGraph, slices: Sequence[Event]) -> None:
             out_of_pipe += nbytes
         elif (e.src, e.dst) == (FILE, PIPE):
             into_pipe += nbytes
+        elif (e.src, e.dst) == (USER_BUFFER, PIPE):  # vmsplice: the user's pages
+            user_into_pipe += nbytes
         elif (e.src, e.dst) == (PIPE, SOCKET):
             out_of_pipe += nbytes
         elif e.note == "MSG_ZEROCOPY":
             zerocopy += nbytes
+        elif "zerocopy_bytes" in e.args:  # io_uring_enter's SEND_ZC operations
+            zerocopy += e.args["zerocopy_bytes"]
     internal = any((e.src, e.dst) == (FILE, SOCKET) for e in slices if e.kind is Kind.SYSCALL)
     _add(g, "page cache", "pipe", "reference", into_pipe,
          "sendfile's internal pipe holds page references" if internal
          else "pipe buffers hold page references")
+    _add(g, "user buffer", "pipe", "reference", user_into_pipe,
+         "vmsplice: pipe buffers reference the user's pages")
     _add(g, "pipe", "socket buffer", "reference",
          out_of_pipe - edge_bytes(g, "pipe", "socket buffer", "cpu_copy"),
          "skb frags take references to the pipe's pages")
@@ -196,7 +202,8 @@ def _resolve_frags(g: nx.MultiDiGraph, untraced_cpu_bytes: int, bounce_bytes: in
     if not frag_bytes:
         return
     g.remove_node("frags")
-    pinned = edge_bytes(g, "user buffer", "socket buffer", "reference")
+    pinned = (edge_bytes(g, "user buffer", "socket buffer", "reference")
+              or edge_bytes(g, "user buffer", "pipe", "reference"))
     source = "user buffer" if pinned else "page cache"
     _add(g, source, "socket buffer", "cpu_copy", bounce_bytes,
          "bounce buffer: data not aligned for the NIC's DMA")
