@@ -27,10 +27,11 @@ class Cpu:
 
     def run(self, ready_s: float, duration_s: float, category: str) -> float:
         """Book ``duration_s`` of CPU work charged to ``category``; return its end time."""
-        self.acct.cpu_time_s[category] += duration_s
+        acct = self.acct
+        acct.cpu_time_s[category] += duration_s
         start, end = self.lanes.reserve(ready_s, duration_s)
-        if self.acct.trace is not None:
-            self.acct.trace.add(events.work(category, start, end))
+        if acct.trace is not None:
+            acct.trace.add(events.work(category, start, end))
         return end
 
     def copy(self, ready_s: float, nbytes: int, category: str = "copy", counted: bool = True,
@@ -54,8 +55,10 @@ class Cpu:
                                     or self.spec.copy_bandwidth_cached_bytes_per_s)
         else:  # the core stalls on the bus if the bus is the slower of the two
             bus_end = self.membus.transfer(start, 2 * nbytes)  # read + write: 2 bytes/byte
-            end = max(start + nbytes / (bandwidth_bytes_per_s
-                                        or self.spec.copy_bandwidth_bytes_per_s), bus_end)
+            end = start + nbytes / (bandwidth_bytes_per_s
+                                    or self.spec.copy_bandwidth_bytes_per_s)
+            if bus_end > end:
+                end = bus_end
         self.lanes.occupy(lane, start, end)
         self.acct.cpu_time_s[category] += end - start
         if self.acct.trace is not None:
@@ -72,7 +75,9 @@ class Cpu:
             end = start + nbytes / self.spec.copy_bandwidth_cached_bytes_per_s
         else:
             bus_end = self.membus.transfer(start, nbytes)
-            end = max(start + nbytes / self.spec.copy_bandwidth_bytes_per_s, bus_end)
+            end = start + nbytes / self.spec.copy_bandwidth_bytes_per_s
+            if bus_end > end:
+                end = bus_end
         self.lanes.occupy(lane, start, end)
         self.acct.cpu_time_s[category] += end - start
         if self.acct.trace is not None:  # CPU time; its bus bytes are the CHECKSUM event's

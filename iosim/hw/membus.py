@@ -9,11 +9,10 @@ the copies that run meanwhile, which is how DRAM bandwidth is really shared.
 
 from __future__ import annotations
 
-from heapq import heappop, heappush
-
 from iosim.accounting import Accounting
 
 SLOT_BYTES = 64 * 1024  # slot length: the time to carry 64 KiB (a few us on any bus)
+PRUNE_SLOTS = 4096  # slots kept before the past ones are forgotten
 
 
 class MemBus:
@@ -25,7 +24,7 @@ class MemBus:
         self.slot_bytes = float(SLOT_BYTES)
         self.slot_s = SLOT_BYTES / bandwidth_bytes_per_s
         self.used: dict[int, float] = {}  # slot index -> bytes already booked in it
-        self.slots: list[int] = []  # heap of the keys of ``used``: pruning pops the past ones
+        self._prune_at = PRUNE_SLOTS  # prune the past slots when ``used`` grows beyond this
         self.acct = acct
 
     @property
@@ -51,28 +50,29 @@ class MemBus:
         # the first slot only has the capacity left after ready_s
         head = (pos - slot) * cap
         remaining = float(traffic_bytes)
-        while True:
+        while True:  # conditionals, not max()/min(): the same values, fewer calls
             booked = used.get(slot)
-            filled = head if booked is None else max(booked, head)
-            take = min(cap - filled, remaining)
+            filled = head if booked is None or head > booked else booked
+            take = cap - filled
+            if remaining < take:
+                take = remaining
             if take > 0:
                 filled += take
-                if booked is None:
-                    heappush(self.slots, slot)
                 used[slot] = filled
                 remaining -= take
                 if remaining <= 0:
                     break
             slot += 1
             head = 0.0
-        if len(used) > 4096:
+        if len(used) > self._prune_at:
             self._prune()
-        return max(ready_s, (slot + filled / cap) * slot_s)
+        end_s = (slot + filled / cap) * slot_s
+        return end_s if end_s > ready_s else ready_s
 
     def _prune(self) -> None:
-        """Forget the slots before now; a heap pops them, so a bus booked far ahead (an
-        overloaded CPU) does not rescan every slot on each transfer."""
+        """Forget the slots before now (no transfer starts before now, so none is read
+        again). The next prune waits until ``used`` has doubled, so a bus booked far ahead
+        (an overloaded CPU) does not rescan its future slots on each transfer."""
         floor = int(self.env.now / self.slot_s)
-        slots = self.slots
-        while slots and slots[0] < floor:
-            del self.used[heappop(slots)]
+        self.used = used = {slot: b for slot, b in self.used.items() if slot >= floor}
+        self._prune_at = max(PRUNE_SLOTS, 2 * len(used))

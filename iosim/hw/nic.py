@@ -75,12 +75,16 @@ class Nic:
         self.in_ring += 1
         self.dma_busy = True
         now = self.env.now
-        start, entries, snapshot, completions = self._prepare(skb, max(now, ready_s))
-        self.acct.nic_dma_bytes += skb.len
-        self.acct.dma_copy_bytes += skb.len
+        start, entries, snapshot, completions = self._prepare(
+            skb, ready_s if ready_s > now else now)
+        acct = self.acct
+        acct.nic_dma_bytes += skb.len
+        acct.dma_copy_bytes += skb.len
         bus_end = self.membus.transfer(start, skb.len)  # the DMA read crosses the bus once
-        dma_end = max(start + entries * self.dma_spec.descriptor_s, bus_end)
-        if self.acct.trace is not None:
+        dma_end = start + entries * self.dma_spec.descriptor_s
+        if bus_end > dma_end:
+            dma_end = bus_end
+        if acct.trace is not None:
             dma = events.copy("dma", events.DMA, self._dma_src(skb, snapshot), events.NIC,
                               start, dma_end, skb.len, sg_entries=entries)
             dma.seq = skb.seq

@@ -49,9 +49,11 @@ class Receiver:
         self.duplicate_bytes += nbytes - new
         if new == 0:
             return 0
-        self.last_delivery_s = max(self.last_delivery_s, at_s)
+        if at_s > self.last_delivery_s:
+            self.last_delivery_s = at_s
         if seq <= self.rcv_nxt:
-            self.rcv_nxt = max(self.rcv_nxt, end)
+            if end > self.rcv_nxt:
+                self.rcv_nxt = end
             while self.ooo and self.ooo[0][0] <= self.rcv_nxt:
                 self.rcv_nxt = max(self.rcv_nxt, self.ooo.pop(0)[1])
         else:
@@ -59,7 +61,7 @@ class Receiver:
         return new
 
     def _new_bytes(self, seq: int, end: int) -> int:
-        lo = max(seq, self.rcv_nxt)
+        lo = seq if seq > self.rcv_nxt else self.rcv_nxt
         if lo >= end:
             return 0
         new = end - lo

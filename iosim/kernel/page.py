@@ -97,6 +97,12 @@ class Pages:
 
     def get(self, pages: Iterable[Page], holder: str) -> None:
         """Take one reference on each page (``get_page``)."""
+        if self.acct.trace is None and not self.watch:  # nothing to log: the bare loop
+            for page in pages:
+                if page.refcount <= 0:
+                    self.acct.violation(f"get_page on freed {page!r} by {holder}")
+                page.refcount += 1
+            return
         if self.acct.trace is not None:
             pages = list(pages)
             self._trace_refs("get", holder, pages)
@@ -109,6 +115,12 @@ class Pages:
 
     def put(self, pages: Iterable[Page], holder: str) -> None:
         """Drop one reference on each page (``put_page``); free those that reach 0."""
+        if self.acct.trace is None and not self.watch:  # nothing to log: the bare loop
+            for page in pages:
+                page.refcount -= 1
+                if page.refcount <= 0:
+                    self._freed(page, holder)
+            return
         if self.acct.trace is not None:
             pages = list(pages)
             self._trace_refs("put", holder, pages)
@@ -117,9 +129,13 @@ class Pages:
             if page.log is not None:
                 self._log(page, f"put {holder}")
             if page.refcount <= 0:
-                if page.refcount < 0:
-                    self.acct.violation(f"refcount below zero on {page!r} by {holder}")
-                elif page.in_cache:
-                    self.acct.violation(f"{page!r} freed while still in the page cache")
-                else:
-                    self.live -= 1
+                self._freed(page, holder)
+
+    def _freed(self, page: Page, holder: str) -> None:
+        """``page``'s count reached 0 (or went below: a bug) at a put by ``holder``."""
+        if page.refcount < 0:
+            self.acct.violation(f"refcount below zero on {page!r} by {holder}")
+        elif page.in_cache:
+            self.acct.violation(f"{page!r} freed while still in the page cache")
+        else:
+            self.live -= 1

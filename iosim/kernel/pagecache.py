@@ -254,7 +254,10 @@ class PageCache:
         run: list[Page] = []
         name = file.name
         lru = self.lru
-        new = self.pages.new
+        pages = self.pages
+        # no page to watch: allocate inline (what Pages.new does, minus the watch test)
+        new = pages.new if pages.watch else None
+        capacity = self.capacity_pages
         shadows = self.shadows
         marks = shadows.maps.get(name)  # the file's shadows; it grows in place
         versions, base = file.versions, file.base_version
@@ -264,7 +267,14 @@ class PageCache:
                 self._submit(file, run)
                 run = []
                 continue
-            page = new(FILE, file, index, versions.get(index, base) if versions else base)
+            version = versions.get(index, base) if versions else base
+            if new is None:
+                page = Page(FILE, file, index, version)
+                page.serial = pages.allocated
+                pages.allocated += 1
+                pages.live += 1
+            else:
+                page = new(FILE, file, index, version)
             page.uptodate = False
             if marks is None and shadows.count:  # reclaim in this loop may add the first
                 marks = shadows.maps.get(name)
@@ -274,7 +284,10 @@ class PageCache:
                 self.acct.refaults += 1  # workingset_refault: WORKINGSET_REFAULT_FILE
             if index == mark:
                 page.readahead_mark = True
-            self._insert(page, key)
+            if len(lru) >= capacity:  # _insert, inline
+                self.reclaim(len(lru) - capacity + 1)
+            page.in_cache = True
+            lru[key] = page
             run.append(page)
         self._submit(file, run)
 

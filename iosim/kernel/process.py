@@ -25,11 +25,13 @@ class Task:
         self.clock_s = 0.0  # when the task's booked CPU work ends
         self.busy_s = 0.0  # CPU time the task itself used (its core's utilisation)
         self.buffers = 0  # user buffers allocated so far: numbers them for the trace
+        self._syscall_s = 2 * cpu_spec.mode_switch_s + cpu_spec.syscall_s  # entry + exit
 
     def charge(self, duration_s: float, category: str) -> None:
         """Book fixed CPU work on the task's clock."""
-        start = max(self.env.now, self.clock_s)
-        self.clock_s = self.cpu.run(start, duration_s, category)
+        now = self.env.now
+        clock = self.clock_s
+        self.clock_s = self.cpu.run(clock if clock > now else now, duration_s, category)
         self.busy_s += duration_s
 
     def copy(self, nbytes: int, src: str, dst: str, working_set_bytes: int | None = None,
@@ -37,7 +39,8 @@ class Task:
         """Book a CPU copy of ``nbytes`` from buffer ``src`` to ``dst`` on the task's clock;
         ``working_set_bytes`` is the size of what the source belongs to (see ``Cpu.copy``);
         ``args`` go into the trace (where in the file, which buffer)."""
-        start = max(self.env.now, self.clock_s)
+        now = self.env.now
+        start = self.clock_s if self.clock_s > now else now
         self.clock_s = self.cpu.copy(start, nbytes, working_set_bytes=working_set_bytes,
                                      bandwidth_bytes_per_s=bandwidth_bytes_per_s)
         self.busy_s += self.clock_s - start
@@ -50,10 +53,15 @@ class Task:
 
         Returns the entry time, for ``leave``.
         """
-        self.acct.syscalls += 1
-        self.acct.mode_switches += 2
-        start = max(self.env.now, self.clock_s)
-        self.charge(2 * self.spec.mode_switch_s + self.spec.syscall_s, "syscall")
+        acct = self.acct
+        acct.syscalls += 1
+        acct.mode_switches += 2
+        now = self.env.now
+        clock = self.clock_s
+        start = clock if clock > now else now
+        duration_s = self._syscall_s
+        self.clock_s = self.cpu.run(start, duration_s, "syscall")
+        self.busy_s += duration_s
         return start
 
     def leave(self, name: str, start_s: float, nbytes: int | None = None, src: str = "",
@@ -66,8 +74,10 @@ class Task:
 
     def sync(self):
         """Let simulated time catch up with the work the task has booked."""
-        if self.clock_s > self.env.now:
-            yield self.env.timeout(self.clock_s - self.env.now)
+        env = self.env
+        now = env.now
+        if self.clock_s > now:
+            yield env.timeout(self.clock_s - now)
 
     def block(self, event, reason: str):
         """Wait for ``event``; if it has not fired, the task sleeps: a context switch."""
@@ -153,6 +163,15 @@ class UserBuffer:
         out: list[list[int]] = []
         pos = self.offset_bytes + start
         end = pos + nbytes
+        if nbytes > 0:  # the common case: every page of the range holds one version
+            pages = self.pages
+            first = pos // self.page_bytes
+            version = pages[first].version
+            for i in range(first + 1, (end - 1) // self.page_bytes + 1):
+                if pages[i].version != version:
+                    break
+            else:
+                return [[version, nbytes]]
         while pos < end:
             i = pos // self.page_bytes
             n = min(end, (i + 1) * self.page_bytes) - pos

@@ -21,7 +21,10 @@ MAX_RW_COUNT = 0x7FFFF000  # one read/write/sendfile call moves at most this man
 def _file_runs(file: File, pages, pos: int, nbytes: int) -> list[list[int]]:
     """Content-version runs of file bytes ``pos .. pos+nbytes-1`` held by ``pages``."""
     version = pages[0].version
-    if all(p.version == version for p in pages):  # the common case: one run
+    for p in pages:
+        if p.version != version:
+            break
+    else:  # the common case: one run
         return [[version, nbytes]]
     pb = file.page_bytes
     out: list[list[int]] = []
@@ -203,15 +206,21 @@ def splice_to_pipe(task: Task, cache: PageCache, file: File, pos: int, nbytes: i
     task.pages.get(pages, "pipe")
     task.charge(len(pages) * task.spec.pipe_op_s, "pipe")
     # whole pages in between; only the first and last may be partial
-    head = pos % pb
-    tail = (pos + nbytes) - pages[-1].index * pb
-    last = len(pages) - 1
-    pipe.buffers.extend(
-        PipeBuffer(page, head if i == 0 else 0,
-                   (tail if i == last else pb) - (head if i == 0 else 0), page.version)
-        for i, page in enumerate(pages))
+    _fill_pipe(pipe, pages, pos % pb, (pos + nbytes) - pages[-1].index * pb, pb)
     _trace_pipe(task, events.PAGE_CACHE, events.PIPE, t0, len(pages), nbytes)
     return nbytes
+
+
+def _fill_pipe(pipe: Pipe, pages, head: int, tail: int, page_bytes: int) -> None:
+    """One pipe buffer per page of a contiguous run: whole pages, except that the first
+    starts ``head`` bytes in and the last ends ``tail`` bytes in."""
+    buffers = [PipeBuffer(page, 0, page_bytes, page.version) for page in pages]
+    first = buffers[0]
+    first.offset = head
+    first.len = page_bytes - head
+    last = buffers[-1]
+    last.len = tail - last.offset
+    pipe.buffers.extend(buffers)
 
 
 def _splice_read_linux6(task: Task, cache: PageCache, file: File, pos: int, count: int,
@@ -231,14 +240,9 @@ def _splice_read_linux6(task: Task, cache: PageCache, file: File, pos: int, coun
         spliced = batch[:pipe.free_slots]
         task.pages.get(spliced, "pipe")
         # contiguous pages: only the first and the last may be partial
-        head = at % pb
-        last = len(spliced) - 1
-        last_start = spliced[last].index * pb
+        last_start = spliced[-1].index * pb
         tail = min(end, last_start + pb) - last_start
-        pipe.buffers.extend(
-            PipeBuffer(page, head if i == 0 else 0,
-                       (tail if i == last else pb) - (head if i == 0 else 0), page.version)
-            for i, page in enumerate(spliced))
+        _fill_pipe(pipe, spliced, at % pb, tail, pb)
         done += last_start + tail - at
         task.charge(len(spliced) * task.spec.pipe_op_s, "pipe")
         task.pages.put(batch, "read")
