@@ -10,7 +10,7 @@ import hashlib
 from functools import lru_cache
 from pathlib import Path
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 FRONT_ENDS = ("cli.py", "__main__.py", "charts.py", "experiment.py", "teach", "host", "sweep")
@@ -30,5 +30,5 @@ def model_hash() -> str:
 
 
 def model_version() -> str:
-    """``0.1.0+3f2a9c1b7d4e``: what a stored result was computed with."""
+    """``0.2.0+3f2a9c1b7d4e``: what a stored result was computed with."""
     return f"{__version__}+{model_hash()}"
