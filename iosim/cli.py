@@ -909,6 +909,11 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--kernel", dest="overrides", type=_kernel, action="append",
                        metavar="|".join(KERNEL_MODELS), help="as --set kernel.model=...")
     serve.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    serve.add_argument("--wall-limit", type=_wall_limit, metavar="TIME",
+                       help="stop a run that takes longer than this on the clock (e.g. 10min)")
+    serve.add_argument("--max-events", type=host_cli.positive_int, metavar="N",
+                       help="stop a run after N simulation events (default: from its "
+                            "requests and sizes, at least 2 million)")
 
 
 def _serve(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -928,7 +933,8 @@ def _serve(args: argparse.Namespace, argv: Sequence[str]) -> int:
         profile = profile.with_overrides(dict(args.overrides), origin="--set")
     if not args.json:
         _echo(argv)
-    result = run_server(profile, spec)
+    result = run_server(profile, spec, limits.Bounds(max_events=args.max_events,
+                                                     max_wall_s=args.wall_limit))
     print(_dumps(result.to_dict()) if args.json else format_server(result))
     if result.invariant_violations:
         print(f"iosim: invariants broken in serve {spec.path}: "

@@ -151,6 +151,9 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
                                      "(net.ipv4.tcp_congestion_control)"),
         "qdisc": ("choice", "linux-6: the NIC's queueing discipline, pfifo_fast, fq_codel or fq "
                             "(net.core.default_qdisc); only fq paces CUBIC; loopback has none"),
+        "slow_start_after_idle": ("bool", "linux-6: restart the congestion window after an "
+                                          "idle period longer than the RTO "
+                                          "(net.ipv4.tcp_slow_start_after_idle; BBR skips it)"),
         "packet_tap": ("bool", "linux-6: a packet tap (tcpdump) on the NIC: MSG_ZEROCOPY data "
                                "is copied for it and the sends complete as COPIED"),
         "optmem_max": ("size", "linux-6: per-socket option memory (net.core.optmem_max); each "

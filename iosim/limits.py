@@ -132,19 +132,30 @@ def check(profile: Profile, sc: Scenario, origin: str = "scenario",
 
 def default_bounds(profile: Profile, sc: Scenario, bounds: Bounds | None) -> Bounds:
     """``bounds`` with its ``None`` entries derived from the run's inputs."""
-    bounds = bounds or Bounds()
     page = profile.kernel.page_size_bytes
     mss = net.mss_bytes(profile.nic.mtu_bytes)
     work = -(-sc.size_bytes // min(sc.buffer_bytes, page)) + -(-sc.size_bytes // mss)
-    slowest_bytes_per_s = min(profile.nic.rate_bytes_per_s, profile.disk.bandwidth_bytes_per_s,
-                              profile.cpu.copy_bandwidth_bytes_per_s,
-                              profile.membus.bandwidth_bytes_per_s / 2)
+    return scaled_bounds(bounds, work, SIM_BOUND_FACTOR * sc.size_bytes
+                         / slowest_bytes_per_s(profile))
+
+
+def slowest_bytes_per_s(profile: Profile) -> float:
+    """The slowest device a byte may cross: link, disk, a core's copy, the memory bus
+    (which a CPU copy crosses twice)."""
+    return min(profile.nic.rate_bytes_per_s, profile.disk.bandwidth_bytes_per_s,
+               profile.cpu.copy_bandwidth_bytes_per_s, profile.membus.bandwidth_bytes_per_s / 2)
+
+
+def scaled_bounds(bounds: Bounds | None, work: int, sim_s: float) -> Bounds:
+    """``bounds`` with its ``None`` entries filled from the run's ``work`` (syscall-sized
+    pieces and segments) and the simulated time ``sim_s`` it may take (a day at least)."""
+    bounds = bounds or Bounds()
     max_events = bounds.max_events
     if max_events is None:
         max_events = BASE_EVENTS + EVENTS_PER_UNIT * work
     max_sim_s = bounds.max_sim_s
     if max_sim_s is None:
-        max_sim_s = max(MIN_SIM_BOUND_S, SIM_BOUND_FACTOR * sc.size_bytes / slowest_bytes_per_s)
+        max_sim_s = max(MIN_SIM_BOUND_S, sim_s)
     return Bounds(max_events, bounds.stall_events, max_sim_s, bounds.max_wall_s,
                   bounds.progress)
 
@@ -156,18 +167,26 @@ def _delivered(m) -> int:
 
 
 def run(m, bounds: Bounds | None = None) -> None:
-    """Run machine ``m``'s environment to its end, or raise ``RunStopped`` at a bound.
+    """Run machine ``m``'s environment to its end, or raise ``RunStopped`` at a bound."""
+    drive(m.env, default_bounds(m.profile, m.scenario, bounds), lambda: _delivered(m),
+          lambda events, bound: _stop(m, events, bound), lambda: m.receiver.rcv_nxt)
+
+
+def drive(env, b: Bounds, delivered: Callable[[], int], stop: Callable[[int, str], None],
+          progress_bytes: Callable[[], int]) -> None:
+    """Step ``env`` exactly as ``Environment.run`` does until its schedule is empty; at a
+    bound call ``stop(events, bound)``, which raises ``RunStopped``. ``delivered`` counts
+    the bytes the receivers hold (a run whose count stops moving is starved);
+    ``progress_bytes`` is what ``b.progress`` is told.
 
     The model's bounds are looked at every ``CHECK_EVERY_EVENTS`` events whatever else is
     asked, so whether a run ends or stops never depends on the wall-clock limit being set;
     that limit alone is looked at every ``CHECK_WALL_EVERY_EVENTS`` (an event may cost
     milliseconds: a reclaim pass over a large cache).
     """
-    b = default_bounds(m.profile, m.scenario, bounds)
-    env = m.env
     step = env.step
     events = stalled = 0
-    seen = _delivered(m)
+    seen = delivered()
     started_s = time.monotonic()
     wall = b.max_wall_s
     every = CHECK_EVERY_EVENTS if wall is None else CHECK_WALL_EVERY_EVENTS
@@ -178,21 +197,21 @@ def run(m, bounds: Bounds | None = None) -> None:
                 step()
             events += every
             if wall is not None and time.monotonic() - started_s > wall:
-                _stop(m, events, f"the wall-clock limit of {wall:g} s")
+                stop(events, f"the wall-clock limit of {wall:g} s")
             if events % CHECK_EVERY_EVENTS:
                 continue
-            now = _delivered(m)
+            now = delivered()
             stalled = 0 if now != seen else stalled + CHECK_EVERY_EVENTS
             seen = now
             if b.progress is not None:
-                b.progress(m.receiver.rcv_nxt)
+                b.progress(progress_bytes())
             if stalled >= b.stall_events:
-                _stop(m, events, f"{stalled:,} events without a byte delivered")
+                stop(events, f"{stalled:,} events without a byte delivered")
             if events >= b.max_events:
-                _stop(m, events, f"{events:,} events, the most this run may take")
+                stop(events, f"{events:,} events, the most this run may take")
             if env.now > b.max_sim_s:
-                _stop(m, events, f"simulated time passed {units.format_time(b.max_sim_s)}, "
-                                 f"the most this run may take")
+                stop(events, f"simulated time passed {units.format_time(b.max_sim_s)}, "
+                             f"the most this run may take")
     except EmptySchedule:
         return
 

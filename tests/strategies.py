@@ -32,6 +32,7 @@ linux6_overrides = st.fixed_dictionaries({"kernel.model": st.just("linux-6")}, o
     "nic.csum_offload": st.booleans(),
     "kernel.tcp_congestion": st.sampled_from(["cubic", "bbr"]),
     "kernel.qdisc": st.sampled_from(["pfifo_fast", "fq"]),
+    "kernel.slow_start_after_idle": st.booleans(),
     "kernel.memlock": st.sampled_from(["64KiB", "8MiB"]),
     "kernel.optmem_max": st.sampled_from(["4KiB", "128KiB"]),
     "kernel.max_skb_frags": st.sampled_from([1, 2, 17]),
@@ -66,7 +67,8 @@ EXTREME_PROFILE = {
     "kernel.model": ["linux-6", "textbook"], "kernel.gso": [True, False],
     "kernel.tcp_congestion": ["cubic", "bbr"], "kernel.qdisc": ["pfifo_fast", "fq"],
     "kernel.optmem_max": ["1KiB", "1GiB"], "kernel.memlock": ["4KiB", "1TiB"],
-    "kernel.packet_tap": [True, False], "kernel.page_size": ["4KiB", "64KiB"],
+    "kernel.packet_tap": [True, False], "kernel.slow_start_after_idle": [True, False],
+    "kernel.page_size": ["4KiB", "64KiB"],
 }
 EXTREME_SCENARIO = {
     "buffer_bytes": [1, 4095, "16MiB"], "zc_buffers": [1, 64],

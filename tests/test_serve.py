@@ -284,3 +284,109 @@ def test_a_cache_miss_blocks_the_event_loop():
     assert one.disk_blocked_s > 0.5 * one.sim_time_s  # asleep in filemap_read most of it
     assert one.requests_per_s < two.requests_per_s < threads.requests_per_s
     assert threads.bottleneck == "link"
+
+
+# --- TCP idle restart (RFC 2861) on keep-alive connections ----------------------------------
+LINUX6 = {"kernel.model": "linux-6"}
+RTO_S = TEACHING.wire.rtt_s + 0.2  # linux-6 tcp_set_rto: SRTT + tcp_rto_min = 200.1 ms
+
+
+def _keepalive(think: str, overrides: dict | None = None, requests: int = 3):
+    return serve("sendfile", "teaching", {**LINUX6, **(overrides or {})}, connections=1,
+                 requests=requests, file_size="256KiB", header_bytes=0, cache="warm",
+                 think_time=think)
+
+
+@pytest.mark.parametrize("cwnd, idle_rtos, want", [
+    (80, 1.5, 40),    # 1.5 - 1 = 0.5 > 0: one halving; 0.5 - 1 < 0 stops
+    (80, 2.0, 40),    # 2 - 1 = 1 > 0: one; 1 - 1 = 0 is not > 0
+    (80, 2.5, 20),    # two halvings
+    (80, 10, 10),     # 80 -> 40 -> 20 -> 10: no longer above the initial window
+    (15, 3, 10),      # 15 >> 1 = 7, raised to the initial window 10
+    (8, 50, 8),       # below IW10 (after a loss): the old window is the floor
+    (100, 1.0001, 50),  # called only past one RTO, so the first test is always > 0
+])
+def test_restart_window_halves_once_per_rto_after_the_first(cwnd, idle_rtos, want):
+    """tcp_cwnd_restart: while ((delta -= rto) > 0 && cwnd > restart) cwnd >>= 1, and the
+    result is max(cwnd, min(IW10, old cwnd))."""
+    from iosim.kernel.tcp import restart_cwnd_segs
+
+    assert restart_cwnd_segs(cwnd, 10, idle_rtos * 0.2, 0.2) == want
+
+
+def test_an_idle_keepalive_connection_restarts_in_slow_start():
+    """Think 10 s = 50 RTOs: every later response finds its connection idle with nothing
+    out, so its window goes back to IW10 (any window halves to 10 in 50 halvings) and it
+    takes exactly as long as the first one, which started in slow start from IW10. With
+    the sysctl off the window stays open and the later responses are faster."""
+    on = _keepalive("10s")
+    off = _keepalive("10s", {"kernel.slow_start_after_idle": False})
+    assert on.invariant_violations == off.invariant_violations == []
+    assert on.cwnd_restarts == 2 and off.cwnd_restarts == 0  # requests 2 and 3
+    assert on.latency_p50_s == pytest.approx(on.latency_max_s, rel=1e-9)
+    assert off.latency_max_s == pytest.approx(on.latency_max_s, rel=1e-9)  # the first
+    assert off.latency_p50_s < 0.7 * on.latency_p50_s
+
+
+def test_a_short_think_time_keeps_the_window():
+    """Think 150 ms: the idle time (think + one RTT + half an RTT, about 150.2 ms) is below
+    the RTO (200.1 ms), so tcp_slow_start_after_idle_check does nothing."""
+    short = _keepalive("150ms")
+    assert short.cwnd_restarts == 0
+    assert short.latency_p50_s < 0.7 * short.latency_max_s
+
+
+@pytest.mark.parametrize("overrides", [{"kernel.model": "textbook"},
+                                       {"kernel.tcp_congestion": "bbr"}])
+def test_no_idle_restart_on_textbook_or_bbr(overrides):
+    """The textbook kernel has no restart; BBR sets cong_control, which the check skips."""
+    assert _keepalive("10s", overrides).cwnd_restarts == 0
+
+
+# --- run bounds, as simulate()'s (iosim/limits.py) ------------------------------------------
+def test_an_overloaded_open_loop_stops_when_no_byte_is_delivered(capsys):
+    """10^9 requests/s on a 1 Mbit/s link: the first 1448-byte segment needs 11.6 ms on the
+    wire, while the arrivals alone make about one event per ns. The stall bound (1,000,000
+    events, counted 2048 at a time) trips after 489 x 2048 = 1,001,472 events, at about
+    1 ms, with no byte delivered and the requests queued: one line, exit 1."""
+    code = main(["serve", "--path", "sendfile_sg", "--arrival", "open", "--rate", "1e9",
+                 "--requests", "10000000", "--file-size", "64KiB", "--set",
+                 "nic.rate=1Mbit/s", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert err.startswith("iosim: stopped: serve sendfile_sg stopped after 1,001,472 events "
+                          "without a byte delivered: 0 of 10,000,000 responses, 0 B delivered "
+                          "at 1 ms simulated; ")
+    assert "requests waiting for their connection" in err
+
+
+def test_max_events_stops_a_serve_run_at_the_next_look(capsys):
+    """--max-events 5000: the bounds are looked at every 2048 events, so the run stops at
+    the first look past 5000, 3 x 2048 = 6144 events."""
+    code = main(["serve", "--requests", "1000", "--max-events", "5000", "--json"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1
+    assert "stopped after 6,144 events, the most this run may take: " in err
+    assert " of 1,000 responses" in err
+
+
+def test_simulated_time_bound_stops_a_serve_run():
+    from iosim.limits import Bounds, RunStopped
+
+    with pytest.raises(RunStopped, match=r"simulated time passed 1 ms"):
+        serve("sendfile_sg", "teaching", connections=4, requests=10_000,
+              bounds=Bounds(max_sim_s=1e-3))
+
+
+def test_bounds_never_change_a_finished_serve_run(capsys):
+    """Default bounds, generous ones and a wall-clock limit (looked at every 64 events)
+    give the same result: the bounds only read the run."""
+    from iosim.limits import Bounds
+
+    kw = dict(connections=8, requests=200, file_size="16KiB", think_time="1ms")
+    a = serve("read_write", "teaching", **kw)
+    b = serve("read_write", "teaching", **kw, bounds=Bounds(
+        max_events=10**9, stall_events=10**9, max_sim_s=1e9, max_wall_s=3600))
+    assert a.to_json() == b.to_json()
+    d = serve("sendfile_sg", "teaching", connections=4, duration="5ms", file_size="4KiB")
+    assert d.requests > 0 and d.invariant_violations == []

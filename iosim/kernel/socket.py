@@ -487,7 +487,8 @@ class Linux6Socket(TcpSocket):
 
     def _make_tcp(self, kernel_spec, rtt_s: float) -> Linux6Tcp:
         return Linux6Tcp(self.env, self.nic, self.acct, self._release, self._split, rtt_s,
-                         kernel_spec.tcp_congestion, kernel_spec.qdisc == "fq")
+                         kernel_spec.tcp_congestion, kernel_spec.qdisc == "fq",
+                         kernel_spec.slow_start_after_idle)
 
     # --- the socket lock -------------------------------------------------------------
     def _lock(self) -> None:

@@ -71,6 +71,7 @@ class TcpSender:
         self._in_recovery = False  # a fast recovery: the window does not grow
         self.unsent: deque[SkBuff] = deque()  # pushed skbs (or their tails) not yet sent
         self._held_since = 0.0  # when data last began to wait for the window
+        self.cwnd_restarts = 0  # idle restarts of the window (linux-6 only)
 
     def queue(self, skb: SkBuff) -> None:
         """tcp_push: a new skb joins the queue; send what the window allows of it."""
@@ -279,6 +280,19 @@ TSO_DEFER_IDLE_S = 1e-3  # tcp_tso_should_defer: a write older than 1 ms is sent
 TCP_TIMEOUT_INIT_S = 1.0  # the probe timeout without an RTT sample
 
 
+def restart_cwnd_segs(cwnd: int, init_cwnd: int, idle_s: float, rto_s: float) -> int:
+    """net/ipv4/tcp_output.c:tcp_cwnd_restart: the window after ``idle_s`` without sending
+    (called only when ``idle_s`` > ``rto_s``): halved ceil(idle / RTO) - 1 times (once past
+    one RTO, twice past two ...), never below the initial window or the old window,
+    whichever is smaller. The kernel counts both times in jiffies; the model in seconds."""
+    restart = min(init_cwnd, cwnd)
+    idle_s -= rto_s
+    while idle_s > 0 and cwnd > restart:
+        cwnd >>= 1
+        idle_s -= rto_s
+    return max(cwnd, restart)
+
+
 def gso_max_bytes(tso_max_bytes: int) -> int:
     """sk_dst_gso_max_size: the device's GSO limit less MAX_TCP_HEADER + 1."""
     return tso_max_bytes - (MAX_TCP_HEADER_BYTES + 1)
@@ -304,7 +318,7 @@ class Linux6Tcp(TcpSender):
 
     def __init__(self, env, nic, acct, release: Callable[[SkBuff], None],
                  split: Callable[[SkBuff, int], SkBuff], rtt_s: float, congestion: str,
-                 fq: bool) -> None:
+                 fq: bool, slow_start_after_idle: bool = True) -> None:
         super().__init__(env, nic, acct, release, rtt_s)
         from iosim.kernel import congestion as cc
 
@@ -341,6 +355,9 @@ class Linux6Tcp(TcpSender):
         self._prr_first = False
         self._probe0 = False  # the probe timer is armed
         self._last_hold: tuple = ()  # the last HOLD event traced (seq, len, reason)
+        # net.ipv4.tcp_slow_start_after_idle; BBR sets cong_control, which the check skips
+        self.restart_after_idle = slow_start_after_idle and not self.bbr
+        self.lsndtime_s = env.now  # tp->lsndtime: set when the connection is established
 
     # --- the socket lock -------------------------------------------------------------
     def defer(self, fn: Callable, *args) -> bool:
@@ -408,6 +425,24 @@ class Linux6Tcp(TcpSender):
         self.rtx.append(skb)
         self.unsent.append(skb)
         self.nonagle &= ~NAGLE_PUSH
+        if self.restart_after_idle:
+            self._slow_start_after_idle_check()
+
+    def _slow_start_after_idle_check(self) -> None:
+        """include/net/tcp.h:tcp_slow_start_after_idle_check (from tcp_skb_entail): with
+        nothing out (packets_out == 0) and no data sent for longer than the RTO, restart the
+        window (RFC 2861). ``lsndtime_s`` is when data last left (tcp_event_data_sent)."""
+        if self.snd_nxt > self.snd_una:
+            return
+        idle_s = self.env.now - self.lsndtime_s
+        if idle_s <= self.rto_s:
+            return
+        self.cwnd_restarts += 1
+        cwnd = self.cwnd_segs()
+        if not self._in_recovery:  # tcp_current_ssthresh: at least 3/4 of the old window
+            self.ssthresh = max(self.ssthresh, ((cwnd >> 1) + (cwnd >> 2)) * self.mss_bytes)
+        self.cwnd_bytes = restart_cwnd_segs(cwnd, TCP_INIT_CWND, idle_s, self.rto_s
+                                            ) * self.mss_bytes
 
     def trace_hold(self, skb: SkBuff, why: str) -> None:
         """A HOLD event for ``skb``, once per skb and reason (write_xmit runs on every ACK)."""
@@ -611,6 +646,7 @@ class Linux6Tcp(TcpSender):
                                                  int(self.cwnd_bytes)))
         self._xmits += 1
         skb.xmit_id = self._xmits
+        self.lsndtime_s = self.env.now  # tcp_event_data_sent
         self.snd_nxt = end = skb.seq + nbytes
         if nbytes < segments * self.mss_bytes:
             self.snd_sml = end  # tcp_minshall_update
@@ -652,6 +688,7 @@ class Linux6Tcp(TcpSender):
 
     def _clone_out(self, clone: SkBuff) -> None:
         """A retransmission's clone (tcp_retransmit_skb) departs like new data."""
+        self.lsndtime_s = self.env.now  # __tcp_transmit_skb → tcp_event_data_sent
         self._depart(clone, -(-clone.len // self.mss_bytes), self.env.now)
 
     def tx_done(self, clone: SkBuff) -> None:

@@ -75,6 +75,9 @@ class ServerResult:
     disk_requests: int = field("Read requests sent to the disk.")
     evictions: int = field("Pages reclaimed from the page cache.")
     retransmits: int = field("Retransmitted skbs (from the shared accounting).")
+    cwnd_restarts: int = field("linux-6: responses whose connection restarted its congestion "
+                               "window after an idle period longer than the RTO "
+                               "(tcp_slow_start_after_idle_check).")
     bottleneck: str = field("What limits the server: ``membus`` at 90 % or more, else the "
                             "busiest of cpu, link, disk, workers at 90 % or more, else "
                             "``disk`` if workers mostly slept on reads, else the busiest of "

@@ -18,6 +18,7 @@ from array import array
 from collections import deque
 from typing import Any
 
+from iosim import limits, units
 from iosim.accounting import CPU_CATEGORIES
 from iosim.config import Profile, Scenario, load_profile
 from iosim.kernel import syscalls
@@ -30,12 +31,15 @@ from iosim.server.spec import ServeSpec, make_spec
 
 
 def serve(path: str = "sendfile_sg", profile: str | Profile | None = None,
-          overrides: dict[str, Any] | None = None, **spec: Any) -> ServerResult:
+          overrides: dict[str, Any] | None = None, bounds: limits.Bounds | None = None,
+          **spec: Any) -> ServerResult:
     """Simulate a server sending files along ``path`` to many connections.
 
     ``spec`` keys are ``ServeSpec`` fields (``connections=100``, ``requests=10_000``,
     ``file_size="64KiB"``, ``zipf_alpha=0.9`` ...); ``profile`` a bundled name, a TOML
-    path or a ``Profile``; ``overrides`` profile keys. Raises ``ConfigError`` on bad input.
+    path or a ``Profile``; ``overrides`` profile keys; ``bounds`` as for ``simulate()``
+    (default: derived from the spec). Raises ``ConfigError`` on bad input,
+    ``limits.RunStopped`` at a bound.
     """
     if profile is not None and not isinstance(profile, Profile):
         spec["profile"] = profile
@@ -43,11 +47,14 @@ def serve(path: str = "sendfile_sg", profile: str | Profile | None = None,
     prof = profile if isinstance(profile, Profile) else load_profile(s.profile)
     if overrides:
         prof = prof.with_overrides(overrides)
-    return run(prof, s)
+    return run(prof, s, bounds)
 
 
-def run(profile: Profile, spec: ServeSpec) -> ServerResult:
-    """Run ``spec`` on ``profile``: the same inputs give the same ServerResult, always."""
+def run(profile: Profile, spec: ServeSpec, bounds: limits.Bounds | None = None
+        ) -> ServerResult:
+    """Run ``spec`` on ``profile``: the same inputs give the same ServerResult, always; a
+    run past one of its ``bounds`` (events, events without a byte delivered, simulated
+    time, wall clock) raises ``limits.RunStopped``, as ``simulate()`` does."""
     path = PATHS[spec.path]
     if path.overrides:
         profile = profile.with_overrides(path.overrides, origin=f"path {spec.path}")
@@ -55,11 +62,15 @@ def run(profile: Profile, spec: ServeSpec) -> ServerResult:
     gc.disable()  # as simulate.run: reference counting frees the run's short-lived objects
     try:
         server = Server(profile, spec)
-        server.env.run()
+        limits.drive(server.env, server.bounds(bounds), server.delivered_now, server.stop,
+                     server.delivered_now)
         return server.result()
     finally:
         if was_enabled:
             gc.enable()
+
+
+RESPONSE_UNITS = 8  # a response's own calls: epoll_wait, recv, the header's send, wake-ups
 
 
 def file_sizes(spec: ServeSpec, rng: random.Random) -> list[int]:
@@ -147,6 +158,7 @@ class Server:
         self.connections = 0
         self.problems: list[str] = []  # broken invariants of closed connections (first 100)
         self.delivered = 0  # bytes the closed connections' receivers got in order
+        self.cwnd_restarts = 0  # idle restarts of the closed connections' windows
         self.clients = [Client(self._connect(), self.workers[i % count])
                         for i in range(spec.connections)]
         if spec.arrival == "closed":
@@ -181,6 +193,7 @@ class Server:
     def _check(self, conn: Connection) -> None:
         sock, rx = conn.socket, conn.receiver
         self.delivered += rx.rcv_nxt
+        self.cwnd_restarts += sock.tcp.cwnd_restarts
         if len(self.problems) >= 100:
             return
         if rx.rcv_nxt != sock.write_seq:
@@ -319,6 +332,55 @@ class Server:
             yield c.done
         self.end_s = max(self.end_s, c.conn.receiver.last_delivery_s)
 
+    # --- bounds ---------------------------------------------------------------------------
+    def bounds(self, bounds: limits.Bounds | None) -> limits.Bounds:
+        """``limits``' bounds scaled to this run: the work of the most responses it can make
+        (``requests``, or what the link or memory bus carries in ``duration_s`` of the
+        smallest response) at the largest response each, and their time: bytes at the
+        slowest device plus, per connection in turn, a handshake, a round trip and the think
+        time per response (plus the open loop's arrivals)."""
+        s, host = self.spec, self.host
+        sizes = [f.size_bytes for f in self.files]
+        largest = max(sizes) + s.header_bytes
+        if s.duration_s is None:
+            responses = s.requests
+        else:
+            fastest = max(self.profile.nic.rate_bytes_per_s,
+                          self.profile.membus.bandwidth_bytes_per_s)
+            responses = math.ceil(s.duration_s * fastest / (min(sizes) + s.header_bytes)
+                                  ) + s.connections
+        pieces = -(-largest // min(s.buffer_bytes, host.page_bytes))
+        work = responses * (pieces + -(-largest // host.nic.mss_bytes) + RESPONSE_UNITS)
+        rounds = -(-responses // s.connections)
+        wait_s = rounds * (4 * self.half_rtt_s + s.think_time_s)
+        if s.duration_s is not None:
+            wait_s += s.duration_s
+        elif s.arrival == "open":
+            wait_s += s.requests / s.rate
+        sim_s = limits.SIM_BOUND_FACTOR * (responses * largest
+                                           / limits.slowest_bytes_per_s(self.profile) + wait_s)
+        return limits.scaled_bounds(bounds, work, sim_s)
+
+    def delivered_now(self) -> int:
+        """Bytes the clients hold: the closed connections' and the open ones' (in order,
+        and out of order above a gap)."""
+        return self.delivered + sum(
+            w.receiver.rcv_nxt + sum(b - a for a, b in w.receiver.ooo)
+            for w in self.host.wires.values())
+
+    def stop(self, events: int, bound: str) -> None:
+        """A bound was reached: raise ``RunStopped`` with what the run got done."""
+        s = self.spec
+        n = len(self.latencies)
+        asked = f"{n:,} of {s.requests:,}" if s.duration_s is None else f"{n:,}"
+        waiting = (sum(len(q) for q in self.queues) if s.arrival == "open" else 0)
+        raise limits.RunStopped(
+            f"serve {s.path} stopped after {bound}: {asked} responses, "
+            f"{units.format_size(self.delivered_now())} delivered at "
+            f"{units.format_time(self.env.now)} simulated"
+            + (f"; {waiting:,} requests waiting for their connection" if waiting else ""),
+            path=s.path, events=events, responses=n, sim_time_s=self.env.now)
+
     # --- the record ---------------------------------------------------------------------
     def invariants(self) -> list[str]:
         """End-of-run checks: every response byte delivered once, every reference released."""
@@ -390,7 +452,7 @@ class Server:
             eagain=sum(w.eagain for w in self.workers),
             disk_blocked_s=disk_blocked, page_faults=acct.page_faults,
             disk_requests=acct.disk_requests, evictions=acct.evictions,
-            retransmits=acct.retransmits,
+            retransmits=acct.retransmits, cwnd_restarts=self.cwnd_restarts,
             bottleneck=bottleneck(membus, util, disk_blocked / (len(self.workers) * t)
                                   if t > 0 else 0.0),
             invariant_violations=violations, seed=spec.seed, spec=spec.to_dict(),
