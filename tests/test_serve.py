@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from hypothesis import strategies as st
 
 from iosim.cli import main
 from iosim.config import ConfigError, Scenario, load_profile
+from iosim.experiments.server_scaling import che_hit_ratio
 from iosim.paths import PATHS
 from iosim.server.result import DOC_HEADER, FIELDS, field_table
 from iosim.server.run import serve, zipf_cdf
@@ -88,21 +88,6 @@ def test_littles_law_closed_loop():
               think_time=think_s)
     assert r.invariant_violations == []
     assert n / (r.requests_per_s * (r.latency_mean_s + think_s)) == pytest.approx(1, rel=0.01)
-
-
-def che_hit_ratio(popularity: list[float], capacity: int) -> float:
-    """Che's approximation for LRU: the characteristic time T solves
-    sum_i (1 - exp(-p_i T)) = C; object i hits with probability 1 - exp(-p_i T)."""
-    lo, hi = 0.0, 1.0
-    while sum(1 - math.exp(-p * hi) for p in popularity) < capacity:
-        hi *= 2
-    for _ in range(100):
-        t = (lo + hi) / 2
-        if sum(1 - math.exp(-p * t) for p in popularity) < capacity:
-            lo = t
-        else:
-            hi = t
-    return sum(p * (1 - math.exp(-p * t)) for p in popularity)
 
 
 @pytest.mark.parametrize("alpha", [0.8, 1.1])
