@@ -224,3 +224,12 @@ def test_cli_writes_the_page_and_refuses_bad_input(tmp_path, capsys):
 def test_tiny_transfers_animate(size):
     run = _doc("sendfile_sg", size)
     assert run["steps"][-1]["counters"]["bytes_delivered"] == size
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_the_options_echo_names_only_what_differs_from_the_defaults(path):
+    """A run with every default echoes no options (not the other paths' keys); a changed
+    key is echoed as it is written."""
+    assert _doc(path)["options"] == []
+    assert _doc(path, buffer_bytes=32768, cache="warm")["options"] == [
+        "cache=warm", "buffer_bytes=32768"]

@@ -26,7 +26,7 @@ from typing import Any
 from iosim import events as ev
 from iosim import net
 from iosim.atomic import write_text
-from iosim.config import ConfigError
+from iosim.config import SCENARIO_DEFAULTS, ConfigError
 from iosim.events import Event, Kind
 from iosim.machine import DATA_FILE
 from iosim.paths import PATHS
@@ -836,6 +836,13 @@ def _value(key: str, value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def _same(value: Any, default: Any) -> bool:
+    """A result's scenario value equals the default (JSON gives lists for tuples)."""
+    if isinstance(value, list | tuple) and isinstance(default, list | tuple):
+        return list(value) == list(default)
+    return value == default
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 or noun.endswith("ch") else "s")
 
@@ -900,11 +907,10 @@ def _run_doc(t: Traced, fold: bool | None) -> dict[str, Any]:
     r = t.result
     sc = r.scenario
     spec = PATHS[r.path]
+    # what this run set differently from the scenario's defaults (the echo of its options)
     options = [f"{k}={_value(k, v)}" for k, v in sc.items()
                if k not in ("path", "size_bytes", "seed", "watch_page")
-               and v not in (None, 0, 0.0, (), [], False)
-               and (k, v) not in (("cache", "cold"), ("buffer_bytes", 65536),
-                                  ("zc_buffers", 8))]
+               and k in SCENARIO_DEFAULTS and not _same(v, SCENARIO_DEFAULTS[k])]
     return {
         "path": r.path, "summary": spec.summary, "color": path_color(r.path),
         "size_bytes": r.bytes_requested, "page_bytes": b.pb, "columns": b.columns,
