@@ -15,6 +15,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from matplotlib import ticker
+
 from iosim import charts
 from iosim.config import ConfigError
 from iosim.experiments.harness import (
@@ -133,6 +135,8 @@ def scaling_chart(runs: Sequence[tuple[dict[str, Any], ServerResult]]):
         ax.set_xlabel("connections")
         ax.set_ylabel(label)
     ax_p99.set_yscale("log")
+    ax_p99.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax_p99.yaxis.set_minor_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     last = [rs[-1] for rs in by_path.values()]
     names = [r.path for r in last]
     bottom = [0.0] * len(last)
@@ -147,15 +151,21 @@ def scaling_chart(runs: Sequence[tuple[dict[str, Any], ServerResult]]):
     ax_cpu.set_title(f"at {last[0].connections} connections")
     ax_cpu.set_ylim(0, max(bottom) * 1.7)  # room for the legend above the bars
     ax_cpu.legend(fontsize="small", ncols=3, loc="upper center")
-    ax_cpu.tick_params(axis="x", labelrotation=30)
     bars = ax_bus.bar(names, [r.membus_utilization * 100 for r in last],  # fraction -> %
                       color=[charts.PATH_COLORS[p] for p in names])
-    ax_bus.bar_label(bars, [f"{r.membus_bytes_per_byte:.1f} B/B" for r in last],
-                     fontsize="small")
+    ax_bus.bar_label(bars, [f"{r.membus_bytes_per_byte:.1f}" for r in last],
+                     fontsize="x-small")
     ax_bus.set_ylabel("memory bus busy (%)")
-    ax_bus.set_title("memory bus, and DRAM bytes per byte served")
-    ax_bus.tick_params(axis="x", labelrotation=30)
-    ax_x.legend(handles=charts.path_handles(by_path), fontsize="small", ncols=2)
+    ax_bus.set_title("memory bus (on the bars: DRAM bytes per byte)")
+    for ax in (ax_cpu, ax_bus):  # ten path names side by side: slanted, anchored at the bar
+        ax.tick_params(axis="x", labelrotation=40, labelsize="small")
+        for label in ax.get_xticklabels():
+            label.set_horizontalalignment("right")
+            label.set_rotation_mode("anchor")
+    # the lines rise from lower left to upper right: room above them for the legend
+    ax_x.set_ylim(0, ax_x.get_ylim()[1] * 1.8)
+    ax_x.legend(handles=charts.path_handles(by_path), fontsize="small", ncols=2,
+                loc="upper left")
     return fig
 
 
