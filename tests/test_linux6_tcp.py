@@ -620,3 +620,42 @@ def test_linux6_delivers_every_byte_once(path, size, buffer, cache, overrides, e
         # kTLS: each 16 KiB record adds 22 B of framing to the stream
         framing = 22 * -(-size // 16384) if path == "ktls_sendfile" else 0
         assert r.nic_dma_bytes == size + framing
+
+
+def _two_writes(gap_s: float):
+    """A program: write(64 KiB), ``gap_s`` of idle, write(64 KiB), from one buffer."""
+    def program(m):
+        buf = UserBuffer(m.task, 64 * KIB, m.page_bytes)
+        buf.touch(0, 64 * KIB)
+        yield from syscalls.write(m.task, m.socket, buf, 0, 64 * KIB)
+        if gap_s:
+            yield m.env.timeout(gap_s)
+        yield from syscalls.write(m.task, m.socket, buf, 0, 64 * KIB)
+        buf.free()
+    return program
+
+
+@pytest.mark.parametrize(("gap_s", "skbs"), [(0.0, [65160, 65160, 752]),
+                                             (1e-3, [65160, 376, 65160, 376])])
+def test_an_autocorked_tail_joins_the_next_write_only_if_it_comes_first(gap_s, skbs):
+    """With a 100-segment window, write(64 KiB) fills a 65160 B skb that goes at once
+    (tcp_push_one: send head, 45 segments fit the quota) and leaves a 376 B tail;
+    tcp_push autocorks it (skb->len < size_goal, rtx queue not empty, sk_wmem_alloc holds
+    the 65160 B clone's truesize > the tail's 1336 B) and sets TSQ_THROTTLED. Back to back,
+    the next write() appends to that tail (tcp_sendmsg_locked: copy = size_goal -
+    skb->len = 64784 B) before the clone's TX completion (65160 B on the 10 Gbit/s wire
+    take 52 us; the copy of 64784 B at 2 GB/s 32 us, and a completion while write() owns
+    the socket waits for release_sock): 65160 + 65160 + 752. After a 1 ms gap the TX
+    completion came first: tcp_wfree -> tcp_tsq_handler -> tcp_write_xmit sends the tail
+    alone (tcp_nagle_test: no sub-MSS segment unACKed, 65160 = 45 x 1448), and the next
+    write() starts a new skb: 65160 + 376 + 65160 + 376."""
+    m = machine(128 * KIB)
+    m.socket.tcp.cwnd_bytes = 100 * MSS
+    m.socket._expand_sndbuf()  # 2 x 100 x 4352 B: no wait for memory
+    seqs = _allocations(m)
+    m.acct.trace = tracer = Tracer()
+    drive(m, _two_writes(gap_s))
+    ends = [*seqs[1:], 128 * KIB]
+    assert [b - a for a, b in zip(seqs, ends, strict=True)] == skbs
+    assert [e.nbytes for e in nic_dmas(tracer.events)] == skbs
+    assert m.receiver.rcv_nxt == 128 * KIB and m.check_invariants() == []
