@@ -56,7 +56,9 @@ def test_every_path_ran_or_says_why(runs):
 def test_syscall_counts_follow_the_method(runs):
     calls = -(-(MIB + 123) // 10_000)  # per-call chunks of buffer_bytes
     expected_min = {"read_write": 2 * calls, "mmap_write": calls + 2, "sendfile": 1,
-                    "splice": 2 * calls, "msg_zerocopy": 2 * calls}  # zerocopy: read + send
+                    "splice": 2 * calls, "msg_zerocopy": 2 * calls,  # zerocopy: read + send
+                    "writev_sendfile": 2,  # send(header, MSG_MORE) + sendfile(rest)
+                    "ktls_sendfile": 1}
     for path, run in runs.items():
         if run.skipped is None:
             assert run.syscalls >= expected_min[path], path
@@ -73,6 +75,37 @@ def test_zerocopy_outcome_is_reported(runs):
     zc = runs["msg_zerocopy"]
     if zc.skipped is None:
         assert zc.zerocopy_copied is True  # loopback always falls back to copying
+
+
+@pytest.mark.parametrize("path", ["writev_sendfile"])
+@pytest.mark.parametrize("size_bytes", [1, realpaths.HEADER_BYTES, realpaths.HEADER_BYTES + 1,
+                                        3 * 4096 + 17])
+def test_new_twins_move_exactly_the_files_bytes(path, size_bytes):
+    # run_real raises unless the receiver got size_bytes whose CRC-32 is the file's; sizes
+    # at and around the header and a buffer smaller than the pipe exercise every branch.
+    run = run_real(path, size_bytes, buffer_bytes=4096, repeats=1, verify=True)
+    assert run.skipped is None, run.skipped
+    assert run.size_bytes == size_bytes and run.syscalls >= 1
+
+
+def test_writev_sendfile_sends_only_a_header_when_the_file_is_that_short():
+    run = run_real("writev_sendfile", realpaths.HEADER_BYTES, repeats=1, verify=True)
+    assert run.syscalls == 1  # one send, no MSG_MORE (no body follows), no sendfile
+
+
+def test_ktls_refused_is_a_skip(monkeypatch):
+    monkeypatch.setattr(realpaths, "TCP_ULP", 0x7FFF)  # no such option: ENOPROTOOPT
+    run = run_real("ktls_sendfile", MIB, repeats=1)
+    assert run.skipped and "TCP_ULP" in run.skipped
+    assert run.wall_s == 0 and run.syscalls == 0
+
+
+def test_ktls_runs_or_says_why_the_kernel_refused():
+    run = run_real("ktls_sendfile", MIB, repeats=1)
+    if run.skipped is not None:  # no "tls" ULP here (module absent or not loadable)
+        assert "TCP_ULP" in run.skipped or "TLS_TX" in run.skipped
+    else:
+        assert run.syscalls >= 1 and run.wall_s > 0
 
 
 def test_splice_missing_is_a_skip(monkeypatch):

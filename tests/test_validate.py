@@ -268,3 +268,18 @@ def test_bad_placement_or_controller_is_refused(argv, message, capsys, tmp_path)
     with pytest.raises(SystemExit) as exc:
         raise SystemExit(main([*argv, "--out", str(tmp_path)]))
     assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_new_twins_have_rows_like_the_first_paths(runs):
+    report = json.loads((runs["dir"] / "validate.json").read_text())
+    rows = {r["real_path"]: r for r in report["rows"] if r["real_path"]}
+    keys = set(rows["read_write"])
+    for real in ("writev_sendfile", "ktls_sendfile"):
+        row = rows[real]
+        assert set(row) == keys and row["path"] == real
+        assert row["placement"] == "same"
+        if row["skipped"] is None:
+            assert row["congestion"] == report["congestion"]["default"]
+            assert row["measured_bytes_per_s"] > 0 and row["predicted_bytes_per_s"] > 0
+    assert rows["writev_sendfile"]["skipped"] is None  # sendfile works wherever read_write does
+    assert "io_uring_send_zc" not in {r["path"] for r in report["rows"]}  # no twin: no row

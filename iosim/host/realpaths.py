@@ -28,7 +28,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-PATHS = ("read_write", "mmap_write", "sendfile", "splice", "msg_zerocopy")
+PATHS = ("read_write", "mmap_write", "sendfile", "splice", "msg_zerocopy", "writev_sendfile",
+         "ktls_sendfile")
 LOOPBACK = "127.0.0.1"
 MAX_SIZE_BYTES = 1 << 30  # 1 GiB: the source file lives in the page cache (and maybe tmpfs)
 MAX_BUFFER_BYTES = 64 << 20
@@ -58,6 +59,14 @@ _SOCK_EXTENDED_ERR = struct.Struct("=IBBBBII")
 _ERRQUEUE_ANC_BYTES = socket.CMSG_SPACE(_SOCK_EXTENDED_ERR.size + 16) if hasattr(
     socket, "CMSG_SPACE") else 64
 ZC_BUFFERS = 8  # buffers the MSG_ZEROCOPY sender cycles through (the model's zc_buffers)
+HEADER_BYTES = 256  # writev_sendfile's header (the model's Scenario.header_bytes default)
+TCP_ULP = getattr(socket, "TCP_ULP", 31)
+SOL_TLS = getattr(socket, "SOL_TLS", 282)
+TLS_TX = getattr(socket, "TLS_TX", 1)
+# struct tls12_crypto_info_aes_gcm_128 (include/uapi/linux/tls.h): version, cipher_type,
+# iv[8], key[16], salt[4], rec_seq[8]; TLS 1.2 (0x0303), TLS_CIPHER_AES_GCM_128 (51).
+_TLS12_AES_GCM_128 = struct.Struct("=HH8s16s4s8s")
+TLS_TEST_KEY = bytes(range(16))  # a fixed key: the receiver only drains the ciphertext
 
 RUSAGE_SENDER = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)
 # The child's report after EOF: bytes received, CRC-32 of them, its CPU seconds while receiving,
@@ -620,6 +629,60 @@ def _send_splice(sock: socket.socket, src_fd: int, size_bytes: int, buffer_bytes
     return syscalls, None
 
 
+def _send_writev_sendfile(sock: socket.socket, src_fd: int, size_bytes: int,
+                          buffer_bytes: int) -> tuple[int, bool | None]:
+    """The web server's response, as the model's program: a header from user memory by
+    send(MSG_MORE) (corked: net/ipv4/tcp.c:tcp_sendmsg_locked holds it in the unsent tail),
+    then sendfile() of the rest, each call asking for all of it. The header is the file's
+    first ``HEADER_BYTES``, so the receiver gets exactly the file's bytes; the pread that
+    fills it stands for building the header and is not counted (the model's is ready)."""
+    head = min(HEADER_BYTES, size_bytes)
+    header = os.pread(src_fd, head, 0)
+    syscalls = 0
+    if len(header) != head:
+        raise RuntimeError("source file shorter than size_bytes")
+    more = socket.MSG_MORE if head < size_bytes else 0  # nothing would push a lone header
+    view = memoryview(header)
+    sent = 0
+    while sent < head:
+        sent += sock.send(view[sent:], more)
+        syscalls += 1
+    out_fd = sock.fileno()
+    offset = head
+    while offset < size_bytes:
+        n = os.sendfile(out_fd, src_fd, offset, size_bytes - offset)
+        syscalls += 1
+        if n == 0:
+            raise RuntimeError("source file shorter than size_bytes")
+        offset += n
+    return syscalls, None
+
+
+def _start_ktls(sock: socket.socket) -> None:
+    """Make ``sock`` a kTLS sender (net/tls/tls_main.c:do_tls_setsockopt_conf): the "tls"
+    upper-layer protocol, then TLS 1.2 AES-GCM-128 keys for TLS_TX; a kernel without the
+    tls module refuses the first step and the run is skipped."""
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, TCP_ULP, b"tls")
+    except OSError as exc:
+        ulps = " ".join(_sysctl_words("/proc/sys/net/ipv4/tcp_available_ulp")) or "none"
+        raise _Skip(f"setsockopt(TCP_ULP, 'tls') refused: {exc.strerror or exc} "
+                    f"(tcp_available_ulp: {ulps})") from None
+    info = _TLS12_AES_GCM_128.pack(0x0303, 51, bytes(8), TLS_TEST_KEY, bytes(4), bytes(8))
+    try:
+        sock.setsockopt(SOL_TLS, TLS_TX, info)
+    except OSError as exc:
+        raise _Skip(f"setsockopt(SOL_TLS, TLS_TX) refused: {exc.strerror or exc}") from None
+
+
+def _send_ktls_sendfile(sock: socket.socket, src_fd: int, size_bytes: int,
+                        buffer_bytes: int) -> tuple[int, bool | None]:
+    """sendfile() into a kTLS socket: the kernel encrypts each record (the receiver drains
+    ciphertext: the file's bytes plus each record's header, nonce and tag)."""
+    _start_ktls(sock)
+    return _send_sendfile(sock, src_fd, size_bytes, buffer_bytes)
+
+
 @dataclass
 class Completions:
     """MSG_ZEROCOPY bookkeeping of one socket: ids handed out, completions reaped."""
@@ -725,12 +788,17 @@ SENDERS: dict[str, Sender] = {
     "sendfile": _send_sendfile,
     "splice": _send_splice,
     "msg_zerocopy": _send_msg_zerocopy,
+    "writev_sendfile": _send_writev_sendfile,
+    "ktls_sendfile": _send_ktls_sendfile,
 }
+# Methods whose wire carries more than the file (kTLS record framing): the receiver must get
+# at least the file's bytes, and its CRC-32 is of ciphertext, so it is not compared.
+FRAMED = frozenset({"ktls_sendfile"})
 
 
 def unavailable_reason(path: str) -> str | None:
     """Why ``path`` cannot run on this Python/OS at all, or None."""
-    if path in ("sendfile",) and not hasattr(os, "sendfile"):
+    if path in ("sendfile", "writev_sendfile", "ktls_sendfile") and not hasattr(os, "sendfile"):
         return "os.sendfile is not available on this platform"
     if path == "splice" and not hasattr(os, "splice"):
         return "os.splice is not available (Linux and Python >= 3.10 only)"
@@ -799,10 +867,12 @@ def _one_run(path: str, source: str, size_bytes: int, buffer_bytes: int,
             others_s, steal_s = bystanders.measure(wall_s)
         finally:
             os.close(fd)
-    if report.received_bytes != size_bytes:
+    framed = path in FRAMED
+    if report.received_bytes < size_bytes or (report.received_bytes > size_bytes
+                                              and not framed):
         raise RuntimeError(f"{path}: receiver got {report.received_bytes} bytes, "
                            f"sent {size_bytes}")
-    if expected_crc is not None and report.crc32 != expected_crc:
+    if expected_crc is not None and not framed and report.crc32 != expected_crc:
         raise RuntimeError(f"{path}: received data differs from the file (CRC-32 mismatch)")
     return RealRun(
         path=path, size_bytes=size_bytes, buffer_bytes=buffer_bytes, repeats=1, wall_s=wall_s,

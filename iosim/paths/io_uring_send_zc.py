@@ -56,7 +56,9 @@ SPEC = register(PathSpec(
     "io_uring_send_zc", program,
     "io_uring: READ_FIXED into registered buffers, SEND_ZC, notification CQE after the ACK",
     textbook_copies=(1, 2), color="#999933", references=USER_BUFFER,
-    real_note="the loopback comparison has no io_uring method yet",
+    real_note="no io_uring method: the standard library has no io_uring, and driving "
+              "its rings (io_uring_setup, mmap of SQ/CQ, io_uring_enter) by ctypes "
+              "without liburing is a program of its own",
     notes=("textbook: io_uring is not in the textbook; the model runs the same SQEs on both "
            "kernels, the socket below differs (linux-6: records, autocork, size goal)",
            "kernel: registered buffers are pinned once (io_uring/rsrc.c:"

@@ -36,7 +36,7 @@ SPEC = register(PathSpec(
     "ktls_sendfile", program,
     "sendfile() on a kTLS socket: AES-GCM per 16 KiB record by the CPU (or the NIC)",
     textbook_copies=(1, 2), color="#AA4499",
-    real_note="the loopback comparison has no kTLS method yet (it needs the tls module)",
+    real_method="ktls_sendfile",  # skipped where the kernel has no "tls" ULP
     notes=("textbook: not in the textbook; sendfile's zero copy stops at TLS / kernel: "
            "software kTLS encrypts every 16 KiB record into new pages (net/tls/tls_sw.c:"
            "tls_push_record), a CPU pass per byte at cpu.aes_gcm_bandwidth",

@@ -62,7 +62,10 @@ SPEC = register(PathSpec(
     "vmsplice_splice", program,
     "read() into user buffers, vmsplice() them into a pipe, splice() to the socket",
     textbook_copies=(1, 2), color="#44AA99", references=USER_BUFFER,
-    real_note="the loopback comparison has no vmsplice method yet",
+    real_note="no real method yet: on loopback the ACK comes when the skb reaches the "
+              "receiver's queue, whose frags still reference the sender's pages until it "
+              "reads them, so reusing a buffer once SIOCOUTQ drops corrupted the stream "
+              "(CRC-32 mismatch, 10 kB buffers)",
     notes=("textbook: vmsplice moves the user's pages into a pipe, 'zero-copy' / kernel: only "
            "page references (fs/splice.c:vmsplice_to_pipe -> iter_to_pipe); the read() copy "
            "remains, so 1 CPU copy",

@@ -57,7 +57,7 @@ SPEC = register(PathSpec(
     "writev_sendfile", program,
     "a header by send(MSG_MORE) + the file by sendfile(); --body user: writev()",
     textbook_copies=(0, 2), color="#882255", references=PAGE_CACHE, sends_header=True,
-    real_note="the loopback comparison has no header+sendfile method yet",
+    real_method="writev_sendfile",  # send(header, MSG_MORE) + sendfile, the default body
     notes=("textbook: 0 CPU copies for the body, the header (--header, 256 B) copied once; "
            "each call closes its skb, so the header is its own segment corked or not",
            "kernel (linux-6): send(MSG_MORE) = TCP_NAGLE_CORK holds the header in the unsent "
