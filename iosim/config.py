@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,23 +27,6 @@ DEFAULT_PROFILE = "teaching"  # round numbers, for answers by hand
 
 class ConfigError(ValueError):
     """Bad configuration; ``str()`` is the one line shown to the user."""
-
-
-def _count(value: Any) -> int:
-    """A whole number from ``4``, ``4.0`` or ``"4"`` (the command line passes text)."""
-    number = value
-    if isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            raise units.UnitError(f"expected a whole number, got {value!r}") from None
-    if isinstance(number, bool) or not isinstance(number, int | float):
-        raise units.UnitError(f"expected a whole number, got {units.describe(value)}")
-    if isinstance(number, float) and not math.isfinite(number):
-        raise units.UnitError(f"expected a finite whole number, got {units.describe(value)}")
-    if number != int(number):
-        raise units.UnitError(f"expected a whole number, got {units.describe(value)}")
-    return int(number)
 
 
 def _flag(value: Any) -> bool:
@@ -67,7 +49,7 @@ _KINDS: dict[str, tuple[Callable[[Any], Any], str, str]] = {
     "time": (units.parse_time, "_s", "a time like 5us"),
     "size": (units.parse_size, "_bytes", "a size like 64KiB"),
     "rate": (units.parse_rate, "_bytes_per_s", "a rate like 10Gbit/s or 2GB/s"),
-    "count": (_count, "", "a whole number"),
+    "count": (units.parse_count, "", "a whole number"),
     "bool": (_flag, "", "true or false"),
     "choice": (_word, "", "one of the names listed"),
 }
@@ -540,20 +522,6 @@ ones stop simulated time (float seconds) from advancing in a long run."""
 MAX_WRITER_RATE = 1e9  # stores per second: one per MIN_INTERVAL_S
 
 
-def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise units.UnitError(f"expected a number, got {units.describe(value)}")
-    try:
-        number = float(value)
-    except ValueError:
-        raise units.UnitError(f"expected a number, got {value!r}") from None
-    except OverflowError:
-        number = math.inf
-    if not math.isfinite(number):
-        raise units.UnitError(f"expected a finite number, got {units.describe(value)}")
-    return number
-
-
 def _int_list(parse: Callable[[Any], int]) -> Callable[[Any], tuple[int, ...]]:
     def parser(value: Any) -> tuple[int, ...]:
         if isinstance(value, str):
@@ -580,22 +548,22 @@ _SCENARIO_PARSERS: dict[str, Callable[[Any], Any]] = {
     "buffer_bytes": units.parse_size,
     "offset_bytes": units.parse_size,
     "buffer_offset_bytes": units.parse_size,
-    "zc_buffers": _count,
-    "seed": _count,
-    "watch_page": _optional(_count),
+    "zc_buffers": units.parse_count,
+    "seed": units.parse_count,
+    "watch_page": _optional(units.parse_count),
     "writer": _text,
-    "writer_rate": _number,
+    "writer_rate": units.parse_number,
     "writer_at": _int_list(units.parse_size),
-    "pressure": _count,
+    "pressure": units.parse_count,
     "pressure_interval_s": _optional(units.parse_time),
     "pressure_reader": units.parse_rate,
     "truncate_at_s": _optional(units.parse_time),
-    "loss": _number,
-    "drop": _int_list(_count),
+    "loss": units.parse_number,
+    "drop": _int_list(units.parse_count),
     "header_bytes": units.parse_size,
     "cork": _flag,
     "body": _text,
-    "sq_batch": _count,
+    "sq_batch": units.parse_count,
     "sqpoll": _flag,
     "zc": _flag,
 }

@@ -155,6 +155,38 @@ def parse_rate(text: str | int | float) -> float:
     return value * factor
 
 
+def parse_count(value: Any) -> int:
+    """A whole number from ``4``, ``4.0`` or ``"4"`` (the command line passes text)."""
+    number = value
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise UnitError(f"expected a whole number, got {value!r}") from None
+    if isinstance(number, bool) or not isinstance(number, int | float):
+        raise UnitError(f"expected a whole number, got {describe(value)}")
+    if isinstance(number, float) and not math.isfinite(number):
+        raise UnitError(f"expected a finite whole number, got {describe(value)}")
+    if number != int(number):
+        raise UnitError(f"expected a whole number, got {describe(value)}")
+    return int(number)
+
+
+def parse_number(value: Any) -> float:
+    """A finite number from a number or its text (the command line passes text)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise UnitError(f"expected a number, got {describe(value)}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise UnitError(f"expected a number, got {value!r}") from None
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise UnitError(f"expected a finite number, got {describe(value)}")
+    return number
+
+
 def format_size(size_bytes: float) -> str:
     """``65536`` -> ``"64 KiB"``: the largest binary unit that keeps the number >= 1."""
     for unit, factor in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,30 +76,6 @@ ALIASES = {"file_size": "file_size_bytes", "file_sizes": "file_sizes_bytes",
             "think_time": "think_time_s", "think": "think_time_s"}
 
 
-def _count(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise units.UnitError(f"expected a whole number, got {units.describe(value)}")
-    try:
-        number = float(value)
-    except ValueError:
-        raise units.UnitError(f"expected a whole number, got {value!r}") from None
-    if not math.isfinite(number) or number != int(number):
-        raise units.UnitError(f"expected a whole number, got {value!r}")
-    return int(number)
-
-
-def _float(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise units.UnitError(f"expected a number, got {units.describe(value)}")
-    try:
-        number = float(value)
-    except ValueError:
-        raise units.UnitError(f"expected a number, got {value!r}") from None
-    if not math.isfinite(number):
-        raise units.UnitError(f"expected a finite number, got {value!r}")
-    return number
-
-
 def _sizes(value: Any) -> tuple[int, ...]:
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, list | tuple) or not items:
@@ -111,13 +86,13 @@ def _sizes(value: Any) -> tuple[int, ...]:
 
 def _parse(key: str, value: Any) -> Any:
     if key in _COUNTS:
-        return _count(value)
+        return units.parse_count(value)
     if key in _SIZES:
         return units.parse_size(value)
     if key in _TIMES:
         return units.parse_time(value)
     if key in _FLOATS:
-        return _float(value)
+        return units.parse_number(value)
     if key == "file_sizes_bytes":
         return _sizes(value)
     if not isinstance(value, str):
