@@ -199,8 +199,10 @@ RESULT_FIELDS = tuple(f.name for f in FIELDS)
 COUNTER_FIELDS = tuple(f.name for f in FIELDS if f.metadata["source"] == COUNTER)
 
 
-def _unit(name: str) -> str:
-    for suffix, unit in (("_bytes", "bytes"), ("_bps", "bit/s"), ("_s", "s")):
+def unit_of(name: str) -> str:
+    """A field's unit from its name's suffix (the house rule: units in names)."""
+    for suffix, unit in (("_bytes", "bytes"), ("_bps", "bit/s"), ("_per_s", "1/s"),
+                         ("_s", "s")):
         if name.endswith(suffix):
             return unit
     return ""
@@ -211,7 +213,7 @@ def field_table() -> str:
     rows = ["| field | unit | counted or derived | meaning |", "|---|---|---|---|"]
     for f in FIELDS:
         doc = " ".join(f.metadata["doc"].split()).replace("|", "\\|")
-        rows.append(f"| `{f.name}` | {_unit(f.name)} | {f.metadata['source']} | {doc} |")
+        rows.append(f"| `{f.name}` | {unit_of(f.name)} | {f.metadata['source']} | {doc} |")
     return "\n".join(rows) + "\n"
 
 

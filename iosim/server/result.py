@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from iosim.result import unit_of
+
 
 def field(doc: str, default: Any = 0, factory: Any = None) -> Any:
     """A ServerResult field and its meaning."""
@@ -103,20 +105,12 @@ class ServerResult:
 FIELDS = dataclasses.fields(ServerResult)
 
 
-def _unit(name: str) -> str:
-    for suffix, unit in (("_bytes", "bytes"), ("_bps", "bit/s"), ("_per_s", "1/s"),
-                         ("_s", "s")):
-        if name.endswith(suffix):
-            return unit
-    return ""
-
-
 def field_table() -> str:
     """Every ServerResult field as a Markdown table (what ``docs/server.md`` holds)."""
     rows = ["| field | unit | meaning |", "|---|---|---|"]
     for f in FIELDS:
         doc = " ".join(f.metadata["doc"].split()).replace("|", "\\|")
-        rows.append(f"| `{f.name}` | {_unit(f.name)} | {doc} |")
+        rows.append(f"| `{f.name}` | {unit_of(f.name)} | {doc} |")
     return "\n".join(rows) + "\n"
 
 
