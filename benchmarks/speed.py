@@ -84,7 +84,7 @@ def compare_kernels(paths: list[str], size: int, repeats: int) -> None:
     """textbook vs linux-6 on the teaching profile, interleaved run by run (fresh
     interpreters), min and median of ``repeats``: loss-free cold and warm, and 1 % loss."""
     print(f"load average before: {load()}; {repeats} repeats, s per GiB (min / median)")
-    print(f"{'path':13} {'case':6} {'textbook':>13} {'linux-6':>13} {'ratio':>6}")
+    print(f"{'path':16} {'case':6} {'textbook':>13} {'linux-6':>13} {'ratio':>6}")
     for label, scenario in (("cold", {"cache": "cold"}), ("warm", {"cache": "warm"}),
                             ("loss", {"cache": "warm", "loss": 0.01, "seed": 1})):
         for path in paths:
@@ -97,7 +97,7 @@ def compare_kernels(paths: list[str], size: int, repeats: int) -> None:
                             "scenario": scenario}
                     got.append(run_iosim(spec)["wall_s"] * GIB / size)
             (a, am), (b, bm) = stats(times["textbook"]), stats(times["linux-6"])
-            print(f"{path:13} {label:6} {a:6.2f} /{am:5.2f} {b:6.2f} /{bm:5.2f} {b / a:6.2f}",
+            print(f"{path:16} {label:6} {a:6.2f} /{am:5.2f} {b:6.2f} /{bm:5.2f} {b / a:6.2f}",
                   flush=True)
     print(f"load average after: {load()}")
 
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [GIB // 4] if args.quick else [GIB // 4, GIB]
     profiles = ["teaching"] if args.quick else ["teaching", "nvme-100g-2024"]
     print(f"load average before: {load()}; {repeats} repeats, min / median, s per GiB")
-    print(f"{'path':13} {'profile':15} {'size':>7} {'cache':5} {'min':>6} {'median':>7} "
+    print(f"{'path':16} {'profile':15} {'size':>7} {'cache':5} {'min':>6} {'median':>7} "
           f"{'naive/iosim':>11}")
     naive_all: list[float] = []
     worst = 0.0
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                     worst = max(worst, lo)
                     speedup = min(naive) / lo
                     rows.append(speedup)
-                    print(f"{path:13} {profile:15} {size // MIB:5} Mi {cache:5} {lo:6.2f} "
+                    print(f"{path:16} {profile:15} {size // MIB:5} Mi {cache:5} {lo:6.2f} "
                           f"{med:7.2f} {speedup:10.1f}x"
                           f"{'' if last['ok'] else '  INVARIANTS!'}", flush=True)
     n_lo, n_med = stats(naive_all)
