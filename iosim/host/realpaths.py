@@ -594,15 +594,21 @@ def _send_sendfile(sock: socket.socket, src_fd: int, size_bytes: int, buffer_byt
                    ) -> tuple[int, bool | None]:
     """Each call asks for the rest of the file, as real servers (and the model) do; the kernel
     moves it through its internal pipe, so ``buffer_bytes`` plays no part."""
+    return _sendfile_rest(sock, src_fd, 0, size_bytes), None
+
+
+def _sendfile_rest(sock: socket.socket, src_fd: int, offset: int, size_bytes: int) -> int:
+    """sendfile() from ``offset`` to ``size_bytes``, each call asking for all that is left;
+    the number of calls it took."""
     out_fd = sock.fileno()
-    syscalls, offset = 0, 0
+    syscalls = 0
     while offset < size_bytes:
         n = os.sendfile(out_fd, src_fd, offset, size_bytes - offset)
         syscalls += 1
         if n == 0:
             raise RuntimeError("source file shorter than size_bytes")
         offset += n
-    return syscalls, None
+    return syscalls
 
 
 def _send_splice(sock: socket.socket, src_fd: int, size_bytes: int, buffer_bytes: int
@@ -647,15 +653,7 @@ def _send_writev_sendfile(sock: socket.socket, src_fd: int, size_bytes: int,
     while sent < head:
         sent += sock.send(view[sent:], more)
         syscalls += 1
-    out_fd = sock.fileno()
-    offset = head
-    while offset < size_bytes:
-        n = os.sendfile(out_fd, src_fd, offset, size_bytes - offset)
-        syscalls += 1
-        if n == 0:
-            raise RuntimeError("source file shorter than size_bytes")
-        offset += n
-    return syscalls, None
+    return syscalls + _sendfile_rest(sock, src_fd, head, size_bytes), None
 
 
 def _start_ktls(sock: socket.socket) -> None:

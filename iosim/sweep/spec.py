@@ -111,15 +111,7 @@ class SweepSpec:
         for key, what in (("path", "path"), ("size_bytes", "size")):
             if key not in values:
                 raise ConfigError(f"{self.source}: no {what}: set {what!r} in [base] or [grid]")
-        origin = self.source + (" (" + ", ".join(f"{k}={v!r}" for k, v in chosen.items()) + ")"
-                                if chosen else "")
-        profile_name = values.get("profile", DEFAULT_PROFILE)
-        if not isinstance(profile_name, str):
-            raise ConfigError(f"{origin}: key 'profile': expected a profile name or a .toml "
-                              f"file, got {profile_name!r}")
-        ref = str((self.directory / profile_name).resolve()) if profile_name.endswith(
-            ".toml") else profile_name
-        overrides = tuple((k, v) for k, v in values.items() if "." in k)
+        origin, profile_name, ref, overrides = self._where(values, chosen)
         options = tuple((k, v) for k, v in values.items()
                         if k not in ("path", "profile", "size_bytes") and "." not in k)
         point = Point(values["path"], values["size_bytes"], ref, overrides, options, {}, "")
@@ -140,10 +132,10 @@ class SweepSpec:
                                    key=run_key(profile_dict, scenario_dict, version))
 
 
-    def _serve_point(self, values: dict[str, Any], chosen: dict[str, Any],
-                     loaded: dict[str, Profile], profiles: dict[tuple, dict[str, Any]],
-                     version: str) -> Point:
-        """A server run's point: ServeSpec keys and profile keys."""
+    def _where(self, values: dict[str, Any], chosen: dict[str, Any]
+               ) -> tuple[str, str, str, tuple[tuple[str, Any], ...]]:
+        """A point's origin for messages, its profile name, the profile's reference (a file
+        resolved against the spec's folder) and its profile overrides."""
         origin = self.source + (" (" + ", ".join(f"{k}={v!r}" for k, v in chosen.items()) + ")"
                                 if chosen else "")
         profile_name = values.get("profile", DEFAULT_PROFILE)
@@ -152,7 +144,13 @@ class SweepSpec:
                               f"file, got {profile_name!r}")
         ref = str((self.directory / profile_name).resolve()) if profile_name.endswith(
             ".toml") else profile_name
-        overrides = tuple((k, v) for k, v in values.items() if "." in k)
+        return origin, profile_name, ref, tuple((k, v) for k, v in values.items() if "." in k)
+
+    def _serve_point(self, values: dict[str, Any], chosen: dict[str, Any],
+                     loaded: dict[str, Profile], profiles: dict[tuple, dict[str, Any]],
+                     version: str) -> Point:
+        """A server run's point: ServeSpec keys and profile keys."""
+        origin, profile_name, ref, overrides = self._where(values, chosen)
         options = tuple((k, v) for k, v in values.items() if k != "profile" and "." not in k)
         point = Point(dict(options).get("path", serve_spec.DEFAULTS["path"]), None, ref,
                       overrides, options, {}, "", serve=True)
