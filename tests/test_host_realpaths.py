@@ -68,6 +68,20 @@ def test_syscall_counts_follow_the_method(runs):
         assert runs["read_write"].syscalls < 3 * calls
 
 
+def test_skbs_sent_are_counted_from_tcp_info(runs):
+    """tcpi_data_segs_out: on loopback one segment per skb, each at most the lo MTU's MSS
+    (65536 - 40 B of headers - 12 B of timestamps), so a transfer takes at least size / MSS
+    of them; a 10 000-byte send() makes at most two skbs (its head may fill the unsent tail,
+    the rest starts one), so read_write takes at most two per call."""
+    mss_bytes = 65536 - 40 - 12
+    calls = -(-(MIB + 123) // 10_000)
+    for path, run in runs.items():
+        if run.skipped is None and path != "ktls_sendfile":  # TLS records add bytes
+            assert run.data_segments >= -(-(MIB + 123) // mss_bytes), path
+    if runs["read_write"].skipped is None:
+        assert runs["read_write"].data_segments <= 2 * calls
+
+
 def test_zerocopy_outcome_is_reported(runs):
     for path, run in runs.items():
         if path != "msg_zerocopy":

@@ -14,7 +14,7 @@ import tempfile
 import pytest
 
 from iosim.cli import main
-from iosim.config import load_profile
+from iosim.config import CHOICES, load_profile
 from iosim.host import realpaths
 from iosim.host import validate as val
 from iosim.host.realpaths import child_pids
@@ -76,6 +76,8 @@ def test_report_has_every_path_measured_and_predicted(runs, capsys):
         assert row["placement"] == "same" and row["sender_cpu"] == row["receiver_cpu"]
         assert row["congestion"] == report["congestion"]["default"]
         assert 0 < row["measured_wall_s"] < 10 and row["measured_syscalls"] > 0
+        # one skb per loopback segment: at least 1 MiB over the 64 KiB MSS each
+        assert row["measured_skbs"] >= 16 and row["predicted_skbs"] >= 16
         assert row["measured_sender_cpu_s"] >= 0 and row["measured_receiver_cpu_s"] >= 0
         assert row["measured_softirq_cpu_s"] >= 0
         assert row["measured_other_s"] == pytest.approx(
@@ -254,6 +256,9 @@ def test_placements_and_controllers_are_recorded(runs, tmp_path, capsys):
         assert row["measured_others_cpu_s"] >= 0 and row["measured_steal_s"] >= 0
         assert row["measured_receiver_wakeups"] >= 0
         assert 0 <= row["measured_first_data_s"] <= row["measured_wall_s"]
+        if row["congestion"] in CHOICES["kernel.tcp_congestion"]:  # the model has it
+            assert val.sim_overrides(row["placement"], row["congestion"])[
+                "kernel.tcp_congestion"] == row["congestion"]
         ratio_errors = [k for k in row if "ratio" in k and "err" in k]
         assert ratio_errors == ["ratio_error"] and row["ratio_error"] is not None
         assert row["measured_ratio_low"] <= row["measured_ratio_high"]

@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from iosim import units
-from iosim.config import SCHEMA, load_profile
+from iosim.config import CHOICES, SCHEMA, load_profile
 from iosim.host.realpaths import (
     MSG_ZEROCOPY,
     RUSAGE_SENDER,
@@ -1067,7 +1067,6 @@ def read_settings() -> dict[str, Measurement]:
         ("host.tcp_wmem_default", "/proc/sys/net/ipv4/tcp_wmem", "size", lambda v: v[1]),
         ("host.tcp_rmem_max", "/proc/sys/net/ipv4/tcp_rmem", "size", max),
         ("host.tcp_rmem_default", "/proc/sys/net/ipv4/tcp_rmem", "size", lambda v: v[1]),
-        ("host.optmem_max", "/proc/sys/net/core/optmem_max", "size", max),
         ("kernel.max_skb_frags", "/proc/sys/net/core/max_skb_frags", "count", max),
         ("nic.mtu", "/sys/class/net/lo/mtu", "size", max),
     ]
@@ -1076,6 +1075,7 @@ def read_settings() -> dict[str, Measurement]:
             out[key] = _fixed(pick(_read_ints(path)), kind, f"read from {path}")
     with contextlib.suppress(OSError, ValueError):
         out["host.sysfs_cache_size"] = _last_level_cache()
+    out.update(_tcp_settings())
     try:
         with open("/proc/meminfo") as fh:
             meminfo = dict(line.split(":", 1) for line in fh)
@@ -1084,6 +1084,31 @@ def read_settings() -> dict[str, Measurement]:
                                           "MemAvailable from /proc/meminfo at calibration")
     except (OSError, KeyError, ValueError):
         pass
+    return out
+
+
+def _tcp_settings() -> dict[str, Measurement]:
+    """The sysctls and limits behind the linux-6 model's TCP keys, as this host has them: the
+    default congestion controller (a sending socket that sets none uses it), the idle
+    restart, the option memory and the locked-memory limit MSG_ZEROCOPY is charged against.
+    A controller the model does not have (reno, vegas, ...) is left to the base profile."""
+    out: dict[str, Measurement] = {}
+    path = "/proc/sys/net/ipv4/tcp_congestion_control"
+    with contextlib.suppress(OSError):
+        with open(path) as fh:
+            name = fh.read().strip()
+        if name in CHOICES["kernel.tcp_congestion"]:
+            out["kernel.tcp_congestion"] = _fixed(name, "choice", f"read from {path}")
+    path = "/proc/sys/net/ipv4/tcp_slow_start_after_idle"
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        out["kernel.slow_start_after_idle"] = _fixed(bool(_read_ints(path)[0]), "bool",
+                                                     f"read from {path}")
+    path = "/proc/sys/net/core/optmem_max"
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        out["kernel.optmem_max"] = _fixed(_read_ints(path)[0], "size", f"read from {path}")
+    soft, _hard = resource.getrlimit(resource.RLIMIT_MEMLOCK)
+    if soft != resource.RLIM_INFINITY:
+        out["kernel.memlock"] = _fixed(soft, "size", "getrlimit(RLIMIT_MEMLOCK), soft limit")
     return out
 
 
@@ -1143,6 +1168,8 @@ def _human(value: float, unit_kind: str) -> str:
         return f"{value / 1e9:.3g} GB/s"
     if unit_kind == "size":
         return units.format_size(value)
+    if unit_kind in ("choice", "bool"):
+        return str(value).lower()
     return f"{value:g}"
 
 

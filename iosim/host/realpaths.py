@@ -107,7 +107,8 @@ class RealRun:
     and the look-ups around it, scaled to the run's wall time: what a shared host adds.
     ``receiver_wakeups`` counts the times the receiver blocked for data and was woken (its
     voluntary context switches); ``first_data_s`` is when the receiver got its first bytes,
-    from the first call.
+    from the first call. ``data_segments`` is how many data-carrying segments the sending
+    socket transmitted (``tcpi_data_segs_out``): on loopback, the skbs it sent.
     """
 
     path: str
@@ -134,6 +135,7 @@ class RealRun:
     steal_s: float = 0.0
     receiver_wakeups: int = 0
     first_data_s: float = 0.0
+    data_segments: int | None = None
 
 
 @dataclass(frozen=True)
@@ -436,6 +438,24 @@ def congestion_of(sock: socket.socket) -> str:
     """The controller ``sock`` uses."""
     raw = sock.getsockopt(socket.IPPROTO_TCP, TCP_CONGESTION, TCP_CA_NAME_MAX)
     return raw.split(b"\0", 1)[0].decode()
+
+
+# struct tcp_info (include/uapi/linux/tcp.h): 8 one-byte fields, 24 __u32 (tcpi_rto ..
+# tcpi_total_retrans), 4 __u64 (pacing rates, bytes acked and received), then __u32 segs_out,
+# segs_in, notsent_bytes, min_rtt, data_segs_in, data_segs_out (Linux 4.6 and later)
+TCPI_DATA_SEGS_OUT_OFFSET = 8 + 24 * 4 + 4 * 8 + 5 * 4
+TCP_INFO_BYTES = 256  # what the kernel copies is min(this, its struct): enough for the field
+
+
+def data_segments_out(sock: socket.socket) -> int | None:
+    """Segments carrying data the socket has sent (``tcpi_data_segs_out``: each skb
+    ``net/ipv4/tcp_output.c:__tcp_transmit_skb`` sends with data adds its GSO segment count,
+    ``tcp_skb_pcount``); on loopback, whose MSS is the 64 KiB MTU's, one per skb.
+    None if the kernel's tcp_info is too short to hold it."""
+    raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, TCP_INFO_BYTES)
+    if len(raw) < TCPI_DATA_SEGS_OUT_OFFSET + 4:
+        return None
+    return struct.unpack_from("I", raw, TCPI_DATA_SEGS_OUT_OFFSET)[0]
 
 
 def child_pids() -> set[int]:
@@ -849,6 +869,7 @@ def _one_run(path: str, source: str, size_bytes: int, buffer_bytes: int,
             everywhere = set(range(os.cpu_count() or 1))
             bystanders = Bystanders(everywhere, {peer.pid} | ksoftirqd_pids(cpus or everywhere))
             softirq_before, receiver_softirq_before = softirq(), receiver_softirq()
+            segments_before = data_segments_out(peer.sock)
             before = _rusage_now()
             start_ns = time.monotonic_ns()
             try:
@@ -858,6 +879,7 @@ def _one_run(path: str, source: str, size_bytes: int, buffer_bytes: int,
                                    ) from None
             after = _rusage_now()  # the sender's work, not the handshake
             report = peer.finish()
+            segments_after = data_segments_out(peer.sock)  # all sent: the receiver has it
             softirq_s = softirq() - softirq_before
             receiver_softirq_s = receiver_softirq() - receiver_softirq_before
             # the transfer ends when the receiver holds the last byte (not at its report)
@@ -883,7 +905,9 @@ def _one_run(path: str, source: str, size_bytes: int, buffer_bytes: int,
         sender_cpu=cpu, receiver_cpu=receiver_cpu, congestion=used,
         receiver_softirq_cpu_s=receiver_softirq_s, others_cpu_s=others_s, steal_s=steal_s,
         receiver_wakeups=report.voluntary_context_switches,
-        first_data_s=max(0, report.first_data_ns - start_ns) / 1e9)
+        first_data_s=max(0, report.first_data_ns - start_ns) / 1e9,
+        data_segments=(None if segments_before is None or segments_after is None
+                       else segments_after - segments_before))
 
 
 def median_run(runs: list[RealRun]) -> RealRun:
@@ -896,6 +920,7 @@ def median_run(runs: list[RealRun]) -> RealRun:
 
     wall_s = med("wall_s")
     copied = [r.zerocopy_copied for r in runs if r.zerocopy_copied is not None]
+    segments = [r.data_segments for r in runs if r.data_segments is not None]
     return replace(
         runs[0], repeats=len(runs), wall_s=wall_s,
         throughput_bytes_per_s=runs[0].size_bytes / wall_s,
@@ -906,7 +931,8 @@ def median_run(runs: list[RealRun]) -> RealRun:
         first_data_s=med("first_data_s"), syscalls=med_int("syscalls"),
         voluntary_context_switches=med_int("voluntary_context_switches"),
         involuntary_context_switches=med_int("involuntary_context_switches"),
-        minor_faults=med_int("minor_faults"), zerocopy_copied=any(copied) if copied else None)
+        minor_faults=med_int("minor_faults"), zerocopy_copied=any(copied) if copied else None,
+        data_segments=statistics.median_low(segments) if segments else None)
 
 
 def run_real(path: str, size_bytes: int, buffer_bytes: int = 65536, repeats: int = 3, *,

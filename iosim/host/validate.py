@@ -40,7 +40,7 @@ from typing import Any
 
 from iosim import units
 from iosim.atomic import replacing, write_text
-from iosim.config import Profile, known_keys
+from iosim.config import CHOICES, Profile
 from iosim.host import realpaths
 from iosim.host.calibrate import pair_cpu
 from iosim.paths import PATHS
@@ -129,6 +129,12 @@ class Row:
     predicted_receive_cpu_s: float | None = None
     measured_syscalls: int | None = None
     predicted_syscalls: int | None = None
+    measured_skbs: int | None = None
+    """Data segments the real socket sent (``tcpi_data_segs_out``): on loopback, whose MSS
+    is 64 KiB, one per skb; how the kernel cut the stream (size goal, Nagle, MSG_MORE)."""
+    predicted_skbs: int | None = None
+    """skbs the model transmitted: those the send calls built, those ``tso_fragment`` split
+    off, and resends."""
     measured_wall_s: float | None = None
     predicted_time_s: float | None = None
     repeats: int = 0
@@ -206,7 +212,7 @@ class Validation:
         """Measured and predicted side by side, one line per path and size."""
         head = ("path (real)", "place", "cc", "size", "measured", "[spread]", "clean",
                 "predicted", "err", "ratio meas [quartiles]", "pred", "err", "sender CPU meas",
-                "pred", "err")
+                "pred", "err", "skbs meas", "pred")
         lead = 4  # path, placement, controller, size: shown on a skipped row too
         rows: list[tuple[str, ...]] = [head]
         for r in self.rows:
@@ -224,7 +230,7 @@ class Validation:
                 f"{_num(r.measured_ratio)} [{_num(r.measured_ratio_low)}-"
                 f"{_num(r.measured_ratio_high)}]", _num(r.predicted_ratio), _pct(r.ratio_error),
                 _ms(r.measured_sender_cpu_s), _ms(r.predicted_sender_cpu_s),
-                _pct(r.sender_cpu_error)))
+                _pct(r.sender_cpu_error), _int(r.measured_skbs), _int(r.predicted_skbs)))
         widths = [max(len(row[i]) for row in rows if len(row) == len(head) or i < lead)
                   for i in range(len(head))]
         lines = []
@@ -277,6 +283,10 @@ def _pct(value: float | None) -> str:
 
 def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
+
+
+def _int(value: int | None) -> str:
+    return "-" if value is None else str(value)
 
 
 def _ms(value: float | None) -> str:
@@ -373,10 +383,11 @@ def measure(paths: Sequence[str], size_bytes: int, buffer_bytes: int, repeats: i
 
 def sim_overrides(placement: str, congestion: str | None) -> dict[str, Any]:
     """What the simulation is told of a case: the placement's cores, loopback, and the
-    congestion controller where the model has a key for it."""
+    congestion controller the real socket used, where the model has it (``None``: the
+    host's default, which the calibrated profile records)."""
     overrides = dict(PLACEMENT_OVERRIDES[placement])
-    if congestion is not None and "tcp.congestion" in known_keys():
-        overrides["tcp.congestion"] = congestion
+    if congestion in CHOICES["kernel.tcp_congestion"]:
+        overrides["kernel.tcp_congestion"] = congestion
     return overrides
 
 
@@ -426,6 +437,8 @@ def compare(profile: Profile, size_bytes: int, buffer_bytes: int,
             measured_first_data_s=best.first_data_s,
             predicted_receive_cpu_s=receive_s,
             measured_syscalls=best.syscalls, predicted_syscalls=result.syscalls,
+            measured_skbs=best.data_segments,
+            predicted_skbs=result.skbs + result.tso_fragments + result.retransmits,
             measured_wall_s=best.wall_s, predicted_time_s=result.sim_time_s,
             repeats=len(real_runs), undisturbed=len(clean), disturbed=not clean))
     base = next((r for r in rows if r.real_path == BASELINE and r.skipped is None), None)
