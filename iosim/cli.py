@@ -211,7 +211,8 @@ def _add_path_options(p: argparse.ArgumentParser) -> None:
                         "256B, part of --size)")
     g.add_argument("--cork", type=_on_off, metavar="on|off",
                    help="writev_sendfile: send the header with MSG_MORE (on, the default) "
-                        "or alone (off)")
+                        "or alone (off); splice: SPLICE_F_MORE on every splice to the socket "
+                        "but the last (on, the default) or none (off)")
     g.add_argument("--body", choices=BODY_KINDS,
                    help="writev_sendfile: the body by sendfile() (file, the default) or "
                         "read() + writev() from a user buffer (user)")

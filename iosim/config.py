@@ -489,7 +489,8 @@ class Scenario:
     header_bytes: int = 256
     """writev_sendfile: the response header sent before the file (part of ``size_bytes``)."""
     cork: bool = True
-    """writev_sendfile: the header goes with MSG_MORE (corked) or alone."""
+    """writev_sendfile: the header goes with MSG_MORE (corked) or alone; splice: every
+    splice to the socket but the last carries SPLICE_F_MORE, or none does."""
     body: str = "file"
     """writev_sendfile: the body by sendfile() (``file``) or read() + writev() (``user``)."""
     sq_batch: int = 1
