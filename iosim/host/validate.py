@@ -411,44 +411,84 @@ def compare(profile: Profile, size_bytes: int, buffer_bytes: int,
         clean = sorted(filter(is_clean, real_runs), key=lambda r: r.wall_s)
         best = clean[len(clean) // 2] if clean else min(real_runs, key=lambda r: r.wall_s)
         rates = [r.throughput_bytes_per_s for r in real_runs]
-        result = simulate(sim_path, size_bytes, profile=case, cache="warm",
-                          buffer_bytes=buffer_bytes, zc_buffers=realpaths.ZC_BUFFERS)
-        predicted_bps = result.bytes_delivered / result.sim_time_s
-        receive_s = result.cpu_time_by_category["receive"]
-        measured_cpu_s = best.user_cpu_s + best.sys_cpu_s
-        predicted_cpu_s = result.cpu_time_s - receive_s
         low, high = _quartiles([r.throughput_bytes_per_s for r in clean or [best]],
                                best.throughput_bytes_per_s)
-        rows.append(Row(
+        rows.append(predict(case, Row(
             path=sim_path, real_path=real_path, size_bytes=size_bytes,
             congestion=best.congestion, **where,
             measured_bytes_per_s=best.throughput_bytes_per_s,
             measured_ratio_low=low, measured_ratio_high=high,
             measured_min_bytes_per_s=min(rates), measured_max_bytes_per_s=max(rates),
-            predicted_bytes_per_s=predicted_bps,
-            throughput_error=_error(predicted_bps, best.throughput_bytes_per_s),
-            measured_sender_cpu_s=measured_cpu_s, predicted_sender_cpu_s=predicted_cpu_s,
-            sender_cpu_error=_error(predicted_cpu_s, measured_cpu_s),
+            measured_sender_cpu_s=best.user_cpu_s + best.sys_cpu_s,
             measured_receiver_cpu_s=best.receiver_cpu_s,
             measured_softirq_cpu_s=best.softirq_cpu_s,
             measured_receiver_softirq_cpu_s=best.receiver_softirq_cpu_s,
             measured_other_s=_other_s(best), measured_others_cpu_s=best.others_cpu_s,
             measured_steal_s=best.steal_s, measured_receiver_wakeups=best.receiver_wakeups,
-            measured_first_data_s=best.first_data_s,
-            predicted_receive_cpu_s=receive_s,
-            measured_syscalls=best.syscalls, predicted_syscalls=result.syscalls,
-            measured_skbs=best.data_segments,
-            predicted_skbs=result.skbs + result.tso_fragments + result.retransmits,
-            measured_wall_s=best.wall_s, predicted_time_s=result.sim_time_s,
-            repeats=len(real_runs), undisturbed=len(clean), disturbed=not clean))
-    base = next((r for r in rows if r.real_path == BASELINE and r.skipped is None), None)
-    if base is not None:
-        rows = [_with_ratios(r, base) for r in rows]
+            measured_first_data_s=best.first_data_s, measured_syscalls=best.syscalls,
+            measured_skbs=best.data_segments, measured_wall_s=best.wall_s,
+            repeats=len(real_runs), undisturbed=len(clean), disturbed=not clean),
+            buffer_bytes))
+    rows = with_ratios(rows)
     for path, reason in NOT_MEASURABLE.items():
         if path in runs:  # a real method of that name ran, but it is another program here
             rows.append(Row(path, None, size_bytes, placement=placement,
                             congestion=congestion, skipped=reason))
     return rows
+
+
+def predict(case: Profile, row: Row, buffer_bytes: int) -> Row:
+    """``row`` with the model's figures for its path and size under ``case`` (the profile
+    with the placement's and controller's overrides); the ratios are ``with_ratios``'."""
+    result = simulate(row.path, row.size_bytes, profile=case, cache="warm",
+                      buffer_bytes=buffer_bytes, zc_buffers=realpaths.ZC_BUFFERS)
+    predicted_bps = result.bytes_delivered / result.sim_time_s
+    receive_s = result.cpu_time_by_category["receive"]
+    predicted_cpu_s = result.cpu_time_s - receive_s
+    return dataclasses.replace(
+        row, predicted_bytes_per_s=predicted_bps,
+        throughput_error=_error(predicted_bps, row.measured_bytes_per_s),
+        predicted_sender_cpu_s=predicted_cpu_s,
+        sender_cpu_error=_error(predicted_cpu_s, row.measured_sender_cpu_s),
+        predicted_receive_cpu_s=receive_s, predicted_syscalls=result.syscalls,
+        predicted_skbs=result.skbs + result.tso_fragments + result.retransmits,
+        predicted_time_s=result.sim_time_s)
+
+
+def with_ratios(rows: list[Row], measured: bool = True) -> list[Row]:
+    """The rows of one case (size, placement, controller) with their ratios to the
+    baseline path's: predicted, and with ``measured`` the measured ones too."""
+    base = next((r for r in rows if r.real_path == BASELINE and r.skipped is None), None)
+    return rows if base is None else [_with_ratios(r, base, measured) for r in rows]
+
+
+def repredict(report: dict[str, Any], profile: Profile) -> Validation:
+    """An earlier validation's measurements (``Validation.to_dict``, validate.json) against
+    the model as it is now, under ``profile``: to see what a model change or another
+    calibration does to the errors without measuring again. The real figures are kept as
+    they were; only the predictions and errors are new."""
+    names = {f.name for f in dataclasses.fields(Row)}
+    try:
+        rows = [Row(**{k: v for k, v in r.items() if k in names}) for r in report["rows"]]
+        buffer_bytes = int(report["buffer_bytes"])
+        kept = {"cpu": int(report["cpu"]), "repeats": int(report["repeats"]),
+                "load_average": tuple(report["load_average"]), "date": report["date"],
+                "host": report["host"], "kernel": report["kernel"],
+                "placements": {k: tuple(v) for k, v in report.get("placements", {}).items()},
+                "congestion": report.get("congestion", {})}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"not an iosim validate report: {exc}") from None
+    cases: dict[tuple, list[Row]] = {}
+    for row in rows:
+        cases.setdefault((row.size_bytes, row.placement, row.congestion), []).append(row)
+    out: list[Row] = []
+    for (_size, placement, congestion), group in cases.items():
+        case = profile.with_overrides(sim_overrides(placement, congestion),
+                                      origin=f"iosim validate (pinned loopback, {placement})")
+        out += with_ratios([r if r.skipped is not None else predict(case, r, buffer_bytes)
+                            for r in group], measured=False)
+    return Validation(rows=out, profile=f"{profile.name} ({profile.source})",
+                      buffer_bytes=buffer_bytes, **kept)
 
 
 def _other_s(run: realpaths.RealRun) -> float:
@@ -466,18 +506,21 @@ def _quartiles(values: list[float], figure: float) -> tuple[float, float]:
     return min(q1, figure), max(q3, figure)
 
 
-def _with_ratios(row: Row, base: Row) -> Row:
+def _with_ratios(row: Row, base: Row, measured: bool) -> Row:
+    """The predicted ratio, and with ``measured`` the measured one and its quartiles (the
+    quartile throughputs ``compare`` stored become ratios)."""
     if row.skipped is not None:
         return row
-    measured = row.measured_bytes_per_s / base.measured_bytes_per_s
-    predicted = row.predicted_bytes_per_s / base.predicted_bytes_per_s
-    return dataclasses.replace(row, measured_ratio=measured, predicted_ratio=predicted,
-                               ratio_error=_error(predicted, measured),
-                               measured_ratio_low=row.measured_ratio_low
-                               / base.measured_bytes_per_s,
-                               measured_ratio_high=row.measured_ratio_high
-                               / base.measured_bytes_per_s,
-                               disturbed=row.disturbed or base.disturbed)
+    row = dataclasses.replace(
+        row, predicted_ratio=row.predicted_bytes_per_s / base.predicted_bytes_per_s)
+    if measured:
+        row = dataclasses.replace(
+            row, measured_ratio=row.measured_bytes_per_s / base.measured_bytes_per_s,
+            measured_ratio_low=row.measured_ratio_low / base.measured_bytes_per_s,
+            measured_ratio_high=row.measured_ratio_high / base.measured_bytes_per_s,
+            disturbed=row.disturbed or base.disturbed)
+    return dataclasses.replace(row, ratio_error=_error(row.predicted_ratio,
+                                                       row.measured_ratio))
 
 
 def validate(profile: Profile, sizes: Sequence[int] = DEFAULT_SIZES,
