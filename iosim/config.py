@@ -86,6 +86,18 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
                            "copy (TCP input in softirq, its recv() call, its ACK)"),
         "rx_frag": ("time", "loopback only: the local receiver's extra work per page-cache "
                             "frag of an sk_buff (sendfile, splice)"),
+        "split_tx_skb": ("time", "loopback with nic.loopback_split: the sender's TCP work "
+                                 "per sk_buff of copied data (write, send), the receive "
+                                 "softirq on its CPU included; replaces per_skb"),
+        "split_rx_skb": ("time", "loopback with nic.loopback_split: the receiver's work on "
+                                 "its own CPU per sk_buff of copied data besides its copy; "
+                                 "replaces rx_skb"),
+        "split_tx_paged_skb": ("time", "loopback with nic.loopback_split: the sender's TCP "
+                                       "work per sk_buff of page frags (sendfile, splice, "
+                                       "MSG_ZEROCOPY), the receive softirq included"),
+        "split_rx_paged_skb": ("time", "loopback with nic.loopback_split: the receiver's "
+                                       "work per sk_buff of page frags besides its copy; "
+                                       "replaces rx_skb and rx_frag"),
     },
     "membus": {
         "bandwidth": ("rate", "DRAM bandwidth shared by CPU copies and DMA"),
@@ -112,6 +124,10 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
                                 "so ktls_sendfile needs no CPU pass"),
         "loopback": ("bool", "the loopback device: no DMA and no wire; the receiver's copy "
                              "out of the skb is what moves the bytes"),
+        "loopback_split": ("bool", "loopback: the receiver runs on another core than the "
+                                   "sender (pinned to cores 1 and 0); the receive softirq "
+                                   "stays on the sender's (net/core/dev.c:netif_rx queues to "
+                                   "the transmitting CPU's backlog); costs cpu.split_*"),
     },
     "wire": {
         "rtt": ("time", "round-trip time to the receiver and back"),
@@ -396,6 +412,10 @@ def _check_consistency(p: Profile, origin: str, where: dict[str, str]) -> None:
         ("kernel.sndbuf", p.kernel.sndbuf_bytes >= page, "at least one page"),
         ("kernel.fault_around", p.kernel.fault_around_bytes % page == 0,
          f"a whole number of pages ({page} bytes each)"),
+        ("nic.loopback_split", not p.nic.loopback_split or (p.nic.loopback and
+                                                            p.cpu.cores >= 2),
+         "false unless nic.loopback is true and cpu.cores is at least 2 (a receiver on "
+         "another core of the loopback host)"),
     ]
     for key, ok, expected in checks:
         if not ok:

@@ -16,7 +16,7 @@ from iosim.config import Profile, Scenario
 from iosim.hw.cpu import Cpu
 from iosim.hw.disk import Disk
 from iosim.hw.membus import MemBus
-from iosim.hw.nic import Linux6Nic, Nic
+from iosim.hw.nic import Linux6Nic, LoopbackSplit, Nic
 from iosim.hw.wire import Receiver, Wire
 from iosim.kernel.page import Pages
 from iosim.kernel.pagecache import File, PageCache
@@ -47,6 +47,8 @@ class Host:
         # the kernel the mechanisms follow: the textbook's classes, or Linux 6.x's subclasses
         self.linux6 = linux6 = p.kernel.model == "linux-6"
         nic_extra = {"packet_tap": p.kernel.packet_tap} if linux6 else {}
+        if p.nic.loopback_split:  # the receiver on core 1; the sender, pinned, on core 0
+            nic_extra["split"] = LoopbackSplit(self.cpu, p.cpu)
         # on loopback the receiver's stack (one skb) and its recv() syscall run on this host
         self.nic = (Linux6Nic if linux6 else Nic)(
             env, p.nic, p.dma, self.membus, self.cpu, p.cpu.irq_s, acct, p.cpu.rx_skb_s,
@@ -64,7 +66,9 @@ class Host:
 
     def new_task(self) -> Task:
         """A new single-threaded task (a process, a worker thread) on this host's cores."""
-        return Task(self.env, self.cpu, self.profile.cpu, self.pages, self.acct)
+        split = self.nic.split
+        cpu = self.cpu if split is None else split.sender_cpu
+        return Task(self.env, cpu, self.profile.cpu, self.pages, self.acct)
 
 
 def _tx_complete(skb) -> None:

@@ -677,7 +677,9 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
     With ``other_cpu``, the linear and file transfers run again with the receiver there
     (``split``): the sender's share of the TCP work and its total per skb in each placement
     (``host.tcp_sender_share_*``, ``host.tcp_per_skb_*``) say where the kernel runs the
-    loopback receive softirq, which the model charges to the receiver.
+    loopback receive softirq, and split by that share, each kind's work per skb is the
+    sender's and the receiver's of the model's split placement (``cpu.split_tx_skb``,
+    ``split_rx_skb``, ``split_tx_paged_skb``, ``split_rx_paged_skb``; ``nic.loopback_split``).
 
     ``syscall_s`` is a syscall's kernel cost (two mode switches and the fixed work). These
     are CPU times, which another task hardly changes, but which vary from run to run with how
@@ -849,6 +851,26 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
     for kind in ("linear_split", "paged_split"):
         if kind in call:
             found[f"host.tcp_sender_share_{kind}"] = _share(shares[kind], f"{kind}: {split}")
+
+    def paged_skb_s(t: dict[str, float], kind: str) -> float:  # sendfile: no sender copy
+        return (t[kind] - call[kind] * syscall_s - 2 * frags * pipe_op_s - cold_copy_s) / skbs
+
+    for kind, key, work, what in (
+            ("linear_split", "skb", skb_s, f"send() of {both}, {split}"),
+            ("paged_split", "paged_skb", paged_skb_s,
+             f"sendfile() of a cached file beyond the cache, {both}, {split}")):
+        if kind not in call:
+            continue
+        part = min(1.0, max(0.0, statistics.median(shares[kind])))
+        beyond = ("all CPU minus syscalls, pipe ops and copies, per skb" if key == "skb" else
+                  "all CPU minus syscalls, pipe ops and the receiver's copy, per skb")
+        found[f"cpu.split_tx_{key}"] = _median_of(
+            runs, lambda t, k=kind, w=work, f=part: f * w(t, k), "time",
+            f"{what}: {beyond}, x the sender's share ({part:.0%}: its output and the "
+            "loopback receive softirq, which runs on its CPU)")
+        found[f"cpu.split_rx_{key}"] = _median_of(
+            runs, lambda t, k=kind, w=work, f=part: (1 - f) * w(t, k), "time",
+            f"{what}: {beyond}, x the receiver's and ksoftirqd's share ({1 - part:.0%})")
     if "linear_split" in call:
         for kind, where in (("linear", "same"), ("linear_split", "split")):
             found[f"host.tcp_per_skb_{where}"] = _median_of(

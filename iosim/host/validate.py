@@ -8,7 +8,9 @@ to 3x, so the pair is pinned, in one of two placements that rank the paths diffe
 
 - ``same``: sender and receiver on one CPU; the simulation gets ``cpu.cores = 1``, so the
   receiver's work serialises with the sender's;
-- ``split``: sender and receiver on two CPUs; the simulation gets ``cpu.cores = 2``.
+- ``split``: sender and receiver on two CPUs; the simulation gets ``cpu.cores = 2`` and
+  ``nic.loopback_split``: the receiver on its own core, the receive softirq on the
+  sender's, with the split costs calibrate measured (``cpu.split_*``).
 
 Each case also runs under one congestion controller (``TCP_CONGESTION`` on the sending
 socket): the host's default and any other asked for (``cubic``, ``bbr``); one the kernel
@@ -63,7 +65,7 @@ PLACEMENTS = ("same", "split")
 # two; the host is the loopback device.
 PLACEMENT_OVERRIDES: dict[str, dict[str, Any]] = {
     "same": {"nic.loopback": True, "cpu.cores": 1},
-    "split": {"nic.loopback": True, "cpu.cores": 2},
+    "split": {"nic.loopback": True, "cpu.cores": 2, "nic.loopback_split": True},
 }
 PREFERRED_CONGESTION = ("cubic", "bbr")  # besides the host's default, when available
 

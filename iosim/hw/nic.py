@@ -37,11 +37,27 @@ def changed_pieces(skb) -> list[tuple[int, int, int]] | None:
     return None
 
 
+class LoopbackSplit:
+    """A loopback host whose receiver runs on another core than the sender: the two cores'
+    views and what each does per skb (``cpu.split_*``: copied data, page frags)."""
+
+    __slots__ = ("receiver_cpu", "rx_paged_s", "rx_s", "sender_cpu", "tx_paged_s", "tx_s")
+
+    def __init__(self, cpu, cpu_spec) -> None:
+        self.sender_cpu = cpu.pinned(0)
+        self.receiver_cpu = cpu.pinned(1)
+        self.tx_s = cpu_spec.split_tx_skb_s
+        self.rx_s = cpu_spec.split_rx_skb_s
+        self.tx_paged_s = cpu_spec.split_tx_paged_skb_s
+        self.rx_paged_s = cpu_spec.split_rx_paged_skb_s
+
+
 class Nic:
     """Transmit side of one network interface."""
 
     def __init__(self, env, spec, dma_spec, membus, cpu, irq_s: float, acct,
-                 rx_skb_s: float = 0.0, rx_frag_s: float = 0.0) -> None:
+                 rx_skb_s: float = 0.0, rx_frag_s: float = 0.0,
+                 split: LoopbackSplit | None = None) -> None:
         self.env = env
         self.spec = spec
         self.dma_spec = dma_spec
@@ -56,6 +72,7 @@ class Nic:
         self.dma_busy = False
         self.rx_skb_s = rx_skb_s  # loopback: the local receiver's work per skb and per frag
         self.rx_frag_s = rx_frag_s
+        self.split = split  # loopback: the receiver on another core
         self.on_tx_complete: Callable = lambda skb: None
         self.on_wire: Callable = lambda skb, snapshot, end_s: None
 
@@ -70,7 +87,10 @@ class Nic:
             return
         skb, ready_s = self.queue.popleft()
         if self.spec.loopback:
-            self._loopback(skb, ready_s)
+            if self.split is not None:
+                self._loopback_split(skb, ready_s)
+            else:
+                self._loopback(skb, ready_s)
             return
         self.in_ring += 1
         self.dma_busy = True
@@ -196,6 +216,60 @@ class Nic:
         self.on_wire(skb, None, end)
         done = self.env.timeout(end - now)
         done.callbacks.append(lambda _ev: self._loopback_done(skb))
+
+    def _loopback_split(self, skb, ready_s: float) -> None:
+        """lo with the receiver on another core. The skb's TCP work runs on the sender's
+        core: its output, and its input too, because ``loopback_xmit`` -> ``__netif_rx``
+        queues it on the transmitting CPU's backlog (``net/core/dev.c:enqueue_to_backlog``
+        with ``smp_processor_id()``) and the NET_RX softirq runs there when the sender's
+        ``local_bh_enable`` returns; ``skb_orphan_frags_rx`` (in
+        ``__netif_receive_skb_core``) copies MSG_ZEROCOPY pages in that softirq too. The
+        receiver's ``recv()`` work and its copy out run on its own core, behind the skbs
+        before (one reader). The next skb's softirq need not wait for the receiver's copy.
+        """
+        split = self.split
+        now = self.env.now
+        paged = bool(skb.frags)  # page references (file, user pages), not copied data
+        tx_end = split.sender_cpu.run(max(now, ready_s),
+                                      split.tx_paged_s if paged else split.tx_s, "net")
+        frag_bytes = skb.len - skb.linear_len
+        from_cache = skb.frag_src == events.PAGE_CACHE
+        frag_working_set = skb.frag_working_set_bytes if from_cache else skb.len
+        if skb.zc_id is not None and skb.frags:
+            orphan_s = tx_end
+            tx_end = split.sender_cpu.copy(tx_end, frag_bytes, working_set_bytes=skb.len)
+            if self.acct.trace is not None:
+                orphan = events.copy("cpu", events.CPU, events.USER_BUFFER,
+                                     events.SOCKET_BUFFER, orphan_s, tx_end, frag_bytes,
+                                     "skb_orphan_frags_rx: pinned pages copied for a local "
+                                     "receiver, in the sender's softirq")
+                orphan.seq = skb.seq
+                self.acct.trace.add(orphan)
+            frag_working_set = skb.len
+        lane, start = self.link.acquire(tx_end)
+        work_end = split.receiver_cpu.run(start, split.rx_paged_s if paged else split.rx_s,
+                                          "receive")
+        end = work_end
+        for nbytes, working_set in ((skb.linear_len, skb.len), (frag_bytes, frag_working_set)):
+            if nbytes:
+                end = split.receiver_cpu.copy(end, nbytes, "receive",
+                                              working_set_bytes=working_set)
+        self.link.occupy(lane, start, end)
+        if self.acct.trace is not None:
+            rx = events.copy("receiver", events.CPU, events.SOCKET_BUFFER,
+                             events.RECEIVER_BUFFER, work_end, end, skb.len)
+            rx.seq = skb.seq
+            self.acct.trace.add(rx)
+        self.on_wire(skb, None, end)
+        self.dma_busy = True
+        sent = self.env.timeout(tx_end - now)
+        sent.callbacks.append(self._softirq_done)
+        done = self.env.timeout(end - now)
+        done.callbacks.append(lambda _ev: self.on_tx_complete(skb))
+
+    def _softirq_done(self, _ev) -> None:
+        self.dma_busy = False
+        self._next()
 
     def _loopback_done(self, skb) -> None:
         self.dma_busy = False

@@ -13,12 +13,10 @@ after a page-cache miss, a MSG_ZEROCOPY completion wait) blocks the worker's who
 
 from __future__ import annotations
 
-import copy
 from collections import deque
 from typing import Any
 
 from iosim import events
-from iosim.hw.cpu import Cpu
 from iosim.kernel.pagecache import DISK_WAITS
 from iosim.kernel.process import Task, UserBuffer
 from iosim.kernel.socket import SNDBUF_FULL
@@ -26,36 +24,6 @@ from iosim.kernel.socket import SNDBUF_FULL
 EPOLL_SLEEP = "epoll_wait: no socket ready"
 FILE_SOURCES = (events.PAGE_CACHE, events.MAPPING)  # copies that read page-cache pages
 ZC_WAIT = "MSG_ZEROCOPY completion"  # syscalls.recv_errqueue's poll(POLLERR) sleep
-
-
-class CoreLane:
-    """One core of the host's CPU lanes, for a thread pinned to it: the thread's own
-    bookings ahead of the clock hold only its core, while interrupts still pick any core."""
-
-    __slots__ = ("core", "lanes")
-
-    def __init__(self, lanes, core: int) -> None:
-        self.lanes = lanes
-        self.core = core
-
-    def acquire(self, ready_s: float) -> tuple[int, float]:
-        return self.core, max(ready_s, self.lanes.free_at_s[self.core])
-
-    def occupy(self, lane: int, start_s: float, end_s: float) -> None:
-        self.lanes.occupy(lane, start_s, end_s)
-
-    def reserve(self, ready_s: float, duration_s: float) -> tuple[float, float]:
-        lane, start = self.acquire(ready_s)
-        self.occupy(lane, start, start + duration_s)
-        return start, start + duration_s
-
-
-def pinned_cpu(cpu: Cpu, core: int) -> Cpu:
-    """The host's CPU as a thread pinned to ``core`` uses it (``sched_setaffinity``, as
-    nginx's worker_cpu_affinity does): same membus, accounting and busy time."""
-    view = copy.copy(cpu)
-    view.lanes = CoreLane(cpu.lanes, core)
-    return view
 
 
 class HeapPages:
@@ -146,7 +114,7 @@ class Worker:
         self.env = host.env
         self.number = number
         self.epoll = epoll
-        cpu = pinned_cpu(host.cpu, number % host.profile.cpu.cores)
+        cpu = host.cpu.pinned(number % host.profile.cpu.cores)
         self.task = ServerTask(host.env, cpu, host.profile.cpu, host.pages, host.acct,
                                worker=self, nonblocking=epoll)
         self.cs_s = host.profile.cpu.context_switch_s

@@ -20,7 +20,7 @@ from typing import Any
 
 from iosim import limits, units
 from iosim.accounting import CPU_CATEGORIES
-from iosim.config import Profile, Scenario, load_profile
+from iosim.config import ConfigError, Profile, Scenario, load_profile
 from iosim.kernel import syscalls
 from iosim.kernel.pagecache import File
 from iosim.machine import Connection, Host
@@ -58,6 +58,10 @@ def run(profile: Profile, spec: ServeSpec, bounds: limits.Bounds | None = None
     path = PATHS[spec.path]
     if path.overrides:
         profile = profile.with_overrides(path.overrides, origin=f"path {spec.path}")
+    if profile.nic.loopback_split:  # its softirq core is the one sender's, core 0
+        raise ConfigError(f"{profile.name}: key 'nic.loopback_split': expected false for "
+                          "iosim serve (it places one loopback sender and its receiver), "
+                          "got true")
     was_enabled = gc.isenabled()
     gc.disable()  # as simulate.run: reference counting frees the run's short-lived objects
     try:

@@ -1,0 +1,101 @@
+"""A loopback host whose receiver runs on another core (``nic.loopback_split``).
+
+The mechanism (``hw/nic.py:Nic._loopback_split``): ``loopback_xmit`` -> ``__netif_rx``
+queues each skb on the transmitting CPU's backlog (``net/core/dev.c:enqueue_to_backlog``
+with ``smp_processor_id()``), so its TCP input runs in the sender's softirq, on the sender's
+core; the receiver's ``recv()`` and its copy run on its own core. Each skb then costs the
+sender ``cpu.split_tx_skb`` (copied data) or ``cpu.split_tx_paged_skb`` (page frags) and the
+receiver ``cpu.split_rx_skb`` / ``split_rx_paged_skb`` plus its copy, instead of
+``per_skb`` / ``rx_skb`` / ``rx_frag``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import iosim
+from iosim.config import ConfigError, load_profile
+from iosim.events import Kind
+from iosim.trace import Tracer
+
+SPLIT = {"nic.loopback": True, "cpu.cores": 2, "nic.loopback_split": True,
+         "kernel.model": "linux-6", "nic.mtu": "64KiB", "cpu.split_tx_skb": "20us",
+         "cpu.split_rx_skb": "8us", "cpu.split_tx_paged_skb": "6us",
+         "cpu.split_rx_paged_skb": "3us"}
+SAME = {**SPLIT, "nic.loopback_split": False}
+
+
+def run(path: str, overrides: dict, size: str = "4MiB"):
+    tracer = Tracer()
+    r = iosim.simulate(path, size, profile="teaching", cache="warm", overrides=overrides,
+                       tracer=tracer)
+    assert r.invariant_violations == [] and r.bytes_delivered == r.bytes_requested
+    return r, tracer.sorted_events()
+
+
+def delivered_skbs(events) -> int:
+    """The receiver's copies out of the socket: one per skb delivered."""
+    return sum(1 for e in events if e.kind is Kind.COPY and e.track == "receiver")
+
+
+@pytest.mark.parametrize("path, tx_s, rx_s", [
+    ("sendfile_sg", 6e-6, 3e-6), ("splice", 6e-6, 3e-6), ("read_write", 20e-6, 8e-6),
+    ("mmap_write", 20e-6, 8e-6)])
+def test_each_skb_costs_the_sender_and_the_receiver_their_split_share(path, tx_s, rx_s):
+    """The sender's TCP work is its per-skb figure times the skbs it sent (nothing at the
+    skb's allocation: per_skb is replaced); the receiver's work is its per-skb figure times
+    the skbs plus the copy of every byte at the teaching profile's DRAM copy speed (its
+    cache is 1 byte: nothing stays cached)."""
+    r, events = run(path, SPLIT)
+    skbs = delivered_skbs(events)
+    assert skbs >= -(-r.bytes_requested // (64 * 1024))
+    prof = load_profile("teaching")
+    copy_s = r.bytes_requested / prof.cpu.copy_bandwidth_bytes_per_s
+    assert r.cpu_time_by_category["net"] == pytest.approx(skbs * tx_s)
+    assert r.cpu_time_by_category["receive"] == pytest.approx(skbs * rx_s + copy_s)
+
+
+def test_the_sender_keeps_its_core_and_the_receiver_gets_the_other():
+    """Two cores, each with one job: the sender's (its syscalls, pipe ops and the softirq)
+    on core 0, the receiver's on core 1, so the run lasts at least as long as the busier
+    of the two and the pair is faster than on one core (same placement, same costs)."""
+    split, _ = run("sendfile_sg", SPLIT)
+    same, _ = run("sendfile_sg", {**SAME, "cpu.cores": 1})
+    receive_s = split.cpu_time_by_category["receive"]
+    sender_s = split.cpu_time_s - receive_s
+    assert split.sim_time_s >= max(sender_s, receive_s) - 1e-12
+    assert split.sim_time_s < same.sim_time_s
+
+
+def test_msg_zerocopy_pages_are_copied_in_the_senders_softirq():
+    """skb_orphan_frags_rx runs in __netif_receive_skb_core, the sender's softirq: the copy
+    of the pinned pages is the sender's CPU, and the receiver copies the fresh pages out."""
+    r, events = run("msg_zerocopy", SPLIT, size="1MiB")
+    orphan = [e for e in events if e.kind is Kind.COPY and "skb_orphan_frags_rx" in e.note]
+    assert orphan and all(e.track == "cpu" for e in orphan)
+    assert sum(e.nbytes for e in orphan) == r.bytes_requested
+    assert r.zerocopy_copied_sends > 0  # loopback still reports COPIED
+
+
+def test_without_split_the_loopback_is_as_before():
+    """The split costs play no part when the receiver shares the sender's core."""
+    a = iosim.simulate("sendfile_sg", "1MiB", profile="teaching", cache="warm",
+                       overrides={**SAME, "cpu.split_tx_paged_skb": "1ms"})
+    b = iosim.simulate("sendfile_sg", "1MiB", profile="teaching", cache="warm",
+                       overrides=SAME)
+    assert a.sim_time_s == b.sim_time_s and a.cpu_time_s == b.cpu_time_s
+
+
+@pytest.mark.parametrize("overrides", [
+    {"nic.loopback_split": True},
+    {"nic.loopback_split": True, "nic.loopback": True, "cpu.cores": 1},
+])
+def test_split_needs_a_loopback_host_with_two_cores(overrides):
+    with pytest.raises(ConfigError, match=r"nic\.loopback_split.*expected false unless"):
+        iosim.simulate("sendfile_sg", "1MiB", profile="teaching", overrides=overrides)
+
+
+def test_serve_refuses_a_split_loopback():
+    with pytest.raises(ConfigError, match=r"nic\.loopback_split.*iosim serve"):
+        iosim.serve("sendfile_sg", profile="teaching", overrides=SPLIT, connections=2,
+                    requests=2, file_size="64KiB")
