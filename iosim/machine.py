@@ -22,6 +22,7 @@ from iosim.kernel.page import Pages
 from iosim.kernel.pagecache import File, PageCache
 from iosim.kernel.process import Task
 from iosim.kernel.socket import Linux6Socket, TcpSocket
+from iosim.paths.registry import SetUp
 
 DATA_FILE = "data.bin"  # the name of the file a run sends (its pages' owner in the trace)
 
@@ -118,6 +119,16 @@ class Machine(Host):
                                   scenario.offset_bytes // self.page_bytes + scenario.watch_page))
         if scenario.cache == "warm":
             self.cache.prefill(self.file, self.file.npages)
+
+    def set_up(self, step: SetUp, scenario: Scenario):
+        """A path's one-time set-up, made here and now: the run is one program on one
+        connection (a server keeps it per worker or connection instead). Generator."""
+        return (yield from step.open(self, scenario))
+
+    def release(self, step: SetUp, handle) -> None:
+        """The program is done with ``handle``: close it at once."""
+        if step.close is not None:
+            step.close(handle)
 
     def _first_push(self, _skb) -> None:
         if not self.first_push.triggered:

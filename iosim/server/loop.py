@@ -20,10 +20,19 @@ from iosim import events
 from iosim.kernel.pagecache import DISK_WAITS
 from iosim.kernel.process import Task, UserBuffer
 from iosim.kernel.socket import SNDBUF_FULL
+from iosim.paths.registry import CONNECTION, SetUp
 
 EPOLL_SLEEP = "epoll_wait: no socket ready"
 FILE_SOURCES = (events.PAGE_CACHE, events.MAPPING)  # copies that read page-cache pages
 ZC_WAIT = "MSG_ZEROCOPY completion"  # syscalls.recv_errqueue's poll(POLLERR) sleep
+
+
+def close(set_ups: dict[str, tuple[SetUp, Any]]) -> None:
+    """Close a worker's or a connection's set-ups, the last made first."""
+    for step, handle in reversed(set_ups.values()):
+        if step.close is not None:
+            step.close(handle)
+    set_ups.clear()
 
 
 class HeapPages:
@@ -127,6 +136,7 @@ class Worker:
         self.disk_blocked_s = 0.0
         self.eagain = 0
         self.header: UserBuffer | None = None
+        self.set_ups: dict[str, tuple[SetUp, Any]] = {}  # the thread's (its ring), by name
 
     def header_buffer(self, nbytes: int, page_bytes: int) -> UserBuffer:
         """The thread's buffer the response headers are formatted into (reused)."""
@@ -207,19 +217,35 @@ class Request:
     """What a path program reads from its machine for one response: the worker's task, the
     connection's socket, the requested file, the shared cache view; the rest is the host's.
     A program that frames its stream (a header ahead of the file, kTLS records) says so in
-    ``stream_prefix_bytes``/``stream_extra_bytes``, per response."""
+    ``stream_prefix_bytes``/``stream_extra_bytes``, per response. Its set-ups (``SetUp``)
+    are the worker's or the connection's: the first response that asks makes one, the
+    later ones reuse it, and it is closed when the worker or the connection goes."""
 
-    __slots__ = ("cache", "file", "host", "socket", "stream_extra_bytes",
-                 "stream_prefix_bytes", "task")
+    __slots__ = ("cache", "connection_set_ups", "file", "host", "socket",
+                 "stream_extra_bytes", "stream_prefix_bytes", "task", "worker")
 
-    def __init__(self, host, task: Task, socket, file, cache) -> None:
+    def __init__(self, host, worker: Worker, socket, file, cache,
+                 connection_set_ups: dict[str, tuple[SetUp, Any]]) -> None:
         self.host = host
-        self.task = task
+        self.worker = worker
+        self.task = worker.task
         self.socket = socket
         self.file = file
         self.cache = cache
+        self.connection_set_ups = connection_set_ups
         self.stream_prefix_bytes = 0
         self.stream_extra_bytes = 0
+
+    def set_up(self, step: SetUp, sc):
+        """The set-up ``step`` where a server keeps it: with the connection (kTLS) or the
+        worker (its ring); made now if this is the first response to ask. Generator."""
+        kept = self.connection_set_ups if step.scope == CONNECTION else self.worker.set_ups
+        if step.name not in kept:
+            kept[step.name] = step, (yield from step.open(self, sc))
+        return kept[step.name][1]
+
+    def release(self, step: SetUp, handle) -> None:
+        """The response is done with ``handle``; its worker or connection keeps it."""
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.host, name)
