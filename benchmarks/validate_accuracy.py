@@ -76,10 +76,15 @@ def error_summary(report: dict) -> str:
                 and r["path"] != "read_write"]
         ratio = sorted(abs(r["ratio_error"]) for r in mine)
         tput = sorted(abs(r["throughput_error"]) for r in mine)
+        within = sum(abs(r["ratio_error"]) <= 0.10 for r in mine)
+        noise = sum(r["measured_ratio_low"] <= r["predicted_ratio"] <= r["measured_ratio_high"]
+                    for r in mine)
         if ratio:
             lines.append(f"{case[0]:5s} {case[1] or 'default':7s} ratio error median "
-                         f"{ratio[len(ratio) // 2]:4.0%} worst {ratio[-1]:4.0%}; throughput "
-                         f"error median {tput[len(tput) // 2]:4.0%} worst {tput[-1]:4.0%}")
+                         f"{ratio[len(ratio) // 2]:4.0%} worst {ratio[-1]:4.0%} ({within}/"
+                         f"{len(mine)} within 10 %, {noise}/{len(mine)} inside the measured "
+                         f"quartiles); throughput error median {tput[len(tput) // 2]:4.0%} "
+                         f"worst {tput[-1]:4.0%}")
     return "\n".join(lines)
 
 

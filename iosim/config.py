@@ -98,6 +98,10 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
         "split_rx_paged_skb": ("time", "loopback with nic.loopback_split: the receiver's "
                                        "work per sk_buff of page frags besides its copy; "
                                        "replaces rx_skb and rx_frag"),
+        "wakeup_remote": ("time", "loopback with nic.loopback_split: from the softirq's "
+                                  "wake-up of a receiver asleep on the other, idle core to "
+                                  "its running (the IPI, the idle exit; in a VM the halted "
+                                  "vCPU's)"),
     },
     "membus": {
         "bandwidth": ("rate", "DRAM bandwidth shared by CPU copies and DMA"),

@@ -54,6 +54,7 @@ EXTREME_PROFILE = {
     "cpu.rx_skb": ["1ns", "1ms"], "cpu.rx_frag": ["1ns", "1ms"],
     "cpu.split_tx_skb": ["1ns", "1ms"], "cpu.split_rx_skb": ["1ns", "1ms"],
     "cpu.split_tx_paged_skb": ["1ns", "1ms"], "cpu.split_rx_paged_skb": ["1ns", "1ms"],
+    "cpu.wakeup_remote": ["1ns", "1ms"],
     "membus.bandwidth": ["10Mbit/s", "1PB/s"],
     "disk.latency": ["1ns", "1s"], "disk.bandwidth": ["1Mbit/s", "1PB/s"],
     "disk.queue_depth": [1, 65536],

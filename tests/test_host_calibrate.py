@@ -129,8 +129,9 @@ def test_placement_and_start_up_figures(report):
                 "host.rx_frag_hot", "host.mmap_first_touch", "host.mmap_copy_extra"):
         assert key in m, key
     if len(os.sched_getaffinity(0)) > 1:
-        assert {"host.wakeup_cross_cpu", "host.tcp_sender_share_linear_split",
-                "host.tcp_per_skb_split"} <= set(m)
+        assert {"cpu.wakeup_remote", "host.tcp_sender_share_linear_split",
+                "host.tcp_per_skb_split", "cpu.split_tx_skb", "cpu.split_rx_skb",
+                "cpu.split_tx_paged_skb", "cpu.split_rx_paged_skb"} <= set(m)
     from iosim.host.realpaths import congestion_controls
     default = congestion_controls().default
     if default is not None:

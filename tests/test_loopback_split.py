@@ -99,3 +99,24 @@ def test_serve_refuses_a_split_loopback():
     with pytest.raises(ConfigError, match=r"nic\.loopback_split.*iosim serve"):
         iosim.serve("sendfile_sg", profile="teaching", overrides=SPLIT, connections=2,
                     requests=2, file_size="64KiB")
+
+
+def test_a_receiver_that_caught_up_is_woken_and_starts_late():
+    """An skb that finds the receiver idle wakes it (sock_def_readable -> try_to_wake_up,
+    an IPI to its idle core); it starts cpu.wakeup_remote later. A receiver that is the
+    bottleneck never catches up: one wake-up, for the first skb. A fast receiver behind a
+    slow sender catches up after every skb: one wake-up each, each one
+    ``wakeup_remote`` of latency that delays the delivery but not the sender."""
+    slow_receiver = {**SPLIT, "cpu.split_rx_paged_skb": "200us"}
+    r, _ = run("sendfile_sg", slow_receiver, size="1MiB")
+    assert r.receiver_wakeups == 1
+    fast = {**SPLIT, "cpu.split_tx_paged_skb": "200us", "cpu.split_rx_paged_skb": "1us"}
+    for wakeup in ("1ns", "50us"):
+        r, events = run("sendfile_sg", {**fast, "cpu.wakeup_remote": wakeup}, size="1MiB")
+        assert r.receiver_wakeups == delivered_skbs(events) > 16
+    # one skb: the run ends at its delivery, 50 us later; the sender's work is the same
+    quick, _ = run("sendfile_sg", {**fast, "cpu.wakeup_remote": "1ns"}, size="32KiB")
+    late, _ = run("sendfile_sg", {**fast, "cpu.wakeup_remote": "50us"}, size="32KiB")
+    assert quick.receiver_wakeups == late.receiver_wakeups == 1
+    assert late.sim_time_s - quick.sim_time_s == pytest.approx(50e-6 - 1e-9)
+    assert late.cpu_time_s == pytest.approx(quick.cpu_time_s)

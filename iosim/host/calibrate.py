@@ -1362,7 +1362,7 @@ def calibrate(progress: Callable[[str], None] | None = None, repeats: int = 5,
         found["cpu.context_switch"] = measure_context_switch(repeats, sizes["ctx"])
         if other_cpu is not None:
             # a tenth of the round trips: each costs tens of microseconds in a VM
-            found["host.wakeup_cross_cpu"] = measure_context_switch(
+            found["cpu.wakeup_remote"] = measure_context_switch(
                 repeats, sizes["ctx"] // 10, child_cpu=other_cpu)
 
     def tcp() -> None:

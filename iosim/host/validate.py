@@ -126,6 +126,8 @@ class Row:
     """Time the hypervisor took from the CPUs during the run (clock-tick grained)."""
     measured_receiver_wakeups: int | None = None
     """Times the receiver blocked for data and was woken."""
+    predicted_receiver_wakeups: int | None = None
+    """The model's: skbs that found the receiver caught up and woke it."""
     measured_first_data_s: float | None = None
     """From the first call until the receiver had its first bytes."""
     predicted_receive_cpu_s: float | None = None
@@ -453,6 +455,7 @@ def predict(case: Profile, row: Row, buffer_bytes: int) -> Row:
         predicted_sender_cpu_s=predicted_cpu_s,
         sender_cpu_error=_error(predicted_cpu_s, row.measured_sender_cpu_s),
         predicted_receive_cpu_s=receive_s, predicted_syscalls=result.syscalls,
+        predicted_receiver_wakeups=result.receiver_wakeups,
         predicted_skbs=result.skbs + result.tso_fragments + result.retransmits,
         predicted_time_s=result.sim_time_s)
 

@@ -41,7 +41,8 @@ class LoopbackSplit:
     """A loopback host whose receiver runs on another core than the sender: the two cores'
     views and what each does per skb (``cpu.split_*``: copied data, page frags)."""
 
-    __slots__ = ("receiver_cpu", "rx_paged_s", "rx_s", "sender_cpu", "tx_paged_s", "tx_s")
+    __slots__ = ("receiver_cpu", "rx_paged_s", "rx_s", "sender_cpu", "tx_paged_s", "tx_s",
+                 "wakeup_s")
 
     def __init__(self, cpu, cpu_spec) -> None:
         self.sender_cpu = cpu.pinned(0)
@@ -50,6 +51,7 @@ class LoopbackSplit:
         self.rx_s = cpu_spec.split_rx_skb_s
         self.tx_paged_s = cpu_spec.split_tx_paged_skb_s
         self.rx_paged_s = cpu_spec.split_rx_paged_skb_s
+        self.wakeup_s = cpu_spec.wakeup_remote_s
 
 
 class Nic:
@@ -185,6 +187,8 @@ class Nic:
         self.dma_busy = True
         now = self.env.now
         lane, start = self.link.acquire(max(now, ready_s))  # the receiver handles one skb
+        if self.link.free_at_s[lane] < start:  # caught up, asleep in sk_wait_data
+            self.acct.receiver_wakeups += 1
         file_frags = len(skb.frags) if skb.frag_src == events.PAGE_CACHE else 0
         work_end = self.cpu.run(start, self.rx_skb_s + file_frags * self.rx_frag_s, "receive")
         frag_bytes = skb.len - skb.linear_len
@@ -226,6 +230,8 @@ class Nic:
         ``__netif_receive_skb_core``) copies MSG_ZEROCOPY pages in that softirq too. The
         receiver's ``recv()`` work and its copy out run on its own core, behind the skbs
         before (one reader). The next skb's softirq need not wait for the receiver's copy.
+        An skb that finds the receiver caught up wakes it (``sock_def_readable`` ->
+        ``try_to_wake_up``, an IPI to its idle core), and it starts ``wakeup_s`` later.
         """
         split = self.split
         now = self.env.now
@@ -247,6 +253,9 @@ class Nic:
                 self.acct.trace.add(orphan)
             frag_working_set = skb.len
         lane, start = self.link.acquire(tx_end)
+        if self.link.free_at_s[lane] < tx_end:  # caught up, asleep in sk_wait_data
+            self.acct.receiver_wakeups += 1  # sk_data_ready: an IPI to its idle core
+            start += split.wakeup_s
         work_end = split.receiver_cpu.run(start, split.rx_paged_s if paged else split.rx_s,
                                           "receive")
         end = work_end
