@@ -72,6 +72,11 @@ class Host:
         return Task(self.env, cpu, self.profile.cpu, self.pages, self.acct)
 
 
+def loopback_one_core(profile: Profile) -> bool:
+    """A loopback host whose receiver shares the sender's only core."""
+    return profile.nic.loopback and profile.cpu.cores == 1 and not profile.nic.loopback_split
+
+
 def _tx_complete(skb) -> None:
     skb.sk.tx_complete(skb)
 
@@ -107,6 +112,9 @@ class Machine(Host):
         self.conn = conn = Connection(self)
         self.receiver, self.wire, self.socket = conn.receiver, conn.wire, conn.socket
         self.task = self.new_task()
+        if self.linux6 and loopback_one_core(profile):
+            # EEVDF shares the one core between the sender and the local receiver
+            self.nic.share_core(self.task, profile.cpu.context_switch_s)
         self.file = File(DATA_FILE, scenario.offset_bytes + scenario.size_bytes - header_bytes,
                          self.page_bytes)
         self.sender = None  # the path's SimPy process, set by simulate()

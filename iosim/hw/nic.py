@@ -54,6 +54,89 @@ class LoopbackSplit:
         self.wakeup_s = cpu_spec.wakeup_remote_s
 
 
+SCHED_BASE_SLICE_S = 0.75e-3  # kernel/sched/fair.c:sysctl_sched_base_slice (0.75 ms)
+
+
+class SharedCore:
+    """The local receiver and the sender on one core, as EEVDF shares it (Linux 6.6+).
+
+    Two tasks of equal weight, each entitled to half the core while both are runnable
+    (``kernel/sched/fair.c``: vruntime, lag, ``pick_eevdf``). An skb that finds the
+    receiver asleep in ``sk_wait_data`` wakes it (``sock_def_readable`` ->
+    ``try_to_wake_up``); the woken receiver preempts the sender
+    (``check_preempt_wakeup_fair``) only while it has had less of the core than the sender,
+    else it waits, runnable, for the sender to sleep (a full send buffer, a completion) or
+    to fall a slice behind. A running receiver takes skb after skb until it has caught up,
+    or until it is a slice (``SCHED_BASE_SLICE_S``) ahead of a runnable sender, which then
+    gets the core back. So a receiver lighter than its sender (read+write, MSG_ZEROCOPY)
+    runs at each skb and sleeps between them; a heavier one (sendfile, splice: 16 cold
+    frags per skb) never catches up and runs when the sender sleeps, its ACKs coming in
+    bursts, not between the sender's calls. Each wake-up that preempts costs the switch.
+    """
+
+    __slots__ = ("asleep", "booked", "nic", "queue", "switch_s", "task", "woken")
+
+    def __init__(self, nic, task, switch_s: float) -> None:
+        self.nic = nic
+        self.task = task
+        self.switch_s = switch_s
+        self.queue: deque = deque()  # (skb, ready at): delivered, not yet taken
+        self.booked = 0  # skbs whose receive work is booked and not yet done: it runs
+        self.asleep = True  # in sk_wait_data, nothing to read
+        self.woken = False  # woken since it last ran: it pays the switch when it does
+        task.on_sleep.append(self.sender_sleeps)
+
+    def _due(self, slice_s: float) -> bool:
+        """Whether the receiver may have the core: the sender sleeps, or the receiver has
+        had less of it than the sender (plus ``slice_s``, for one already running)."""
+        task = self.task
+        return task.sleeping or self.nic.acct.cpu_time_s["receive"] < task.busy_s + slice_s
+
+    def arrive(self, skb, ready_s: float) -> None:
+        """An skb reaches the receiver's socket (the sender's softirq) once its data is
+        there (``ready_s``): it wakes a receiver that slept; a running receiver takes it
+        next, a woken or waiting one if it is due."""
+        now = self.nic.env.now
+        if ready_s > now:  # the sender's copies into it are booked, not yet done
+            ev = self.nic.env.timeout(ready_s - now)
+            ev.callbacks.append(lambda _ev: self.arrive(skb, ready_s))
+            return
+        self.queue.append((skb, ready_s))
+        if self.asleep:
+            self.asleep = False
+            self.woken = True
+        if self._due(SCHED_BASE_SLICE_S if self.booked else 0.0):
+            self._take()
+
+    def sender_sleeps(self) -> None:
+        """The sender blocked (or finished): the core is the receiver's."""
+        while self.queue:
+            self._take()
+
+    def _take(self) -> None:
+        nic = self.nic
+        skb, ready_s = self.queue.popleft()
+        self.booked += 1
+        now = nic.env.now
+        end = nic._receive(skb, ready_s if ready_s > now else now, self.woken)
+        self.woken = False
+        done = nic.env.timeout(end - now)
+        done.callbacks.append(lambda _ev: self._done(skb))
+
+    def _done(self, skb) -> None:
+        self.booked -= 1
+        self.nic.on_tx_complete(skb)  # delivered: the clone is freed
+        if self.booked:
+            return
+        if not self.queue:
+            self.asleep = True  # caught up: the receiver sleeps in sk_wait_data
+            return
+        if self._due(SCHED_BASE_SLICE_S):
+            while self.queue:
+                self._take()
+        # else: the sender, runnable and a slice behind, has the core; the receiver waits
+
+
 class Nic:
     """Transmit side of one network interface."""
 
@@ -75,6 +158,7 @@ class Nic:
         self.rx_skb_s = rx_skb_s  # loopback: the local receiver's work per skb and per frag
         self.rx_frag_s = rx_frag_s
         self.split = split  # loopback: the receiver on another core
+        self.core: SharedCore | None = None  # loopback: the receiver on the sender's core
         self.on_tx_complete: Callable = lambda skb: None
         self.on_wire: Callable = lambda skb, snapshot, end_s: None
 
@@ -180,14 +264,30 @@ class Nic:
     def _loopback(self, skb, ready_s: float) -> None:
         """lo: no DMA, no wire. The local receiver's stack (per skb and per page-cache frag)
         and its copy out of the skb move the data; the skb is freed once it is delivered.
+        On one core shared with a sender (``share_core``) the scheduler decides when."""
+        if self.core is not None:
+            self.core.arrive(skb, ready_s)
+            return
+        self.dma_busy = True
+        now = self.env.now
+        end = self._receive(skb, max(now, ready_s))
+        done = self.env.timeout(end - now)
+        done.callbacks.append(lambda _ev: self._loopback_done(skb))
+
+    def _receive(self, skb, ready_s: float, woken: bool | None = None) -> float:
+        """Book the local receiver's work for one skb from ``ready_s``; its end.
 
         The copy reads the linear area from the cache (the sender wrote it moments before)
         and each frag where its page lives: a page of a file larger than the cache, in DRAM.
+        ``woken``: whether the skb woke the receiver (None: it did if the receiver had
+        caught up); a woken receiver on a shared core pays the switch to it.
         """
-        self.dma_busy = True
-        now = self.env.now
-        lane, start = self.link.acquire(max(now, ready_s))  # the receiver handles one skb
-        if self.link.free_at_s[lane] < start:  # caught up, asleep in sk_wait_data
+        lane, start = self.link.acquire(ready_s)  # the receiver handles one skb
+        if woken is None:
+            woken = self.link.free_at_s[lane] < start  # caught up, asleep in sk_wait_data
+        elif woken:  # switched to from the sender, on their one core
+            start = self.cpu.run(start, self.core.switch_s, "receive")
+        if woken:
             self.acct.receiver_wakeups += 1
         file_frags = len(skb.frags) if skb.frag_src == events.PAGE_CACHE else 0
         work_end = self.cpu.run(start, self.rx_skb_s + file_frags * self.rx_frag_s, "receive")
@@ -218,8 +318,12 @@ class Nic:
             rx.seq = skb.seq
             self.acct.trace.add(rx)
         self.on_wire(skb, None, end)
-        done = self.env.timeout(end - now)
-        done.callbacks.append(lambda _ev: self._loopback_done(skb))
+        return end
+
+    def share_core(self, task, switch_s: float) -> None:
+        """The local receiver shares its one core with ``task``, the sender: from now on
+        the scheduler (``SharedCore``) decides when it takes the skbs."""
+        self.core = SharedCore(self, task, switch_s)
 
     def _loopback_split(self, skb, ready_s: float) -> None:
         """lo with the receiver on another core. The skb's TCP work runs on the sender's

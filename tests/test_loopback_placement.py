@@ -1,4 +1,5 @@
-"""A loopback host whose receiver runs on another core (``nic.loopback_split``).
+"""Where a loopback host's receiver runs: on another core (``nic.loopback_split``), or on
+the sender's one core, shared as EEVDF shares it (``hw/nic.py:SharedCore``).
 
 The mechanism (``hw/nic.py:Nic._loopback_split``): ``loopback_xmit`` -> ``__netif_rx``
 queues each skb on the transmitting CPU's backlog (``net/core/dev.c:enqueue_to_backlog``
@@ -120,3 +121,65 @@ def test_a_receiver_that_caught_up_is_woken_and_starts_late():
     assert quick.receiver_wakeups == late.receiver_wakeups == 1
     assert late.sim_time_s - quick.sim_time_s == pytest.approx(50e-6 - 1e-9)
     assert late.cpu_time_s == pytest.approx(quick.cpu_time_s)
+
+
+ONE_CORE = {"nic.loopback": True, "cpu.cores": 1, "kernel.model": "linux-6",
+            "nic.mtu": "64KiB", "cpu.per_skb": "2us", "cpu.context_switch": "3us"}
+MSS = 65536 - 40 - 12  # lo's MTU less the TCP/IP headers with timestamps
+
+
+def test_a_heavy_receiver_on_the_senders_core_waits_and_the_tails_merge():
+    """A receiver costlier than its sender (40 us per skb against the sender's few) never
+    catches up: it runs when the sender sleeps, so no ACK comes between two splice calls,
+    and each call's sub-MSS tail waits (SPLICE_F_MORE) for the next call's pages: the
+    stream goes as MSS-sized skbs, ceil(size / MSS) of them, instead of two per call, but
+    for one more each time the sender sleeps (its send buffer full) with a tail held: the
+    ACKs that come while it sleeps find nothing in flight, and Nagle lets the tail go
+    alone (``tcp_data_snd_check`` -> ``tcp_nagle_check``). The receiver is woken by the
+    first skb, and again only when it caught up while the sender slept: rarely."""
+    size = 4 << 20
+    r, events = run("splice", {**ONE_CORE, "cpu.rx_skb": "40us"}, size="4MiB")
+    skbs, least = delivered_skbs(events), -(-size // MSS)
+    assert r.context_switches > 0  # the sender slept: its send buffer was full
+    # every skb beyond the least is a tail an ACK let go alone while the sender slept
+    assert least <= skbs <= least + r.context_switches + r.receiver_wakeups
+    assert skbs < 1.1 * least and r.receiver_wakeups < skbs / 10
+
+
+def test_a_light_receiver_preempts_at_each_skb_and_pays_the_switch():
+    """A receiver cheaper than its sender has had less of the core whenever an skb wakes
+    it, so it preempts: it takes each send()'s first skb as it comes (the 53 B tail beyond
+    the MSS arrives while it runs, and its ACK lets that tail go at once: two skbs per
+    call) and sleeps again before the next call, one wake-up per call, each costing the
+    switch (cpu.context_switch) on top of its per-skb work and its copy (at the teaching
+    profile's DRAM speed: its cache is 1 byte)."""
+    r, events = run("read_write", {**ONE_CORE, "cpu.rx_skb": "1us"}, size="1MiB")
+    calls = r.bytes_requested // (64 << 10)
+    skbs = delivered_skbs(events)
+    assert skbs == 2 * calls and r.receiver_wakeups == calls
+    copy_s = r.bytes_requested / load_profile("teaching").cpu.copy_bandwidth_bytes_per_s
+    assert r.cpu_time_by_category["receive"] == pytest.approx(
+        skbs * 1e-6 + calls * 3e-6 + copy_s)
+
+
+@pytest.mark.parametrize("path", ["msg_zerocopy", "sendfile_sg", "mmap_write"])
+def test_the_receiver_runs_whenever_the_sender_sleeps(path):
+    """However heavy the receiver, a sender that waits (for ACKs, completions, send-buffer
+    room) or ends hands it the core: every run finishes with every byte delivered."""
+    r, _ = run(path, {**ONE_CORE, "cpu.rx_skb": "200us"}, size="1MiB")
+    assert r.bytes_delivered == r.bytes_requested
+
+
+def test_only_linux_6_shares_the_core_and_only_on_one_core():
+    """The shared core is EEVDF's (Linux 6.6+); the textbook kernel's receiver, and one on
+    a host of two cores or more, takes each skb as it is ready."""
+    from iosim.machine import Machine
+    from iosim.simulate import prepare
+
+    def core(overrides):
+        prof, sc = prepare("splice", "1MiB", profile="teaching", overrides=overrides)
+        return Machine(prof, sc).nic.core
+
+    assert core(ONE_CORE) is not None
+    assert core({**ONE_CORE, "kernel.model": "textbook"}) is None
+    assert core({**ONE_CORE, "cpu.cores": 2}) is None
