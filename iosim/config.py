@@ -86,6 +86,10 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
                            "copy (TCP input in softirq, its recv() call, its ACK)"),
         "rx_frag": ("time", "loopback only: the local receiver's extra work per page-cache "
                             "frag of an sk_buff (sendfile, splice)"),
+        "rx_input": ("time", "loopback on one core (linux-6): the part of rx_skb that is TCP "
+                             "input (tcp_v4_rcv to the receive queue, the ACK), which the "
+                             "sender's softirq does when the receiver is asleep, not owning "
+                             "its socket (at most rx_skb)"),
         "split_tx_skb": ("time", "loopback with nic.loopback_split: the sender's TCP work "
                                  "per sk_buff of copied data (write, send), the receive "
                                  "softirq on its CPU included; replaces per_skb"),

@@ -114,7 +114,8 @@ class Machine(Host):
         self.task = self.new_task()
         if self.linux6 and loopback_one_core(profile):
             # EEVDF shares the one core between the sender and the local receiver
-            self.nic.share_core(self.task, profile.cpu.context_switch_s)
+            self.nic.share_core(self.task, profile.cpu.context_switch_s,
+                                profile.cpu.rx_input_s)
         self.file = File(DATA_FILE, scenario.offset_bytes + scenario.size_bytes - header_bytes,
                          self.page_bytes)
         self.sender = None  # the path's SimPy process, set by simulate()

@@ -51,7 +51,7 @@ EXTREME_PROFILE = {
     "cpu.context_switch": ["1ns", "10ms"], "cpu.page_fault": ["1ns", "1ms"],
     "cpu.page_pin": ["1ns", "1ms"], "cpu.pipe_op": ["1ns", "1ms"], "cpu.irq": ["1ns", "1ms"],
     "cpu.notification": ["1ns", "1ms"], "cpu.per_skb": ["1ns", "1ms"],
-    "cpu.rx_skb": ["1ns", "1ms"], "cpu.rx_frag": ["1ns", "1ms"],
+    "cpu.rx_skb": ["1ns", "1ms"], "cpu.rx_frag": ["1ns", "1ms"], "cpu.rx_input": ["1ns", "1ms"],
     "cpu.split_tx_skb": ["1ns", "1ms"], "cpu.split_rx_skb": ["1ns", "1ms"],
     "cpu.split_tx_paged_skb": ["1ns", "1ms"], "cpu.split_rx_paged_skb": ["1ns", "1ms"],
     "cpu.wakeup_remote": ["1ns", "1ms"],

@@ -785,6 +785,10 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
                     work = used.total_s - base - 2 * frags * pipe_op_s - cold_copy_s
                     shares.setdefault(kind, []).append(
                         (used.sender_s - base - 2 * frags * pipe_op_s) / work)
+                elif kind == "woken":  # the sender's own work, its pause taken out
+                    work = run[kind] - base - 2 * copy_s
+                    shares.setdefault(kind, []).append(
+                        (used.sender_s - pause["spent_s"] - base - copy_s) / work)
             runs.append(run)
     call = {kind: statistics.median(n) for kind, n in calls.items()}
     share = min(1.0, max(0.0, statistics.median(shares["linear"])))
@@ -830,7 +834,17 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
                                    "in cpu.page_pin (a per-send part of the MSG_ZEROCOPY cost "
                                    "came out at or below zero)"),
         "host.tcp_sender_share_linear_same": _share(shares["linear"], "send() of " + both),
+        "host.tcp_sender_share_woken_same": _share(shares["woken"], "send() of " + both
+                                                   + ", pausing after each send"),
     }
+    woken_share = min(1.0, max(0.0, statistics.median(shares["woken"])))
+    found["cpu.rx_input"] = _median_of(
+        runs, lambda t: min(max(woken_share * skb_s(t, "woken") - share * skb_s(t), 0.0),
+                            (1 - share) * skb_s(t)), "time",
+        f"send() of {both}, pausing after each send so that the receiver sleeps when the "
+        f"next skb comes: the sender's work per skb ({woken_share:.0%} of it) minus "
+        "cpu.per_skb, its TCP input in softirq (tcp_v4_rcv finds the socket not owned), at "
+        "most cpu.rx_skb")
     if "paged" in call:
         found["cpu.rx_frag"] = _median_of(
             runs, frag_s("paged", cold_copy_s), "time",

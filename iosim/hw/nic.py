@@ -74,13 +74,14 @@ class SharedCore:
     bursts, not between the sender's calls. Each wake-up that preempts costs the switch.
     """
 
-    __slots__ = ("asleep", "booked", "nic", "queue", "switch_s", "task", "woken")
+    __slots__ = ("asleep", "booked", "input_s", "nic", "queue", "switch_s", "task", "woken")
 
-    def __init__(self, nic, task, switch_s: float) -> None:
+    def __init__(self, nic, task, switch_s: float, input_s: float) -> None:
         self.nic = nic
         self.task = task
         self.switch_s = switch_s
-        self.queue: deque = deque()  # (skb, ready at): delivered, not yet taken
+        self.input_s = min(input_s, nic.rx_skb_s)  # the TCP input part of rx_skb
+        self.queue: deque = deque()  # (skb, ready at, input done): not yet taken
         self.booked = 0  # skbs whose receive work is booked and not yet done: it runs
         self.asleep = True  # in sk_wait_data, nothing to read
         self.woken = False  # woken since it last ran: it pays the switch when it does
@@ -101,7 +102,14 @@ class SharedCore:
             ev = self.nic.env.timeout(ready_s - now)
             ev.callbacks.append(lambda _ev: self.arrive(skb, ready_s))
             return
-        self.queue.append((skb, ready_s))
+        nic = self.nic
+        if skb.zc_id is not None and skb.frags:  # before the socket lookup: always the softirq
+            nic.orphan_copy(skb, now, "copy", "cpu")
+        if self.booked:  # it runs, owning its socket: the skb waits in the backlog
+            self.queue.append((skb, ready_s, False))
+        else:  # not owned: tcp_v4_rcv runs to the receive queue in the sender's softirq
+            nic.cpu.run(now, self.input_s, "net")
+            self.queue.append((skb, ready_s, True))
         if self.asleep:
             self.asleep = False
             self.woken = True
@@ -115,10 +123,11 @@ class SharedCore:
 
     def _take(self) -> None:
         nic = self.nic
-        skb, ready_s = self.queue.popleft()
+        skb, ready_s, input_done = self.queue.popleft()
         self.booked += 1
         now = nic.env.now
-        end = nic._receive(skb, ready_s if ready_s > now else now, self.woken)
+        end = nic._receive(skb, ready_s if ready_s > now else now, self.woken,
+                           self.input_s if input_done else 0.0)
         self.woken = False
         done = nic.env.timeout(end - now)
         done.callbacks.append(lambda _ev: self._done(skb))
@@ -274,13 +283,15 @@ class Nic:
         done = self.env.timeout(end - now)
         done.callbacks.append(lambda _ev: self._loopback_done(skb))
 
-    def _receive(self, skb, ready_s: float, woken: bool | None = None) -> float:
+    def _receive(self, skb, ready_s: float, woken: bool | None = None,
+                 input_done_s: float = 0.0) -> float:
         """Book the local receiver's work for one skb from ``ready_s``; its end.
 
         The copy reads the linear area from the cache (the sender wrote it moments before)
         and each frag where its page lives: a page of a file larger than the cache, in DRAM.
         ``woken``: whether the skb woke the receiver (None: it did if the receiver had
         caught up); a woken receiver on a shared core pays the switch to it.
+        ``input_done_s``: the part of its per-skb work the sender's softirq did already.
         """
         lane, start = self.link.acquire(ready_s)  # the receiver handles one skb
         if woken is None:
@@ -290,22 +301,13 @@ class Nic:
         if woken:
             self.acct.receiver_wakeups += 1
         file_frags = len(skb.frags) if skb.frag_src == events.PAGE_CACHE else 0
-        work_end = self.cpu.run(start, self.rx_skb_s + file_frags * self.rx_frag_s, "receive")
+        work_end = self.cpu.run(start, self.rx_skb_s - input_done_s
+                                + file_frags * self.rx_frag_s, "receive")
         frag_bytes = skb.len - skb.linear_len
         frag_working_set = skb.frag_working_set_bytes if file_frags else skb.len
         if skb.zc_id is not None and skb.frags:
-            # skb_orphan_frags_rx: user pages may not reach a local socket, so the kernel
-            # copies them into its own pages first (the completion says COPIED)
-            orphan_s = work_end
-            work_end = self.cpu.copy(work_end, frag_bytes, "receive",
-                                     working_set_bytes=frag_working_set)
-            if self.acct.trace is not None:
-                orphan = events.copy("receiver", events.CPU, events.USER_BUFFER,
-                                     events.SOCKET_BUFFER, orphan_s, work_end, frag_bytes,
-                                     "skb_orphan_frags_rx: pinned pages copied for a local "
-                                     "receiver")
-                orphan.seq = skb.seq
-                self.acct.trace.add(orphan)
+            if self.core is None:  # (on a shared core the softirq did it at arrival)
+                work_end = self.orphan_copy(skb, work_end, "receive", "receiver")
             frag_working_set = skb.len  # the receiver reads the fresh copy
         end = work_end
         for nbytes, working_set in ((skb.linear_len, skb.len), (frag_bytes, frag_working_set)):
@@ -320,10 +322,25 @@ class Nic:
         self.on_wire(skb, None, end)
         return end
 
-    def share_core(self, task, switch_s: float) -> None:
+    def orphan_copy(self, skb, start_s: float, category: str, track: str) -> float:
+        """skb_orphan_frags_rx: user pages may not reach a local socket, so the kernel
+        copies them into its own pages first (the completion says COPIED); its end."""
+        frag_bytes = skb.len - skb.linear_len
+        end = self.cpu.copy(start_s, frag_bytes, category, working_set_bytes=skb.len)
+        if self.acct.trace is not None:
+            orphan = events.copy(track, events.CPU, events.USER_BUFFER, events.SOCKET_BUFFER,
+                                 start_s, end, frag_bytes, "skb_orphan_frags_rx: pinned pages "
+                                 "copied for a local receiver")
+            orphan.seq = skb.seq
+            self.acct.trace.add(orphan)
+        return end
+
+    def share_core(self, task, switch_s: float, input_s: float) -> None:
         """The local receiver shares its one core with ``task``, the sender: from now on
-        the scheduler (``SharedCore``) decides when it takes the skbs."""
-        self.core = SharedCore(self, task, switch_s)
+        the scheduler (``SharedCore``) decides when it takes the skbs; ``input_s`` of each
+        skb's receive work is the sender's softirq's when the receiver does not own its
+        socket."""
+        self.core = SharedCore(self, task, switch_s, input_s)
 
     def _loopback_split(self, skb, ready_s: float) -> None:
         """lo with the receiver on another core. The skb's TCP work runs on the sender's
