@@ -60,10 +60,14 @@ class Host:
         self.cache = PageCache(env, p.kernel, self.pages, self.disk, self.cpu, p.cpu.irq_s, acct)
         self.wires: dict[object, Wire] = {}  # socket -> the wire to its receiver
         self.nic.on_wire = self._on_wire
+        self.nic.on_local = self._on_local
         self.nic.on_tx_complete = _tx_complete
 
     def _on_wire(self, skb, snapshot, end_s: float) -> None:
         self.wires[skb.sk].carry(skb, snapshot, end_s)
+
+    def _on_local(self, skb, stage: str) -> None:
+        self.wires[skb.sk].local(skb, stage)
 
     def new_task(self) -> Task:
         """A new single-threaded task (a process, a worker thread) on this host's cores."""

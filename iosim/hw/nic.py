@@ -37,6 +37,13 @@ def changed_pieces(skb) -> list[tuple[int, int, int]] | None:
     return None
 
 
+def borrowed(skb) -> bool:
+    """Whether ``skb``'s frags are the sender's own user pages that a local receiver's queue
+    keeps by reference (vmsplice'd pages). MSG_ZEROCOPY's are copied at delivery instead
+    (``skb_orphan_frags_rx``); page-cache frags are left to the timing the model has."""
+    return bool(skb.frags) and skb.zc_id is None and skb.frag_src == events.USER_BUFFER
+
+
 class LoopbackSplit:
     """A loopback host whose receiver runs on another core than the sender: the two cores'
     views and what each does per skb (``cpu.split_*``: copied data, page frags)."""
@@ -170,6 +177,11 @@ class Nic:
         self.core: SharedCore | None = None  # loopback: the receiver on the sender's core
         self.on_tx_complete: Callable = lambda skb: None
         self.on_wire: Callable = lambda skb, snapshot, end_s: None
+        # loopback, borrowed frags: the receiver's stages ("queued": on its receive queue,
+        # ACKed; "read": its copy reads the pages; "copied": done, the skb freed)
+        self.on_local: Callable = lambda skb, stage: None
+        self.unread: deque = deque()  # loopback: borrowed skbs queued, not yet read
+        self.reading = False
 
     def xmit(self, skb, ready_s: float) -> None:
         """ndo_start_xmit: queue an skb whose data is ready at ``ready_s``."""
@@ -184,6 +196,8 @@ class Nic:
         if self.spec.loopback:
             if self.split is not None:
                 self._loopback_split(skb, ready_s)
+            elif borrowed(skb) and self.core is None:
+                self._loopback_queue(skb, ready_s)
             else:
                 self._loopback(skb, ready_s)
             return
@@ -292,6 +306,8 @@ class Nic:
         ``woken``: whether the skb woke the receiver (None: it did if the receiver had
         caught up); a woken receiver on a shared core pays the switch to it.
         ``input_done_s``: the part of its per-skb work the sender's softirq did already.
+        The ACK waits for the copy: a timing simplification (the profiles' ``rx_skb`` are
+        measured so), except where the order decides the bytes (``_loopback_queue``).
         """
         lane, start = self.link.acquire(ready_s)  # the receiver handles one skb
         if woken is None:
@@ -342,6 +358,74 @@ class Nic:
         socket."""
         self.core = SharedCore(self, task, switch_s, input_s)
 
+    def _loopback_queue(self, skb, ready_s: float) -> None:
+        """lo, an skb whose frags are the sender's user pages (``borrowed``: vmsplice), in
+        the kernel's order, which decides the bytes here: ``loopback_xmit`` ->
+        ``netif_rx`` and the softirq on this CPU put it on the receive queue and ACK it at
+        once (``net/ipv4/tcp_input.c:tcp_rcv_established`` -> ``tcp_queue_rcv``, then
+        ``__tcp_ack_snd_check``); its frags keep referencing the pages until the reader
+        copies them out (``net/ipv4/tcp.c:tcp_recvmsg_locked`` ->
+        ``skb_copy_datagram_msg``) and frees it (``tcp_eat_recv_skb`` -> ``__kfree_skb`` ->
+        ``net/core/skbuff.c:skb_release_data`` drops the page references). The reader takes
+        one skb after the other and books its work when it runs (booked ahead, a lagging
+        reader would hold every core); its per-skb cost (``rx_skb``) includes the softirq's.
+        """
+        self.dma_busy = True
+        at = self.env.timeout(max(0.0, ready_s - self.env.now))
+        at.callbacks.append(lambda _ev: self._queued(skb))
+
+    def _queued(self, skb) -> None:
+        self.on_local(skb, "queued")
+        self.unread.append(skb)
+        if not self.reading:
+            self._read_next()
+        self.dma_busy = False
+        self._next()
+
+    def _read_next(self) -> None:
+        """The reader's recv(): the next queued skb's work (``rx_skb``), then its copy."""
+        if not self.unread:
+            self.reading = False
+            return
+        self.reading = True
+        skb = self.unread.popleft()
+        now = self.env.now
+        work_end = self.cpu.run(now, self.rx_skb_s, "receive")
+        ev = self.env.timeout(work_end - now)
+        ev.callbacks.append(lambda _ev: self._copy_out(skb, now))
+
+    def _copy_out(self, skb, start: float) -> None:
+        """skb_copy_datagram_msg: booked when it starts, so it reads the pages as they are
+        now and a lagging reader never holds cores ahead of the sender's work."""
+        now = self.env.now
+        self.on_local(skb, "read")
+        end = self.cpu.copy(now, skb.len, "receive", working_set_bytes=skb.len)
+        lane, _ = self.link.acquire(start)
+        self.link.occupy(lane, start, end)
+        if self.acct.trace is not None:
+            rx = events.copy("receiver", events.CPU, events.SOCKET_BUFFER,
+                             events.RECEIVER_BUFFER, now, end, skb.len)
+            rx.seq = skb.seq
+            self.acct.trace.add(rx)
+        done = self.env.timeout(end - now)
+        done.callbacks.append(lambda _ev: self._read_done(skb))
+
+    def _read_done(self, skb) -> None:
+        self._copied(skb)
+        self._read_next()
+
+    def _stages(self, skb, now: float, read_s: float, end: float) -> None:
+        """The reader's copy of a borrowed skb reads its pages at ``read_s`` and is done
+        at ``end``, when the skb (and its page references) goes."""
+        read = self.env.timeout(read_s - now)
+        read.callbacks.append(lambda _ev: self.on_local(skb, "read"))
+        done = self.env.timeout(end - now)
+        done.callbacks.append(lambda _ev: self._copied(skb))
+
+    def _copied(self, skb) -> None:
+        self.on_local(skb, "copied")
+        self.on_tx_complete(skb)
+
     def _loopback_split(self, skb, ready_s: float) -> None:
         """lo with the receiver on another core. The skb's TCP work runs on the sender's
         core: its output, and its input too, because ``loopback_xmit`` -> ``__netif_rx``
@@ -379,21 +463,29 @@ class Nic:
             start += split.wakeup_s
         work_end = split.receiver_cpu.run(start, split.rx_paged_s if paged else split.rx_s,
                                           "receive")
-        end = work_end
-        for nbytes, working_set in ((skb.linear_len, skb.len), (frag_bytes, frag_working_set)):
-            if nbytes:
-                end = split.receiver_cpu.copy(end, nbytes, "receive",
-                                              working_set_bytes=working_set)
+        read_s = end = work_end
+        if skb.linear_len:
+            read_s = end = split.receiver_cpu.copy(end, skb.linear_len, "receive",
+                                                   working_set_bytes=skb.len)
+        if frag_bytes:
+            end = split.receiver_cpu.copy(end, frag_bytes, "receive",
+                                          working_set_bytes=frag_working_set)
         self.link.occupy(lane, start, end)
         if self.acct.trace is not None:
             rx = events.copy("receiver", events.CPU, events.SOCKET_BUFFER,
                              events.RECEIVER_BUFFER, work_end, end, skb.len)
             rx.seq = skb.seq
             self.acct.trace.add(rx)
-        self.on_wire(skb, None, end)
         self.dma_busy = True
+        if borrowed(skb):  # queued and ACKed by the sender's softirq, copied out later
+            queued = self.env.timeout(tx_end - now)
+            queued.callbacks.append(lambda _ev: self.on_local(skb, "queued"))
         sent = self.env.timeout(tx_end - now)
         sent.callbacks.append(self._softirq_done)
+        if borrowed(skb):
+            self._stages(skb, now, read_s, end)
+            return
+        self.on_wire(skb, None, end)
         done = self.env.timeout(end - now)
         done.callbacks.append(lambda _ev: self.on_tx_complete(skb))
 

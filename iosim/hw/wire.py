@@ -12,6 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from iosim import events
+from iosim.hw.nic import changed_pieces
+
+LATE = object()  # _arrive: the reader checks the bytes when it copies them out, not now
 
 
 def cut_pieces(pieces: list[tuple[int, int, int]], start: int, nbytes: int
@@ -41,6 +44,14 @@ class Receiver:
         self.stale_bytes = 0
         self.changed_bytes = 0
         self.mixed_segments = 0
+        self.unread: list[int] = []  # loopback: end seqs of queued skbs not yet copied out
+        self.read_seq = 0  # loopback: how far the reader has copied them out
+
+    @property
+    def copied_seq(self) -> int:
+        """``tp->copied_seq``: the stream bytes the receiving program has read. A remote
+        receiver's (and a local one's of copied data) are counted at arrival."""
+        return self.read_seq if self.unread else self.rcv_nxt
 
     def accept(self, seq: int, nbytes: int, at_s: float) -> int:
         """Take bytes ``seq .. seq+nbytes-1``; return how many of them are new."""
@@ -115,6 +126,8 @@ class Wire:
         self.acct = acct
         self.lost: Callable[[int | None], bool] | None = None  # set by faults: drop or not
         self.on_ack: Callable[[int, list[list[int]], int], None] = lambda ack, sack, xid: None
+        self._copied = None  # the event a program waiting for copied_seq sleeps on
+        self._fresh: dict = {}  # loopback: skb -> its segments new to the receiver
 
     def carry(self, skb, snapshot, sent_s: float) -> None:
         """The skb's last bit leaves at ``sent_s``; its segments land half an RTT later and
@@ -122,11 +135,45 @@ class Wire:
         ev = self.env.timeout(sent_s + self.rtt_s - self.env.now)
         ev.callbacks.append(lambda _ev: self._arrive(skb, snapshot, sent_s + self.rtt_s / 2))
 
-    def _arrive(self, skb, snapshot, delivered_s: float) -> None:
+    def local(self, skb, stage: str) -> None:
+        """Loopback, frags the sender's user pages: the skb is on the receive queue and
+        ACKed (``queued``), the receiver's copy out reads its pages (``read``:
+        ``tcp_recvmsg_locked`` -> ``skb_copy_datagram_msg``, what they hold *then*), the
+        copy is done and the skb freed (``copied``): the bytes are the program's."""
+        rx = self.receiver
+        if stage == "queued":
+            self._fresh[skb] = fresh = []  # (offset, bytes) of its segments new to rx
+            self._arrive(skb, LATE, self.env.now, fresh)
+            return
+        if stage == "read":
+            pieces = changed_pieces(skb)
+            if pieces is not None:
+                for off, n in self._fresh[skb]:
+                    rx.check(cut_pieces(pieces, off, n))
+            return
+        del self._fresh[skb]
+        end_seq = skb.seq + skb.len
+        if end_seq in rx.unread:
+            rx.unread.remove(end_seq)
+        rx.read_seq = max(rx.read_seq, min(end_seq, rx.rcv_nxt))
+        rx.last_delivery_s = max(rx.last_delivery_s, self.env.now)
+        if self._copied is not None:
+            event, self._copied = self._copied, None
+            event.succeed()
+
+    def copied_event(self):
+        """An event that fires when the receiver has copied out more of the stream."""
+        if self._copied is None:
+            self._copied = self.env.event()
+        return self._copied
+
+    def _arrive(self, skb, snapshot, delivered_s: float, fresh=None) -> None:
         rx = self.receiver
         mss = self.mss_bytes
         got = skb.len  # bytes that made it across (duplicates included)
         dropped = None if self.acct.trace is None else []  # [start, end) of lost segments
+        if snapshot is LATE and not rx.unread:  # what came before was read at arrival
+            rx.read_seq = max(rx.read_seq, min(skb.seq, rx.rcv_nxt))
         if self.lost is None and snapshot is None:
             rx.accept(skb.seq, skb.len, delivered_s)
         else:
@@ -138,10 +185,15 @@ class Wire:
                     got -= n
                     if dropped is not None:
                         dropped.append([skb.seq + off, skb.seq + off + n])
-                elif rx.accept(skb.seq + off, n, delivered_s) and snapshot is not None:
-                    rx.check(cut_pieces(snapshot, off, n))
+                elif rx.accept(skb.seq + off, n, delivered_s):
+                    if snapshot is LATE:
+                        fresh.append((off, n))
+                    elif snapshot is not None:
+                        rx.check(cut_pieces(snapshot, off, n))
                 if number is not None:
                     number += 1
+        if snapshot is LATE and got:
+            rx.unread.append(skb.seq + skb.len)
         if got == 0:  # every segment lost: nothing arrives, so nothing is ACKed
             if self.acct.trace is not None:
                 self.acct.trace.add(events.lost(skb.seq, delivered_s, skb.len))

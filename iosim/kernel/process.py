@@ -163,14 +163,26 @@ class UserBuffer:
         return self.runs(start, nbytes)
 
     def fill(self, start: int, runs: list[list[int]]) -> None:
-        """Record that file data of version ``runs`` now occupies the buffer from ``start``."""
+        """Record that file data of version ``runs`` now occupies the buffer from ``start``.
+
+        A page someone else still references (an skb frag or a pipe buffer that vmsplice
+        made of it: ``fs/splice.c:vmsplice_to_pipe`` shares the page, it copies nothing)
+        now holds other bytes than those references were given: it takes a new content
+        version, so a reader of the old reference sees changed data."""
         pos = self.offset_bytes + start
         pages = self.pages
         pb = self.page_bytes
+        fresh = None  # one new version for the referenced pages this refill overwrites
         for version, n in runs:
             end = pos + n
             for i in range(pos // pb, (end - 1) // pb + 1):
-                pages[i].version = version
+                page = pages[i]
+                if page.refcount > 1:
+                    if fresh is None:
+                        fresh = self.task.pages.next_user_version()
+                    page.version = fresh
+                else:
+                    page.version = version
             pos = end
 
     def runs(self, start: int, nbytes: int) -> list[list[int]]:
