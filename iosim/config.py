@@ -480,6 +480,7 @@ def profile_value_text(profile: Profile, dotted: str) -> str:
 
 WRITER_KINDS = ("write", "shared", "private", "userbuf")
 BODY_KINDS = ("file", "user")  # writev_sendfile's body: sendfile() or a user buffer
+REUSE_KINDS = ("acked", "consumed")  # vmsplice_splice: when a buffer may be refilled
 
 
 @dataclass(frozen=True)
@@ -527,6 +528,9 @@ class Scenario:
     """io_uring_send_zc: IORING_SETUP_SQPOLL, a kernel thread polls the rings (no syscalls)."""
     zc: bool = True
     """io_uring_send_zc: IORING_OP_SEND_ZC (true) or a plain IORING_OP_SEND (false)."""
+    reuse: str = "acked"
+    """vmsplice_splice: refill a buffer once SIOCOUTQ shows its bytes ACKed (``acked``) or
+    once the receiver has also read them (``consumed``: a local receiver's count)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The effective scenario, for the record."""
@@ -595,6 +599,7 @@ _SCENARIO_PARSERS: dict[str, Callable[[Any], Any]] = {
     "sq_batch": units.parse_count,
     "sqpoll": _flag,
     "zc": _flag,
+    "reuse": _text,
 }
 
 
@@ -668,6 +673,8 @@ def _check_scenario(sc: Scenario, origin: str, origins: Mapping[str, str],
         raise bad("cache", "'cold' or 'warm'", sc.cache)
     if sc.body not in BODY_KINDS:
         raise bad("body", f"one of {', '.join(BODY_KINDS)}", sc.body)
+    if sc.reuse not in REUSE_KINDS:
+        raise bad("reuse", f"one of {', '.join(REUSE_KINDS)}", sc.reuse)
     if sc.writer is not None and sc.writer not in WRITER_KINDS:
         raise bad("writer", f"one of {', '.join(WRITER_KINDS)}", sc.writer)
     if sc.writer is None and (sc.writer_rate or sc.writer_at):
