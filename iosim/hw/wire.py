@@ -151,7 +151,10 @@ class Wire:
                 for off, n in self._fresh[skb]:
                     rx.check(cut_pieces(pieces, off, n))
             return
-        del self._fresh[skb]
+        fresh = self._fresh.pop(skb)
+        if fresh and self.acct.trace is not None:
+            self.acct.trace.add(events.deliver(skb.seq, self.env.now,
+                                               sum(n for _, n in fresh), rx.rcv_nxt))
         end_seq = skb.seq + skb.len
         if end_seq in rx.unread:
             rx.unread.remove(end_seq)
@@ -204,6 +207,7 @@ class Wire:
         if self.acct.trace is not None:
             if dropped:
                 self.acct.trace.add(events.drop(skb.seq, delivered_s, skb.len - got, dropped))
-            self.acct.trace.add(events.deliver(skb.seq, delivered_s, got, rx.rcv_nxt))
+            if snapshot is not LATE:  # a late one is the program's at its copy out
+                self.acct.trace.add(events.deliver(skb.seq, delivered_s, got, rx.rcv_nxt))
             self.acct.trace.add(events.irq(events.IRQ_ACK, self.env.now, ack=rx.rcv_nxt))
         self.on_ack(rx.rcv_nxt, [list(b) for b in rx.ooo], skb.xmit_id)
