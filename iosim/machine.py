@@ -59,6 +59,7 @@ class Host:
         self.pages = Pages(env, acct)
         self.cache = PageCache(env, p.kernel, self.pages, self.disk, self.cpu, p.cpu.irq_s, acct)
         self.wires: dict[object, Wire] = {}  # socket -> the wire to its receiver
+        self._late: dict[object, Wire] = {}  # loopback: skb -> its wire, until read
         self.nic.on_wire = self._on_wire
         self.nic.on_local = self._on_local
         self.nic.on_tx_complete = _tx_complete
@@ -67,7 +68,15 @@ class Host:
         self.wires[skb.sk].carry(skb, snapshot, end_s)
 
     def _on_local(self, skb, stage: str) -> None:
-        self.wires[skb.sk].local(skb, stage)
+        """A loopback skb the receiver reads later: its wire is remembered from its queueing,
+        since the connection may close (a server's) before the receiver has read it."""
+        if stage == "queued":
+            wire = self._late[skb] = self.wires[skb.sk]
+        elif stage == "copied":
+            wire = self._late.pop(skb)
+        else:
+            wire = self._late[skb]
+        wire.local(skb, stage)
 
     def new_task(self) -> Task:
         """A new single-threaded task (a process, a worker thread) on this host's cores."""

@@ -12,6 +12,7 @@ from iosim import PATHS, cli, simulate
 from iosim.config import ConfigError
 from iosim.events import Kind
 from iosim.paths.vmsplice_splice import IN_FLIGHT, UNREAD
+from iosim.server.run import serve
 from iosim.trace import Tracer
 
 B, P, RING = 64 << 10, 4096, 8
@@ -174,3 +175,14 @@ def test_the_animation_ends_at_the_result_on_a_lagging_loopback(reuse):
     for name, value in shown.items():
         if isinstance(result.get(name), int | float):
             assert value == pytest.approx(result[name], rel=1e-9, abs=1e-12), name
+
+
+@pytest.mark.parametrize("kernel", ["textbook", "linux-6"])
+def test_a_server_on_loopback_closes_connections_the_reader_is_still_behind_on(kernel):
+    """serve: a connection goes when its responses are ACKed, before a lagging reader has
+    copied their last skbs out; those still end on their own wire."""
+    r = serve("vmsplice_splice", "teaching", connections=12, workers=2, requests=240,
+              files=48, file_size="24KiB", size_sigma=1.0, requests_per_connection=7,
+              overrides={"nic.loopback": True, "cpu.rx_skb": "200us", "kernel.model": kernel})
+    assert r.invariant_violations == [] and r.requests == 240
+    assert r.bytes_delivered == r.body_bytes + 240 * 256
