@@ -90,8 +90,9 @@ SPEC = register(PathSpec(
               "receiver's queue, whose frags still reference the sender's pages until it "
               "reads them, so reusing a buffer once SIOCOUTQ drops corrupted the stream "
               "(CRC-32 mismatch, 10 kB buffers; the model shows it: changed_bytes on "
-              "loopback with a lagging reader). A safe twin must wait for the receiving "
-              "thread's count (the model's --reuse consumed); not written yet",
+              "loopback with a lagging reader). A safe twin must wait for the receiver's "
+              "running count of bytes read (the forked receiver reports only at EOF) and be "
+              "compared with the model's --reuse consumed, which validate does not pass",
     notes=("textbook: vmsplice moves the user's pages into a pipe, 'zero-copy' / kernel: only "
            "page references (fs/splice.c:vmsplice_to_pipe -> iter_to_pipe); the read() copy "
            "remains, so 1 CPU copy",
