@@ -377,7 +377,8 @@ class Nic:
     def _queued(self, skb) -> None:
         self.on_local(skb, "queued")
         self.unread.append(skb)
-        if not self.reading:
+        if not self.reading:  # caught up, asleep in sk_wait_data: this skb wakes it
+            self.acct.receiver_wakeups += 1
             self._read_next()
         self.dma_busy = False
         self._next()
