@@ -363,9 +363,11 @@ class Nic:
         the kernel's order, which decides the bytes here: ``loopback_xmit`` ->
         ``netif_rx`` and the softirq on this CPU put it on the receive queue and ACK it at
         once (``net/ipv4/tcp_input.c:tcp_rcv_established`` -> ``tcp_queue_rcv``, then
-        ``__tcp_ack_snd_check``); its frags keep referencing the pages until the reader
-        copies them out (``net/ipv4/tcp.c:tcp_recvmsg_locked`` ->
-        ``skb_copy_datagram_msg``) and frees it (``tcp_eat_recv_skb`` -> ``__kfree_skb`` ->
+        ``__tcp_ack_snd_check``: at once in quick-ACK mode, which validate's receiver asks
+        for before every read; a delayed ACK could wait for ``tcp_cleanup_rbuf`` after the
+        read); its frags keep referencing the pages until the reader copies them out
+        (``net/ipv4/tcp.c:tcp_recvmsg_locked`` -> ``skb_copy_datagram_msg``) and frees it
+        (``tcp_eat_recv_skb`` -> ``skb_attempt_defer_free`` or ``__kfree_skb`` ->
         ``net/core/skbuff.c:skb_release_data`` drops the page references). The reader takes
         one skb after the other and books its work when it runs (booked ahead, a lagging
         reader would hold every core); its per-skb cost (``rx_skb``) includes the softirq's.
