@@ -102,9 +102,19 @@ def test_on_loopback_a_buffer_reused_after_its_ack_reaches_the_reader_changed(ke
     assert r.changed_bytes == RING * LB and r.stale_bytes == 0
     assert r.integrity == "changed"  # one refill per segment: a 10 kB skb is one segment
     assert r.bytes_delivered == 16 * LB and r.invariant_violations == []
-    # only the first reuse: buffer 0's bytes, exactly
-    r = simulate("vmsplice_splice", 9 * LB, buffer_bytes=LB, overrides=over)
+    # only the first reuse: buffer 0's bytes, exactly; its refill (the read() after the
+    # one SIOCOUTQ poll) comes after the ACK of its bytes and before the reader's copy
+    tracer = Tracer()
+    r = simulate("vmsplice_splice", 9 * LB, buffer_bytes=LB, overrides=over, tracer=tracer)
     assert r.changed_bytes == LB and r.invariant_violations == []
+    calls = [e for e in tracer.events if e.kind is Kind.SYSCALL]
+    poll = next(i for i, e in enumerate(calls) if e.what == "ioctl")
+    refill = calls[poll + 1]
+    assert refill.what == "read" and refill.args["bytes"] == LB
+    acked_s = min(e.start_s for e in tracer.events
+                  if e.kind is Kind.IRQ and e.args.get("ack", 0) >= LB)
+    copied_s = min(e.start_s for e in tracer.events if e.kind is Kind.DELIVER)
+    assert acked_s <= calls[poll].start_s < refill.end_s < copied_s
 
 
 @pytest.mark.parametrize("kernel", ["textbook", "linux-6"])
