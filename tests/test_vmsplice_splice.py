@@ -196,3 +196,19 @@ def test_a_server_on_loopback_closes_connections_the_reader_is_still_behind_on(k
               overrides={"nic.loopback": True, "cpu.rx_skb": "200us", "kernel.model": kernel})
     assert r.invariant_violations == [] and r.requests == 240
     assert r.bytes_delivered == r.body_bytes + 240 * 256
+
+
+@pytest.mark.parametrize("placement", [{"cpu.cores": 1}, {"cpu.cores": 2,
+                                                            "nic.loopback_split": True}])
+def test_at_the_profiles_costs_the_reader_keeps_up_so_both_reuses_agree(placement):
+    """validate holds the real twin (which waits for the reader) against the default
+    program: at the bundled loopback costs the model's reader never lags a buffer's reuse,
+    so acked and consumed are the same run."""
+    over = {"nic.loopback": True, **placement}
+    for size, buf in (("4MiB", LB), ("4MiB", 64 << 10)):
+        acked = simulate("vmsplice_splice", size, buffer_bytes=buf, cache="warm",
+                         overrides=over).to_dict()
+        consumed = simulate("vmsplice_splice", size, buffer_bytes=buf, cache="warm",
+                            overrides=over, reuse="consumed").to_dict()
+        del acked["scenario"], consumed["scenario"]
+        assert consumed == acked and acked["changed_bytes"] == 0
