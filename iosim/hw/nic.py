@@ -40,7 +40,8 @@ def changed_pieces(skb) -> list[tuple[int, int, int]] | None:
 def borrowed(skb) -> bool:
     """Whether ``skb``'s frags are the sender's own user pages that a local receiver's queue
     keeps by reference (vmsplice'd pages). MSG_ZEROCOPY's are copied at delivery instead
-    (``skb_orphan_frags_rx``); page-cache frags are left to the timing the model has."""
+    (``skb_orphan_frags_rx``); page-cache frags are left to the timing the model has, and
+    so are these on a core shared with the sender (``SharedCore``: ACK after the copy)."""
     return bool(skb.frags) and skb.zc_id is None and skb.frag_src == events.USER_BUFFER
 
 
