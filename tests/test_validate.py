@@ -13,6 +13,7 @@ import tempfile
 
 import pytest
 
+import iosim
 from iosim.cli import main
 from iosim.config import CHOICES, load_profile
 from iosim.host import realpaths
@@ -347,3 +348,27 @@ def test_from_refuses_to_overwrite_its_own_report(runs, capsys):
     assert main(["validate", "--from", str(runs["dir"] / "validate.json"), "--profile",
                  str(runs["profile"]), "--out", str(runs["dir"])]) == 2
     assert "would overwrite" in capsys.readouterr().err
+
+
+def test_each_twin_is_simulated_as_the_program_it_runs():
+    """A PathSpec's real_scenario is what its real twin does differently from the path's
+    default program: vmsplice_splice's waits for the reader, so with a lagging reader on
+    the other CPU validate's prediction delivers the file unchanged, as the twin does (the
+    default program, refilling once ACKed, would send changed bytes)."""
+    from iosim.paths import PATHS
+    assert PATHS["vmsplice_splice"].real_scenario == {"reuse": "consumed"}
+    report = {"rows": [dataclasses.asdict(val.Row(
+                  "vmsplice_splice", "vmsplice_splice", 1 << 20, placement="split",
+                  measured_bytes_per_s=1e9, measured_sender_cpu_s=1e-3))],
+              "buffer_bytes": 10_000, "cpu": 0, "repeats": 1, "load_average": [0, 0],
+              "date": "", "host": "", "kernel": ""}
+    lagging = {"cpu.cores": 2, "cpu.split_rx_skb": "1ms", "cpu.split_rx_paged_skb": "1ms"}
+    profile = load_profile("teaching").with_overrides(lagging, origin="test")
+    row = val.repredict(report, profile).rows[0]
+    case = profile.with_overrides(val.sim_overrides("split", None), origin="test")
+    runs = {reuse: iosim.simulate("vmsplice_splice", 1 << 20, profile=case, cache="warm",
+                                  buffer_bytes=10_000, zc_buffers=realpaths.ZC_BUFFERS,
+                                  reuse=reuse) for reuse in ("acked", "consumed")}
+    assert runs["acked"].changed_bytes > 0 == runs["consumed"].changed_bytes
+    assert row.predicted_changed_bytes == 0 and row.predicted_time_s == runs[
+        "consumed"].sim_time_s

@@ -139,6 +139,9 @@ class Row:
     predicted_skbs: int | None = None
     """skbs the model transmitted: those the send calls built, those ``tso_fragment`` split
     off, and resends."""
+    predicted_changed_bytes: int | None = None
+    """Bytes the model's receiver got other than the file's (the real twin's CRC-32 says
+    none): a program that reuses memory still in flight shows here."""
     measured_wall_s: float | None = None
     predicted_time_s: float | None = None
     repeats: int = 0
@@ -445,7 +448,8 @@ def predict(case: Profile, row: Row, buffer_bytes: int) -> Row:
     """``row`` with the model's figures for its path and size under ``case`` (the profile
     with the placement's and controller's overrides); the ratios are ``with_ratios``'."""
     result = simulate(row.path, row.size_bytes, profile=case, cache="warm",
-                      buffer_bytes=buffer_bytes, zc_buffers=realpaths.ZC_BUFFERS)
+                      buffer_bytes=buffer_bytes, zc_buffers=realpaths.ZC_BUFFERS,
+                      **PATHS[row.path].real_scenario)
     predicted_bps = result.bytes_delivered / result.sim_time_s
     receive_s = result.cpu_time_by_category["receive"]
     predicted_cpu_s = result.cpu_time_s - receive_s
@@ -457,6 +461,7 @@ def predict(case: Profile, row: Row, buffer_bytes: int) -> Row:
         predicted_receive_cpu_s=receive_s, predicted_syscalls=result.syscalls,
         predicted_receiver_wakeups=result.receiver_wakeups,
         predicted_skbs=result.skbs + result.tso_fragments + result.retransmits,
+        predicted_changed_bytes=result.changed_bytes + result.stale_bytes,
         predicted_time_s=result.sim_time_s)
 
 

@@ -8,7 +8,7 @@ front-end.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +67,8 @@ class PathSpec:
     """The real loopback transfer ``iosim validate`` measures as this path, if any."""
     real_note: str = ""
     """Why there is no real method to compare with (when ``real_method`` is None)."""
+    real_scenario: Mapping[str, Any] = field(default_factory=dict)
+    """Scenario keys that make the simulated program the real twin's (validate sets them)."""
     notes: tuple[str, ...] = ()
     """Lines ``iosim explain`` shows under the path's header (textbook vs kernel)."""
     overrides: dict[str, object] = field(default_factory=dict)

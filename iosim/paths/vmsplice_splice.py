@@ -86,9 +86,9 @@ SPEC = register(PathSpec(
     "read() into user buffers, vmsplice() them into a pipe, splice() to the socket; "
     "--reuse consumed: wait for the reader",
     textbook_copies=(1, 2), color="#44AA99", references=USER_BUFFER,
-    # the real twin waits for the reader (reuse = consumed), validate simulates the default:
-    # where the model's reader keeps up, as at the profiles' costs, the two are the same run
-    real_method="vmsplice_splice",
+    # the real twin waits for the reader, as only a loopback program can: validate
+    # simulates the same program
+    real_method="vmsplice_splice", real_scenario={"reuse": "consumed"},
     notes=("textbook: vmsplice moves the user's pages into a pipe, 'zero-copy' / kernel: only "
            "page references (fs/splice.c:vmsplice_to_pipe -> iter_to_pipe); the read() copy "
            "remains, so 1 CPU copy",
