@@ -157,6 +157,21 @@ def test_one_core_loopback_reader_cannot_overtake_the_sender():
     assert r.changed_bytes == 0 and r.invariant_violations == []
 
 
+def test_one_shared_core_on_linux_6_lets_the_sender_refill_before_the_copy():
+    """linux-6, one core shared as EEVDF shares it (hw/nic.py:SharedCore): a reader far
+    heavier than the sender waits while the sender runs, and the sender's softirq has
+    queued and ACKed each skb, so the sender refills buffers whose pages queued skbs still
+    reference: changed bytes, at most the ring's first 8 buffers' (16 buffers sent);
+    waiting for the reader (consumed) delivers the file."""
+    one_core = {**SLOW_READER, "cpu.cores": 1, "kernel.model": "linux-6"}
+    acked = simulate("vmsplice_splice", 16 * LB, buffer_bytes=LB, overrides=one_core)
+    consumed = simulate("vmsplice_splice", 16 * LB, buffer_bytes=LB, overrides=one_core,
+                        reuse="consumed")
+    assert 0 < acked.changed_bytes <= RING * LB
+    assert consumed.changed_bytes == 0
+    assert acked.invariant_violations == consumed.invariant_violations == []
+
+
 def test_msg_zerocopy_on_loopback_is_copied_before_delivery():
     """skb_orphan_frags_rx copies MSG_ZEROCOPY pages for a local receiver: a slow reader
     cannot see a refill."""

@@ -40,8 +40,7 @@ def changed_pieces(skb) -> list[tuple[int, int, int]] | None:
 def borrowed(skb) -> bool:
     """Whether ``skb``'s frags are the sender's own user pages that a local receiver's queue
     keeps by reference (vmsplice'd pages). MSG_ZEROCOPY's are copied at delivery instead
-    (``skb_orphan_frags_rx``); page-cache frags are left to the timing the model has, and
-    so are these on a core shared with the sender (``SharedCore``: ACK after the copy)."""
+    (``skb_orphan_frags_rx``); page-cache frags are left to the timing the model has."""
     return bool(skb.frags) and skb.zc_id is None and skb.frag_src == events.USER_BUFFER
 
 
@@ -113,6 +112,8 @@ class SharedCore:
         nic = self.nic
         if skb.zc_id is not None and skb.frags:  # before the socket lookup: always the softirq
             nic.orphan_copy(skb, now, "copy", "cpu")
+        if borrowed(skb):  # on the receive queue and ACKed now, its pages read at the copy
+            nic.on_local(skb, "queued")
         if self.booked:  # it runs, owning its socket: the skb waits in the backlog
             self.queue.append((skb, ready_s, False))
         else:  # not owned: tcp_v4_rcv runs to the receive queue in the sender's softirq
@@ -142,7 +143,8 @@ class SharedCore:
 
     def _done(self, skb) -> None:
         self.booked -= 1
-        self.nic.on_tx_complete(skb)  # delivered: the clone is freed
+        if not borrowed(skb):  # (a borrowed skb goes at its copy's end: ``_stages``)
+            self.nic.on_tx_complete(skb)  # delivered: the clone is freed
         if self.booked:
             return
         if not self.queue:
@@ -336,7 +338,10 @@ class Nic:
                              events.RECEIVER_BUFFER, work_end, end, skb.len)
             rx.seq = skb.seq
             self.acct.trace.add(rx)
-        self.on_wire(skb, None, end)
+        if borrowed(skb) and self.core is not None:  # ACKed at arrival; pages read now
+            self._stages(skb, self.env.now, work_end, end)
+        else:
+            self.on_wire(skb, None, end)
         return end
 
     def orphan_copy(self, skb, start_s: float, category: str, track: str) -> float:
