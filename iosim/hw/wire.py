@@ -119,39 +119,46 @@ class Wire:
     def carry(self, skb, snapshot, sent_s: float) -> None:
         """The skb's last bit leaves at ``sent_s``; its segments land half an RTT later and
         the ACK is back a full RTT later."""
-        ev = self.env.timeout(sent_s + self.rtt_s - self.env.now)
-        ev.callbacks.append(lambda _ev: self._arrive(skb, snapshot, sent_s + self.rtt_s / 2))
+        env = self.env
+        rtt_s = self.rtt_s
+        env.timeout(sent_s + rtt_s - env.now).callbacks.append(
+            lambda _ev: self._arrive(skb, snapshot, sent_s + rtt_s / 2))
 
     def _arrive(self, skb, snapshot, delivered_s: float) -> None:
         rx = self.receiver
         mss = self.mss_bytes
-        got = skb.len  # bytes that made it across (duplicates included)
-        dropped = None if self.acct.trace is None else []  # [start, end) of lost segments
-        if self.lost is None and snapshot is None:
-            rx.accept(skb.seq, skb.len, delivered_s)
+        acct = self.acct
+        trace = acct.trace
+        seq, nbytes = skb.seq, skb.len
+        got = nbytes  # bytes that made it across (duplicates included)
+        dropped = None if trace is None else []  # [start, end) of lost segments
+        lost = self.lost
+        if lost is None and snapshot is None:
+            rx.accept(seq, nbytes, delivered_s)
         else:
             number = None if skb.retransmit else skb.first_segment
-            for off in range(0, skb.len, mss):
-                n = min(mss, skb.len - off)
-                if self.lost is not None and self.lost(number):
-                    self.acct.lost_segments += 1
+            for off in range(0, nbytes, mss):
+                n = nbytes - off if nbytes - off < mss else mss
+                if lost is not None and lost(number):
+                    acct.lost_segments += 1
                     got -= n
                     if dropped is not None:
-                        dropped.append([skb.seq + off, skb.seq + off + n])
-                elif rx.accept(skb.seq + off, n, delivered_s) and snapshot is not None:
+                        dropped.append([seq + off, seq + off + n])
+                elif rx.accept(seq + off, n, delivered_s) and snapshot is not None:
                     rx.check(cut_pieces(snapshot, off, n))
                 if number is not None:
                     number += 1
         if got == 0:  # every segment lost: nothing arrives, so nothing is ACKed
-            if self.acct.trace is not None:
-                self.acct.trace.add(events.lost(skb.seq, delivered_s, skb.len))
+            if trace is not None:
+                trace.add(events.lost(skb.seq, delivered_s, skb.len))
             return
+        now = self.env.now
         if self.rtt_s > 0:  # an ACK from the network raises an interrupt; loopback's does not
-            self.acct.irqs += 1
-            self.cpu.run(self.env.now, self.irq_s, "irq")
-        if self.acct.trace is not None:
+            acct.irqs += 1
+            self.cpu.run(now, self.irq_s, "irq")
+        if trace is not None:
             if dropped:
-                self.acct.trace.add(events.drop(skb.seq, delivered_s, skb.len - got, dropped))
-            self.acct.trace.add(events.deliver(skb.seq, delivered_s, got, rx.rcv_nxt))
-            self.acct.trace.add(events.irq(events.IRQ_ACK, self.env.now, ack=rx.rcv_nxt))
-        self.on_ack(rx.rcv_nxt, [list(b) for b in rx.ooo], skb.xmit_id)
+                trace.add(events.drop(skb.seq, delivered_s, skb.len - got, dropped))
+            trace.add(events.deliver(skb.seq, delivered_s, got, rx.rcv_nxt))
+            trace.add(events.irq(events.IRQ_ACK, now, ack=rx.rcv_nxt))
+        self.on_ack(rx.rcv_nxt, [list(b) for b in rx.ooo] if rx.ooo else [], skb.xmit_id)

@@ -255,8 +255,10 @@ class PageCache:
         name = file.name
         lru = self.lru
         pages = self.pages
-        # no page to watch: allocate inline (what Pages.new does, minus the watch test)
+        # no page to watch: allocate inline (what Pages.new does, minus the watch test);
+        # serials and the live count are kept here and written back after the loop
         new = pages.new if pages.watch else None
+        serial = pages.allocated
         capacity = self.capacity_pages
         shadows = self.shadows
         marks = shadows.maps.get(name)  # the file's shadows; it grows in place
@@ -269,13 +271,11 @@ class PageCache:
                 continue
             version = versions.get(index, base) if versions else base
             if new is None:
-                page = Page(FILE, file, index, version)
-                page.serial = pages.allocated
-                pages.allocated += 1
-                pages.live += 1
+                page = Page(FILE, file, index, version, serial, False)
+                serial += 1
             else:
                 page = new(FILE, file, index, version)
-            page.uptodate = False
+                page.uptodate = False
             if marks is None and shadows.count:  # reclaim in this loop may add the first
                 marks = shadows.maps.get(name)
             if marks is not None and index < len(marks) and marks[index]:
@@ -289,6 +289,9 @@ class PageCache:
             page.in_cache = True
             lru[key] = page
             run.append(page)
+        if new is None:
+            pages.live += serial - pages.allocated
+            pages.allocated = serial
         self._submit(file, run)
 
     # -- linux-6: mm/filemap.c and mm/readahead.c ---------------------------------------
