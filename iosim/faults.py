@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from iosim import events
 from iosim.config import Scenario
+from iosim.hw.wire import SegmentLoss
 from iosim.kernel.page import ANON
 from iosim.kernel.skbuff import SkBuff
 
@@ -173,13 +174,5 @@ def install(m, sc: Scenario) -> None:
         env.process(_truncate(m, sc.truncate_at_s))
     if sc.loss > 0 or sc.drop:
         m.socket.tcp.loss_possible = True
-        drops = set(sc.drop)
-        rng = env.rng
-        loss = sc.loss
+        m.wire.loss = SegmentLoss(env.rng, sc.loss, sc.drop)
 
-        def lost(number: int | None) -> bool:
-            if number is not None and number in drops:
-                return True
-            return loss > 0 and rng.random() < loss
-
-        m.wire.lost = lost

@@ -30,6 +30,27 @@ def cut_pieces(pieces: list[tuple[int, int, int]], start: int, nbytes: int
     return out
 
 
+class SegmentLoss:
+    """Which segments the wire drops: those whose original number is in ``drop`` (1 = the
+    first segment sent; a retransmission has none), and each segment with probability
+    ``p``, one random number per segment."""
+
+    def __init__(self, rng, p: float, drop) -> None:
+        self.rng = rng
+        self.p = p
+        self.drop = set(drop)
+
+    def lost(self, number: int | None, count: int) -> list[int]:
+        """The offsets (0 .. count-1, ascending) of the lost segments among ``count``
+        consecutive ones, the first numbered ``number`` (None: retransmitted)."""
+        drop, p, rng = self.drop, self.p, self.rng
+        out = []
+        for i in range(count):
+            if (number is not None and number + i in drop) or (p > 0 and rng.random() < p):
+                out.append(i)
+        return out
+
+
 class Receiver:
     """The far end: reassembles the byte stream and checks each byte arrives once."""
 
@@ -113,7 +134,8 @@ class Wire:
         self.irq_s = irq_s
         self.cpu = cpu
         self.acct = acct
-        self.lost: Callable[[int | None], bool] | None = None  # set by faults: drop or not
+        # set by faults: lost(first segment's number or None, segments) -> offsets dropped
+        self.loss: SegmentLoss | None = None
         self.on_ack: Callable[[int, list[list[int]], int], None] = lambda ack, sack, xid: None
 
     def carry(self, skb, snapshot, sent_s: float) -> None:
@@ -132,22 +154,34 @@ class Wire:
         seq, nbytes = skb.seq, skb.len
         got = nbytes  # bytes that made it across (duplicates included)
         dropped = None if trace is None else []  # [start, end) of lost segments
-        lost = self.lost
-        if lost is None and snapshot is None:
-            rx.accept(seq, nbytes, delivered_s)
-        else:
-            number = None if skb.retransmit else skb.first_segment
-            for off in range(0, nbytes, mss):
+        loss = self.loss
+        lost = () if loss is None else loss.lost(None if skb.retransmit else skb.first_segment,
+                                                 -(-nbytes // mss))
+        if snapshot is None:  # the segments between losses reassemble as one range
+            pos = 0
+            for i in lost:
+                off = i * mss
+                if off > pos:
+                    rx.accept(seq + pos, off - pos, delivered_s)
                 n = nbytes - off if nbytes - off < mss else mss
-                if lost is not None and lost(number):
+                acct.lost_segments += 1
+                got -= n
+                if dropped is not None:
+                    dropped.append([seq + off, seq + off + n])
+                pos = off + n
+            if pos < nbytes:
+                rx.accept(seq + pos, nbytes - pos, delivered_s)
+        else:  # integrity is checked segment by segment
+            gone = set(lost)
+            for i, off in enumerate(range(0, nbytes, mss)):
+                n = nbytes - off if nbytes - off < mss else mss
+                if i in gone:
                     acct.lost_segments += 1
                     got -= n
                     if dropped is not None:
                         dropped.append([seq + off, seq + off + n])
-                elif rx.accept(seq + off, n, delivered_s) and snapshot is not None:
+                elif rx.accept(seq + off, n, delivered_s):
                     rx.check(cut_pieces(snapshot, off, n))
-                if number is not None:
-                    number += 1
         if got == 0:  # every segment lost: nothing arrives, so nothing is ACKed
             if trace is not None:
                 trace.add(events.lost(skb.seq, delivered_s, skb.len))
