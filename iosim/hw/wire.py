@@ -9,6 +9,7 @@ the sender captured, to report stale, changed and mixed-version data.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from iosim import events
@@ -33,21 +34,34 @@ def cut_pieces(pieces: list[tuple[int, int, int]], start: int, nbytes: int
 class SegmentLoss:
     """Which segments the wire drops: those whose original number is in ``drop`` (1 = the
     first segment sent; a retransmission has none), and each segment with probability
-    ``p``, one random number per segment."""
+    ``p``: a Bernoulli process over every segment that crosses the wire, drawn as the
+    geometric gap to the next loss (one random number per loss, not per segment)."""
 
     def __init__(self, rng, p: float, drop) -> None:
         self.rng = rng
-        self.p = p
         self.drop = set(drop)
+        self._log_keep = math.log1p(-p) if p > 0 else 0.0  # ln(1 - p)
+        self._gap = self._draw()  # segments that pass before the next random loss
+
+    def _draw(self) -> float:
+        """P(gap = k) = (1 - p)^k p: floor(ln U / ln(1 - p)), U uniform on (0, 1]."""
+        if not self._log_keep:
+            return math.inf
+        return int(math.log(1.0 - self.rng.random()) / self._log_keep)
 
     def lost(self, number: int | None, count: int) -> list[int]:
         """The offsets (0 .. count-1, ascending) of the lost segments among ``count``
         consecutive ones, the first numbered ``number`` (None: retransmitted)."""
-        drop, p, rng = self.drop, self.p, self.rng
         out = []
-        for i in range(count):
-            if (number is not None and number + i in drop) or (p > 0 and rng.random() < p):
-                out.append(i)
+        at = self._gap
+        while at < count:
+            out.append(at)
+            at += 1 + self._draw()
+        self._gap = at - count
+        if self.drop and number is not None:
+            named = [n - number for n in self.drop if number <= n < number + count]
+            if named:
+                out = sorted(set(out).union(named))
         return out
 
 
