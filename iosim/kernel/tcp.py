@@ -12,7 +12,9 @@ window by CUBIC's beta, 0.7, once per recovery episode (no growth until the data
 at the loss is ACKed); a retransmission timeout sets it to one segment. Pushed skbs wait on
 the write queue while the bytes in flight (sent, not yet ACKed or SACKed) fill the window;
 an skb larger than the room left is cut at a multiple of the MSS (tso_fragment) and the rest
-goes when ACKs open the window. Retransmissions are not held back by the window.
+goes when ACKs open the window; once a loss has cut the window, such a piece waits (outside
+fast recovery) until a third of the window is free, as tcp_tso_should_defer does, so the
+stream re-coalesces. Retransmissions are not held back by the window.
 
 Loss recovery follows Linux's RACK-TLP: a hole with SACKed data above it (sent later, so
 delivered after it should have been) is retransmitted at once; when the tail of the data is
@@ -72,6 +74,7 @@ class TcpSender:
         self.unsent: deque[SkBuff] = deque()  # pushed skbs (or their tails) not yet sent
         self._held_since = 0.0  # when data last began to wait for the window
         self.cwnd_restarts = 0  # idle restarts of the window (linux-6 only)
+        self._sent: deque[tuple[int, float]] = deque()  # (end seq, when) of new data unACKed
 
     def queue(self, skb: SkBuff) -> None:
         """tcp_push: a new skb joins the queue; send what the window allows of it."""
@@ -98,6 +101,8 @@ class TcpSender:
         if end - a <= room:
             n = end - a
         else:
+            if self._should_defer(room):
+                return False
             n = int(room) // self.mss_bytes * self.mss_bytes
             if n <= 0:
                 return False
@@ -110,10 +115,25 @@ class TcpSender:
         if self.acct.trace is not None and waited:
             self.acct.trace.add(events.cwnd_send(a, self.env.now, n, int(self.cwnd_bytes)))
         self.snd_nxt = a + n
+        self._sent.append((a + n, self.env.now))
         self._xmits += 1
         piece.xmit_id = self._xmits
         self.nic.xmit(piece, self.env.now)
         return a + n == end
+
+    def _should_defer(self, room: float) -> bool:
+        """tcp_tso_should_defer, once a loss has cut the window (before it, the textbook
+        sends whatever the window allows): outside fast recovery, a piece that would be
+        shorter than a third of the window (``tcp_tso_win_divisor`` = 3) and than a full
+        TSO skb waits for more ACKs, if the oldest unACKed data's ACK is due within
+        min(RTT/2, 1 ms). Without it, each ACK after a window cut releases a piece of the
+        size it ACKed and the stream never re-coalesces (1-3 MSS pieces)."""
+        if (self.ssthresh == math.inf or self._in_recovery
+                or room >= self.cwnd_bytes / TCP_TSO_WIN_DIVISOR
+                or room >= self.nic.spec.tso_max_bytes):
+            return False
+        head_sent_s = self._sent[0][1]  # room < cwnd: something is in flight
+        return head_sent_s + self.rtt_s - self.env.now <= min(self.rtt_s / 2, 1e-3)
 
     def _send_queued(self) -> None:
         """tcp_write_xmit: send waiting skbs while the window has room."""
@@ -129,6 +149,9 @@ class TcpSender:
         rtx = self.rtx
         while rtx and rtx[0].seq + rtx[0].len <= ack_seq:
             self.release(rtx.popleft())
+        sent = self._sent
+        while sent and sent[0][0] <= ack_seq:
+            sent.popleft()
         if ack_seq > self.snd_una:
             acked = ack_seq - self.snd_una
             self.snd_una = ack_seq
