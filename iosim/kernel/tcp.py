@@ -165,7 +165,10 @@ class TcpSender:
                 self._arm_rto()
         self._sack = sack
         if sack:
-            self._sacked_bytes = sum(b - a for a, b in sack)
+            sacked = 0
+            for a, b in sack:
+                sacked += b - a
+            self._sacked_bytes = sacked
             self._recover(sack, xmit_id)
         else:
             self._sacked_bytes = 0
@@ -406,10 +409,10 @@ class Linux6Tcp(TcpSender):
 
     def in_flight_bytes(self) -> int:
         """packets_out - (sacked_out + lost_out) + retrans_out, in bytes."""
-        if self.lost:
-            return (self.snd_nxt - self.snd_una - self._sacked_bytes
-                    - sum(hi - lo for lo, hi in self.lost))
-        return self.snd_nxt - self.snd_una - self._sacked_bytes
+        out = self.snd_nxt - self.snd_una - self._sacked_bytes
+        for lo, hi in self.lost:
+            out -= hi - lo
+        return out
 
     def in_flight_segs(self) -> int:
         """tcp_packets_in_flight."""
@@ -571,7 +574,7 @@ class Linux6Tcp(TcpSender):
         max_segs = self._tso_segs() if self._rtt_shift else self._full_tso_segs
         sent = False
         cwnd_limited = False
-        cwnd = max(1, int(self.cwnd_bytes // mss))
+        cwnd = int(self.cwnd_bytes // mss) or 1
         lost = self.lost
         why = ""
         while unsent:
@@ -579,12 +582,19 @@ class Linux6Tcp(TcpSender):
             if self.internal_pacing and self._pacing_check():
                 why = events.HOLD_PACING
                 break
-            in_flight = -(-(self.snd_nxt - self.snd_una - self._sacked_bytes - (
-                sum(hi - lo for lo, hi in lost) if lost else 0)) // mss)
+            out = self.snd_nxt - self.snd_una - self._sacked_bytes
+            if lost:
+                for lo, hi in lost:
+                    out -= hi - lo
+            in_flight = -(-out // mss)
             if in_flight >= cwnd:  # tcp_cwnd_test
                 cwnd_limited = True
                 break
-            quota = min(max(cwnd >> 1, 1), cwnd - in_flight, max_segs)
+            quota = cwnd >> 1 or 1  # min(max(cwnd/2, 1), cwnd - in flight, max_segs)
+            if cwnd - in_flight < quota:
+                quota = cwnd - in_flight
+            if max_segs < quota:
+                quota = max_segs
             last = len(unsent) == 1
             if skb.len <= mss:  # one segment: tcp_nagle_test
                 held = nonagle if last else NAGLE_PUSH
@@ -592,7 +602,7 @@ class Linux6Tcp(TcpSender):
                     why = events.HOLD_NAGLE
                     break
             else:
-                if not push_one:
+                if not push_one and not self._in_recovery:  # (its first test, inline)
                     defer, limited = self._tso_should_defer(skb, max_segs, last, cwnd,
                                                             in_flight)
                     if defer:
@@ -660,23 +670,24 @@ class Linux6Tcp(TcpSender):
     def _send(self, skb: SkBuff, ready_s: float, waited: bool) -> None:
         """__tcp_transmit_skb + tcp_event_new_data_sent: the whole skb's clone leaves."""
         nbytes = skb.len
-        segments = -(-nbytes // self.mss_bytes)
+        mss = self.mss_bytes
+        segments = -(-nbytes // mss)
         skb.first_segment = self.next_segment
         self.next_segment += segments
         skb.dataref += 1
+        now = self.env.now
         if self.acct.trace is not None and waited:
-            self.acct.trace.add(events.cwnd_send(skb.seq, self.env.now, nbytes,
-                                                 int(self.cwnd_bytes)))
+            self.acct.trace.add(events.cwnd_send(skb.seq, now, nbytes, int(self.cwnd_bytes)))
         self._xmits += 1
         skb.xmit_id = self._xmits
-        self.lsndtime_s = self.env.now  # tcp_event_data_sent
+        self.lsndtime_s = now  # tcp_event_data_sent
         self.snd_nxt = end = skb.seq + nbytes
-        if nbytes < segments * self.mss_bytes:
+        if nbytes < segments * mss:
             self.snd_sml = end  # tcp_minshall_update
-        if self.internal_pacing or self.fq or self.wstamp_s >= self.env.now:
+        if self.internal_pacing or self.fq or self.wstamp_s >= now:
             self._depart(skb, segments, ready_s)
             return
-        now = self.wstamp_s = self.env.now  # unpaced: it leaves when the data is ready
+        self.wstamp_s = now  # unpaced: it leaves when the data is ready
         self.segs_out += segments
         skb.sent_s = ready_s if ready_s > now else now
         if not self.orphaned:
