@@ -49,7 +49,9 @@ class Writer:
             if sock.rtx:
                 last = sock.rtx[-1]
                 offset = env.rng.randrange(sock.rtx[0].seq, last.seq + last.len)
-                skb = next(s for s in sock.rtx if s.seq <= offset < s.seq + s.len)
+                for skb in sock.rtx:  # the one holding the offset
+                    if skb.seq <= offset < skb.seq + skb.len:
+                        break
             else:
                 offset = env.rng.randrange(self.m.scenario.size_bytes)
                 skb = None

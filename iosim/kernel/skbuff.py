@@ -108,8 +108,12 @@ class SkBuff:
 
     def add_linear(self, runs: list[list[int]], nbytes: int) -> None:
         """Account ``nbytes`` of copied data whose versions are ``runs``."""
-        for version, n in runs:
-            add_run(self.linear, version, n)
+        linear = self.linear
+        for version, n in runs:  # add_run, inline
+            if linear and linear[-1][0] == version:
+                linear[-1][1] += n
+            else:
+                linear.append([version, n])
         self.linear_len += nbytes
         self.len += nbytes
 

@@ -451,7 +451,7 @@ class Linux6Tcp(TcpSender):
         self.rtx.append(skb)
         self.unsent.append(skb)
         self.nonagle &= ~NAGLE_PUSH
-        if self.restart_after_idle:
+        if self.restart_after_idle and self.snd_nxt <= self.snd_una:  # (its first test)
             self._slow_start_after_idle_check()
 
     def _slow_start_after_idle_check(self) -> None:
