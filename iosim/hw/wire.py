@@ -51,6 +51,18 @@ class PieceCursor:
         return out
 
 
+def changed_segments(pieces: list[tuple[int, int, int]], mss: int) -> list[int]:
+    """Indexes of the ``mss``-byte segments that hold bytes of a piece whose sent version
+    is not its reference one."""
+    out: list[int] = []
+    pos = 0
+    for ref, sent, n in pieces:
+        if sent != ref and n > 0:
+            out.extend(range(pos // mss, (pos + n - 1) // mss + 1))
+        pos += n
+    return out
+
+
 class SegmentLoss:
     """Which segments the wire drops: those whose original number is in ``drop`` (1 = the
     first segment sent; a retransmission has none), and each segment with probability
@@ -191,32 +203,29 @@ class Wire:
         loss = self.loss
         lost = () if loss is None else loss.lost(None if skb.retransmit else skb.first_segment,
                                                  -(-nbytes // mss))
-        if snapshot is None:  # the segments between losses reassemble as one range
-            pos = 0
-            for i in lost:
-                off = i * mss
-                if off > pos:
-                    rx.accept(seq + pos, off - pos, delivered_s)
-                n = nbytes - off if nbytes - off < mss else mss
+        # segments on their own: the lost ones and, with a snapshot, those holding changed
+        # bytes (integrity is checked per segment; one of unchanged bytes has nothing to
+        # count); the segments between them reassemble as one range
+        special = sorted(set(lost).union(changed_segments(snapshot, mss))) if snapshot \
+            else lost
+        gone = set(lost) if snapshot else None
+        cursor = PieceCursor(snapshot) if snapshot else None
+        pos = 0
+        for i in special:
+            off = i * mss
+            if off > pos:
+                rx.accept(seq + pos, off - pos, delivered_s)
+            n = nbytes - off if nbytes - off < mss else mss
+            if gone is None or i in gone:
                 acct.lost_segments += 1
                 got -= n
                 if dropped is not None:
                     dropped.append([seq + off, seq + off + n])
-                pos = off + n
-            if pos < nbytes:
-                rx.accept(seq + pos, nbytes - pos, delivered_s)
-        else:  # integrity is checked segment by segment
-            gone = set(lost)
-            cursor = PieceCursor(snapshot)
-            for i, off in enumerate(range(0, nbytes, mss)):
-                n = nbytes - off if nbytes - off < mss else mss
-                if i in gone:
-                    acct.lost_segments += 1
-                    got -= n
-                    if dropped is not None:
-                        dropped.append([seq + off, seq + off + n])
-                elif rx.accept(seq + off, n, delivered_s):
-                    rx.check(cursor.cut(off, n))
+            elif rx.accept(seq + off, n, delivered_s):
+                rx.check(cursor.cut(off, n))
+            pos = off + n
+        if pos < nbytes:
+            rx.accept(seq + pos, nbytes - pos, delivered_s)
         if got == 0:  # every segment lost: nothing arrives, so nothing is ACKed
             if trace is not None:
                 trace.add(events.lost(skb.seq, delivered_s, skb.len))
