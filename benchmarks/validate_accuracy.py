@@ -3,6 +3,8 @@
     python benchmarks/validate_accuracy.py                    # calibrate, then 4/64/256 MiB
     python benchmarks/validate_accuracy.py --profile host.toml --sizes 16MiB --repeats 9
     python benchmarks/validate_accuracy.py --from validation/validate.json   # a past run
+    python benchmarks/validate_accuracy.py --from validation/validate.json --profile host.toml
+        # a past run's measurements against the model as it is now: errors before and after
 
 Calibrates this host (unless --profile is given), runs every path for real over 127.0.0.1
 and simulated with the calibrated constants only, in both placements (sender and receiver
@@ -34,6 +36,7 @@ from iosim.host.validate import (
     DEFAULT_SIZES,
     PLACEMENTS,
     accuracy_goal_met,
+    repredict,
     validate,
 )
 
@@ -63,6 +66,28 @@ def ratio_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def error_summary(report: dict) -> str:
+    """Per placement and controller: the median and the worst absolute ratio and throughput
+    errors over the rows that had clean runs."""
+    rows = [r for r in report["rows"] if r["skipped"] is None and not r["disturbed"]]
+    lines = []
+    for case in dict.fromkeys((r["placement"], r["congestion"]) for r in rows):
+        mine = [r for r in rows if (r["placement"], r["congestion"]) == case
+                and r["path"] != "read_write"]
+        ratio = sorted(abs(r["ratio_error"]) for r in mine)
+        tput = sorted(abs(r["throughput_error"]) for r in mine)
+        within = sum(abs(r["ratio_error"]) <= 0.10 for r in mine)
+        noise = sum(r["measured_ratio_low"] <= r["predicted_ratio"] <= r["measured_ratio_high"]
+                    for r in mine)
+        if ratio:
+            lines.append(f"{case[0]:5s} {case[1] or 'default':7s} ratio error median "
+                         f"{ratio[len(ratio) // 2]:4.0%} worst {ratio[-1]:4.0%} ({within}/"
+                         f"{len(mine)} within 10 %, {noise}/{len(mine)} inside the measured "
+                         f"quartiles); throughput error median {tput[len(tput) // 2]:4.0%} "
+                         f"worst {tput[-1]:4.0%}")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", help="a calibrated profile (default: calibrate now)")
@@ -75,7 +100,17 @@ def main() -> int:
                         help="print the tables of a validate.json instead of measuring")
     args = parser.parse_args()
     if args.source:
-        print(ratio_table(json.loads(Path(args.source).read_text())))
+        before = json.loads(Path(args.source).read_text())
+        if args.profile is None:
+            print(ratio_table(before))
+            print(error_summary(before))
+            return 0
+        after = repredict(before, load_profile(args.profile)).to_dict()
+        print(ratio_table(after))
+        print("errors as recorded:")
+        print(error_summary(before))
+        print("errors of the model as it is now, on the same measurements:")
+        print(error_summary(after))
         return 0
 
     def progress(message: str) -> None:

@@ -30,6 +30,7 @@ from iosim.config import (
     CHOICES,
     DEFAULT_PROFILE,
     KERNEL_MODELS,
+    REUSE_KINDS,
     SCENARIO_DEFAULTS,
     SCHEMA,
     WRITER_KINDS,
@@ -211,7 +212,8 @@ def _add_path_options(p: argparse.ArgumentParser) -> None:
                         "256B, part of --size)")
     g.add_argument("--cork", type=_on_off, metavar="on|off",
                    help="writev_sendfile: send the header with MSG_MORE (on, the default) "
-                        "or alone (off)")
+                        "or alone (off); splice: SPLICE_F_MORE on every splice to the socket "
+                        "but the last (on, the default) or none (off)")
     g.add_argument("--body", choices=BODY_KINDS,
                    help="writev_sendfile: the body by sendfile() (file, the default) or "
                         "read() + writev() from a user buffer (user)")
@@ -221,9 +223,13 @@ def _add_path_options(p: argparse.ArgumentParser) -> None:
                    help="io_uring_send_zc: a kernel thread polls the rings (no syscalls)")
     g.add_argument("--no-zc", dest="zc", action="store_const", const="false",
                    help="io_uring_send_zc: plain IORING_OP_SEND (copies) for comparison")
+    g.add_argument("--reuse", choices=REUSE_KINDS,
+                   help="vmsplice_splice: refill a buffer once its bytes are ACKed (acked, "
+                        "the default; on loopback the receiver may not have read them yet) "
+                        "or once the receiver has read them (consumed)")
 
 
-PATH_FLAGS = ("header_bytes", "cork", "body", "sq_batch", "sqpoll", "zc")
+PATH_FLAGS = ("header_bytes", "cork", "body", "sq_batch", "sqpoll", "zc", "reuse")
 FAILURE_FLAGS = ("writer", "writer_rate", "writer_at", "pressure", "pressure_interval_s",
                  "pressure_reader", "truncate_at_s", "loss", "drop", "offset_bytes",
                  "buffer_offset_bytes")

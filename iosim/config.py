@@ -86,6 +86,26 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
                            "copy (TCP input in softirq, its recv() call, its ACK)"),
         "rx_frag": ("time", "loopback only: the local receiver's extra work per page-cache "
                             "frag of an sk_buff (sendfile, splice)"),
+        "rx_input": ("time", "loopback on one core (linux-6): the part of rx_skb that is TCP "
+                             "input (tcp_v4_rcv to the receive queue, the ACK), which the "
+                             "sender's softirq does when the receiver is asleep, not owning "
+                             "its socket (at most rx_skb)"),
+        "split_tx_skb": ("time", "loopback with nic.loopback_split: the sender's TCP work "
+                                 "per sk_buff of copied data (write, send), the receive "
+                                 "softirq on its CPU included; replaces per_skb"),
+        "split_rx_skb": ("time", "loopback with nic.loopback_split: the receiver's work on "
+                                 "its own CPU per sk_buff of copied data besides its copy; "
+                                 "replaces rx_skb"),
+        "split_tx_paged_skb": ("time", "loopback with nic.loopback_split: the sender's TCP "
+                                       "work per sk_buff of page frags (sendfile, splice, "
+                                       "MSG_ZEROCOPY), the receive softirq included"),
+        "split_rx_paged_skb": ("time", "loopback with nic.loopback_split: the receiver's "
+                                       "work per sk_buff of page frags besides its copy; "
+                                       "replaces rx_skb and rx_frag"),
+        "wakeup_remote": ("time", "loopback with nic.loopback_split: from the softirq's "
+                                  "wake-up of a receiver asleep on the other, idle core to "
+                                  "its running (the IPI, the idle exit; in a VM the halted "
+                                  "vCPU's)"),
     },
     "membus": {
         "bandwidth": ("rate", "DRAM bandwidth shared by CPU copies and DMA"),
@@ -112,6 +132,10 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
                                 "so ktls_sendfile needs no CPU pass"),
         "loopback": ("bool", "the loopback device: no DMA and no wire; the receiver's copy "
                              "out of the skb is what moves the bytes"),
+        "loopback_split": ("bool", "loopback: the receiver runs on another core than the "
+                                   "sender (pinned to cores 1 and 0); the receive softirq "
+                                   "stays on the sender's (net/core/dev.c:netif_rx queues to "
+                                   "the transmitting CPU's backlog); costs cpu.split_*"),
     },
     "wire": {
         "rtt": ("time", "round-trip time to the receiver and back"),
@@ -396,6 +420,10 @@ def _check_consistency(p: Profile, origin: str, where: dict[str, str]) -> None:
         ("kernel.sndbuf", p.kernel.sndbuf_bytes >= page, "at least one page"),
         ("kernel.fault_around", p.kernel.fault_around_bytes % page == 0,
          f"a whole number of pages ({page} bytes each)"),
+        ("nic.loopback_split", not p.nic.loopback_split or (p.nic.loopback and
+                                                            p.cpu.cores >= 2),
+         "false unless nic.loopback is true and cpu.cores is at least 2 (a receiver on "
+         "another core of the loopback host)"),
     ]
     for key, ok, expected in checks:
         if not ok:
@@ -452,6 +480,7 @@ def profile_value_text(profile: Profile, dotted: str) -> str:
 
 WRITER_KINDS = ("write", "shared", "private", "userbuf")
 BODY_KINDS = ("file", "user")  # writev_sendfile's body: sendfile() or a user buffer
+REUSE_KINDS = ("acked", "consumed")  # vmsplice_splice: when a buffer may be refilled
 
 
 @dataclass(frozen=True)
@@ -489,7 +518,8 @@ class Scenario:
     header_bytes: int = 256
     """writev_sendfile: the response header sent before the file (part of ``size_bytes``)."""
     cork: bool = True
-    """writev_sendfile: the header goes with MSG_MORE (corked) or alone."""
+    """writev_sendfile: the header goes with MSG_MORE (corked) or alone; splice: every
+    splice to the socket but the last carries SPLICE_F_MORE, or none does."""
     body: str = "file"
     """writev_sendfile: the body by sendfile() (``file``) or read() + writev() (``user``)."""
     sq_batch: int = 1
@@ -498,6 +528,9 @@ class Scenario:
     """io_uring_send_zc: IORING_SETUP_SQPOLL, a kernel thread polls the rings (no syscalls)."""
     zc: bool = True
     """io_uring_send_zc: IORING_OP_SEND_ZC (true) or a plain IORING_OP_SEND (false)."""
+    reuse: str = "acked"
+    """vmsplice_splice: refill a buffer once SIOCOUTQ shows its bytes ACKed (``acked``) or
+    once the receiver has also read them (``consumed``: a local receiver's count)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The effective scenario, for the record."""
@@ -566,6 +599,7 @@ _SCENARIO_PARSERS: dict[str, Callable[[Any], Any]] = {
     "sq_batch": units.parse_count,
     "sqpoll": _flag,
     "zc": _flag,
+    "reuse": _text,
 }
 
 
@@ -639,6 +673,8 @@ def _check_scenario(sc: Scenario, origin: str, origins: Mapping[str, str],
         raise bad("cache", "'cold' or 'warm'", sc.cache)
     if sc.body not in BODY_KINDS:
         raise bad("body", f"one of {', '.join(BODY_KINDS)}", sc.body)
+    if sc.reuse not in REUSE_KINDS:
+        raise bad("reuse", f"one of {', '.join(REUSE_KINDS)}", sc.reuse)
     if sc.writer is not None and sc.writer not in WRITER_KINDS:
         raise bad("writer", f"one of {', '.join(WRITER_KINDS)}", sc.writer)
     if sc.writer is None and (sc.writer_rate or sc.writer_at):

@@ -13,8 +13,6 @@ from iosim.hw.wire import SegmentLoss
 from iosim.kernel.page import ANON
 from iosim.kernel.skbuff import SkBuff
 
-USER_VERSION_BASE = -1  # user-buffer stores get versions -1, -2, ...: never file data
-
 
 class Writer:
     """Another task storing into the data in flight, as its kind dictates.
@@ -29,7 +27,6 @@ class Writer:
         self.m = m
         self.kind = sc.writer
         self.cowed: set[int] = set()  # pages the private writer already has its own copy of
-        self.user_version = USER_VERSION_BASE
         self.pending_at = sorted(sc.writer_at)
 
     def on_push(self, skb: SkBuff) -> None:
@@ -67,8 +64,7 @@ class Writer:
         if self.kind == "userbuf":
             page = self._user_page(offset, skb)
             if page is not None:
-                page.version = self.user_version
-                self.user_version -= 1
+                page.version = m.pages.next_user_version()
             m.cpu.run(now, m.profile.cpu.page_fault_s, "writer")
             if acct.trace is not None:
                 acct.trace.add(events.user_store(now, page and page.serial, page and page.index))

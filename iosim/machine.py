@@ -16,12 +16,13 @@ from iosim.config import Profile, Scenario
 from iosim.hw.cpu import Cpu
 from iosim.hw.disk import Disk
 from iosim.hw.membus import MemBus
-from iosim.hw.nic import Linux6Nic, Nic
+from iosim.hw.nic import Linux6Nic, LoopbackSplit, Nic
 from iosim.hw.wire import Receiver, Wire
 from iosim.kernel.page import Pages
 from iosim.kernel.pagecache import File, PageCache
 from iosim.kernel.process import Task
 from iosim.kernel.socket import Linux6Socket, TcpSocket
+from iosim.paths.registry import SetUp
 
 DATA_FILE = "data.bin"  # the name of the file a run sends (its pages' owner in the trace)
 
@@ -47,6 +48,8 @@ class Host:
         # the kernel the mechanisms follow: the textbook's classes, or Linux 6.x's subclasses
         self.linux6 = linux6 = p.kernel.model == "linux-6"
         nic_extra = {"packet_tap": p.kernel.packet_tap} if linux6 else {}
+        if p.nic.loopback_split:  # the receiver on core 1; the sender, pinned, on core 0
+            nic_extra["split"] = LoopbackSplit(self.cpu, p.cpu)
         # on loopback the receiver's stack (one skb) and its recv() syscall run on this host
         self.nic = (Linux6Nic if linux6 else Nic)(
             env, p.nic, p.dma, self.membus, self.cpu, p.cpu.irq_s, acct, p.cpu.rx_skb_s,
@@ -56,15 +59,35 @@ class Host:
         self.pages = Pages(env, acct)
         self.cache = PageCache(env, p.kernel, self.pages, self.disk, self.cpu, p.cpu.irq_s, acct)
         self.wires: dict[object, Wire] = {}  # socket -> the wire to its receiver
+        self._late: dict[object, Wire] = {}  # loopback: skb -> its wire, until read
         self.nic.on_wire = self._on_wire
+        self.nic.on_local = self._on_local
         self.nic.on_tx_complete = _tx_complete
 
     def _on_wire(self, skb, snapshot, end_s: float) -> None:
         self.wires[skb.sk].carry(skb, snapshot, end_s)
 
+    def _on_local(self, skb, stage: str) -> None:
+        """A loopback skb the receiver reads later: its wire is remembered from its queueing,
+        since the connection may close (a server's) before the receiver has read it."""
+        if stage == "queued":
+            wire = self._late[skb] = self.wires[skb.sk]
+        elif stage == "copied":
+            wire = self._late.pop(skb)
+        else:
+            wire = self._late[skb]
+        wire.local(skb, stage)
+
     def new_task(self) -> Task:
         """A new single-threaded task (a process, a worker thread) on this host's cores."""
-        return Task(self.env, self.cpu, self.profile.cpu, self.pages, self.acct)
+        split = self.nic.split
+        cpu = self.cpu if split is None else split.sender_cpu
+        return Task(self.env, cpu, self.profile.cpu, self.pages, self.acct)
+
+
+def loopback_one_core(profile: Profile) -> bool:
+    """A loopback host whose receiver shares the sender's only core."""
+    return profile.nic.loopback and profile.cpu.cores == 1 and not profile.nic.loopback_split
 
 
 def _tx_complete(skb) -> None:
@@ -102,6 +125,10 @@ class Machine(Host):
         self.conn = conn = Connection(self)
         self.receiver, self.wire, self.socket = conn.receiver, conn.wire, conn.socket
         self.task = self.new_task()
+        if self.linux6 and loopback_one_core(profile):
+            # EEVDF shares the one core between the sender and the local receiver
+            self.nic.share_core(self.task, profile.cpu.context_switch_s,
+                                profile.cpu.rx_input_s)
         self.file = File(DATA_FILE, scenario.offset_bytes + scenario.size_bytes - header_bytes,
                          self.page_bytes)
         self.sender = None  # the path's SimPy process, set by simulate()
@@ -114,6 +141,16 @@ class Machine(Host):
                                   scenario.offset_bytes // self.page_bytes + scenario.watch_page))
         if scenario.cache == "warm":
             self.cache.prefill(self.file, self.file.npages)
+
+    def set_up(self, step: SetUp, scenario: Scenario):
+        """A path's one-time set-up, made here and now: the run is one program on one
+        connection (a server keeps it per worker or connection instead). Generator."""
+        return (yield from step.open(self, scenario))
+
+    def release(self, step: SetUp, handle) -> None:
+        """The program is done with ``handle``: close it at once."""
+        if step.close is not None:
+            step.close(handle)
 
     def _first_push(self, _skb) -> None:
         """The first skb is queued: ``first_push`` fires, and this hook leaves the socket's

@@ -120,6 +120,10 @@ class Result:
                                    "(1 byte of memory traffic per byte).")
     tx_completions: int = counter("Transmissions the NIC completed: one per TSO skb, one per "
                                   "segment when the kernel segments in software.")
+    receiver_wakeups: int = counter("Loopback: skbs that found the local receiver caught up, "
+                                    "asleep in recv() (sk_wait_data), and woke it "
+                                    "(sk_data_ready); on another core each wake-up waits "
+                                    "cpu.wakeup_remote.")
     zerocopy_copied_sends: int = counter("MSG_ZEROCOPY completions the kernel flagged as "
                                          "copies (SO_EE_CODE_ZEROCOPY_COPIED): per send "
                                          "(textbook), per notification record (linux-6).")

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from iosim import units
-from iosim.config import SCHEMA, known_keys, load_profile
+from iosim.config import CHOICES, SCHEMA, known_keys, load_profile
 from iosim.host import calibrate as cal
 from iosim.host.realpaths import child_pids
 
@@ -66,16 +66,34 @@ def test_figures_are_plausible(report):
 def test_measurements_are_well_formed(report):
     for key, m in report.measurements.items():
         assert key in known_keys() or key.startswith("host."), key
-        assert m.unit_kind in ("time", "rate", "size", "count", "share")
+        assert m.unit_kind in ("time", "rate", "size", "count", "share", "choice", "bool")
+        assert m.method and m.samples, key
+        if m.unit_kind in ("choice", "bool"):  # a setting read off the host
+            assert m.value in CHOICES.get(key, (True, False)), key
+            continue
         if m.unit_kind == "share":  # of the TCP work, the sender's part
             assert 0 <= m.value <= 1 and all(0 <= v <= 1 for v in m.samples), key
         else:
             assert m.value > 0, key
-        assert m.method and m.samples, key
         assert m.spread[0] <= m.value <= m.spread[1], key
         assert m.spread == (min(m.value, *m.samples), max(m.value, *m.samples)), key
         if m.unit_kind in ("size", "count"):
             assert m.value == int(m.value), key
+
+
+def test_host_tcp_settings_reach_the_profile(report, tmp_path):
+    """The sysctls the linux-6 model reads are the host's, so that a socket that sets no
+    controller is simulated with the one the kernel gives it."""
+    with open("/proc/sys/net/ipv4/tcp_congestion_control") as fh:
+        host_cc = fh.read().strip()
+    with open("/proc/sys/net/core/optmem_max") as fh:
+        optmem = int(fh.read())
+    path = tmp_path / "host.toml"
+    path.write_text(report.to_profile_toml())
+    profile = load_profile(path)
+    if host_cc in CHOICES["kernel.tcp_congestion"]:
+        assert profile.kernel.tcp_congestion == host_cc
+    assert profile.kernel.optmem_max_bytes == optmem
 
 
 def test_cache_size_is_measured_not_read(report):
@@ -111,8 +129,9 @@ def test_placement_and_start_up_figures(report):
                 "host.rx_frag_hot", "host.mmap_first_touch", "host.mmap_copy_extra"):
         assert key in m, key
     if len(os.sched_getaffinity(0)) > 1:
-        assert {"host.wakeup_cross_cpu", "host.tcp_sender_share_linear_split",
-                "host.tcp_per_skb_split"} <= set(m)
+        assert {"cpu.wakeup_remote", "host.tcp_sender_share_linear_split",
+                "host.tcp_per_skb_split", "cpu.split_tx_skb", "cpu.split_rx_skb",
+                "cpu.split_tx_paged_skb", "cpu.split_rx_paged_skb"} <= set(m)
     from iosim.host.realpaths import congestion_controls
     default = congestion_controls().default
     if default is not None:

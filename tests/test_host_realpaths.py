@@ -58,7 +58,8 @@ def test_syscall_counts_follow_the_method(runs):
     expected_min = {"read_write": 2 * calls, "mmap_write": calls + 2, "sendfile": 1,
                     "splice": 2 * calls, "msg_zerocopy": 2 * calls,  # zerocopy: read + send
                     "writev_sendfile": 2,  # send(header, MSG_MORE) + sendfile(rest)
-                    "ktls_sendfile": 1}
+                    "ktls_sendfile": 1,
+                    "vmsplice_splice": 3 * calls}  # read + vmsplice + splice per buffer
     for path, run in runs.items():
         if run.skipped is None:
             assert run.syscalls >= expected_min[path], path
@@ -66,6 +67,20 @@ def test_syscall_counts_follow_the_method(runs):
         assert runs["sendfile"].syscalls <= 2  # each call asks for the rest of the file
     if runs["read_write"].skipped is None:
         assert runs["read_write"].syscalls < 3 * calls
+
+
+def test_skbs_sent_are_counted_from_tcp_info(runs):
+    """tcpi_data_segs_out: on loopback one segment per skb, each at most the lo MTU's MSS
+    (65536 - 40 B of headers - 12 B of timestamps), so a transfer takes at least size / MSS
+    of them; a 10 000-byte send() makes at most two skbs (its head may fill the unsent tail,
+    the rest starts one), so read_write takes at most two per call."""
+    mss_bytes = 65536 - 40 - 12
+    calls = -(-(MIB + 123) // 10_000)
+    for path, run in runs.items():
+        if run.skipped is None and path != "ktls_sendfile":  # TLS records add bytes
+            assert run.data_segments >= -(-(MIB + 123) // mss_bytes), path
+    if runs["read_write"].skipped is None:
+        assert runs["read_write"].data_segments <= 2 * calls
 
 
 def test_zerocopy_outcome_is_reported(runs):
@@ -247,3 +262,16 @@ def test_marks_say_when_each_multiple_arrived():
         report = peer.finish()
     assert report.received_bytes == 250_000 and len(report.marks_ns) == 2
     assert report.first_data_ns <= report.marks_ns[0] <= report.marks_ns[1] <= report.last_data_ns
+
+
+@pytest.mark.parametrize("buffer_bytes", [10_000, 100_000])  # 100 kB: two pipe rounds each
+def test_the_vmsplice_twin_waits_for_the_reader_and_keeps_the_bytes(buffer_bytes):
+    """Reusing a vmspliced buffer once SIOCOUTQ shows it ACKed corrupts a loopback stream
+    (the receive queue's skbs still reference its pages); the twin also waits for the
+    receiver's count, so every repeat's CRC-32 is the file's (run_real raises otherwise)."""
+    size = 8 * MIB + 17
+    run = run_real("vmsplice_splice", size, buffer_bytes=buffer_bytes, repeats=3, verify=True)
+    if run.skipped is not None:
+        pytest.skip(run.skipped)
+    buffers = -(-size // buffer_bytes)
+    assert run.syscalls >= 3 * buffers  # read, vmsplice, splice per buffer (and polls)

@@ -14,7 +14,7 @@ import tempfile
 import pytest
 
 from iosim.cli import main
-from iosim.config import load_profile
+from iosim.config import CHOICES, load_profile
 from iosim.host import realpaths
 from iosim.host import validate as val
 from iosim.host.realpaths import child_pids
@@ -76,6 +76,8 @@ def test_report_has_every_path_measured_and_predicted(runs, capsys):
         assert row["placement"] == "same" and row["sender_cpu"] == row["receiver_cpu"]
         assert row["congestion"] == report["congestion"]["default"]
         assert 0 < row["measured_wall_s"] < 10 and row["measured_syscalls"] > 0
+        # one skb per loopback segment: at least 1 MiB over the 64 KiB MSS each
+        assert row["measured_skbs"] >= 16 and row["predicted_skbs"] >= 16
         assert row["measured_sender_cpu_s"] >= 0 and row["measured_receiver_cpu_s"] >= 0
         assert row["measured_softirq_cpu_s"] >= 0
         assert row["measured_other_s"] == pytest.approx(
@@ -254,6 +256,9 @@ def test_placements_and_controllers_are_recorded(runs, tmp_path, capsys):
         assert row["measured_others_cpu_s"] >= 0 and row["measured_steal_s"] >= 0
         assert row["measured_receiver_wakeups"] >= 0
         assert 0 <= row["measured_first_data_s"] <= row["measured_wall_s"]
+        if row["congestion"] in CHOICES["kernel.tcp_congestion"]:  # the model has it
+            assert val.sim_overrides(row["placement"], row["congestion"])[
+                "kernel.tcp_congestion"] == row["congestion"]
         ratio_errors = [k for k in row if "ratio" in k and "err" in k]
         assert ratio_errors == ["ratio_error"] and row["ratio_error"] is not None
         assert row["measured_ratio_low"] <= row["measured_ratio_high"]
@@ -283,3 +288,62 @@ def test_new_twins_have_rows_like_the_first_paths(runs):
             assert row["measured_bytes_per_s"] > 0 and row["predicted_bytes_per_s"] > 0
     assert rows["writev_sendfile"]["skipped"] is None  # sendfile works wherever read_write does
     assert "io_uring_send_zc" not in {r["path"] for r in report["rows"]}  # no twin: no row
+
+
+def test_a_report_repredicted_with_the_same_model_and_profile_is_the_same(runs, tmp_path,
+                                                                            capsys):
+    """--from measures nothing: the real figures are the report's, and with the model and
+    profile unchanged so is every prediction and error (the simulation is deterministic)."""
+    source = runs["dir"] / "validate.json"
+    before = json.loads(source.read_text())
+    capsys.readouterr()
+    assert main(["validate", "--from", str(source), "--profile", str(runs["profile"]),
+                 "--json", "--out", str(tmp_path)]) == 0
+    after = json.loads(capsys.readouterr().out)
+    assert after == json.loads((tmp_path / "validate.json").read_text())
+    assert after["rows"] == before["rows"]
+    for key in ("host", "kernel", "date", "load_average", "placements", "congestion"):
+        assert after[key] == before[key]
+
+
+def test_a_repredicted_report_follows_the_profile(runs, tmp_path):
+    """Twice the per-skb cost on the sending side: the same measurements, slower
+    predictions for every path, the measured ratios untouched."""
+    before = json.loads((runs["dir"] / "validate.json").read_text())
+    profile = load_profile(runs["profile"])
+    slower = profile.with_overrides({"cpu.per_skb": f"{2 * profile.cpu.per_skb_s}s"},
+                                    origin="test")
+    after = val.repredict(before, slower).to_dict()
+    pairs = [(b, a) for b, a in zip(before["rows"], after["rows"], strict=True)
+             if b["skipped"] is None]
+    assert pairs
+    for b, a in pairs:
+        assert a["measured_bytes_per_s"] == b["measured_bytes_per_s"]
+        assert a["measured_ratio"] == b["measured_ratio"]
+        assert a["predicted_bytes_per_s"] < b["predicted_bytes_per_s"]
+        assert a["throughput_error"] == pytest.approx(
+            a["predicted_bytes_per_s"] / a["measured_bytes_per_s"] - 1)
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "--from needs --profile"),
+    ("[1, 2]", "expected an iosim validate report"),
+    ("{not json", "not JSON"),
+    ('{"rows": [{"path": "read_write"}]}', "not an iosim validate report"),
+])
+def test_bad_from_is_one_line_and_exit_2(content, message, runs, tmp_path, capsys):
+    source = tmp_path / "old.json"
+    argv = ["validate", "--from", str(source), "--out", str(tmp_path / "out")]
+    if content is not None:
+        source.write_text(content)
+        argv += ["--profile", str(runs["profile"])]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_from_refuses_to_overwrite_its_own_report(runs, capsys):
+    assert main(["validate", "--from", str(runs["dir"] / "validate.json"), "--profile",
+                 str(runs["profile"]), "--out", str(runs["dir"])]) == 2
+    assert "would overwrite" in capsys.readouterr().err

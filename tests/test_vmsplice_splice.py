@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from iosim import PATHS, simulate
+import iosim
+from iosim import PATHS, cli, simulate
+from iosim.config import ConfigError
 from iosim.events import Kind
-from iosim.paths.vmsplice_splice import IN_FLIGHT
+from iosim.paths.vmsplice_splice import IN_FLIGHT, UNREAD
+from iosim.server.run import serve
 from iosim.trace import Tracer
 
 B, P, RING = 64 << 10, 4096, 8
@@ -70,3 +73,142 @@ def test_an_unaligned_buffer_takes_two_vmsplices_per_buffer():
 def test_failure_modes_deliver_every_byte(kernel, fault):
     r = simulate("vmsplice_splice", "512KiB", overrides={"kernel.model": kernel}, **fault)
     assert r.bytes_delivered == 512 << 10 and r.invariant_violations == []
+
+
+# --- loopback: the ACK leaves at queueing, the pages are read at the receiver's copy out ---
+
+LB = 10_000  # 10 kB buffers, as the real twin that corrupted its stream
+SLOW_READER = {"nic.loopback": True, "cpu.cores": 2, "cpu.rx_skb": "1ms"}  # far slower
+SPLIT_SLOW = {"nic.loopback": True, "cpu.cores": 2, "nic.loopback_split": True,
+              "cpu.split_rx_paged_skb": "1ms"}
+
+
+def _slept(tracer, reason):
+    return [e for e in tracer.events if e.kind is Kind.BLOCK and e.what == reason]
+
+
+@pytest.mark.parametrize("kernel", ["textbook", "linux-6"])
+@pytest.mark.parametrize("placement", [SLOW_READER, SPLIT_SLOW], ids=["same", "split"])
+def test_on_loopback_a_buffer_reused_after_its_ack_reaches_the_reader_changed(kernel,
+                                                                              placement):
+    """16 buffers through the ring of 8, a reader 1 ms per skb: every ACK comes as the skb
+    is queued (before the reader's copy), so no SIOCOUTQ poll waits; rounds 8..15 refill
+    buffers 0..7 (about 17 us a round) long before the reader's first copy out (1 ms), so
+    the first 8 buffers' bytes arrive as their refills, the last 8 as written."""
+    over = {**placement, "kernel.model": kernel}
+    tracer = Tracer()
+    r = simulate("vmsplice_splice", 16 * LB, buffer_bytes=LB, overrides=over, tracer=tracer)
+    assert not _slept(tracer, IN_FLIGHT)  # SIOCOUTQ showed 0 at every reuse
+    assert r.changed_bytes == RING * LB and r.stale_bytes == 0
+    assert r.integrity == "changed"  # one refill per segment: a 10 kB skb is one segment
+    assert r.bytes_delivered == 16 * LB and r.invariant_violations == []
+    # only the first reuse: buffer 0's bytes, exactly; its refill (the read() after the
+    # one SIOCOUTQ poll) comes after the ACK of its bytes and before the reader's copy
+    tracer = Tracer()
+    r = simulate("vmsplice_splice", 9 * LB, buffer_bytes=LB, overrides=over, tracer=tracer)
+    assert r.changed_bytes == LB and r.invariant_violations == []
+    calls = [e for e in tracer.events if e.kind is Kind.SYSCALL]
+    poll = next(i for i, e in enumerate(calls) if e.what == "ioctl")
+    refill = calls[poll + 1]
+    assert refill.what == "read" and refill.args["bytes"] == LB
+    acked_s = min(e.start_s for e in tracer.events
+                  if e.kind is Kind.IRQ and e.args.get("ack", 0) >= LB)
+    copied_s = min(e.start_s for e in tracer.events if e.kind is Kind.DELIVER)
+    assert acked_s <= calls[poll].start_s < refill.end_s < copied_s
+
+
+@pytest.mark.parametrize("kernel", ["textbook", "linux-6"])
+def test_a_real_nic_frees_the_buffer_at_the_ack(kernel):
+    """The same program and reader cost on a NIC: the DMA read the pages before the ACK,
+    so nothing changes, and waiting for the remote reader (reuse = consumed) waits for
+    nothing more: the same numbers."""
+    over = {**SLOW_READER, "nic.loopback": False, "kernel.model": kernel}
+    acked = simulate("vmsplice_splice", 16 * LB, buffer_bytes=LB, overrides=over)
+    assert acked.changed_bytes == 0 and acked.integrity == "exact"
+    consumed = simulate("vmsplice_splice", 16 * LB, buffer_bytes=LB, overrides=over,
+                        reuse="consumed").to_dict()
+    assert consumed.pop("scenario")["reuse"] == "consumed"
+    assert consumed == {k: v for k, v in acked.to_dict().items() if k != "scenario"}
+
+
+@pytest.mark.parametrize("kernel", ["textbook", "linux-6"])
+@pytest.mark.parametrize("placement", [SLOW_READER, SPLIT_SLOW], ids=["same", "split"])
+def test_reuse_consumed_waits_for_the_reader_on_loopback(kernel, placement):
+    """reuse = consumed: each of the 8 reuses sleeps until the reader has copied the
+    buffer's last skb out (one more sleep for each skb that ends inside a buffer: linux-6
+    cuts its first skb at 7240 B, textbook at each splice), and every byte arrives as
+    written."""
+    tracer = Tracer()
+    r = simulate("vmsplice_splice", 16 * LB, buffer_bytes=LB, reuse="consumed",
+                 overrides={**placement, "kernel.model": kernel}, tracer=tracer)
+    assert r.changed_bytes == 0 and r.integrity == "exact"
+    ends = [e.seq + e.nbytes for e in tracer.events if e.kind is Kind.DELIVER]
+    inside = sum(1 for end in ends if end < RING * LB and end % LB)
+    assert inside == (1 if kernel == "linux-6" else 0)
+    assert len(_slept(tracer, UNREAD)) == RING + inside  # the reader is behind each time
+    assert r.invariant_violations == []
+
+
+def test_one_core_loopback_reader_cannot_overtake_the_sender():
+    """One core: the reader's 1 ms per skb holds the only core, so the sender's refill
+    waits behind each copy out in this model; nothing changes."""
+    r = simulate("vmsplice_splice", 16 * LB, buffer_bytes=LB,
+                 overrides={**SLOW_READER, "cpu.cores": 1})
+    assert r.changed_bytes == 0 and r.invariant_violations == []
+
+
+def test_msg_zerocopy_on_loopback_is_copied_before_delivery():
+    """skb_orphan_frags_rx copies MSG_ZEROCOPY pages for a local receiver: a slow reader
+    cannot see a refill."""
+    r = simulate("msg_zerocopy", 16 * LB, buffer_bytes=LB, overrides=SLOW_READER)
+    assert r.changed_bytes == 0 and r.zerocopy_copied_sends > 0
+
+
+def test_reuse_flag_reaches_the_scenario(capsys):
+    assert cli.main(["run", "vmsplice_splice", "--size", "64KiB", "--reuse", "consumed",
+                     "--set", "nic.loopback=true", "--json"]) == 0
+    assert '"reuse": "consumed"' in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["run", "vmsplice_splice", "--reuse", "never"])
+    assert exc.value.code == 2 and "--reuse" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match=r"key 'reuse': expected one of acked, consumed"):
+        simulate("vmsplice_splice", "64KiB", reuse="never")
+
+
+@pytest.mark.parametrize("reuse", ["acked", "consumed"])
+def test_the_animation_ends_at_the_result_on_a_lagging_loopback(reuse):
+    """A late skb is the receiver's at its copy out: the trace's DELIVER is then, so the
+    animation's clock and counters end where the Result does."""
+    run = iosim.animate("vmsplice_splice", size_bytes=16 * LB, buffer_bytes=LB, reuse=reuse,
+                        overrides=SLOW_READER).doc["runs"][0]
+    shown, result = run["steps"][-1]["counters"], run["result"]
+    for name, value in shown.items():
+        if isinstance(result.get(name), int | float):
+            assert value == pytest.approx(result[name], rel=1e-9, abs=1e-12), name
+
+
+@pytest.mark.parametrize("kernel", ["textbook", "linux-6"])
+def test_a_server_on_loopback_closes_connections_the_reader_is_still_behind_on(kernel):
+    """serve: a connection goes when its responses are ACKed, before a lagging reader has
+    copied their last skbs out; those still end on their own wire."""
+    r = serve("vmsplice_splice", "teaching", connections=12, workers=2, requests=240,
+              files=48, file_size="24KiB", size_sigma=1.0, requests_per_connection=7,
+              overrides={"nic.loopback": True, "cpu.rx_skb": "200us", "kernel.model": kernel})
+    assert r.invariant_violations == [] and r.requests == 240
+    assert r.bytes_delivered == r.body_bytes + 240 * 256
+
+
+@pytest.mark.parametrize("placement", [{"cpu.cores": 1}, {"cpu.cores": 2,
+                                                            "nic.loopback_split": True}])
+def test_at_the_profiles_costs_the_reader_keeps_up_so_both_reuses_agree(placement):
+    """validate holds the real twin (which waits for the reader) against the default
+    program: at the bundled loopback costs the model's reader never lags a buffer's reuse,
+    so acked and consumed are the same run."""
+    over = {"nic.loopback": True, **placement}
+    for size, buf in (("4MiB", LB), ("4MiB", 64 << 10)):
+        acked = simulate("vmsplice_splice", size, buffer_bytes=buf, cache="warm",
+                         overrides=over).to_dict()
+        consumed = simulate("vmsplice_splice", size, buffer_bytes=buf, cache="warm",
+                            overrides=over, reuse="consumed").to_dict()
+        del acked["scenario"], consumed["scenario"]
+        assert consumed == acked and acked["changed_bytes"] == 0

@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from iosim import units
-from iosim.config import SCHEMA, load_profile
+from iosim.config import CHOICES, SCHEMA, load_profile
 from iosim.host.realpaths import (
     MSG_ZEROCOPY,
     RUSAGE_SENDER,
@@ -677,7 +677,9 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
     With ``other_cpu``, the linear and file transfers run again with the receiver there
     (``split``): the sender's share of the TCP work and its total per skb in each placement
     (``host.tcp_sender_share_*``, ``host.tcp_per_skb_*``) say where the kernel runs the
-    loopback receive softirq, which the model charges to the receiver.
+    loopback receive softirq, and split by that share, each kind's work per skb is the
+    sender's and the receiver's of the model's split placement (``cpu.split_tx_skb``,
+    ``split_rx_skb``, ``split_tx_paged_skb``, ``split_rx_paged_skb``; ``nic.loopback_split``).
 
     ``syscall_s`` is a syscall's kernel cost (two mode switches and the fixed work). These
     are CPU times, which another task hardly changes, but which vary from run to run with how
@@ -783,6 +785,10 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
                     work = used.total_s - base - 2 * frags * pipe_op_s - cold_copy_s
                     shares.setdefault(kind, []).append(
                         (used.sender_s - base - 2 * frags * pipe_op_s) / work)
+                elif kind == "woken":  # the sender's own work, its pause taken out
+                    work = run[kind] - base - 2 * copy_s
+                    shares.setdefault(kind, []).append(
+                        (used.sender_s - pause["spent_s"] - base - copy_s) / work)
             runs.append(run)
     call = {kind: statistics.median(n) for kind, n in calls.items()}
     share = min(1.0, max(0.0, statistics.median(shares["linear"])))
@@ -828,7 +834,17 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
                                    "in cpu.page_pin (a per-send part of the MSG_ZEROCOPY cost "
                                    "came out at or below zero)"),
         "host.tcp_sender_share_linear_same": _share(shares["linear"], "send() of " + both),
+        "host.tcp_sender_share_woken_same": _share(shares["woken"], "send() of " + both
+                                                   + ", pausing after each send"),
     }
+    woken_share = min(1.0, max(0.0, statistics.median(shares["woken"])))
+    found["cpu.rx_input"] = _median_of(
+        runs, lambda t: min(max(woken_share * skb_s(t, "woken") - share * skb_s(t), 0.0),
+                            (1 - share) * skb_s(t)), "time",
+        f"send() of {both}, pausing after each send so that the receiver sleeps when the "
+        f"next skb comes: the sender's work per skb ({woken_share:.0%} of it) minus "
+        "cpu.per_skb, its TCP input in softirq (tcp_v4_rcv finds the socket not owned), at "
+        "most cpu.rx_skb")
     if "paged" in call:
         found["cpu.rx_frag"] = _median_of(
             runs, frag_s("paged", cold_copy_s), "time",
@@ -849,6 +865,26 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
     for kind in ("linear_split", "paged_split"):
         if kind in call:
             found[f"host.tcp_sender_share_{kind}"] = _share(shares[kind], f"{kind}: {split}")
+
+    def paged_skb_s(t: dict[str, float], kind: str) -> float:  # sendfile: no sender copy
+        return (t[kind] - call[kind] * syscall_s - 2 * frags * pipe_op_s - cold_copy_s) / skbs
+
+    for kind, key, work, what in (
+            ("linear_split", "skb", skb_s, f"send() of {both}, {split}"),
+            ("paged_split", "paged_skb", paged_skb_s,
+             f"sendfile() of a cached file beyond the cache, {both}, {split}")):
+        if kind not in call:
+            continue
+        part = min(1.0, max(0.0, statistics.median(shares[kind])))
+        beyond = ("all CPU minus syscalls, pipe ops and copies, per skb" if key == "skb" else
+                  "all CPU minus syscalls, pipe ops and the receiver's copy, per skb")
+        found[f"cpu.split_tx_{key}"] = _median_of(
+            runs, lambda t, k=kind, w=work, f=part: f * w(t, k), "time",
+            f"{what}: {beyond}, x the sender's share ({part:.0%}: its output and the "
+            "loopback receive softirq, which runs on its CPU)")
+        found[f"cpu.split_rx_{key}"] = _median_of(
+            runs, lambda t, k=kind, w=work, f=part: (1 - f) * w(t, k), "time",
+            f"{what}: {beyond}, x the receiver's and ksoftirqd's share ({1 - part:.0%})")
     if "linear_split" in call:
         for kind, where in (("linear", "same"), ("linear_split", "split")):
             found[f"host.tcp_per_skb_{where}"] = _median_of(
@@ -1067,7 +1103,6 @@ def read_settings() -> dict[str, Measurement]:
         ("host.tcp_wmem_default", "/proc/sys/net/ipv4/tcp_wmem", "size", lambda v: v[1]),
         ("host.tcp_rmem_max", "/proc/sys/net/ipv4/tcp_rmem", "size", max),
         ("host.tcp_rmem_default", "/proc/sys/net/ipv4/tcp_rmem", "size", lambda v: v[1]),
-        ("host.optmem_max", "/proc/sys/net/core/optmem_max", "size", max),
         ("kernel.max_skb_frags", "/proc/sys/net/core/max_skb_frags", "count", max),
         ("nic.mtu", "/sys/class/net/lo/mtu", "size", max),
     ]
@@ -1076,6 +1111,7 @@ def read_settings() -> dict[str, Measurement]:
             out[key] = _fixed(pick(_read_ints(path)), kind, f"read from {path}")
     with contextlib.suppress(OSError, ValueError):
         out["host.sysfs_cache_size"] = _last_level_cache()
+    out.update(_tcp_settings())
     try:
         with open("/proc/meminfo") as fh:
             meminfo = dict(line.split(":", 1) for line in fh)
@@ -1084,6 +1120,31 @@ def read_settings() -> dict[str, Measurement]:
                                           "MemAvailable from /proc/meminfo at calibration")
     except (OSError, KeyError, ValueError):
         pass
+    return out
+
+
+def _tcp_settings() -> dict[str, Measurement]:
+    """The sysctls and limits behind the linux-6 model's TCP keys, as this host has them: the
+    default congestion controller (a sending socket that sets none uses it), the idle
+    restart, the option memory and the locked-memory limit MSG_ZEROCOPY is charged against.
+    A controller the model does not have (reno, vegas, ...) is left to the base profile."""
+    out: dict[str, Measurement] = {}
+    path = "/proc/sys/net/ipv4/tcp_congestion_control"
+    with contextlib.suppress(OSError):
+        with open(path) as fh:
+            name = fh.read().strip()
+        if name in CHOICES["kernel.tcp_congestion"]:
+            out["kernel.tcp_congestion"] = _fixed(name, "choice", f"read from {path}")
+    path = "/proc/sys/net/ipv4/tcp_slow_start_after_idle"
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        out["kernel.slow_start_after_idle"] = _fixed(bool(_read_ints(path)[0]), "bool",
+                                                     f"read from {path}")
+    path = "/proc/sys/net/core/optmem_max"
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        out["kernel.optmem_max"] = _fixed(_read_ints(path)[0], "size", f"read from {path}")
+    soft, _hard = resource.getrlimit(resource.RLIMIT_MEMLOCK)
+    if soft != resource.RLIM_INFINITY:
+        out["kernel.memlock"] = _fixed(soft, "size", "getrlimit(RLIMIT_MEMLOCK), soft limit")
     return out
 
 
@@ -1143,6 +1204,8 @@ def _human(value: float, unit_kind: str) -> str:
         return f"{value / 1e9:.3g} GB/s"
     if unit_kind == "size":
         return units.format_size(value)
+    if unit_kind in ("choice", "bool"):
+        return str(value).lower()
     return f"{value:g}"
 
 
@@ -1313,7 +1376,7 @@ def calibrate(progress: Callable[[str], None] | None = None, repeats: int = 5,
         found["cpu.context_switch"] = measure_context_switch(repeats, sizes["ctx"])
         if other_cpu is not None:
             # a tenth of the round trips: each costs tens of microseconds in a VM
-            found["host.wakeup_cross_cpu"] = measure_context_switch(
+            found["cpu.wakeup_remote"] = measure_context_switch(
                 repeats, sizes["ctx"] // 10, child_cpu=other_cpu)
 
     def tcp() -> None:

@@ -26,6 +26,7 @@ from iosim.host.validate import (
     QUICK_SIZES,
     REAL_TO_SIM,
     accuracy_goal_met,
+    repredict,
     validate,
     write_chart,
 )
@@ -144,6 +145,9 @@ def add_parsers(sub) -> None:
                           "profile calibrated on the way (default ./validation)")
     val.add_argument("--quick", action="store_true",
                      help="small sizes, fewer repeats, quick calibration")
+    val.add_argument("--from", dest="from_file", metavar="FILE",
+                     help="measure nothing: hold the measurements of an earlier validate.json "
+                          "against the model as it is now, under --profile")
     val.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
@@ -186,7 +190,64 @@ def _calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_report(path: str) -> dict:
+    """An earlier validate.json; a file that is not one is one line naming it."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            report = json.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"--from {path}: cannot read: {exc.strerror}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--from {path}: not JSON: {exc}") from None
+    if not isinstance(report, dict) or not isinstance(report.get("rows"), list):
+        raise ConfigError(f"--from {path}: expected an iosim validate report (validate.json) "
+                          "with a 'rows' list")
+    return report
+
+
+def _write_report(result, out: Path, args: argparse.Namespace) -> int:
+    try:
+        result.write_json(out / "validate.json")
+        result.write_csv(out / "validate.csv")
+        charts = write_chart(result, out / "validate")
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot write the report: {exc.strerror}") from None
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return 0
+    print(result.table())
+    goal = "met" if accuracy_goal_met(result) else "not met"
+    print(f"goal (ratios within 10 %, throughput within 25 %): {goal}")
+    print(f"wrote {out / 'validate.csv'}, {out / 'validate.json'}, "
+          f"{', '.join(str(c) for c in charts)}")
+    return 0
+
+
+def _repredict(args: argparse.Namespace) -> int:
+    if not args.profile:
+        raise ConfigError("--from needs --profile FILE: the profile to predict with")
+    profile = load_profile(args.profile)
+    report = _load_report(args.from_file)
+    out = Path(args.out)
+    if (out / "validate.json").resolve() == Path(args.from_file).resolve():
+        raise ConfigError(f"--out {out}: would overwrite --from {args.from_file}; name "
+                          "another directory")
+    _unwritable(out, "--out", directory=True)
+    try:
+        result = repredict(report, profile)
+    except ValueError as exc:
+        raise ConfigError(f"--from {args.from_file}: {exc}") from None
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot create the output directory: {exc.strerror}"
+                          ) from None
+    return _write_report(result, out, args)
+
+
 def _validate(args: argparse.Namespace) -> int:
+    if args.from_file:
+        return _repredict(args)
     out = Path(args.out)
     profile = load_profile(args.profile) if args.profile else None  # bad input: fail first
     _unwritable(out, "--out", directory=True)
@@ -209,21 +270,7 @@ def _validate(args: argparse.Namespace) -> int:
     congestion = args.cc if args.cc is not None else (() if args.quick else None)
     result = validate(profile, sizes, args.paths, args.buffer, repeats, progress=say,
                       placements=placements, congestion=congestion)
-    try:
-        result.write_json(out / "validate.json")
-        result.write_csv(out / "validate.csv")
-        charts = write_chart(result, out / "validate")
-    except OSError as exc:
-        raise ConfigError(f"--out {out}: cannot write the report: {exc.strerror}") from None
-    if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
-        return 0
-    print(result.table())
-    goal = "met" if accuracy_goal_met(result) else "not met"
-    print(f"goal (ratios within 10 %, throughput within 25 %): {goal}")
-    print(f"wrote {out / 'validate.csv'}, {out / 'validate.json'}, "
-          f"{', '.join(str(c) for c in charts)}")
-    return 0
+    return _write_report(result, out, args)
 
 
 def run(args: argparse.Namespace) -> int:

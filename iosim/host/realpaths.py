@@ -11,7 +11,9 @@ and temporary files are removed on every exit, including errors and Ctrl-C.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
+import fcntl
 import mmap
 import os
 import resource
@@ -22,6 +24,7 @@ import statistics
 import struct
 import subprocess
 import tempfile
+import termios
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -29,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 PATHS = ("read_write", "mmap_write", "sendfile", "splice", "msg_zerocopy", "writev_sendfile",
-         "ktls_sendfile")
+         "vmsplice_splice", "ktls_sendfile")  # in the order of the model's paths
 LOOPBACK = "127.0.0.1"
 MAX_SIZE_BYTES = 1 << 30  # 1 GiB: the source file lives in the page cache (and maybe tmpfs)
 MAX_BUFFER_BYTES = 64 << 20
@@ -77,6 +80,9 @@ RUSAGE_SENDER = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)
 _REPORT = struct.Struct("<QIdqqqqI")
 _MARK = struct.Struct("<q")
 _READY = b"R"  # the child's first byte: its set-up is done and it is about to receive
+_COUNT = struct.Struct("<Q")  # the child's running count of bytes received, in shared memory
+SIOCOUTQ = termios.TIOCOUTQ  # the same ioctl number: bytes written and not yet ACKed
+SPLICE_F_GIFT = 8
 _CHILD_BUFFER_BYTES = 1 << 20
 
 
@@ -107,7 +113,8 @@ class RealRun:
     and the look-ups around it, scaled to the run's wall time: what a shared host adds.
     ``receiver_wakeups`` counts the times the receiver blocked for data and was woken (its
     voluntary context switches); ``first_data_s`` is when the receiver got its first bytes,
-    from the first call.
+    from the first call. ``data_segments`` is how many data-carrying segments the sending
+    socket transmitted (``tcpi_data_segs_out``): on loopback, the skbs it sent.
     """
 
     path: str
@@ -134,6 +141,7 @@ class RealRun:
     steal_s: float = 0.0
     receiver_wakeups: int = 0
     first_data_s: float = 0.0
+    data_segments: int | None = None
 
 
 @dataclass(frozen=True)
@@ -155,10 +163,12 @@ class PeerReport:
 class LoopbackPeer:
     """The sender's end of a TCP connection to a forked child on 127.0.0.1."""
 
-    def __init__(self, sock: socket.socket, pid: int) -> None:
+    def __init__(self, sock: socket.socket, pid: int, progress: mmap.mmap | None = None
+                 ) -> None:
         self.sock = sock
         self.pid = pid
         self.finished = False
+        self.progress = progress  # the child's running count of bytes read, if it keeps one
 
     def finish(self) -> PeerReport:
         """Close our sending side and wait until the child has received everything."""
@@ -194,7 +204,8 @@ def set_kernel_timeouts(sock: socket.socket, timeout_s: float = IO_TIMEOUT_S) ->
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
 
 
-def _child_main(address: tuple[str, int], mode: str, verify: bool, mark_bytes: int = 0) -> int:
+def _child_main(address: tuple[str, int], mode: str, verify: bool, mark_bytes: int = 0,
+                progress: mmap.mmap | None = None) -> int:
     with socket.create_connection(address, timeout=IO_TIMEOUT_S) as sock:
         set_kernel_timeouts(sock)
         if mode == "echo":
@@ -222,6 +233,8 @@ def _child_main(address: tuple[str, int], mode: str, verify: bool, mark_bytes: i
             if verify:
                 crc = zlib.crc32(view[:n], crc)
             total_bytes += n
+            if progress is not None:  # tp->copied_seq as the sender may read it
+                _COUNT.pack_into(progress, 0, total_bytes)
             while 0 < next_mark <= total_bytes:
                 marks.append(last_data_ns)
                 next_mark += mark_bytes
@@ -438,6 +451,24 @@ def congestion_of(sock: socket.socket) -> str:
     return raw.split(b"\0", 1)[0].decode()
 
 
+# struct tcp_info (include/uapi/linux/tcp.h): 8 one-byte fields, 24 __u32 (tcpi_rto ..
+# tcpi_total_retrans), 4 __u64 (pacing rates, bytes acked and received), then __u32 segs_out,
+# segs_in, notsent_bytes, min_rtt, data_segs_in, data_segs_out (Linux 4.6 and later)
+TCPI_DATA_SEGS_OUT_OFFSET = 8 + 24 * 4 + 4 * 8 + 5 * 4
+TCP_INFO_BYTES = 256  # what the kernel copies is min(this, its struct): enough for the field
+
+
+def data_segments_out(sock: socket.socket) -> int | None:
+    """Segments carrying data the socket has sent (``tcpi_data_segs_out``: each skb
+    ``net/ipv4/tcp_output.c:__tcp_transmit_skb`` sends with data adds its GSO segment count,
+    ``tcp_skb_pcount``); on loopback, whose MSS is the 64 KiB MTU's, one per skb.
+    None if the kernel's tcp_info is too short to hold it."""
+    raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, TCP_INFO_BYTES)
+    if len(raw) < TCPI_DATA_SEGS_OUT_OFFSET + 4:
+        return None
+    return struct.unpack_from("I", raw, TCPI_DATA_SEGS_OUT_OFFSET)[0]
+
+
 def child_pids() -> set[int]:
     """Processes (zombies included) whose parent is this one: to check that none is left."""
     me, found = os.getpid(), set()
@@ -456,16 +487,19 @@ def child_pids() -> set[int]:
 
 @contextlib.contextmanager
 def loopback_peer(mode: str = "drain", verify: bool = False, cpu: int | None = None,
-                  mark_bytes: int = 0) -> Iterator[LoopbackPeer]:
+                  mark_bytes: int = 0, progress: bool = False) -> Iterator[LoopbackPeer]:
     """A connected TCP socket on 127.0.0.1 whose far end is a forked child.
 
     ``mode="drain"`` reads and discards; ``"echo"`` sends every byte back (TCP_NODELAY). With
     ``verify`` the child keeps a CRC-32 of what it received. With ``cpu`` the child runs only on
-    that CPU. With ``mark_bytes`` it also reports when each multiple of it had arrived.
+    that CPU. With ``mark_bytes`` it also reports when each multiple of it had arrived. With
+    ``progress`` it keeps its running count of bytes read in memory shared with the sender
+    (``LoopbackPeer.progress``), updated after every ``recv``.
     """
     if mode not in ("drain", "echo"):
         raise ValueError(f"mode must be 'drain' or 'echo', got {mode!r}")
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    shared = mmap.mmap(-1, _COUNT.size) if progress else None  # MAP_SHARED | MAP_ANONYMOUS
     pid = 0
     conn: socket.socket | None = None
     peer: LoopbackPeer | None = None
@@ -481,7 +515,8 @@ def loopback_peer(mode: str = "drain", verify: bool = False, cpu: int | None = N
                 listener.close()
                 if cpu is not None:
                     os.sched_setaffinity(0, {cpu})
-                code = _child_main(address, mode, verify, mark_bytes)
+                extra = {} if shared is None else {"progress": shared}
+                code = _child_main(address, mode, verify, mark_bytes, **extra)
             finally:  # whatever happened, the child exits here
                 os._exit(code)
         conn, _ = listener.accept()
@@ -490,12 +525,14 @@ def loopback_peer(mode: str = "drain", verify: bool = False, cpu: int | None = N
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if _retry_timeout(conn.recv, len(_READY)) != _READY:
             raise RuntimeError("loopback receiver did not start")
-        peer = LoopbackPeer(conn, pid)
+        peer = LoopbackPeer(conn, pid, shared)
         yield peer
     finally:
         if conn is not None:
             conn.close()
         listener.close()
+        if shared is not None:
+            shared.close()
         if pid:
             reap_child(pid, grace_s=1.0 if peer is not None and peer.finished else 0.0)
 
@@ -780,6 +817,79 @@ def _send_msg_zerocopy(sock: socket.socket, src_fd: int, size_bytes: int, buffer
     return syscalls, (state.copied if state.completed else None)
 
 
+class _Iovec(ctypes.Structure):
+    _fields_ = (("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t))
+
+
+def _libc_vmsplice() -> Callable | None:
+    """libc's ``vmsplice(fd, iov, nr_segs, flags)``, or None where it has none."""
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).vmsplice
+    except (AttributeError, OSError):
+        return None
+    fn.argtypes = (ctypes.c_int, ctypes.POINTER(_Iovec), ctypes.c_ulong, ctypes.c_uint)
+    fn.restype = ctypes.c_ssize_t
+    return fn
+
+
+def _send_vmsplice_splice(sock: socket.socket, src_fd: int, size_bytes: int,
+                          buffer_bytes: int, progress: mmap.mmap) -> tuple[int, bool | None]:
+    """The model's program with ``reuse = "consumed"``: read() into a ring of ``ZC_BUFFERS``
+    page-aligned buffers, vmsplice(SPLICE_F_GIFT) each into a pipe, splice the pipe to the
+    socket; before refilling a buffer poll ioctl(SIOCOUTQ) until its bytes are ACKed and
+    then wait until the receiver has read them (its count in ``progress``): on loopback the
+    ACK comes while the receive queue's skbs still reference the pages, and refilling then
+    corrupts the stream. Each wait spins with sched_yield, counted, where the model sleeps."""
+    vmsplice = _libc_vmsplice()
+    out_fd = sock.fileno()
+    pipe_r, pipe_w = os.pipe()
+    ring = [mmap.mmap(-1, buffer_bytes) for _ in range(ZC_BUFFERS)]
+    cells = [(ctypes.c_char * buffer_bytes).from_buffer(m) for m in ring]
+    held = [0] * ZC_BUFFERS  # stream offset that must be ACKed and read before a refill
+    outq = bytearray(4)
+    syscalls = offset = turn = 0
+    try:
+        while offset < size_bytes:
+            slot = turn % ZC_BUFFERS
+            turn += 1
+            while held[slot]:
+                fcntl.ioctl(out_fd, SIOCOUTQ, outq)
+                syscalls += 1
+                if offset - struct.unpack("<i", outq)[0] >= held[slot]:
+                    break
+                os.sched_yield()
+                syscalls += 1
+            while held[slot] and _COUNT.unpack_from(progress)[0] < held[slot]:
+                os.sched_yield()  # let a receiver on this CPU run
+                syscalls += 1
+            n = os.readv(src_fd, [memoryview(ring[slot])[:min(buffer_bytes,
+                                                               size_bytes - offset)]])
+            syscalls += 1
+            if not n:
+                raise RuntimeError("source file shorter than size_bytes")
+            done = 0
+            while done < n:  # a buffer larger than the pipe takes several rounds
+                iov = _Iovec(ctypes.addressof(cells[slot]) + done, n - done)
+                moved = vmsplice(pipe_w, ctypes.byref(iov), 1, SPLICE_F_GIFT)
+                syscalls += 1
+                if moved < 0:
+                    err = ctypes.get_errno()
+                    raise OSError(err, f"vmsplice: {os.strerror(err)}")
+                done += moved
+                while moved:
+                    moved -= os.splice(pipe_r, out_fd, moved)
+                    syscalls += 1
+            offset += n
+            held[slot] = offset
+    finally:
+        del cells  # the exported buffers, before the mappings close
+        for m in ring:
+            m.close()
+        os.close(pipe_r)
+        os.close(pipe_w)
+    return syscalls, None
+
+
 SENDERS: dict[str, Sender] = {
     "read_write": _send_read_write,
     "mmap_write": _send_mmap_write,
@@ -788,10 +898,13 @@ SENDERS: dict[str, Sender] = {
     "msg_zerocopy": _send_msg_zerocopy,
     "writev_sendfile": _send_writev_sendfile,
     "ktls_sendfile": _send_ktls_sendfile,
+    "vmsplice_splice": _send_vmsplice_splice,
 }
 # Methods whose wire carries more than the file (kTLS record framing): the receiver must get
 # at least the file's bytes, and its CRC-32 is of ciphertext, so it is not compared.
 FRAMED = frozenset({"ktls_sendfile"})
+# Methods that wait for the receiver's read: their child keeps a running count to share.
+READS_BACK = frozenset({"vmsplice_splice"})
 
 
 def unavailable_reason(path: str) -> str | None:
@@ -802,6 +915,8 @@ def unavailable_reason(path: str) -> str | None:
         return "os.splice is not available (Linux and Python >= 3.10 only)"
     if path == "msg_zerocopy" and not hasattr(socket, "CMSG_SPACE"):
         return "socket.recvmsg ancillary data is not available on this platform"
+    if path == "vmsplice_splice" and (_libc_vmsplice() is None or not hasattr(os, "splice")):
+        return "vmsplice (libc) or os.splice is not available on this platform"
     return None
 
 
@@ -834,7 +949,9 @@ def _one_run(path: str, source: str, size_bytes: int, buffer_bytes: int,
     softirq = softirq_clock(cpu) if cpu is not None else (lambda: 0.0)
     other_cpu = receiver_cpu if receiver_cpu not in (None, cpu) else None
     receiver_softirq = softirq_clock(other_cpu) if other_cpu is not None else (lambda: 0.0)
-    with (loopback_peer("drain", verify=expected_crc is not None, cpu=receiver_cpu) as peer,
+    reads_back = path in READS_BACK
+    with (loopback_peer("drain", verify=expected_crc is not None, cpu=receiver_cpu,
+                        progress=reads_back) as peer,
           pinned(cpu)):
         if congestion is not None:
             try:
@@ -849,15 +966,19 @@ def _one_run(path: str, source: str, size_bytes: int, buffer_bytes: int,
             everywhere = set(range(os.cpu_count() or 1))
             bystanders = Bystanders(everywhere, {peer.pid} | ksoftirqd_pids(cpus or everywhere))
             softirq_before, receiver_softirq_before = softirq(), receiver_softirq()
+            segments_before = data_segments_out(peer.sock)
             before = _rusage_now()
             start_ns = time.monotonic_ns()
             try:
-                syscalls, copied = sender(peer.sock, fd, size_bytes, buffer_bytes)
+                syscalls, copied = (
+                    sender(peer.sock, fd, size_bytes, buffer_bytes, peer.progress)
+                    if reads_back else sender(peer.sock, fd, size_bytes, buffer_bytes))
             except BlockingIOError:
                 raise TimeoutError(f"{path}: loopback socket idle for {IO_TIMEOUT_S:g} s"
                                    ) from None
             after = _rusage_now()  # the sender's work, not the handshake
             report = peer.finish()
+            segments_after = data_segments_out(peer.sock)  # all sent: the receiver has it
             softirq_s = softirq() - softirq_before
             receiver_softirq_s = receiver_softirq() - receiver_softirq_before
             # the transfer ends when the receiver holds the last byte (not at its report)
@@ -883,7 +1004,9 @@ def _one_run(path: str, source: str, size_bytes: int, buffer_bytes: int,
         sender_cpu=cpu, receiver_cpu=receiver_cpu, congestion=used,
         receiver_softirq_cpu_s=receiver_softirq_s, others_cpu_s=others_s, steal_s=steal_s,
         receiver_wakeups=report.voluntary_context_switches,
-        first_data_s=max(0, report.first_data_ns - start_ns) / 1e9)
+        first_data_s=max(0, report.first_data_ns - start_ns) / 1e9,
+        data_segments=(None if segments_before is None or segments_after is None
+                       else segments_after - segments_before))
 
 
 def median_run(runs: list[RealRun]) -> RealRun:
@@ -896,6 +1019,7 @@ def median_run(runs: list[RealRun]) -> RealRun:
 
     wall_s = med("wall_s")
     copied = [r.zerocopy_copied for r in runs if r.zerocopy_copied is not None]
+    segments = [r.data_segments for r in runs if r.data_segments is not None]
     return replace(
         runs[0], repeats=len(runs), wall_s=wall_s,
         throughput_bytes_per_s=runs[0].size_bytes / wall_s,
@@ -906,7 +1030,8 @@ def median_run(runs: list[RealRun]) -> RealRun:
         first_data_s=med("first_data_s"), syscalls=med_int("syscalls"),
         voluntary_context_switches=med_int("voluntary_context_switches"),
         involuntary_context_switches=med_int("involuntary_context_switches"),
-        minor_faults=med_int("minor_faults"), zerocopy_copied=any(copied) if copied else None)
+        minor_faults=med_int("minor_faults"), zerocopy_copied=any(copied) if copied else None,
+        data_segments=statistics.median_low(segments) if segments else None)
 
 
 def run_real(path: str, size_bytes: int, buffer_bytes: int = 65536, repeats: int = 3, *,

@@ -8,7 +8,9 @@ to 3x, so the pair is pinned, in one of two placements that rank the paths diffe
 
 - ``same``: sender and receiver on one CPU; the simulation gets ``cpu.cores = 1``, so the
   receiver's work serialises with the sender's;
-- ``split``: sender and receiver on two CPUs; the simulation gets ``cpu.cores = 2``.
+- ``split``: sender and receiver on two CPUs; the simulation gets ``cpu.cores = 2`` and
+  ``nic.loopback_split``: the receiver on its own core, the receive softirq on the
+  sender's, with the split costs calibrate measured (``cpu.split_*``).
 
 Each case also runs under one congestion controller (``TCP_CONGESTION`` on the sending
 socket): the host's default and any other asked for (``cubic``, ``bbr``); one the kernel
@@ -40,7 +42,7 @@ from typing import Any
 
 from iosim import units
 from iosim.atomic import replacing, write_text
-from iosim.config import Profile, known_keys
+from iosim.config import CHOICES, Profile
 from iosim.host import realpaths
 from iosim.host.calibrate import pair_cpu
 from iosim.paths import PATHS
@@ -63,7 +65,7 @@ PLACEMENTS = ("same", "split")
 # two; the host is the loopback device.
 PLACEMENT_OVERRIDES: dict[str, dict[str, Any]] = {
     "same": {"nic.loopback": True, "cpu.cores": 1},
-    "split": {"nic.loopback": True, "cpu.cores": 2},
+    "split": {"nic.loopback": True, "cpu.cores": 2, "nic.loopback_split": True},
 }
 PREFERRED_CONGESTION = ("cubic", "bbr")  # besides the host's default, when available
 
@@ -124,11 +126,19 @@ class Row:
     """Time the hypervisor took from the CPUs during the run (clock-tick grained)."""
     measured_receiver_wakeups: int | None = None
     """Times the receiver blocked for data and was woken."""
+    predicted_receiver_wakeups: int | None = None
+    """The model's: skbs that found the receiver caught up and woke it."""
     measured_first_data_s: float | None = None
     """From the first call until the receiver had its first bytes."""
     predicted_receive_cpu_s: float | None = None
     measured_syscalls: int | None = None
     predicted_syscalls: int | None = None
+    measured_skbs: int | None = None
+    """Data segments the real socket sent (``tcpi_data_segs_out``): on loopback, whose MSS
+    is 64 KiB, one per skb; how the kernel cut the stream (size goal, Nagle, MSG_MORE)."""
+    predicted_skbs: int | None = None
+    """skbs the model transmitted: those the send calls built, those ``tso_fragment`` split
+    off, and resends."""
     measured_wall_s: float | None = None
     predicted_time_s: float | None = None
     repeats: int = 0
@@ -206,7 +216,7 @@ class Validation:
         """Measured and predicted side by side, one line per path and size."""
         head = ("path (real)", "place", "cc", "size", "measured", "[spread]", "clean",
                 "predicted", "err", "ratio meas [quartiles]", "pred", "err", "sender CPU meas",
-                "pred", "err")
+                "pred", "err", "skbs meas", "pred")
         lead = 4  # path, placement, controller, size: shown on a skipped row too
         rows: list[tuple[str, ...]] = [head]
         for r in self.rows:
@@ -224,7 +234,7 @@ class Validation:
                 f"{_num(r.measured_ratio)} [{_num(r.measured_ratio_low)}-"
                 f"{_num(r.measured_ratio_high)}]", _num(r.predicted_ratio), _pct(r.ratio_error),
                 _ms(r.measured_sender_cpu_s), _ms(r.predicted_sender_cpu_s),
-                _pct(r.sender_cpu_error)))
+                _pct(r.sender_cpu_error), _int(r.measured_skbs), _int(r.predicted_skbs)))
         widths = [max(len(row[i]) for row in rows if len(row) == len(head) or i < lead)
                   for i in range(len(head))]
         lines = []
@@ -277,6 +287,10 @@ def _pct(value: float | None) -> str:
 
 def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
+
+
+def _int(value: int | None) -> str:
+    return "-" if value is None else str(value)
 
 
 def _ms(value: float | None) -> str:
@@ -373,10 +387,11 @@ def measure(paths: Sequence[str], size_bytes: int, buffer_bytes: int, repeats: i
 
 def sim_overrides(placement: str, congestion: str | None) -> dict[str, Any]:
     """What the simulation is told of a case: the placement's cores, loopback, and the
-    congestion controller where the model has a key for it."""
+    congestion controller the real socket used, where the model has it (``None``: the
+    host's default, which the calibrated profile records)."""
     overrides = dict(PLACEMENT_OVERRIDES[placement])
-    if congestion is not None and "tcp.congestion" in known_keys():
-        overrides["tcp.congestion"] = congestion
+    if congestion in CHOICES["kernel.tcp_congestion"]:
+        overrides["kernel.tcp_congestion"] = congestion
     return overrides
 
 
@@ -400,42 +415,85 @@ def compare(profile: Profile, size_bytes: int, buffer_bytes: int,
         clean = sorted(filter(is_clean, real_runs), key=lambda r: r.wall_s)
         best = clean[len(clean) // 2] if clean else min(real_runs, key=lambda r: r.wall_s)
         rates = [r.throughput_bytes_per_s for r in real_runs]
-        result = simulate(sim_path, size_bytes, profile=case, cache="warm",
-                          buffer_bytes=buffer_bytes, zc_buffers=realpaths.ZC_BUFFERS)
-        predicted_bps = result.bytes_delivered / result.sim_time_s
-        receive_s = result.cpu_time_by_category["receive"]
-        measured_cpu_s = best.user_cpu_s + best.sys_cpu_s
-        predicted_cpu_s = result.cpu_time_s - receive_s
         low, high = _quartiles([r.throughput_bytes_per_s for r in clean or [best]],
                                best.throughput_bytes_per_s)
-        rows.append(Row(
+        rows.append(predict(case, Row(
             path=sim_path, real_path=real_path, size_bytes=size_bytes,
             congestion=best.congestion, **where,
             measured_bytes_per_s=best.throughput_bytes_per_s,
             measured_ratio_low=low, measured_ratio_high=high,
             measured_min_bytes_per_s=min(rates), measured_max_bytes_per_s=max(rates),
-            predicted_bytes_per_s=predicted_bps,
-            throughput_error=_error(predicted_bps, best.throughput_bytes_per_s),
-            measured_sender_cpu_s=measured_cpu_s, predicted_sender_cpu_s=predicted_cpu_s,
-            sender_cpu_error=_error(predicted_cpu_s, measured_cpu_s),
+            measured_sender_cpu_s=best.user_cpu_s + best.sys_cpu_s,
             measured_receiver_cpu_s=best.receiver_cpu_s,
             measured_softirq_cpu_s=best.softirq_cpu_s,
             measured_receiver_softirq_cpu_s=best.receiver_softirq_cpu_s,
             measured_other_s=_other_s(best), measured_others_cpu_s=best.others_cpu_s,
             measured_steal_s=best.steal_s, measured_receiver_wakeups=best.receiver_wakeups,
-            measured_first_data_s=best.first_data_s,
-            predicted_receive_cpu_s=receive_s,
-            measured_syscalls=best.syscalls, predicted_syscalls=result.syscalls,
-            measured_wall_s=best.wall_s, predicted_time_s=result.sim_time_s,
-            repeats=len(real_runs), undisturbed=len(clean), disturbed=not clean))
-    base = next((r for r in rows if r.real_path == BASELINE and r.skipped is None), None)
-    if base is not None:
-        rows = [_with_ratios(r, base) for r in rows]
+            measured_first_data_s=best.first_data_s, measured_syscalls=best.syscalls,
+            measured_skbs=best.data_segments, measured_wall_s=best.wall_s,
+            repeats=len(real_runs), undisturbed=len(clean), disturbed=not clean),
+            buffer_bytes))
+    rows = with_ratios(rows)
     for path, reason in NOT_MEASURABLE.items():
         if path in runs:  # a real method of that name ran, but it is another program here
             rows.append(Row(path, None, size_bytes, placement=placement,
                             congestion=congestion, skipped=reason))
     return rows
+
+
+def predict(case: Profile, row: Row, buffer_bytes: int) -> Row:
+    """``row`` with the model's figures for its path and size under ``case`` (the profile
+    with the placement's and controller's overrides); the ratios are ``with_ratios``'."""
+    result = simulate(row.path, row.size_bytes, profile=case, cache="warm",
+                      buffer_bytes=buffer_bytes, zc_buffers=realpaths.ZC_BUFFERS)
+    predicted_bps = result.bytes_delivered / result.sim_time_s
+    receive_s = result.cpu_time_by_category["receive"]
+    predicted_cpu_s = result.cpu_time_s - receive_s
+    return dataclasses.replace(
+        row, predicted_bytes_per_s=predicted_bps,
+        throughput_error=_error(predicted_bps, row.measured_bytes_per_s),
+        predicted_sender_cpu_s=predicted_cpu_s,
+        sender_cpu_error=_error(predicted_cpu_s, row.measured_sender_cpu_s),
+        predicted_receive_cpu_s=receive_s, predicted_syscalls=result.syscalls,
+        predicted_receiver_wakeups=result.receiver_wakeups,
+        predicted_skbs=result.skbs + result.tso_fragments + result.retransmits,
+        predicted_time_s=result.sim_time_s)
+
+
+def with_ratios(rows: list[Row], measured: bool = True) -> list[Row]:
+    """The rows of one case (size, placement, controller) with their ratios to the
+    baseline path's: predicted, and with ``measured`` the measured ones too."""
+    base = next((r for r in rows if r.real_path == BASELINE and r.skipped is None), None)
+    return rows if base is None else [_with_ratios(r, base, measured) for r in rows]
+
+
+def repredict(report: dict[str, Any], profile: Profile) -> Validation:
+    """An earlier validation's measurements (``Validation.to_dict``, validate.json) against
+    the model as it is now, under ``profile``: to see what a model change or another
+    calibration does to the errors without measuring again. The real figures are kept as
+    they were; only the predictions and errors are new."""
+    names = {f.name for f in dataclasses.fields(Row)}
+    try:
+        rows = [Row(**{k: v for k, v in r.items() if k in names}) for r in report["rows"]]
+        buffer_bytes = int(report["buffer_bytes"])
+        kept = {"cpu": int(report["cpu"]), "repeats": int(report["repeats"]),
+                "load_average": tuple(report["load_average"]), "date": report["date"],
+                "host": report["host"], "kernel": report["kernel"],
+                "placements": {k: tuple(v) for k, v in report.get("placements", {}).items()},
+                "congestion": report.get("congestion", {})}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"not an iosim validate report: {exc}") from None
+    cases: dict[tuple, list[Row]] = {}
+    for row in rows:
+        cases.setdefault((row.size_bytes, row.placement, row.congestion), []).append(row)
+    out: list[Row] = []
+    for (_size, placement, congestion), group in cases.items():
+        case = profile.with_overrides(sim_overrides(placement, congestion),
+                                      origin=f"iosim validate (pinned loopback, {placement})")
+        out += with_ratios([r if r.skipped is not None else predict(case, r, buffer_bytes)
+                            for r in group], measured=False)
+    return Validation(rows=out, profile=f"{profile.name} ({profile.source})",
+                      buffer_bytes=buffer_bytes, **kept)
 
 
 def _other_s(run: realpaths.RealRun) -> float:
@@ -453,18 +511,21 @@ def _quartiles(values: list[float], figure: float) -> tuple[float, float]:
     return min(q1, figure), max(q3, figure)
 
 
-def _with_ratios(row: Row, base: Row) -> Row:
+def _with_ratios(row: Row, base: Row, measured: bool) -> Row:
+    """The predicted ratio, and with ``measured`` the measured one and its quartiles (the
+    quartile throughputs ``compare`` stored become ratios)."""
     if row.skipped is not None:
         return row
-    measured = row.measured_bytes_per_s / base.measured_bytes_per_s
-    predicted = row.predicted_bytes_per_s / base.predicted_bytes_per_s
-    return dataclasses.replace(row, measured_ratio=measured, predicted_ratio=predicted,
-                               ratio_error=_error(predicted, measured),
-                               measured_ratio_low=row.measured_ratio_low
-                               / base.measured_bytes_per_s,
-                               measured_ratio_high=row.measured_ratio_high
-                               / base.measured_bytes_per_s,
-                               disturbed=row.disturbed or base.disturbed)
+    row = dataclasses.replace(
+        row, predicted_ratio=row.predicted_bytes_per_s / base.predicted_bytes_per_s)
+    if measured:
+        row = dataclasses.replace(
+            row, measured_ratio=row.measured_bytes_per_s / base.measured_bytes_per_s,
+            measured_ratio_low=row.measured_ratio_low / base.measured_bytes_per_s,
+            measured_ratio_high=row.measured_ratio_high / base.measured_bytes_per_s,
+            disturbed=row.disturbed or base.disturbed)
+    return dataclasses.replace(row, ratio_error=_error(row.predicted_ratio,
+                                                       row.measured_ratio))
 
 
 def validate(profile: Profile, sizes: Sequence[int] = DEFAULT_SIZES,

@@ -6,9 +6,11 @@ speed and the memory bus let it finish. Every CPU second is charged to a categor
 
 from __future__ import annotations
 
+import copy
+
 from iosim import events
 from iosim.accounting import Accounting
-from iosim.hw.lanes import Lanes
+from iosim.hw.lanes import CoreLane, Lanes
 from iosim.hw.membus import MemBus
 
 
@@ -20,6 +22,13 @@ class Cpu:
         self.lanes = Lanes("cpu", spec.cores)
         self.membus = membus
         self.acct = acct
+
+    def pinned(self, core: int) -> Cpu:
+        """This CPU as a thread pinned to ``core`` uses it (``sched_setaffinity``, as
+        nginx's worker_cpu_affinity does): same memory bus, accounting and busy time."""
+        view = copy.copy(self)
+        view.lanes = CoreLane(self.lanes, core)
+        return view
 
     def cached(self, working_set_bytes: int | None) -> bool:
         """Whether data of this working set stays in the last-level cache between uses."""

@@ -68,3 +68,25 @@ class Lanes:
         if heap is not None:
             heapreplace(heap, (end, lane))  # the top is the lane just taken
         return start, end
+
+
+class CoreLane:
+    """One lane of a ``Lanes``, for work pinned to it (a thread on one core): its bookings
+    hold only that lane, while other work still picks any lane of the ``Lanes``."""
+
+    __slots__ = ("core", "lanes")
+
+    def __init__(self, lanes: Lanes, core: int) -> None:
+        self.lanes = lanes
+        self.core = core
+
+    def acquire(self, ready_s: float) -> tuple[int, float]:
+        return self.core, max(ready_s, self.lanes.free_at_s[self.core])
+
+    def occupy(self, lane: int, start_s: float, end_s: float) -> None:
+        self.lanes.occupy(lane, start_s, end_s)
+
+    def reserve(self, ready_s: float, duration_s: float) -> tuple[float, float]:
+        lane, start = self.acquire(ready_s)
+        self.occupy(lane, start, start + duration_s)
+        return start, start + duration_s

@@ -37,11 +37,129 @@ def changed_pieces(skb) -> list[tuple[int, int, int]] | None:
     return None
 
 
+def borrowed(skb) -> bool:
+    """Whether ``skb``'s frags are the sender's own user pages that a local receiver's queue
+    keeps by reference (vmsplice'd pages). MSG_ZEROCOPY's are copied at delivery instead
+    (``skb_orphan_frags_rx``); page-cache frags are left to the timing the model has, and
+    so are these on a core shared with the sender (``SharedCore``: ACK after the copy)."""
+    return bool(skb.frags) and skb.zc_id is None and skb.frag_src == events.USER_BUFFER
+
+
+class LoopbackSplit:
+    """A loopback host whose receiver runs on another core than the sender: the two cores'
+    views and what each does per skb (``cpu.split_*``: copied data, page frags)."""
+
+    __slots__ = ("receiver_cpu", "rx_paged_s", "rx_s", "sender_cpu", "tx_paged_s", "tx_s",
+                 "wakeup_s")
+
+    def __init__(self, cpu, cpu_spec) -> None:
+        self.sender_cpu = cpu.pinned(0)
+        self.receiver_cpu = cpu.pinned(1)
+        self.tx_s = cpu_spec.split_tx_skb_s
+        self.rx_s = cpu_spec.split_rx_skb_s
+        self.tx_paged_s = cpu_spec.split_tx_paged_skb_s
+        self.rx_paged_s = cpu_spec.split_rx_paged_skb_s
+        self.wakeup_s = cpu_spec.wakeup_remote_s
+
+
+SCHED_BASE_SLICE_S = 0.75e-3  # kernel/sched/fair.c:sysctl_sched_base_slice (0.75 ms)
+
+
+class SharedCore:
+    """The local receiver and the sender on one core, as EEVDF shares it (Linux 6.6+).
+
+    Two tasks of equal weight, each entitled to half the core while both are runnable
+    (``kernel/sched/fair.c``: vruntime, lag, ``pick_eevdf``). An skb that finds the
+    receiver asleep in ``sk_wait_data`` wakes it (``sock_def_readable`` ->
+    ``try_to_wake_up``); the woken receiver preempts the sender
+    (``check_preempt_wakeup_fair``) only while it has had less of the core than the sender,
+    else it waits, runnable, for the sender to sleep (a full send buffer, a completion) or
+    to fall a slice behind. A running receiver takes skb after skb until it has caught up,
+    or until it is a slice (``SCHED_BASE_SLICE_S``) ahead of a runnable sender, which then
+    gets the core back. So a receiver lighter than its sender (read+write, MSG_ZEROCOPY)
+    runs at each skb and sleeps between them; a heavier one (sendfile, splice: 16 cold
+    frags per skb) never catches up and runs when the sender sleeps, its ACKs coming in
+    bursts, not between the sender's calls. Each wake-up that preempts costs the switch.
+    """
+
+    __slots__ = ("asleep", "booked", "input_s", "nic", "queue", "switch_s", "task", "woken")
+
+    def __init__(self, nic, task, switch_s: float, input_s: float) -> None:
+        self.nic = nic
+        self.task = task
+        self.switch_s = switch_s
+        self.input_s = min(input_s, nic.rx_skb_s)  # the TCP input part of rx_skb
+        self.queue: deque = deque()  # (skb, ready at, input done): not yet taken
+        self.booked = 0  # skbs whose receive work is booked and not yet done: it runs
+        self.asleep = True  # in sk_wait_data, nothing to read
+        self.woken = False  # woken since it last ran: it pays the switch when it does
+        task.on_sleep.append(self.sender_sleeps)
+
+    def _due(self, slice_s: float) -> bool:
+        """Whether the receiver may have the core: the sender sleeps, or the receiver has
+        had less of it than the sender (plus ``slice_s``, for one already running)."""
+        task = self.task
+        return task.sleeping or self.nic.acct.cpu_time_s["receive"] < task.busy_s + slice_s
+
+    def arrive(self, skb, ready_s: float) -> None:
+        """An skb reaches the receiver's socket (the sender's softirq) once its data is
+        there (``ready_s``): it wakes a receiver that slept; a running receiver takes it
+        next, a woken or waiting one if it is due."""
+        now = self.nic.env.now
+        if ready_s > now:  # the sender's copies into it are booked, not yet done
+            ev = self.nic.env.timeout(ready_s - now)
+            ev.callbacks.append(lambda _ev: self.arrive(skb, ready_s))
+            return
+        nic = self.nic
+        if skb.zc_id is not None and skb.frags:  # before the socket lookup: always the softirq
+            nic.orphan_copy(skb, now, "copy", "cpu")
+        if self.booked:  # it runs, owning its socket: the skb waits in the backlog
+            self.queue.append((skb, ready_s, False))
+        else:  # not owned: tcp_v4_rcv runs to the receive queue in the sender's softirq
+            nic.cpu.run(now, self.input_s, "net")
+            self.queue.append((skb, ready_s, True))
+        if self.asleep:
+            self.asleep = False
+            self.woken = True
+        if self._due(SCHED_BASE_SLICE_S if self.booked else 0.0):
+            self._take()
+
+    def sender_sleeps(self) -> None:
+        """The sender blocked (or finished): the core is the receiver's."""
+        while self.queue:
+            self._take()
+
+    def _take(self) -> None:
+        nic = self.nic
+        skb, ready_s, input_done = self.queue.popleft()
+        self.booked += 1
+        now = nic.env.now
+        end = nic._receive(skb, ready_s if ready_s > now else now, self.woken,
+                           self.input_s if input_done else 0.0)
+        self.woken = False
+        done = nic.env.timeout(end - now)
+        done.callbacks.append(lambda _ev: self._done(skb))
+
+    def _done(self, skb) -> None:
+        self.booked -= 1
+        self.nic.on_tx_complete(skb)  # delivered: the clone is freed
+        if self.booked:
+            return
+        if not self.queue:
+            self.asleep = True  # caught up: the receiver sleeps in sk_wait_data
+            return
+        if self._due(SCHED_BASE_SLICE_S):
+            while self.queue:
+                self._take()
+        # else: the sender, runnable and a slice behind, has the core; the receiver waits
+
+
 class Nic:
     """Transmit side of one network interface."""
 
     def __init__(self, env, spec, dma_spec, membus, cpu, irq_s: float, acct,
-                 rx_skb_s: float = 0.0, rx_frag_s: float = 0.0) -> None:
+                 rx_skb_s: float = 0.0, rx_frag_s: float = 0.0,
+                 split: LoopbackSplit | None = None) -> None:
         self.env = env
         self.spec = spec
         self.dma_spec = dma_spec
@@ -56,8 +174,15 @@ class Nic:
         self.dma_busy = False
         self.rx_skb_s = rx_skb_s  # loopback: the local receiver's work per skb and per frag
         self.rx_frag_s = rx_frag_s
+        self.split = split  # loopback: the receiver on another core
+        self.core: SharedCore | None = None  # loopback: the receiver on the sender's core
         self.on_tx_complete: Callable = lambda skb: None
         self.on_wire: Callable = lambda skb, snapshot, end_s: None
+        # loopback, borrowed frags: the receiver's stages ("queued": on its receive queue,
+        # ACKed; "read": its copy reads the pages; "copied": done, the skb freed)
+        self.on_local: Callable = lambda skb, stage: None
+        self.unread: deque = deque()  # loopback: borrowed skbs queued, not yet read
+        self.reading = False
 
     def xmit(self, skb, ready_s: float) -> None:
         """ndo_start_xmit: queue an skb whose data is ready at ``ready_s``."""
@@ -71,7 +196,12 @@ class Nic:
             return
         skb, ready_s = queue.popleft()
         if self.spec.loopback:
-            self._loopback(skb, ready_s)
+            if self.split is not None:
+                self._loopback_split(skb, ready_s)
+            elif borrowed(skb) and self.core is None:
+                self._loopback_queue(skb, ready_s)
+            else:
+                self._loopback(skb, ready_s)
             return
         self.in_ring += 1
         self.dma_busy = True
@@ -164,30 +294,43 @@ class Nic:
     def _loopback(self, skb, ready_s: float) -> None:
         """lo: no DMA, no wire. The local receiver's stack (per skb and per page-cache frag)
         and its copy out of the skb move the data; the skb is freed once it is delivered.
+        On one core shared with a sender (``share_core``) the scheduler decides when."""
+        if self.core is not None:
+            self.core.arrive(skb, ready_s)
+            return
+        self.dma_busy = True
+        now = self.env.now
+        end = self._receive(skb, max(now, ready_s))
+        done = self.env.timeout(end - now)
+        done.callbacks.append(lambda _ev: self._loopback_done(skb))
+
+    def _receive(self, skb, ready_s: float, woken: bool | None = None,
+                 input_done_s: float = 0.0) -> float:
+        """Book the local receiver's work for one skb from ``ready_s``; its end.
 
         The copy reads the linear area from the cache (the sender wrote it moments before)
         and each frag where its page lives: a page of a file larger than the cache, in DRAM.
+        ``woken``: whether the skb woke the receiver (None: it did if the receiver had
+        caught up); a woken receiver on a shared core pays the switch to it.
+        ``input_done_s``: the part of its per-skb work the sender's softirq did already.
+        The ACK waits for the copy: a timing simplification (the profiles' ``rx_skb`` are
+        measured so), except where the order decides the bytes (``_loopback_queue``).
         """
-        self.dma_busy = True
-        now = self.env.now
-        lane, start = self.link.acquire(max(now, ready_s))  # the receiver handles one skb
+        lane, start = self.link.acquire(ready_s)  # the receiver handles one skb
+        if woken is None:
+            woken = self.link.free_at_s[lane] < start  # caught up, asleep in sk_wait_data
+        elif woken:  # switched to from the sender, on their one core
+            start = self.cpu.run(start, self.core.switch_s, "receive")
+        if woken:
+            self.acct.receiver_wakeups += 1
         file_frags = len(skb.frags) if skb.frag_src == events.PAGE_CACHE else 0
-        work_end = self.cpu.run(start, self.rx_skb_s + file_frags * self.rx_frag_s, "receive")
+        work_end = self.cpu.run(start, self.rx_skb_s - input_done_s
+                                + file_frags * self.rx_frag_s, "receive")
         frag_bytes = skb.len - skb.linear_len
         frag_working_set = skb.frag_working_set_bytes if file_frags else skb.len
         if skb.zc_id is not None and skb.frags:
-            # skb_orphan_frags_rx: user pages may not reach a local socket, so the kernel
-            # copies them into its own pages first (the completion says COPIED)
-            orphan_s = work_end
-            work_end = self.cpu.copy(work_end, frag_bytes, "receive",
-                                     working_set_bytes=frag_working_set)
-            if self.acct.trace is not None:
-                orphan = events.copy("receiver", events.CPU, events.USER_BUFFER,
-                                     events.SOCKET_BUFFER, orphan_s, work_end, frag_bytes,
-                                     "skb_orphan_frags_rx: pinned pages copied for a local "
-                                     "receiver")
-                orphan.seq = skb.seq
-                self.acct.trace.add(orphan)
+            if self.core is None:  # (on a shared core the softirq did it at arrival)
+                work_end = self.orphan_copy(skb, work_end, "receive", "receiver")
             frag_working_set = skb.len  # the receiver reads the fresh copy
         end = work_end
         for nbytes, working_set in ((skb.linear_len, skb.len), (frag_bytes, frag_working_set)):
@@ -200,8 +343,165 @@ class Nic:
             rx.seq = skb.seq
             self.acct.trace.add(rx)
         self.on_wire(skb, None, end)
+        return end
+
+    def orphan_copy(self, skb, start_s: float, category: str, track: str) -> float:
+        """skb_orphan_frags_rx: user pages may not reach a local socket, so the kernel
+        copies them into its own pages first (the completion says COPIED); its end."""
+        frag_bytes = skb.len - skb.linear_len
+        end = self.cpu.copy(start_s, frag_bytes, category, working_set_bytes=skb.len)
+        if self.acct.trace is not None:
+            orphan = events.copy(track, events.CPU, events.USER_BUFFER, events.SOCKET_BUFFER,
+                                 start_s, end, frag_bytes, "skb_orphan_frags_rx: pinned pages "
+                                 "copied for a local receiver")
+            orphan.seq = skb.seq
+            self.acct.trace.add(orphan)
+        return end
+
+    def share_core(self, task, switch_s: float, input_s: float) -> None:
+        """The local receiver shares its one core with ``task``, the sender: from now on
+        the scheduler (``SharedCore``) decides when it takes the skbs; ``input_s`` of each
+        skb's receive work is the sender's softirq's when the receiver does not own its
+        socket."""
+        self.core = SharedCore(self, task, switch_s, input_s)
+
+    def _loopback_queue(self, skb, ready_s: float) -> None:
+        """lo, an skb whose frags are the sender's user pages (``borrowed``: vmsplice), in
+        the kernel's order, which decides the bytes here: ``loopback_xmit`` ->
+        ``netif_rx`` and the softirq on this CPU put it on the receive queue and ACK it at
+        once (``net/ipv4/tcp_input.c:tcp_rcv_established`` -> ``tcp_queue_rcv``, then
+        ``__tcp_ack_snd_check``: at once in quick-ACK mode, which validate's receiver asks
+        for before every read; a delayed ACK could wait for ``tcp_cleanup_rbuf`` after the
+        read); its frags keep referencing the pages until the reader copies them out
+        (``net/ipv4/tcp.c:tcp_recvmsg_locked`` -> ``skb_copy_datagram_msg``) and frees it
+        (``tcp_eat_recv_skb`` -> ``skb_attempt_defer_free`` or ``__kfree_skb`` ->
+        ``net/core/skbuff.c:skb_release_data`` drops the page references). The reader takes
+        one skb after the other and books its work when it runs (booked ahead, a lagging
+        reader would hold every core); its per-skb cost (``rx_skb``) includes the softirq's.
+        """
+        self.dma_busy = True
+        at = self.env.timeout(max(0.0, ready_s - self.env.now))
+        at.callbacks.append(lambda _ev: self._queued(skb))
+
+    def _queued(self, skb) -> None:
+        self.on_local(skb, "queued")
+        self.unread.append(skb)
+        if not self.reading:  # caught up, asleep in sk_wait_data: this skb wakes it
+            self.acct.receiver_wakeups += 1
+            self._read_next()
+        self.dma_busy = False
+        self._next()
+
+    def _read_next(self) -> None:
+        """The reader's recv(): the next queued skb's work (``rx_skb``), then its copy."""
+        if not self.unread:
+            self.reading = False
+            return
+        self.reading = True
+        skb = self.unread.popleft()
+        now = self.env.now
+        work_end = self.cpu.run(now, self.rx_skb_s, "receive")
+        ev = self.env.timeout(work_end - now)
+        ev.callbacks.append(lambda _ev: self._copy_out(skb, now))
+
+    def _copy_out(self, skb, start: float) -> None:
+        """skb_copy_datagram_msg: booked when it starts, so it reads the pages as they are
+        now and a lagging reader never holds cores ahead of the sender's work."""
+        now = self.env.now
+        self.on_local(skb, "read")
+        end = self.cpu.copy(now, skb.len, "receive", working_set_bytes=skb.len)
+        lane, _ = self.link.acquire(start)
+        self.link.occupy(lane, start, end)
+        if self.acct.trace is not None:
+            rx = events.copy("receiver", events.CPU, events.SOCKET_BUFFER,
+                             events.RECEIVER_BUFFER, now, end, skb.len)
+            rx.seq = skb.seq
+            self.acct.trace.add(rx)
         done = self.env.timeout(end - now)
-        done.callbacks.append(lambda _ev: self._loopback_done(skb))
+        done.callbacks.append(lambda _ev: self._read_done(skb))
+
+    def _read_done(self, skb) -> None:
+        self._copied(skb)
+        self._read_next()
+
+    def _stages(self, skb, now: float, read_s: float, end: float) -> None:
+        """The reader's copy of a borrowed skb reads its pages at ``read_s`` and is done
+        at ``end``, when the skb (and its page references) goes."""
+        read = self.env.timeout(read_s - now)
+        read.callbacks.append(lambda _ev: self.on_local(skb, "read"))
+        done = self.env.timeout(end - now)
+        done.callbacks.append(lambda _ev: self._copied(skb))
+
+    def _copied(self, skb) -> None:
+        self.on_local(skb, "copied")
+        self.on_tx_complete(skb)
+
+    def _loopback_split(self, skb, ready_s: float) -> None:
+        """lo with the receiver on another core. The skb's TCP work runs on the sender's
+        core: its output, and its input too, because ``loopback_xmit`` -> ``__netif_rx``
+        queues it on the transmitting CPU's backlog (``net/core/dev.c:enqueue_to_backlog``
+        with ``smp_processor_id()``) and the NET_RX softirq runs there when the sender's
+        ``local_bh_enable`` returns; ``skb_orphan_frags_rx`` (in
+        ``__netif_receive_skb_core``) copies MSG_ZEROCOPY pages in that softirq too. The
+        receiver's ``recv()`` work and its copy out run on its own core, behind the skbs
+        before (one reader). The next skb's softirq need not wait for the receiver's copy.
+        An skb that finds the receiver caught up wakes it (``sock_def_readable`` ->
+        ``try_to_wake_up``, an IPI to its idle core), and it starts ``wakeup_s`` later.
+        """
+        split = self.split
+        now = self.env.now
+        paged = bool(skb.frags)  # page references (file, user pages), not copied data
+        tx_end = split.sender_cpu.run(max(now, ready_s),
+                                      split.tx_paged_s if paged else split.tx_s, "net")
+        frag_bytes = skb.len - skb.linear_len
+        from_cache = skb.frag_src == events.PAGE_CACHE
+        frag_working_set = skb.frag_working_set_bytes if from_cache else skb.len
+        if skb.zc_id is not None and skb.frags:
+            orphan_s = tx_end
+            tx_end = split.sender_cpu.copy(tx_end, frag_bytes, working_set_bytes=skb.len)
+            if self.acct.trace is not None:
+                orphan = events.copy("cpu", events.CPU, events.USER_BUFFER,
+                                     events.SOCKET_BUFFER, orphan_s, tx_end, frag_bytes,
+                                     "skb_orphan_frags_rx: pinned pages copied for a local "
+                                     "receiver, in the sender's softirq")
+                orphan.seq = skb.seq
+                self.acct.trace.add(orphan)
+            frag_working_set = skb.len
+        lane, start = self.link.acquire(tx_end)
+        if self.link.free_at_s[lane] < tx_end:  # caught up, asleep in sk_wait_data
+            self.acct.receiver_wakeups += 1  # sk_data_ready: an IPI to its idle core
+            start += split.wakeup_s
+        work_end = split.receiver_cpu.run(start, split.rx_paged_s if paged else split.rx_s,
+                                          "receive")
+        read_s = end = work_end
+        if skb.linear_len:
+            read_s = end = split.receiver_cpu.copy(end, skb.linear_len, "receive",
+                                                   working_set_bytes=skb.len)
+        if frag_bytes:
+            end = split.receiver_cpu.copy(end, frag_bytes, "receive",
+                                          working_set_bytes=frag_working_set)
+        self.link.occupy(lane, start, end)
+        if self.acct.trace is not None:
+            rx = events.copy("receiver", events.CPU, events.SOCKET_BUFFER,
+                             events.RECEIVER_BUFFER, work_end, end, skb.len)
+            rx.seq = skb.seq
+            self.acct.trace.add(rx)
+        self.dma_busy = True
+        if borrowed(skb):  # queued and ACKed by the sender's softirq, copied out later
+            queued = self.env.timeout(tx_end - now)
+            queued.callbacks.append(lambda _ev: self.on_local(skb, "queued"))
+        sent = self.env.timeout(tx_end - now)
+        sent.callbacks.append(self._softirq_done)
+        if borrowed(skb):
+            self._stages(skb, now, read_s, end)
+            return
+        self.on_wire(skb, None, end)
+        done = self.env.timeout(end - now)
+        done.callbacks.append(lambda _ev: self.on_tx_complete(skb))
+
+    def _softirq_done(self, _ev) -> None:
+        self.dma_busy = False
+        self._next()
 
     def _loopback_done(self, skb) -> None:
         self.dma_busy = False

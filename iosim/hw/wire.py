@@ -13,6 +13,9 @@ import math
 from collections.abc import Callable
 
 from iosim import events
+from iosim.hw.nic import changed_pieces
+
+LATE = object()  # _arrive: the reader checks the bytes when it copies them out, not now
 
 
 class PieceCursor:
@@ -108,6 +111,14 @@ class Receiver:
         self.stale_bytes = 0
         self.changed_bytes = 0
         self.mixed_segments = 0
+        self.unread: list[int] = []  # loopback: end seqs of queued skbs not yet copied out
+        self.read_seq = 0  # loopback: how far the reader has copied them out
+
+    @property
+    def copied_seq(self) -> int:
+        """``tp->copied_seq``: the stream bytes the receiving program has read. A remote
+        receiver's (and a local one's of copied data) are counted at arrival."""
+        return self.read_seq if self.unread else self.rcv_nxt
 
     def accept(self, seq: int, nbytes: int, at_s: float) -> int:
         """Take bytes ``seq .. seq+nbytes-1``; return how many of them are new."""
@@ -183,6 +194,8 @@ class Wire:
         # set by faults: lost(first segment's number or None, segments) -> offsets dropped
         self.loss: SegmentLoss | None = None
         self.on_ack: Callable[[int, list[list[int]], int], None] = lambda ack, sack, xid: None
+        self._copied = None  # the event a program waiting for copied_seq sleeps on
+        self._fresh: dict = {}  # loopback: skb -> its segments new to the receiver
 
     def carry(self, skb, snapshot, sent_s: float) -> None:
         """The skb's last bit leaves at ``sent_s``; its segments land half an RTT later and
@@ -192,7 +205,43 @@ class Wire:
         env.timeout(sent_s + rtt_s - env.now).callbacks.append(
             lambda _ev: self._arrive(skb, snapshot, sent_s + rtt_s / 2))
 
-    def _arrive(self, skb, snapshot, delivered_s: float) -> None:
+    def local(self, skb, stage: str) -> None:
+        """Loopback, frags the sender's user pages: the skb is on the receive queue and
+        ACKed (``queued``), the receiver's copy out reads its pages (``read``:
+        ``tcp_recvmsg_locked`` -> ``skb_copy_datagram_msg``, what they hold *then*), the
+        copy is done and the skb freed (``copied``): the bytes are the program's."""
+        rx = self.receiver
+        if stage == "queued":
+            self._fresh[skb] = fresh = []  # (offset, bytes) of its segments new to rx
+            self._arrive(skb, LATE, self.env.now, fresh)
+            return
+        if stage == "read":
+            pieces = changed_pieces(skb)
+            if pieces is not None:
+                cursor = PieceCursor(pieces)
+                for off, n in self._fresh[skb]:  # in byte order
+                    rx.check(cursor.cut(off, n))
+            return
+        fresh = self._fresh.pop(skb)
+        if fresh and self.acct.trace is not None:
+            self.acct.trace.add(events.deliver(skb.seq, self.env.now,
+                                               sum(n for _, n in fresh), rx.rcv_nxt))
+        end_seq = skb.seq + skb.len
+        if end_seq in rx.unread:
+            rx.unread.remove(end_seq)
+        rx.read_seq = max(rx.read_seq, min(end_seq, rx.rcv_nxt))
+        rx.last_delivery_s = max(rx.last_delivery_s, self.env.now)
+        if self._copied is not None:
+            event, self._copied = self._copied, None
+            event.succeed()
+
+    def copied_event(self):
+        """An event that fires when the receiver has copied out more of the stream."""
+        if self._copied is None:
+            self._copied = self.env.event()
+        return self._copied
+
+    def _arrive(self, skb, snapshot, delivered_s: float, fresh=None) -> None:
         rx = self.receiver
         mss = self.mss_bytes
         acct = self.acct
@@ -200,32 +249,48 @@ class Wire:
         seq, nbytes = skb.seq, skb.len
         got = nbytes  # bytes that made it across (duplicates included)
         dropped = None if trace is None else []  # [start, end) of lost segments
+        if snapshot is LATE and not rx.unread:  # what came before was read at arrival
+            rx.read_seq = max(rx.read_seq, min(seq, rx.rcv_nxt))
         loss = self.loss
         lost = () if loss is None else loss.lost(None if skb.retransmit else skb.first_segment,
                                                  -(-nbytes // mss))
-        # segments on their own: the lost ones and, with a snapshot, those holding changed
-        # bytes (integrity is checked per segment; one of unchanged bytes has nothing to
-        # count); the segments between them reassemble as one range
-        special = sorted(set(lost).union(changed_segments(snapshot, mss))) if snapshot \
-            else lost
-        gone = set(lost) if snapshot else None
-        cursor = PieceCursor(snapshot) if snapshot else None
-        pos = 0
-        for i in special:
-            off = i * mss
-            if off > pos:
-                rx.accept(seq + pos, off - pos, delivered_s)
-            n = nbytes - off if nbytes - off < mss else mss
-            if gone is None or i in gone:
-                acct.lost_segments += 1
-                got -= n
-                if dropped is not None:
-                    dropped.append([seq + off, seq + off + n])
-            elif rx.accept(seq + off, n, delivered_s):
-                rx.check(cursor.cut(off, n))
-            pos = off + n
-        if pos < nbytes:
-            rx.accept(seq + pos, nbytes - pos, delivered_s)
+        if snapshot is LATE:  # each segment bringing new bytes is the reader's to copy out
+            gone = set(lost)
+            for i, off in enumerate(range(0, nbytes, mss)):
+                n = nbytes - off if nbytes - off < mss else mss
+                if i in gone:
+                    acct.lost_segments += 1
+                    got -= n
+                    if dropped is not None:
+                        dropped.append([seq + off, seq + off + n])
+                elif rx.accept(seq + off, n, delivered_s):
+                    fresh.append((off, n))
+            if got:
+                rx.unread.append(seq + nbytes)
+        else:
+            # segments on their own: the lost ones and, with a snapshot, those holding
+            # changed bytes (integrity is checked per segment; one of unchanged bytes has
+            # nothing to count); the segments between them reassemble as one range
+            special = sorted(set(lost).union(changed_segments(snapshot, mss))) if snapshot \
+                else lost
+            gone = set(lost) if snapshot else None
+            cursor = PieceCursor(snapshot) if snapshot else None
+            pos = 0
+            for i in special:
+                off = i * mss
+                if off > pos:
+                    rx.accept(seq + pos, off - pos, delivered_s)
+                n = nbytes - off if nbytes - off < mss else mss
+                if gone is None or i in gone:
+                    acct.lost_segments += 1
+                    got -= n
+                    if dropped is not None:
+                        dropped.append([seq + off, seq + off + n])
+                elif rx.accept(seq + off, n, delivered_s):
+                    rx.check(cursor.cut(off, n))
+                pos = off + n
+            if pos < nbytes:
+                rx.accept(seq + pos, nbytes - pos, delivered_s)
         if got == 0:  # every segment lost: nothing arrives, so nothing is ACKed
             if trace is not None:
                 trace.add(events.lost(skb.seq, delivered_s, skb.len))
@@ -237,6 +302,7 @@ class Wire:
         if trace is not None:
             if dropped:
                 trace.add(events.drop(skb.seq, delivered_s, skb.len - got, dropped))
-            trace.add(events.deliver(skb.seq, delivered_s, got, rx.rcv_nxt))
+            if snapshot is not LATE:  # a late one is the program's at its copy out
+                trace.add(events.deliver(skb.seq, delivered_s, got, rx.rcv_nxt))
             trace.add(events.irq(events.IRQ_ACK, now, ack=rx.rcv_nxt))
         self.on_ack(rx.rcv_nxt, [list(b) for b in rx.ooo] if rx.ooo else [], skb.xmit_id)

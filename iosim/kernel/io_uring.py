@@ -43,19 +43,17 @@ class Sqe:
 
 
 class IoUring:
-    """One ring: its queues, its registered buffers, and the socket and file it serves."""
+    """One ring and its registered buffers: what a program sets up once
+    (``io_uring/io_uring.c:io_uring_setup`` -> ``io_uring_create``, then
+    ``io_uring_register``), and serves transfers with, each a ``Session`` on its own group
+    of the registered buffers. A server's worker keeps one ring for all its connections
+    (one ring per thread, as real servers use)."""
 
-    def __init__(self, task: Task, sock: TcpSocket, cache: PageCache, file: File,
-                 sqpoll: bool) -> None:
+    def __init__(self, task: Task, sqpoll: bool) -> None:
         self.task = task
-        self.sock = sock
-        self.cache = cache
-        self.file = file
         self.sqpoll = sqpoll
-        self.sq: list[Sqe] = []
-        self.buffers: list[UserBuffer] = []
-        self.notif_of: dict[int, int] = {}  # zc notification id -> the buffer it holds
-        self.busy: set[int] = set()  # buffers whose notification CQE has not come
+        self.free: list[list[UserBuffer]] = []  # registered buffer groups no session holds
+        self.groups: list[list[UserBuffer]] = []  # every registered group
         self._pinned: list = []
         t0 = task.syscall("io_uring_setup")  # the rings, mmap'd by the program
         task.leave("io_uring_setup", t0, note="IORING_SETUP_SQPOLL" if sqpoll else "",
@@ -63,8 +61,12 @@ class IoUring:
 
     def register_buffers(self, buffers: list[UserBuffer]):
         """io_uring_register(IORING_REGISTER_BUFFERS): fault in and pin every page once
-        (``io_sqe_buffers_register`` -> ``io_sqe_buffer_register`` -> ``io_pin_pages``)."""
+        (``io_uring/register.c:__io_uring_register`` -> ``io_uring/rsrc.c:
+        io_sqe_buffers_register`` -> ``io_sqe_buffer_register`` -> ``io_pin_pages``); a
+        later group is added to the table (IORING_REGISTER_BUFFERS_UPDATE,
+        ``io_register_rsrc_update``), pinned the same way."""
         task = self.task
+        op = "IORING_REGISTER_BUFFERS_UPDATE" if self.groups else "IORING_REGISTER_BUFFERS"
         t0 = task.syscall("io_uring_register")
         pages = []
         for buf in buffers:
@@ -73,11 +75,42 @@ class IoUring:
         task.pages.get(pages, "io_uring")
         task.acct.pages_pinned += len(pages)
         task.charge(len(pages) * task.spec.page_pin_s, "pin")
-        self.buffers = buffers
-        self._pinned = pages
+        self.groups.append(buffers)
+        self.free.append(buffers)
+        self._pinned += pages
         yield from task.sync()  # the pages are pinned before the call returns
-        task.leave("io_uring_register", t0, note="IORING_REGISTER_BUFFERS",
-                   op="IORING_REGISTER_BUFFERS", buffers=len(buffers), pages=len(pages))
+        task.leave("io_uring_register", t0, note=op, op=op, buffers=len(buffers),
+                   pages=len(pages))
+
+    def session(self, sock: TcpSocket, cache: PageCache, file: File) -> Session:
+        """One transfer on this ring: SQEs naming ``sock`` and ``file`` (their fds), on a
+        registered group no other session holds (``Session.end`` gives it back)."""
+        return Session(self, sock, cache, file, self.free.pop())
+
+    def close(self) -> None:
+        """close(ring): io_ring_ctx_free unpins the registered buffers."""
+        self.task.pages.put(self._pinned, "io_uring")
+        self._pinned = []
+
+
+class Session:
+    """One transfer's use of a ring: its SQEs, its buffers, the notifications it waits for.
+
+    Sessions of one ring run side by side (a server's worker serving a second connection
+    while the first waits for EPOLLOUT), each on its own registered buffers."""
+
+    def __init__(self, ring: IoUring, sock: TcpSocket, cache: PageCache, file: File,
+                 buffers: list[UserBuffer]) -> None:
+        self.ring = ring
+        self.task = ring.task
+        self.sqpoll = ring.sqpoll
+        self.sock = sock
+        self.cache = cache
+        self.file = file
+        self.buffers = buffers
+        self.sq: list[Sqe] = []
+        self.notif_of: dict[int, int] = {}  # zc notification id -> the buffer it holds
+        self.busy: set[int] = set()  # buffers whose notification CQE has not come
 
     def prep(self, op: str, buf_index: int, nbytes: int, pos: int = 0) -> None:
         """io_uring_prep_*: one SQE written into the ring (no syscall)."""
@@ -132,7 +165,7 @@ class IoUring:
                 self.busy.discard(self.notif_of.pop(notif))
                 self.task.acct.uring_cqes += 1  # IORING_CQE_F_NOTIF
 
-    def close(self) -> None:
-        """close(ring): io_ring_ctx_free unpins the registered buffers."""
-        self.task.pages.put(self._pinned, "io_uring")
-        self._pinned = []
+    def end(self) -> None:
+        """The transfer is done (every notification came): its buffers go back to the
+        ring."""
+        self.ring.free.append(self.buffers)

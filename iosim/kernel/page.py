@@ -14,6 +14,7 @@ from iosim import events
 
 FILE, ANON = "file", "anon"
 KERNEL = "kernel"  # the kernel's own pages (kTLS records): no file, no user mapping
+USER_VERSION_BASE = -1  # new user-memory contents get versions -1, -2, ...: never file data
 
 
 class Page:
@@ -68,6 +69,14 @@ class Pages:
         self.watch: set[tuple[str, int]] = set()  # (file name, index) whose refcount we log
         self.watch_log: list[tuple[float, int, str]] = []  # shared by every life of the page
         self.allocated = 0  # pages ever allocated: the next page's serial
+        self.user_version = USER_VERSION_BASE  # the next new user-memory content's version
+
+    def next_user_version(self) -> int:
+        """A content version no page held before: a store into user memory (a writer's, a
+        refill of a buffer others still reference) makes bytes that are no file data."""
+        version = self.user_version
+        self.user_version -= 1
+        return version
 
     def new(self, kind: str, file: Any = None, index: int = 0, version: int = 0) -> Page:
         """Allocate a page holding one reference for its creator."""

@@ -26,6 +26,8 @@ class Task:
         self.busy_s = 0.0  # CPU time the task itself used (its core's utilisation)
         self.buffers = 0  # user buffers allocated so far: numbers them for the trace
         self._syscall_s = 2 * cpu_spec.mode_switch_s + cpu_spec.syscall_s  # entry + exit
+        self.sleeping = False  # blocked in ``block``, or exited: its core is free
+        self.on_sleep: list = []  # called when it blocks or exits (a task sharing its core)
 
     def charge(self, duration_s: float, category: str) -> None:
         """Book fixed CPU work on the task's clock."""
@@ -83,7 +85,14 @@ class Task:
         """Wait for ``event``; if it has not fired, the task sleeps: a context switch."""
         yield from self.sync()
         before = self.env.now
-        value = yield event
+        if self.on_sleep and not event.triggered:
+            self.sleeping = True
+            for hook in self.on_sleep:
+                hook()
+            value = yield event
+            self.sleeping = False
+        else:
+            value = yield event
         if self.env.now > before:  # time passed while it slept
             self.acct.context_switches += 1
             self.acct.blocked_s[reason] = self.acct.blocked_s.get(reason, 0.0) + (
@@ -92,6 +101,12 @@ class Task:
             if self.acct.trace is not None:
                 self.acct.trace.add(events.block(reason, before, self.env.now))
         return value
+
+    def exit(self, _event=None) -> None:
+        """The program ended: the task no longer wants its core."""
+        self.sleeping = True
+        for hook in self.on_sleep:
+            hook()
 
     def fault(self) -> None:
         """Take one page fault (exception entry, handler, return)."""
@@ -148,14 +163,26 @@ class UserBuffer:
         return self.runs(start, nbytes)
 
     def fill(self, start: int, runs: list[list[int]]) -> None:
-        """Record that file data of version ``runs`` now occupies the buffer from ``start``."""
+        """Record that file data of version ``runs`` now occupies the buffer from ``start``.
+
+        A page someone else still references (an skb frag or a pipe buffer that vmsplice
+        made of it: ``fs/splice.c:vmsplice_to_pipe`` shares the page, it copies nothing)
+        now holds other bytes than those references were given: it takes a new content
+        version, so a reader of the old reference sees changed data."""
         pos = self.offset_bytes + start
         pages = self.pages
         pb = self.page_bytes
+        fresh = None  # one new version for the referenced pages this refill overwrites
         for version, n in runs:
             end = pos + n
             for i in range(pos // pb, (end - 1) // pb + 1):
-                pages[i].version = version
+                page = pages[i]
+                if page.refcount > 1:
+                    if fresh is None:
+                        fresh = self.task.pages.next_user_version()
+                    page.version = fresh
+                else:
+                    page.version = version
             pos = end
 
     def runs(self, start: int, nbytes: int) -> list[list[int]]:

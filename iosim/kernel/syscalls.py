@@ -323,12 +323,16 @@ def splice_in(task: Task, cache: PageCache, file: File, pos: int, pipe: Pipe, nb
     return n
 
 
-def splice_out(task: Task, sock: TcpSocket, pipe: Pipe):
-    """splice(pipe -> socket): everything in the pipe."""
+def splice_out(task: Task, sock: TcpSocket, pipe: Pipe, more: bool = False):
+    """splice(pipe -> socket): everything in the pipe. ``more`` is SPLICE_F_MORE, which
+    ``fs/splice.c:splice_to_socket`` passes on as MSG_MORE: on Linux 6 the last partial
+    segment waits in the unsent tail for the next call's pages."""
     t0 = task.syscall("splice")
-    n = yield from _splice_from_pipe(task, sock, pipe)
+    n = yield from _splice_from_pipe(task, sock, pipe, more)
     yield from task.sync()
-    task.leave("splice", t0, n, events.PIPE, events.SOCKET, direction="pipe -> socket")
+    flags = "SPLICE_F_MORE" if more else ""
+    task.leave("splice", t0, n, events.PIPE, events.SOCKET, flags, direction="pipe -> socket",
+               flags=flags)
     return n
 
 

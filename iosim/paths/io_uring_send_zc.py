@@ -17,45 +17,71 @@ from __future__ import annotations
 
 from iosim.kernel.io_uring import READ_FIXED, SEND, SEND_ZC, IoUring
 from iosim.kernel.process import UserBuffer
-from iosim.paths.registry import USER_BUFFER, PathSpec, register
+from iosim.paths.registry import USER_BUFFER, WORKER, PathSpec, SetUp, register
+
+
+def buffers(m, sc) -> list[UserBuffer]:
+    """The ``zc_buffers`` buffers of ``buffer_bytes`` one transfer cycles through."""
+    return [UserBuffer(m.task, sc.buffer_bytes, m.page_bytes, sc.buffer_offset_bytes)
+            for _ in range(sc.zc_buffers)]
+
+
+def open_ring(m, sc):
+    """``io_uring_setup`` (``io_uring/io_uring.c:io_uring_setup``: the rings) and
+    ``io_uring_register(IORING_REGISTER_BUFFERS)`` (``io_uring/rsrc.c:
+    io_sqe_buffers_register``: the buffers faulted in and pinned); a thread's resource,
+    so a server makes it once per worker."""
+    ring = IoUring(m.task, sc.sqpoll)
+    yield from ring.register_buffers(buffers(m, sc))
+    return ring
+
+
+def close_ring(ring: IoUring) -> None:
+    """close(ring) unpins the registered buffers (``io_ring_ctx_free``); then free them."""
+    ring.close()
+    for group in ring.groups:
+        for buf in group:
+            buf.free()
+
+
+RING = SetUp("ring", WORKER, open_ring, close_ring)
 
 
 def program(m, sc):
     """``register(bufs); (prep_read_fixed; prep_send_zc) x chunks, enter per sq_batch``"""
-    task = m.task
-    ring = IoUring(task, m.socket, m.cache, m.file, sc.sqpoll)
-    bufs = [UserBuffer(task, sc.buffer_bytes, m.page_bytes, sc.buffer_offset_bytes)
-            for _ in range(sc.zc_buffers)]
-    yield from ring.register_buffers(bufs)
+    ring = yield from m.set_up(RING, sc)
+    if not ring.free:  # a server's worker: its other connections' transfers hold them all
+        yield from ring.register_buffers(buffers(m, sc))
+    s = ring.session(m.socket, m.cache, m.file)
+    bufs = s.buffers
     pos, end = sc.offset_bytes, sc.offset_bytes + sc.size_bytes
     chunks = -(-sc.size_bytes // sc.buffer_bytes)
     send_op = SEND_ZC if sc.zc else SEND
     ops = 0  # SQEs queued so far; chunk c is ops 2c (read) and 2c + 1 (send)
     for chunk in range(chunks):
         slot = chunk % len(bufs)
-        if slot in ring.busy:  # only when the batch did not wait for it (zc_buffers small)
-            yield from ring.enter({slot})
+        if slot in s.busy:  # only when the batch did not wait for it (zc_buffers small)
+            yield from s.enter({slot})
         n = min(sc.buffer_bytes, end - pos)
         for op in (READ_FIXED, send_op):
-            ring.prep(op, slot, n, pos)
+            s.prep(op, slot, n, pos)
             ops += 1
-            if len(ring.sq) >= sc.sq_batch:
+            if len(s.sq) >= sc.sq_batch:
                 # wait for the buffers the next batch reads into; after the last, for all
                 nxt = ({(o // 2) % len(bufs) for o in range(ops, ops + sc.sq_batch)
                         if o % 2 == 0} if ops < 2 * chunks else set(range(len(bufs))))
-                yield from ring.enter(nxt)
+                yield from s.enter(nxt)
         pos += n
-    if ring.sq or ring.busy:
-        yield from ring.enter(set(range(len(bufs))))  # the rest, and every notification
-    ring.close()
-    for buf in bufs:
-        buf.free()
+    if s.sq or s.busy:
+        yield from s.enter(set(range(len(bufs))))  # the rest, and every notification
+    s.end()
+    m.release(RING, ring)
 
 
 SPEC = register(PathSpec(
     "io_uring_send_zc", program,
     "io_uring: READ_FIXED into registered buffers, SEND_ZC, notification CQE after the ACK",
-    textbook_copies=(1, 2), color="#999933", references=USER_BUFFER,
+    textbook_copies=(1, 2), color="#999933", references=USER_BUFFER, setup=(RING,),
     real_note="no io_uring method: the standard library has no io_uring, and driving "
               "its rings (io_uring_setup, mmap of SQ/CQ, io_uring_enter) by ctypes "
               "without liburing is a program of its own",

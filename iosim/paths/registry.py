@@ -13,6 +13,38 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PAGE_CACHE, USER_BUFFER = "page cache", "user buffer"  # what skb frags can reference
+WORKER, CONNECTION = "worker", "connection"  # who keeps a set-up in a server (SetUp.scope)
+SCOPES = (WORKER, CONNECTION)
+
+
+@dataclass(frozen=True)
+class SetUp:
+    """A one-time set-up a path's program makes before it sends, and who keeps it.
+
+    The program asks its machine for it (``handle = yield from m.set_up(STEP, sc)``) and
+    hands it back when done (``m.release(STEP, handle)``): one ``simulate()`` opens and
+    closes it in place; a server opens it once per ``scope``, at the first response that
+    asks, and reuses it, as a real server does. ``WORKER``: a thread's resource, e.g. its
+    io_uring ring and registered buffers (one ring per worker thread); it closes when the
+    thread exits, and may serve several of the worker's responses at once (one waiting for
+    EPOLLOUT while the next runs). ``CONNECTION``: state of the socket, e.g. kTLS (the TLS
+    ULP and its key live on the socket, so a keep-alive connection's later responses reuse
+    them); it closes with the connection.
+    """
+
+    name: str
+    scope: str
+    """``WORKER`` or ``CONNECTION``."""
+    open: Callable[..., Generator[Any, Any, Any]]
+    """``open(machine, scenario)``: a SimPy generator making the set-up; returns its handle.
+    A worker's set-up may read only the scenario's options, not its file or socket."""
+    close: Callable[[Any], None] | None = None
+    """``close(handle)``: undo it (unpin, free), or None when closing the socket does."""
+
+    def __post_init__(self) -> None:
+        if self.scope not in SCOPES:
+            raise ValueError(f"set-up {self.name!r}: scope {self.scope!r}, expected one of "
+                             f"{', '.join(SCOPES)}")
 
 
 @dataclass(frozen=True)
@@ -42,6 +74,8 @@ class PathSpec:
     sends_header: bool = False
     """The program writes a response header itself (``Scenario.header_bytes``, part of
     ``size_bytes``), so a server hands it the header instead of writing its own."""
+    setup: tuple[SetUp, ...] = ()
+    """The one-time set-ups the program asks its machine for (``SetUp``), in order."""
 
     @property
     def exposed_to(self) -> tuple[str, ...]:

@@ -13,49 +13,26 @@ after a page-cache miss, a MSG_ZEROCOPY completion wait) blocks the worker's who
 
 from __future__ import annotations
 
-import copy
 from collections import deque
 from typing import Any
 
 from iosim import events
-from iosim.hw.cpu import Cpu
 from iosim.kernel.pagecache import DISK_WAITS
 from iosim.kernel.process import Task, UserBuffer
 from iosim.kernel.socket import SNDBUF_FULL
+from iosim.paths.registry import CONNECTION, SetUp
 
 EPOLL_SLEEP = "epoll_wait: no socket ready"
 FILE_SOURCES = (events.PAGE_CACHE, events.MAPPING)  # copies that read page-cache pages
 ZC_WAIT = "MSG_ZEROCOPY completion"  # syscalls.recv_errqueue's poll(POLLERR) sleep
 
 
-class CoreLane:
-    """One core of the host's CPU lanes, for a thread pinned to it: the thread's own
-    bookings ahead of the clock hold only its core, while interrupts still pick any core."""
-
-    __slots__ = ("core", "lanes")
-
-    def __init__(self, lanes, core: int) -> None:
-        self.lanes = lanes
-        self.core = core
-
-    def acquire(self, ready_s: float) -> tuple[int, float]:
-        return self.core, max(ready_s, self.lanes.free_at_s[self.core])
-
-    def occupy(self, lane: int, start_s: float, end_s: float) -> None:
-        self.lanes.occupy(lane, start_s, end_s)
-
-    def reserve(self, ready_s: float, duration_s: float) -> tuple[float, float]:
-        lane, start = self.acquire(ready_s)
-        self.occupy(lane, start, start + duration_s)
-        return start, start + duration_s
-
-
-def pinned_cpu(cpu: Cpu, core: int) -> Cpu:
-    """The host's CPU as a thread pinned to ``core`` uses it (``sched_setaffinity``, as
-    nginx's worker_cpu_affinity does): same membus, accounting and busy time."""
-    view = copy.copy(cpu)
-    view.lanes = CoreLane(cpu.lanes, core)
-    return view
+def close(set_ups: dict[str, tuple[SetUp, Any]]) -> None:
+    """Close a worker's or a connection's set-ups, the last made first."""
+    for step, handle in reversed(set_ups.values()):
+        if step.close is not None:
+            step.close(handle)
+    set_ups.clear()
 
 
 class HeapPages:
@@ -146,7 +123,7 @@ class Worker:
         self.env = host.env
         self.number = number
         self.epoll = epoll
-        cpu = pinned_cpu(host.cpu, number % host.profile.cpu.cores)
+        cpu = host.cpu.pinned(number % host.profile.cpu.cores)
         self.task = ServerTask(host.env, cpu, host.profile.cpu, host.pages, host.acct,
                                worker=self, nonblocking=epoll)
         self.cs_s = host.profile.cpu.context_switch_s
@@ -159,6 +136,7 @@ class Worker:
         self.disk_blocked_s = 0.0
         self.eagain = 0
         self.header: UserBuffer | None = None
+        self.set_ups: dict[str, tuple[SetUp, Any]] = {}  # the thread's (its ring), by name
 
     def header_buffer(self, nbytes: int, page_bytes: int) -> UserBuffer:
         """The thread's buffer the response headers are formatted into (reused)."""
@@ -239,19 +217,35 @@ class Request:
     """What a path program reads from its machine for one response: the worker's task, the
     connection's socket, the requested file, the shared cache view; the rest is the host's.
     A program that frames its stream (a header ahead of the file, kTLS records) says so in
-    ``stream_prefix_bytes``/``stream_extra_bytes``, per response."""
+    ``stream_prefix_bytes``/``stream_extra_bytes``, per response. Its set-ups (``SetUp``)
+    are the worker's or the connection's: the first response that asks makes one, the
+    later ones reuse it, and it is closed when the worker or the connection goes."""
 
-    __slots__ = ("cache", "file", "host", "socket", "stream_extra_bytes",
-                 "stream_prefix_bytes", "task")
+    __slots__ = ("cache", "connection_set_ups", "file", "host", "socket",
+                 "stream_extra_bytes", "stream_prefix_bytes", "task", "worker")
 
-    def __init__(self, host, task: Task, socket, file, cache) -> None:
+    def __init__(self, host, worker: Worker, socket, file, cache,
+                 connection_set_ups: dict[str, tuple[SetUp, Any]]) -> None:
         self.host = host
-        self.task = task
+        self.worker = worker
+        self.task = worker.task
         self.socket = socket
         self.file = file
         self.cache = cache
+        self.connection_set_ups = connection_set_ups
         self.stream_prefix_bytes = 0
         self.stream_extra_bytes = 0
+
+    def set_up(self, step: SetUp, sc):
+        """The set-up ``step`` where a server keeps it: with the connection (kTLS) or the
+        worker (its ring); made now if this is the first response to ask. Generator."""
+        kept = self.connection_set_ups if step.scope == CONNECTION else self.worker.set_ups
+        if step.name not in kept:
+            kept[step.name] = step, (yield from step.open(self, sc))
+        return kept[step.name][1]
+
+    def release(self, step: SetUp, handle) -> None:
+        """The response is done with ``handle``; its worker or connection keeps it."""
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.host, name)

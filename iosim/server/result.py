@@ -65,7 +65,8 @@ class ServerResult:
     copies: float = field("(CPU + DMA copy bytes) / response bytes delivered.", 0.0)
     cpu_copies: float = field("CPU copy bytes / response bytes delivered.", 0.0)
     dma_copies: float = field("DMA copy bytes / response bytes delivered.", 0.0)
-    syscalls: int = field("System calls of all workers (epoll_wait, recv, the responses').")
+    syscalls: int = field("System calls of all workers (epoll_wait, recv, the responses', "
+                          "and each path's set-up once per worker or connection).")
     syscalls_per_request: float = field("System calls per response.", 0.0)
     context_switches: int = field("Times a worker or thread blocked and was switched out.")
     context_switches_per_request: float = field("Context switches per response.", 0.0)
@@ -114,10 +115,34 @@ def field_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+_SET_UPS = (  # scope, made, kept until, the path and its set-up (docs/server.md)
+    ("worker", "by the worker's first response", "the worker exits",
+     "`io_uring_send_zc`: `io_uring_setup` (`io_uring/io_uring.c:io_uring_setup`) and "
+     "`io_uring_register(IORING_REGISTER_BUFFERS)` (`io_uring/rsrc.c:"
+     "io_sqe_buffers_register`), its buffers faulted in and pinned; one ring per worker "
+     "thread; each further response it has in progress at once (parked on EAGAIN) "
+     "registers one more buffer group (`IORING_REGISTER_BUFFERS_UPDATE`)"),
+    ("connection", "by the connection's first response", "the connection closes",
+     "`ktls_sendfile`: `setsockopt(TCP_ULP, \"tls\")` (`net/tls/tls_main.c:tls_init`) and "
+     "`setsockopt(SOL_TLS, TLS_TX)` (`do_tls_setsockopt_conf`), plus `TLS_TX_ZEROCOPY_RO` "
+     "with `nic.tls_offload`"),
+)
+
 DOC_HEADER = """# Server result fields
 
 `iosim.serve()` returns one flat `ServerResult`; `iosim serve --json` prints it. Generated
 from `iosim/server/result.py` by `iosim fields --serve --markdown > docs/server.md`; a test
 keeps it current.
+
+A path's one-time set-up counts where a real server pays it, not per response
+(`PathSpec.setup`, each `SetUp` with its scope; docs/model.md, "A server"):
+
+| scope | made | kept until | path: set-up |
+|---|---|---|---|
+""" + "".join(f"| `{scope}` | {made} | {until} | {what} |\n"
+              for scope, made, until, what in _SET_UPS) + """
+W workers serving C keep-alive connections of R responses each make W rings and
+registrations (`model = "threads"`: one per thread, so C) and 2C kTLS setsockopts, not
+C x R of either; `simulate()` is one response on one connection, so it makes each once.
 
 """

@@ -20,26 +20,27 @@ from typing import Any
 
 from iosim import limits, units
 from iosim.accounting import CPU_CATEGORIES
-from iosim.config import Profile, Scenario, load_profile
+from iosim.config import ConfigError, Profile, Scenario, load_profile
 from iosim.kernel import syscalls
 from iosim.kernel.pagecache import File
 from iosim.machine import Connection, Host
 from iosim.paths import PATHS
-from iosim.server.loop import CacheView, Request, Worker
+from iosim.server.loop import CacheView, Request, Worker, close
 from iosim.server.result import ServerResult
 from iosim.server.spec import ServeSpec, make_spec
+from iosim.trace import Tracer
 
 
 def serve(path: str = "sendfile_sg", profile: str | Profile | None = None,
           overrides: dict[str, Any] | None = None, bounds: limits.Bounds | None = None,
-          **spec: Any) -> ServerResult:
+          tracer: Tracer | None = None, **spec: Any) -> ServerResult:
     """Simulate a server sending files along ``path`` to many connections.
 
     ``spec`` keys are ``ServeSpec`` fields (``connections=100``, ``requests=10_000``,
     ``file_size="64KiB"``, ``zipf_alpha=0.9`` ...); ``profile`` a bundled name, a TOML
     path or a ``Profile``; ``overrides`` profile keys; ``bounds`` as for ``simulate()``
-    (default: derived from the spec). Raises ``ConfigError`` on bad input,
-    ``limits.RunStopped`` at a bound.
+    (default: derived from the spec); ``tracer`` collects every worker's events, as in
+    ``simulate()``. Raises ``ConfigError`` on bad input, ``limits.RunStopped`` at a bound.
     """
     if profile is not None and not isinstance(profile, Profile):
         spec["profile"] = profile
@@ -47,21 +48,26 @@ def serve(path: str = "sendfile_sg", profile: str | Profile | None = None,
     prof = profile if isinstance(profile, Profile) else load_profile(s.profile)
     if overrides:
         prof = prof.with_overrides(overrides)
-    return run(prof, s, bounds)
+    return run(prof, s, bounds, tracer)
 
 
-def run(profile: Profile, spec: ServeSpec, bounds: limits.Bounds | None = None
-        ) -> ServerResult:
+def run(profile: Profile, spec: ServeSpec, bounds: limits.Bounds | None = None,
+        tracer: Tracer | None = None) -> ServerResult:
     """Run ``spec`` on ``profile``: the same inputs give the same ServerResult, always; a
     run past one of its ``bounds`` (events, events without a byte delivered, simulated
     time, wall clock) raises ``limits.RunStopped``, as ``simulate()`` does."""
     path = PATHS[spec.path]
     if path.overrides:
         profile = profile.with_overrides(path.overrides, origin=f"path {spec.path}")
+    if profile.nic.loopback_split:  # its softirq core is the one sender's, core 0
+        raise ConfigError(f"{profile.name}: key 'nic.loopback_split': expected false for "
+                          "iosim serve (it places one loopback sender and its receiver), "
+                          "got true")
     was_enabled = gc.isenabled()
     gc.disable()  # as simulate.run: reference counting frees the run's short-lived objects
     try:
         server = Server(profile, spec)
+        server.acct.trace = tracer
         limits.drive(server.env, server.bounds(bounds), server.delivered_now, server.stop,
                      server.delivered_now)
         return server.result()
@@ -105,11 +111,12 @@ def percentile(ordered: list[float], q: float) -> float:
 class Client:
     """One client connection slot: its current connection and the worker serving it."""
 
-    __slots__ = ("conn", "done", "fresh", "served", "want", "worker")
+    __slots__ = ("conn", "done", "fresh", "served", "set_ups", "want", "worker")
 
     def __init__(self, conn: Connection, worker: Worker) -> None:
         self.conn = conn
         self.worker = worker
+        self.set_ups: dict[str, tuple] = {}  # the connection's: name -> (SetUp, handle)
         self.served = 0  # responses on the current connection
         self.fresh = False  # accepted, not yet served: accept() and epoll_ctl() to do
         self.want = 0  # stream offset the current response ends at
@@ -185,10 +192,12 @@ class Server:
             done, c.done = c.done, None
             done.succeed()
 
-    def _close(self, conn: Connection) -> None:
-        """The client closes a connection it got every response on; check what it held."""
-        self._check(conn)
-        conn.close(self.host)
+    def _close(self, c: Client) -> None:
+        """The client closes a connection it got every response on; check what it held,
+        and close the connection's set-ups with it."""
+        self._check(c.conn)
+        close(c.set_ups)
+        c.conn.close(self.host)
 
     def _check(self, conn: Connection) -> None:
         sock, rx = conn.socket, conn.receiver
@@ -226,7 +235,7 @@ class Server:
 
     def _reconnect(self, c: Client):
         """Keep-alive exhausted: close, open a new connection (a handshake, one RTT)."""
-        self._close(c.conn)
+        self._close(c)
         yield self.env.timeout(2 * self.half_rtt_s)
         c.conn = self._connect()
         c.conn.client = c
@@ -247,7 +256,7 @@ class Server:
             self.latencies.append(c.conn.receiver.last_delivery_s - sent_s)
             if self.spec.think_time_s:
                 yield env.timeout(self.spec.think_time_s)
-        self._close(c.conn)
+        self._close(c)
 
     def _arrivals(self):
         """Open loop: Poisson arrivals at ``rate``, to the connections in turn."""
@@ -287,7 +296,7 @@ class Server:
                               - env.now)
             yield from self._respond(c, self._pick())
             self.latencies.append(c.conn.receiver.last_delivery_s - arrived_s)
-        self._close(c.conn)
+        self._close(c)
 
     # --- the server side ---------------------------------------------------------------
     def _respond(self, c: Client, file: File):
@@ -318,7 +327,8 @@ class Server:
             sc = self.scenarios[file.size_bytes] = Scenario(
                 self.spec.path, file.size_bytes + extra, buffer_bytes=self.spec.buffer_bytes,
                 header_bytes=extra, seed=self.spec.seed)
-        req = Request(self.host, task, sock, file, CacheView(self.host.cache, self.rmap))
+        req = Request(self.host, w, sock, file, CacheView(self.host.cache, self.rmap),
+                      c.set_ups)
         yield from self.program(req, sc)
         yield from task.sync()
         w.release()
@@ -388,6 +398,7 @@ class Server:
         for w in self.workers:
             if w.header is not None:
                 w.header.free()
+            close(w.set_ups)  # the thread exits
         out = list(self.acct.violations) + self.problems
         if self.delivered != self.response_bytes:
             out.append(f"clients got {self.delivered} bytes in order, the responses were "

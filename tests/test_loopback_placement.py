@@ -1,0 +1,191 @@
+"""Where a loopback host's receiver runs: on another core (``nic.loopback_split``), or on
+the sender's one core, shared as EEVDF shares it (``hw/nic.py:SharedCore``).
+
+The mechanism (``hw/nic.py:Nic._loopback_split``): ``loopback_xmit`` -> ``__netif_rx``
+queues each skb on the transmitting CPU's backlog (``net/core/dev.c:enqueue_to_backlog``
+with ``smp_processor_id()``), so its TCP input runs in the sender's softirq, on the sender's
+core; the receiver's ``recv()`` and its copy run on its own core. Each skb then costs the
+sender ``cpu.split_tx_skb`` (copied data) or ``cpu.split_tx_paged_skb`` (page frags) and the
+receiver ``cpu.split_rx_skb`` / ``split_rx_paged_skb`` plus its copy, instead of
+``per_skb`` / ``rx_skb`` / ``rx_frag``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import iosim
+from iosim.config import ConfigError, load_profile
+from iosim.events import Kind
+from iosim.trace import Tracer
+
+SPLIT = {"nic.loopback": True, "cpu.cores": 2, "nic.loopback_split": True,
+         "kernel.model": "linux-6", "nic.mtu": "64KiB", "cpu.split_tx_skb": "20us",
+         "cpu.split_rx_skb": "8us", "cpu.split_tx_paged_skb": "6us",
+         "cpu.split_rx_paged_skb": "3us"}
+SAME = {**SPLIT, "nic.loopback_split": False}
+
+
+def run(path: str, overrides: dict, size: str = "4MiB"):
+    tracer = Tracer()
+    r = iosim.simulate(path, size, profile="teaching", cache="warm", overrides=overrides,
+                       tracer=tracer)
+    assert r.invariant_violations == [] and r.bytes_delivered == r.bytes_requested
+    return r, tracer.sorted_events()
+
+
+def delivered_skbs(events) -> int:
+    """The receiver's copies out of the socket: one per skb delivered."""
+    return sum(1 for e in events if e.kind is Kind.COPY and e.track == "receiver")
+
+
+@pytest.mark.parametrize("path, tx_s, rx_s", [
+    ("sendfile_sg", 6e-6, 3e-6), ("splice", 6e-6, 3e-6), ("read_write", 20e-6, 8e-6),
+    ("mmap_write", 20e-6, 8e-6)])
+def test_each_skb_costs_the_sender_and_the_receiver_their_split_share(path, tx_s, rx_s):
+    """The sender's TCP work is its per-skb figure times the skbs it sent (nothing at the
+    skb's allocation: per_skb is replaced); the receiver's work is its per-skb figure times
+    the skbs plus the copy of every byte at the teaching profile's DRAM copy speed (its
+    cache is 1 byte: nothing stays cached)."""
+    r, events = run(path, SPLIT)
+    skbs = delivered_skbs(events)
+    assert skbs >= -(-r.bytes_requested // (64 * 1024))
+    prof = load_profile("teaching")
+    copy_s = r.bytes_requested / prof.cpu.copy_bandwidth_bytes_per_s
+    assert r.cpu_time_by_category["net"] == pytest.approx(skbs * tx_s)
+    assert r.cpu_time_by_category["receive"] == pytest.approx(skbs * rx_s + copy_s)
+
+
+def test_the_sender_keeps_its_core_and_the_receiver_gets_the_other():
+    """Two cores, each with one job: the sender's (its syscalls, pipe ops and the softirq)
+    on core 0, the receiver's on core 1, so the run lasts at least as long as the busier
+    of the two and the pair is faster than on one core (same placement, same costs)."""
+    split, _ = run("sendfile_sg", SPLIT)
+    same, _ = run("sendfile_sg", {**SAME, "cpu.cores": 1})
+    receive_s = split.cpu_time_by_category["receive"]
+    sender_s = split.cpu_time_s - receive_s
+    assert split.sim_time_s >= max(sender_s, receive_s) - 1e-12
+    assert split.sim_time_s < same.sim_time_s
+
+
+def test_msg_zerocopy_pages_are_copied_in_the_senders_softirq():
+    """skb_orphan_frags_rx runs in __netif_receive_skb_core, the sender's softirq: the copy
+    of the pinned pages is the sender's CPU, and the receiver copies the fresh pages out."""
+    r, events = run("msg_zerocopy", SPLIT, size="1MiB")
+    orphan = [e for e in events if e.kind is Kind.COPY and "skb_orphan_frags_rx" in e.note]
+    assert orphan and all(e.track == "cpu" for e in orphan)
+    assert sum(e.nbytes for e in orphan) == r.bytes_requested
+    assert r.zerocopy_copied_sends > 0  # loopback still reports COPIED
+
+
+def test_without_split_the_loopback_is_as_before():
+    """The split costs play no part when the receiver shares the sender's core."""
+    a = iosim.simulate("sendfile_sg", "1MiB", profile="teaching", cache="warm",
+                       overrides={**SAME, "cpu.split_tx_paged_skb": "1ms"})
+    b = iosim.simulate("sendfile_sg", "1MiB", profile="teaching", cache="warm",
+                       overrides=SAME)
+    assert a.sim_time_s == b.sim_time_s and a.cpu_time_s == b.cpu_time_s
+
+
+@pytest.mark.parametrize("overrides", [
+    {"nic.loopback_split": True},
+    {"nic.loopback_split": True, "nic.loopback": True, "cpu.cores": 1},
+])
+def test_split_needs_a_loopback_host_with_two_cores(overrides):
+    with pytest.raises(ConfigError, match=r"nic\.loopback_split.*expected false unless"):
+        iosim.simulate("sendfile_sg", "1MiB", profile="teaching", overrides=overrides)
+
+
+def test_serve_refuses_a_split_loopback():
+    with pytest.raises(ConfigError, match=r"nic\.loopback_split.*iosim serve"):
+        iosim.serve("sendfile_sg", profile="teaching", overrides=SPLIT, connections=2,
+                    requests=2, file_size="64KiB")
+
+
+def test_a_receiver_that_caught_up_is_woken_and_starts_late():
+    """An skb that finds the receiver idle wakes it (sock_def_readable -> try_to_wake_up,
+    an IPI to its idle core); it starts cpu.wakeup_remote later. A receiver that is the
+    bottleneck never catches up: one wake-up, for the first skb. A fast receiver behind a
+    slow sender catches up after every skb: one wake-up each, each one
+    ``wakeup_remote`` of latency that delays the delivery but not the sender."""
+    slow_receiver = {**SPLIT, "cpu.split_rx_paged_skb": "200us"}
+    r, _ = run("sendfile_sg", slow_receiver, size="1MiB")
+    assert r.receiver_wakeups == 1
+    fast = {**SPLIT, "cpu.split_tx_paged_skb": "200us", "cpu.split_rx_paged_skb": "1us"}
+    for wakeup in ("1ns", "50us"):
+        r, events = run("sendfile_sg", {**fast, "cpu.wakeup_remote": wakeup}, size="1MiB")
+        assert r.receiver_wakeups == delivered_skbs(events) > 16
+    # one skb: the run ends at its delivery, 50 us later; the sender's work is the same
+    quick, _ = run("sendfile_sg", {**fast, "cpu.wakeup_remote": "1ns"}, size="32KiB")
+    late, _ = run("sendfile_sg", {**fast, "cpu.wakeup_remote": "50us"}, size="32KiB")
+    assert quick.receiver_wakeups == late.receiver_wakeups == 1
+    assert late.sim_time_s - quick.sim_time_s == pytest.approx(50e-6 - 1e-9)
+    assert late.cpu_time_s == pytest.approx(quick.cpu_time_s)
+
+
+ONE_CORE = {"nic.loopback": True, "cpu.cores": 1, "kernel.model": "linux-6",
+            "nic.mtu": "64KiB", "cpu.per_skb": "2us", "cpu.context_switch": "3us"}
+MSS = 65536 - 40 - 12  # lo's MTU less the TCP/IP headers with timestamps
+
+
+def test_a_heavy_receiver_on_the_senders_core_waits_and_the_tails_merge():
+    """A receiver costlier than its sender (40 us per skb against the sender's few) never
+    catches up: it runs when the sender sleeps, so no ACK comes between two splice calls,
+    and each call's sub-MSS tail waits (SPLICE_F_MORE) for the next call's pages: the
+    stream goes as MSS-sized skbs, ceil(size / MSS) of them, instead of two per call, but
+    for one more each time the sender sleeps (its send buffer full) with a tail held: the
+    ACKs that come while it sleeps find nothing in flight, and Nagle lets the tail go
+    alone (``tcp_data_snd_check`` -> ``tcp_nagle_check``). The receiver is woken by the
+    first skb, and again only when it caught up while the sender slept: rarely."""
+    size = 4 << 20
+    r, events = run("splice", {**ONE_CORE, "cpu.rx_skb": "40us"}, size="4MiB")
+    skbs, least = delivered_skbs(events), -(-size // MSS)
+    assert r.context_switches > 0  # the sender slept: its send buffer was full
+    # every skb beyond the least is a tail an ACK let go alone while the sender slept
+    assert least <= skbs <= least + r.context_switches + r.receiver_wakeups
+    assert skbs < 1.1 * least and r.receiver_wakeups < skbs / 10
+
+
+def test_a_light_receiver_preempts_at_each_skb_and_pays_the_switch():
+    """A receiver cheaper than its sender has had less of the core whenever an skb wakes
+    it, so it preempts: it takes each send()'s first skb as it comes (the 53 B tail beyond
+    the MSS arrives while it runs, and its ACK lets that tail go at once: two skbs per
+    call) and sleeps again before the next call, one wake-up per call, each costing the
+    switch (cpu.context_switch). The first skb finds it asleep, not owning its socket, so
+    the sender's softirq does that skb's TCP input (cpu.rx_input, the sender's ``net``
+    time) and the receiver the rest of rx_skb; the tail finds it running and waits in the
+    backlog, whole rx_skb the receiver's. Its copy is at the teaching profile's DRAM speed
+    (its cache is 1 byte)."""
+    rx_s, input_s, per_skb_s, switch_s = 4e-6, 1.5e-6, 2e-6, 3e-6
+    r, events = run("read_write", {**ONE_CORE, "cpu.rx_skb": "4us", "cpu.rx_input": "1.5us"},
+                    size="1MiB")
+    calls = r.bytes_requested // (64 << 10)
+    skbs = delivered_skbs(events)
+    assert skbs == 2 * calls and r.receiver_wakeups == calls
+    copy_s = r.bytes_requested / load_profile("teaching").cpu.copy_bandwidth_bytes_per_s
+    assert r.cpu_time_by_category["receive"] == pytest.approx(
+        skbs * rx_s - calls * input_s + calls * switch_s + copy_s)
+    assert r.cpu_time_by_category["net"] == pytest.approx(skbs * per_skb_s + calls * input_s)
+
+
+@pytest.mark.parametrize("path", ["msg_zerocopy", "sendfile_sg", "mmap_write"])
+def test_the_receiver_runs_whenever_the_sender_sleeps(path):
+    """However heavy the receiver, a sender that waits (for ACKs, completions, send-buffer
+    room) or ends hands it the core: every run finishes with every byte delivered."""
+    r, _ = run(path, {**ONE_CORE, "cpu.rx_skb": "200us"}, size="1MiB")
+    assert r.bytes_delivered == r.bytes_requested
+
+
+def test_only_linux_6_shares_the_core_and_only_on_one_core():
+    """The shared core is EEVDF's (Linux 6.6+); the textbook kernel's receiver, and one on
+    a host of two cores or more, takes each skb as it is ready."""
+    from iosim.machine import Machine
+    from iosim.simulate import prepare
+
+    def core(overrides):
+        prof, sc = prepare("splice", "1MiB", profile="teaching", overrides=overrides)
+        return Machine(prof, sc).nic.core
+
+    assert core(ONE_CORE) is not None
+    assert core({**ONE_CORE, "kernel.model": "textbook"}) is None
+    assert core({**ONE_CORE, "cpu.cores": 2}) is None
