@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from iosim import events
 from iosim.config import Scenario
+from iosim.hw.wire import SegmentLoss
 from iosim.kernel.page import ANON
 from iosim.kernel.skbuff import SkBuff
 
@@ -45,7 +46,9 @@ class Writer:
             if sock.rtx:
                 last = sock.rtx[-1]
                 offset = env.rng.randrange(sock.rtx[0].seq, last.seq + last.len)
-                skb = next(s for s in sock.rtx if s.seq <= offset < s.seq + s.len)
+                for skb in sock.rtx:  # the one holding the offset
+                    if skb.seq <= offset < skb.seq + skb.len:
+                        break
             else:
                 offset = env.rng.randrange(self.m.scenario.size_bytes)
                 skb = None
@@ -169,13 +172,5 @@ def install(m, sc: Scenario) -> None:
         env.process(_truncate(m, sc.truncate_at_s))
     if sc.loss > 0 or sc.drop:
         m.socket.tcp.loss_possible = True
-        drops = set(sc.drop)
-        rng = env.rng
-        loss = sc.loss
+        m.wire.loss = SegmentLoss(env.rng, sc.loss, sc.drop)
 
-        def lost(number: int | None) -> bool:
-            if number is not None and number in drops:
-                return True
-            return loss > 0 and rng.random() < loss
-
-        m.wire.lost = lost

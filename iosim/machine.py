@@ -153,8 +153,11 @@ class Machine(Host):
             step.close(handle)
 
     def _first_push(self, _skb) -> None:
+        """The first skb is queued: ``first_push`` fires, and this hook leaves the socket's
+        list (a new list, so a push iterating the old one still calls every hook)."""
         if not self.first_push.triggered:
             self.first_push.succeed()
+        self.socket.on_push = [h for h in self.socket.on_push if h != self._first_push]
 
     @property
     def finished(self) -> bool:

@@ -6,6 +6,7 @@ MSS and on what a segment costs on the link.
 
 TCPIP_HEADER_BYTES = 52  # IPv4 20 + TCP 20 + timestamps option 12
 ETH_OVERHEAD_BYTES = 38  # Ethernet header 14 + FCS 4 + preamble 8 + inter-frame gap 12
+SEGMENT_OVERHEAD_BYTES = TCPIP_HEADER_BYTES + ETH_OVERHEAD_BYTES  # per segment on the link
 
 
 def mss_bytes(mtu_bytes: int) -> int:
@@ -15,4 +16,4 @@ def mss_bytes(mtu_bytes: int) -> int:
 
 def wire_bytes(payload_bytes: int, segments: int) -> int:
     """Bytes a burst of ``segments`` segments carrying ``payload_bytes`` takes on the link."""
-    return payload_bytes + segments * (TCPIP_HEADER_BYTES + ETH_OVERHEAD_BYTES)
+    return payload_bytes + segments * SEGMENT_OVERHEAD_BYTES

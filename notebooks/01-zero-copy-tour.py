@@ -215,8 +215,10 @@ charts.copies_chart(cold, warm)
 # data costs extra frags. `iosim experiment failure_modes` sweeps each of them.
 #
 # **Loss.** 2 % of the segments lost: each path resends the same number of bytes (the
-# same seed loses the same segments), by DMA of the pages or skb it already has, never by
-# another CPU copy; nobody changed the file, so the receiver gets it exactly.
+# same seed loses the same segments of the same stream; kTLS's stream is longer by its
+# record headers and tags, so its segments are others), by DMA of the pages or skb it
+# already has, never by another CPU copy; nobody changed the file, so the receiver gets
+# it exactly.
 
 # %%
 plain = {r.path: r for r in cold}
@@ -226,7 +228,7 @@ for r in lossy:
           f"integrity {r.integrity}")
     assert r.retransmits > 0 and r.integrity == "exact"
     assert r.cpu_copy_bytes == plain[r.path].cpu_copy_bytes
-assert len({r.retransmit_bytes for r in lossy}) == 1
+assert len({r.retransmit_bytes for r in lossy if r.path != "ktls_sendfile"}) == 1
 
 # %% [markdown]
 # **A writer in flight**, 100,000 page stores per second while the file is sent: stores

@@ -50,10 +50,23 @@ class Lanes:
                 heapify(heap)
 
     def reserve(self, ready_s: float, duration_s: float) -> tuple[float, float]:
-        """Book ``duration_s`` on the earliest free lane from ``ready_s``; return (start, end)."""
-        lane, start = self.acquire(ready_s)
+        """Book ``duration_s`` on the earliest free lane from ``ready_s``; return (start, end).
+
+        ``acquire`` then ``occupy``, inline: every fixed CPU cost and every link booking
+        comes through here."""
+        heap = self._heap
+        free = self.free_at_s
+        if heap is not None:
+            free_s, lane = heap[0]
+        else:
+            lane = 0 if len(free) == 1 or free[0] <= free[1] else 1
+            free_s = free[lane]
+        start = free_s if free_s > ready_s else ready_s
         end = start + duration_s
-        self.occupy(lane, start, end)
+        free[lane] = end
+        self.busy_s += end - start
+        if heap is not None:
+            heapreplace(heap, (end, lane))  # the top is the lane just taken
         return start, end
 
 

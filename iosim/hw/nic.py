@@ -193,9 +193,10 @@ class Nic:
             self._next()
 
     def _next(self) -> None:
-        if not self.queue or self.in_ring >= self.spec.tx_ring:
+        queue = self.queue
+        if not queue or self.in_ring >= self.spec.tx_ring:
             return
-        skb, ready_s = self.queue.popleft()
+        skb, ready_s = queue.popleft()
         if self.spec.loopback:
             if self.split is not None:
                 self._loopback_split(skb, ready_s)
@@ -206,23 +207,25 @@ class Nic:
             return
         self.in_ring += 1
         self.dma_busy = True
-        now = self.env.now
+        env = self.env
+        now = env.now
         start, entries, snapshot, completions = self._prepare(
             skb, ready_s if ready_s > now else now)
         acct = self.acct
-        acct.nic_dma_bytes += skb.len
-        acct.dma_copy_bytes += skb.len
-        bus_end = self.membus.transfer(start, skb.len)  # the DMA read crosses the bus once
+        nbytes = skb.len
+        acct.nic_dma_bytes += nbytes
+        acct.dma_copy_bytes += nbytes
+        bus_end = self.membus.transfer(start, nbytes)  # the DMA read crosses the bus once
         dma_end = start + entries * self.dma_spec.descriptor_s
         if bus_end > dma_end:
             dma_end = bus_end
         if acct.trace is not None:
             dma = events.copy("dma", events.DMA, self._dma_src(skb, snapshot), events.NIC,
-                              start, dma_end, skb.len, sg_entries=entries)
+                              start, dma_end, nbytes, sg_entries=entries)
             dma.seq = skb.seq
-            self.acct.trace.add(dma)
-        ev = self.env.timeout(dma_end - now)
-        ev.callbacks.append(lambda _ev: self._dma_done(skb, snapshot, completions))
+            acct.trace.add(dma)
+        env.timeout(dma_end - now).callbacks.append(
+            lambda _ev: self._dma_done(skb, snapshot, completions))
 
     def _sg_entries(self, skb) -> int:
         """Descriptors of one skb: the header, the linear area, each frag."""
@@ -274,18 +277,21 @@ class Nic:
             snapshot = changed_pieces(skb)
         elif isinstance(snapshot, ReadLater):
             snapshot = snapshot.pieces
-        segments = -(-skb.len // self.mss_bytes)
-        wire_bytes = net.wire_bytes(skb.len, segments)
-        self.acct.wire_bytes += wire_bytes
-        now = self.env.now
+        nbytes = skb.len
+        segments = -(-nbytes // self.mss_bytes)
+        wire_bytes = nbytes + segments * net.SEGMENT_OVERHEAD_BYTES  # net.wire_bytes
+        acct = self.acct
+        acct.wire_bytes += wire_bytes
+        env = self.env
+        now = env.now
         begin, end = self.link.reserve(now, wire_bytes / self.spec.rate_bytes_per_s)
-        if self.acct.trace is not None:
-            self.acct.trace.add(events.wire(skb.seq, begin, end, skb.len, segments))
+        if acct.trace is not None:
+            acct.trace.add(events.wire(skb.seq, begin, end, nbytes, segments))
         self.on_wire(skb, snapshot, end)
-        done = self.env.timeout(end - now)
-        done.callbacks.append(lambda _ev: self._tx_done(skb, completions))
+        env.timeout(end - now).callbacks.append(lambda _ev: self._tx_done(skb, completions))
         self.dma_busy = False
-        self._next()
+        if self.queue:
+            self._next()
 
     def _loopback(self, skb, ready_s: float) -> None:
         """lo: no DMA, no wire. The local receiver's stack (per skb and per page-cache frag)
@@ -511,14 +517,16 @@ class Nic:
         """TX completion event: the ring slot and the clone are released. One interrupt
         each; a real NIC moderates them and NAPI cleans many per poll (a software-segmented
         skb's segments here are one poll)."""
-        self.acct.irqs += 1
-        self.acct.tx_completions += completions
-        self.cpu.run(self.env.now, self.irq_s, "irq")
-        if self.acct.trace is not None:
-            self.acct.trace.add(events.irq(events.IRQ_TX, self.env.now, skb.seq))
+        acct = self.acct
+        acct.irqs += 1
+        acct.tx_completions += completions
+        now = self.env.now
+        self.cpu.run(now, self.irq_s, "irq")
+        if acct.trace is not None:
+            acct.trace.add(events.irq(events.IRQ_TX, now, skb.seq))
         self.in_ring -= 1
         self.on_tx_complete(skb)
-        if not self.dma_busy:
+        if not self.dma_busy and self.queue:
             self._next()
 
 

@@ -9,6 +9,7 @@ the sender captured, to report stale, changed and mixed-version data.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from iosim import events
@@ -17,20 +18,86 @@ from iosim.hw.nic import changed_pieces
 LATE = object()  # _arrive: the reader checks the bytes when it copies them out, not now
 
 
-def cut_pieces(pieces: list[tuple[int, int, int]], start: int, nbytes: int
-               ) -> list[tuple[int, int, int]]:
-    """The (reference, sent, bytes) pieces covering bytes ``start .. start+nbytes-1``."""
-    out = []
+class PieceCursor:
+    """Cuts an skb's (reference, sent, bytes) pieces into its segments in byte order: each
+    ``cut`` starts where the previous one left off instead of rescanning from the first
+    piece (a writer's skb has a piece per frag and 45 segments)."""
+
+    __slots__ = ("i", "pieces", "pos")
+
+    def __init__(self, pieces: list[tuple[int, int, int]]) -> None:
+        self.pieces = pieces
+        self.i = 0  # the first piece that may still overlap a later segment
+        self.pos = 0  # the byte where it begins
+
+    def cut(self, start: int, nbytes: int) -> list[tuple[int, int, int]]:
+        """The pieces covering bytes ``start .. start+nbytes-1`` (``start`` never below the
+        previous call's)."""
+        pieces = self.pieces
+        count = len(pieces)
+        i, pos = self.i, self.pos
+        while i < count and pos + pieces[i][2] <= start:  # wholly before this segment
+            pos += pieces[i][2]
+            i += 1
+        self.i, self.pos = i, pos
+        out = []
+        end = start + nbytes
+        while i < count and pos < end:
+            ref, sent, n = pieces[i]
+            top = pos + n
+            lo = pos if pos > start else start
+            hi = top if top < end else end
+            if lo < hi:
+                out.append((ref, sent, hi - lo))
+            pos = top
+            i += 1
+        return out
+
+
+def changed_segments(pieces: list[tuple[int, int, int]], mss: int) -> list[int]:
+    """Indexes of the ``mss``-byte segments that hold bytes of a piece whose sent version
+    is not its reference one."""
+    out: list[int] = []
     pos = 0
-    end = start + nbytes
     for ref, sent, n in pieces:
-        lo, hi = max(pos, start), min(pos + n, end)
-        if lo < hi:
-            out.append((ref, sent, hi - lo))
+        if sent != ref and n > 0:
+            out.extend(range(pos // mss, (pos + n - 1) // mss + 1))
         pos += n
-        if pos >= end:
-            break
     return out
+
+
+class SegmentLoss:
+    """Which segments the wire drops: those whose original number is in ``drop`` (1 = the
+    first segment sent; a retransmission has none), and each segment with probability
+    ``p``: a Bernoulli process over every segment that crosses the wire, drawn as the
+    geometric gap to the next loss (one random number per loss, not per segment)."""
+
+    def __init__(self, rng, p: float, drop) -> None:
+        self.rng = rng
+        self.drop = set(drop)
+        self._log_keep = math.log1p(-p) if p > 0 else 0.0  # ln(1 - p)
+        self._gap = self._draw()  # segments that pass before the next random loss
+
+    def _draw(self) -> float:
+        """P(gap = k) = (1 - p)^k p: floor(ln U / ln(1 - p)), U uniform on (0, 1]."""
+        if not self._log_keep:
+            return math.inf
+        return int(math.log(1.0 - self.rng.random()) / self._log_keep)
+
+    def lost(self, number: int | None, count: int) -> list[int]:
+        """The offsets (0 .. count-1, ascending) of the lost segments among ``count``
+        consecutive ones, the first numbered ``number`` (None: retransmitted)."""
+        out = []
+        at = self._gap
+        while at < count:
+            out.append(at)
+            at += 1 + self._draw()
+        self._gap = at - count
+        if self.drop and number is not None:
+            named = [n - number for n in self.drop if number <= n < number + count]
+            if named:
+                out = sorted(set(out).union(named))
+        return out
 
 
 class Receiver:
@@ -124,7 +191,8 @@ class Wire:
         self.irq_s = irq_s
         self.cpu = cpu
         self.acct = acct
-        self.lost: Callable[[int | None], bool] | None = None  # set by faults: drop or not
+        # set by faults: lost(first segment's number or None, segments) -> offsets dropped
+        self.loss: SegmentLoss | None = None
         self.on_ack: Callable[[int, list[list[int]], int], None] = lambda ack, sack, xid: None
         self._copied = None  # the event a program waiting for copied_seq sleeps on
         self._fresh: dict = {}  # loopback: skb -> its segments new to the receiver
@@ -132,8 +200,10 @@ class Wire:
     def carry(self, skb, snapshot, sent_s: float) -> None:
         """The skb's last bit leaves at ``sent_s``; its segments land half an RTT later and
         the ACK is back a full RTT later."""
-        ev = self.env.timeout(sent_s + self.rtt_s - self.env.now)
-        ev.callbacks.append(lambda _ev: self._arrive(skb, snapshot, sent_s + self.rtt_s / 2))
+        env = self.env
+        rtt_s = self.rtt_s
+        env.timeout(sent_s + rtt_s - env.now).callbacks.append(
+            lambda _ev: self._arrive(skb, snapshot, sent_s + rtt_s / 2))
 
     def local(self, skb, stage: str) -> None:
         """Loopback, frags the sender's user pages: the skb is on the receive queue and
@@ -148,8 +218,9 @@ class Wire:
         if stage == "read":
             pieces = changed_pieces(skb)
             if pieces is not None:
-                for off, n in self._fresh[skb]:
-                    rx.check(cut_pieces(pieces, off, n))
+                cursor = PieceCursor(pieces)
+                for off, n in self._fresh[skb]:  # in byte order
+                    rx.check(cursor.cut(off, n))
             return
         fresh = self._fresh.pop(skb)
         if fresh and self.acct.trace is not None:
@@ -173,41 +244,65 @@ class Wire:
     def _arrive(self, skb, snapshot, delivered_s: float, fresh=None) -> None:
         rx = self.receiver
         mss = self.mss_bytes
-        got = skb.len  # bytes that made it across (duplicates included)
-        dropped = None if self.acct.trace is None else []  # [start, end) of lost segments
+        acct = self.acct
+        trace = acct.trace
+        seq, nbytes = skb.seq, skb.len
+        got = nbytes  # bytes that made it across (duplicates included)
+        dropped = None if trace is None else []  # [start, end) of lost segments
         if snapshot is LATE and not rx.unread:  # what came before was read at arrival
-            rx.read_seq = max(rx.read_seq, min(skb.seq, rx.rcv_nxt))
-        if self.lost is None and snapshot is None:
-            rx.accept(skb.seq, skb.len, delivered_s)
-        else:
-            number = None if skb.retransmit else skb.first_segment
-            for off in range(0, skb.len, mss):
-                n = min(mss, skb.len - off)
-                if self.lost is not None and self.lost(number):
-                    self.acct.lost_segments += 1
+            rx.read_seq = max(rx.read_seq, min(seq, rx.rcv_nxt))
+        loss = self.loss
+        lost = () if loss is None else loss.lost(None if skb.retransmit else skb.first_segment,
+                                                 -(-nbytes // mss))
+        if snapshot is LATE:  # each segment bringing new bytes is the reader's to copy out
+            gone = set(lost)
+            for i, off in enumerate(range(0, nbytes, mss)):
+                n = nbytes - off if nbytes - off < mss else mss
+                if i in gone:
+                    acct.lost_segments += 1
                     got -= n
                     if dropped is not None:
-                        dropped.append([skb.seq + off, skb.seq + off + n])
-                elif rx.accept(skb.seq + off, n, delivered_s):
-                    if snapshot is LATE:
-                        fresh.append((off, n))
-                    elif snapshot is not None:
-                        rx.check(cut_pieces(snapshot, off, n))
-                if number is not None:
-                    number += 1
-        if snapshot is LATE and got:
-            rx.unread.append(skb.seq + skb.len)
+                        dropped.append([seq + off, seq + off + n])
+                elif rx.accept(seq + off, n, delivered_s):
+                    fresh.append((off, n))
+            if got:
+                rx.unread.append(seq + nbytes)
+        else:
+            # segments on their own: the lost ones and, with a snapshot, those holding
+            # changed bytes (integrity is checked per segment; one of unchanged bytes has
+            # nothing to count); the segments between them reassemble as one range
+            special = sorted(set(lost).union(changed_segments(snapshot, mss))) if snapshot \
+                else lost
+            gone = set(lost) if snapshot else None
+            cursor = PieceCursor(snapshot) if snapshot else None
+            pos = 0
+            for i in special:
+                off = i * mss
+                if off > pos:
+                    rx.accept(seq + pos, off - pos, delivered_s)
+                n = nbytes - off if nbytes - off < mss else mss
+                if gone is None or i in gone:
+                    acct.lost_segments += 1
+                    got -= n
+                    if dropped is not None:
+                        dropped.append([seq + off, seq + off + n])
+                elif rx.accept(seq + off, n, delivered_s):
+                    rx.check(cursor.cut(off, n))
+                pos = off + n
+            if pos < nbytes:
+                rx.accept(seq + pos, nbytes - pos, delivered_s)
         if got == 0:  # every segment lost: nothing arrives, so nothing is ACKed
-            if self.acct.trace is not None:
-                self.acct.trace.add(events.lost(skb.seq, delivered_s, skb.len))
+            if trace is not None:
+                trace.add(events.lost(skb.seq, delivered_s, skb.len))
             return
+        now = self.env.now
         if self.rtt_s > 0:  # an ACK from the network raises an interrupt; loopback's does not
-            self.acct.irqs += 1
-            self.cpu.run(self.env.now, self.irq_s, "irq")
-        if self.acct.trace is not None:
+            acct.irqs += 1
+            self.cpu.run(now, self.irq_s, "irq")
+        if trace is not None:
             if dropped:
-                self.acct.trace.add(events.drop(skb.seq, delivered_s, skb.len - got, dropped))
+                trace.add(events.drop(skb.seq, delivered_s, skb.len - got, dropped))
             if snapshot is not LATE:  # a late one is the program's at its copy out
-                self.acct.trace.add(events.deliver(skb.seq, delivered_s, got, rx.rcv_nxt))
-            self.acct.trace.add(events.irq(events.IRQ_ACK, self.env.now, ack=rx.rcv_nxt))
-        self.on_ack(rx.rcv_nxt, [list(b) for b in rx.ooo], skb.xmit_id)
+                trace.add(events.deliver(skb.seq, delivered_s, got, rx.rcv_nxt))
+            trace.add(events.irq(events.IRQ_ACK, now, ack=rx.rcv_nxt))
+        self.on_ack(rx.rcv_nxt, [list(b) for b in rx.ooo] if rx.ooo else [], skb.xmit_id)

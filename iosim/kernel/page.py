@@ -37,15 +37,16 @@ class Page:
         "version",
     )
 
-    def __init__(self, kind: str, file: Any = None, index: int = 0, version: int = 0) -> None:
+    def __init__(self, kind: str, file: Any = None, index: int = 0, version: int = 0,
+                 serial: int = 0, uptodate: bool = True) -> None:
         self.kind = kind
         self.file = file
         self.index = index
         self.refcount = 1  # the creator's reference (page cache or owning user buffer)
-        self.serial = 0  # which physical page this is, for the trace (set by Pages.new)
+        self.serial = serial  # which physical page this is, for the trace (Pages.new sets it)
         self.mapcount = 0
         self.version = version
-        self.uptodate = True
+        self.uptodate = uptodate  # a page-cache page being read is not, until the disk is done
         self.io = None  # the SimPy event of a read in flight into this page
         self.in_cache = False
         self.readahead_mark = False
@@ -79,8 +80,7 @@ class Pages:
 
     def new(self, kind: str, file: Any = None, index: int = 0, version: int = 0) -> Page:
         """Allocate a page holding one reference for its creator."""
-        page = Page(kind, file, index, version)
-        page.serial = self.allocated
+        page = Page(kind, file, index, version, self.allocated)
         self.allocated += 1
         self.live += 1
         if self.watch and file is not None and (file.name, index) in self.watch:

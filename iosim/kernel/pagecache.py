@@ -28,6 +28,7 @@ DISK_READ_FAULT = "disk read for an mmap fault"
 DISK_WAITS = (DISK_READ, DISK_READ_FAULT)
 
 LINUX6 = "linux-6"
+KEY_SHIFT = 48  # LRU keys: file base (a multiple of 2**48) + page index
 PAGEVEC_SIZE = 31  # include/linux/pagevec.h: folios one filemap_get_read_batch takes
 # page_cache_async_ra adds 2 to ra->order before trimming; on an order-0 mapping
 # page_cache_ra_order resets it to 0 every window, so the trim always sees order 2
@@ -179,7 +180,9 @@ class PageCache:
         self.cpu = cpu
         self.irq_s = irq_s
         self.acct = acct
-        self.lru: OrderedDict[tuple[str, int], Page] = OrderedDict()
+        # LRU order, keyed by an int per (file, page): the file's base (``_base``) + index
+        self.lru: OrderedDict[int, Page] = OrderedDict()
+        self._bases: dict[str, int] = {}  # file name -> the key of its page 0
         self.on_unmap: Callable[[Page], None] | None = None  # rmap: set by the mm owner
         self.linux6 = kernel_spec.model == LINUX6
         # shadow entries: a read that finds one is a refault. textbook: only pages evicted
@@ -190,17 +193,26 @@ class PageCache:
             self.reclaim = self._shrink  # type: ignore[method-assign]
         self._ra: dict[str, RaState] = {}  # linux-6: file name -> its read-ahead state
 
+    def _base(self, name: str) -> int:
+        """The LRU key of page 0 of file ``name``; page i's is that + i. Ints hash faster
+        than (name, index) tuples; bases are 2**48 pages apart, so files never meet."""
+        base = self._bases.get(name)
+        if base is None:
+            base = self._bases[name] = len(self._bases) << KEY_SHIFT
+        return base
+
     def prefill(self, file: File, count: int) -> None:
         """Warm start: the first ``count`` pages are already cached and uptodate."""
         new = [self.pages.new(FILE, file, index, file.version_of(index))
                for index in range(min(count, file.npages, self.capacity_pages))]
+        base = self._base(file.name)
         for page in new:
-            self._insert(page, (file.name, page.index))
+            self._insert(page, base + page.index)
         self._trace_alloc(file, new)
 
     def find(self, file: File, index: int) -> Page | None:
         """The cached page, or None."""
-        return self.lru.get((file.name, index))
+        return self.lru.get(self._base(file.name) + index)
 
     def read_pages(self, file: File, first: int, count: int) -> tuple[list[Page], object]:
         """textbook: pages ``first .. first+count-1``, reading ahead a fixed window.
@@ -214,10 +226,10 @@ class PageCache:
         touch = lru.move_to_end
         out = []
         waits = []
-        name = file.name
+        base = self._base(file.name)
         batch = self._batch
         for index in range(first, first + count):
-            key = (name, index)
+            key = base + index
             page = get(key)
             if page is None:
                 self._read_window(file, index)
@@ -243,7 +255,7 @@ class PageCache:
         """textbook: submit disk reads for the missing pages of the window at ``start``."""
         end = min(start + self.ra_pages, file.npages)
         self._fill(file, start, end, -1)
-        first = self.lru.get((file.name, start))
+        first = self.lru.get(self._base(file.name) + start)
         if first is not None and end < file.npages:
             first.readahead_mark = True
 
@@ -255,27 +267,28 @@ class PageCache:
         name = file.name
         lru = self.lru
         pages = self.pages
-        # no page to watch: allocate inline (what Pages.new does, minus the watch test)
+        # no page to watch: allocate inline (what Pages.new does, minus the watch test);
+        # serials and the live count are kept here and written back after the loop
         new = pages.new if pages.watch else None
+        serial = pages.allocated
         capacity = self.capacity_pages
         shadows = self.shadows
         marks = shadows.maps.get(name)  # the file's shadows; it grows in place
         versions, base = file.versions, file.base_version
+        base = self._base(name)
         for index in range(start, end):
-            key = (name, index)
+            key = base + index
             if key in lru:
                 self._submit(file, run)
                 run = []
                 continue
             version = versions.get(index, base) if versions else base
             if new is None:
-                page = Page(FILE, file, index, version)
-                page.serial = pages.allocated
-                pages.allocated += 1
-                pages.live += 1
+                page = Page(FILE, file, index, version, serial, False)
+                serial += 1
             else:
                 page = new(FILE, file, index, version)
-            page.uptodate = False
+                page.uptodate = False
             if marks is None and shadows.count:  # reclaim in this loop may add the first
                 marks = shadows.maps.get(name)
             if marks is not None and index < len(marks) and marks[index]:
@@ -289,6 +302,9 @@ class PageCache:
             page.in_cache = True
             lru[key] = page
             run.append(page)
+        if new is None:
+            pages.live += serial - pages.allocated
+            pages.allocated = serial
         self._submit(file, run)
 
     # -- linux-6: mm/filemap.c and mm/readahead.c ---------------------------------------
@@ -340,9 +356,9 @@ class PageCache:
         lru = self.lru
         get = lru.get
         touch = lru.move_to_end
-        name = file.name
+        base = self._base(file.name)
         for i in range(index, min(last_index, index + PAGEVEC_SIZE)):
-            key = (name, i)
+            key = base + i
             page = get(key)
             if page is None:
                 break
@@ -401,11 +417,11 @@ class PageCache:
         """mm/filemap.c:page_cache_prev_miss: the highest gap in ``index - max_scan + 1 ..
         index`` (-1 for ULONG_MAX: every page down to 0 is cached)."""
         lru = self.lru
-        name = file.name
+        base = self._base(file.name)
         for n in range(max_scan):
             if index < 0:
                 return -1
-            if (name, index) not in lru:
+            if base + index not in lru:
                 return index
             if n + 1 < max_scan:
                 index -= 1
@@ -415,9 +431,9 @@ class PageCache:
         """mm/filemap.c:page_cache_next_miss: the lowest gap in ``index .. index +
         max_scan - 1``, else ``index + max_scan``."""
         lru = self.lru
-        name = file.name
+        base = self._base(file.name)
         for i in range(index, index + max_scan):
-            if (name, i) not in lru:
+            if base + i not in lru:
                 return i
         return index + max_scan
 
@@ -425,7 +441,7 @@ class PageCache:
         """mm/filemap.c:filemap_fault's page-cache half: the page for a fault at ``index``
         (maybe still being read). A miss reads around it (do_sync_mmap_readahead); a first
         try that finds PG_readahead reads the next window (do_async_mmap_readahead)."""
-        key = (file.name, index)
+        key = self._base(file.name) + index
         page = self.lru.get(key)
         if page is None:
             ra = self.ra_state(file)
@@ -469,7 +485,7 @@ class PageCache:
             page.uptodate = True
             page.io = None
 
-    def _insert(self, page: Page, key: tuple[str, int]) -> None:
+    def _insert(self, page: Page, key: int) -> None:
         """Add a page at the hot end, reclaiming first if the cache is full."""
         if len(self.lru) >= self.capacity_pages:
             self.reclaim(len(self.lru) - self.capacity_pages + 1)
@@ -542,14 +558,14 @@ class PageCache:
 
     def evict(self, page: Page) -> None:
         """Remove ``page`` from the cache and drop the cache's reference."""
-        key = (page.file.name, page.index)
-        del self.lru[key]
+        name = page.file.name
+        del self.lru[self._base(name) + page.index]
         page.in_cache = False
         self.acct.evictions += 1
         if not page.accessed:
             self.acct.evicted_unused += 1
         if self.linux6 or not page.accessed:
-            self.shadows.add(key[0], page.index)
+            self.shadows.add(name, page.index)
         self.pages.put((page,), "pagecache")
 
     def truncate(self, file: File) -> int:
@@ -557,7 +573,7 @@ class PageCache:
         still referenced (an skb or pipe keeps sending a page the file no longer has)."""
         busy = 0
         for key, page in list(self.lru.items()):
-            if key[0] != file.name:
+            if page.file.name != file.name:  # the name its key was made from
                 continue
             if page.mapcount and self.on_unmap is not None:
                 self.on_unmap(page)

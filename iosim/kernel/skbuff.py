@@ -28,10 +28,12 @@ def slice_runs(runs: list[list[int]], start: int, nbytes: int) -> list[list[int]
     pos = 0
     end = start + nbytes
     for version, n in runs:
-        lo, hi = max(pos, start), min(pos + n, end)
+        top = pos + n
+        lo = pos if pos > start else start
+        hi = top if top < end else end
         if lo < hi:
             add_run(out, version, hi - lo)
-        pos += n
+        pos = top
         if pos >= end:
             break
     return out
@@ -106,8 +108,12 @@ class SkBuff:
 
     def add_linear(self, runs: list[list[int]], nbytes: int) -> None:
         """Account ``nbytes`` of copied data whose versions are ``runs``."""
-        for version, n in runs:
-            add_run(self.linear, version, n)
+        linear = self.linear
+        for version, n in runs:  # add_run, inline
+            if linear and linear[-1][0] == version:
+                linear[-1][1] += n
+            else:
+                linear.append([version, n])
         self.linear_len += nbytes
         self.len += nbytes
 
@@ -128,11 +134,17 @@ class SkBuff:
             if self.chunks is not None:
                 v.chunks = slice_lengths(self.chunks, start, n)
         pos = self.linear_len
-        for f in self.frags:
-            lo, hi = max(pos, start), min(pos + f.len, end)
-            if lo < hi:
-                v.frags.append(Frag(f.page, f.offset + lo - pos, hi - lo, f.version))
-            pos += f.len
+        frags = v.frags
+        for f in self.frags:  # conditionals, not max()/min(): the same values, fewer calls
+            if pos >= end:
+                break
+            fend = pos + f.len
+            if fend > start:
+                lo = pos if pos > start else start
+                hi = fend if fend < end else end
+                if lo < hi:
+                    frags.append(Frag(f.page, f.offset + lo - pos, hi - lo, f.version))
+            pos = fend
         return v
 
     def split(self, nbytes: int) -> tuple[SkBuff, Page | None]:

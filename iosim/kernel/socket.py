@@ -85,7 +85,10 @@ class Alignment:
         before = self._extra() if continues else 0
         if not continues:
             self.start, self.nbytes = offset, 0
-        self.nbytes += sum(piece[2] for piece in todo)
+        nbytes = self.nbytes
+        for piece in todo:
+            nbytes += piece[2]
+        self.nbytes = nbytes
         self.last = todo[-1]
         return self._extra() - before
 

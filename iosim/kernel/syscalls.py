@@ -258,8 +258,12 @@ def _splice_from_pipe(task: Task, sock: TcpSocket, pipe: Pipe, more: bool = Fals
     pipe.buffers.clear()
     yield from sock.send_pages(task, buffers, more)
     task.charge(len(buffers) * task.spec.pipe_op_s, "pipe")
-    task.pages.put([b.page for b in buffers], "pipe")
-    nbytes = sum(b.len for b in buffers)
+    pages = []
+    nbytes = 0
+    for b in buffers:
+        pages.append(b.page)
+        nbytes += b.len
+    task.pages.put(pages, "pipe")
     _trace_pipe(task, events.PIPE, events.SOCKET, t0, len(buffers), nbytes)
     return nbytes
 

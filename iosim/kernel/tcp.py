@@ -12,7 +12,9 @@ window by CUBIC's beta, 0.7, once per recovery episode (no growth until the data
 at the loss is ACKed); a retransmission timeout sets it to one segment. Pushed skbs wait on
 the write queue while the bytes in flight (sent, not yet ACKed or SACKed) fill the window;
 an skb larger than the room left is cut at a multiple of the MSS (tso_fragment) and the rest
-goes when ACKs open the window. Retransmissions are not held back by the window.
+goes when ACKs open the window; once a loss has cut the window, such a piece waits (outside
+fast recovery) until a third of the window is free, as tcp_tso_should_defer does, so the
+stream re-coalesces. Retransmissions are not held back by the window.
 
 Loss recovery follows Linux's RACK-TLP: a hole with SACKed data above it (sent later, so
 delivered after it should have been) is retransmitted at once; when the tail of the data is
@@ -72,6 +74,7 @@ class TcpSender:
         self.unsent: deque[SkBuff] = deque()  # pushed skbs (or their tails) not yet sent
         self._held_since = 0.0  # when data last began to wait for the window
         self.cwnd_restarts = 0  # idle restarts of the window (linux-6 only)
+        self._sent: deque[tuple[int, float]] = deque()  # (end seq, when) of new data unACKed
 
     def queue(self, skb: SkBuff) -> None:
         """tcp_push: a new skb joins the queue; send what the window allows of it."""
@@ -98,6 +101,8 @@ class TcpSender:
         if end - a <= room:
             n = end - a
         else:
+            if self._should_defer(room):
+                return False
             n = int(room) // self.mss_bytes * self.mss_bytes
             if n <= 0:
                 return False
@@ -110,10 +115,25 @@ class TcpSender:
         if self.acct.trace is not None and waited:
             self.acct.trace.add(events.cwnd_send(a, self.env.now, n, int(self.cwnd_bytes)))
         self.snd_nxt = a + n
+        self._sent.append((a + n, self.env.now))
         self._xmits += 1
         piece.xmit_id = self._xmits
         self.nic.xmit(piece, self.env.now)
         return a + n == end
+
+    def _should_defer(self, room: float) -> bool:
+        """tcp_tso_should_defer, once a loss has cut the window (before it, the textbook
+        sends whatever the window allows): outside fast recovery, a piece that would be
+        shorter than a third of the window (``tcp_tso_win_divisor`` = 3) and than a full
+        TSO skb waits for more ACKs, if the oldest unACKed data's ACK is due within
+        min(RTT/2, 1 ms). Without it, each ACK after a window cut releases a piece of the
+        size it ACKed and the stream never re-coalesces (1-3 MSS pieces)."""
+        if (self.ssthresh == math.inf or self._in_recovery
+                or room >= self.cwnd_bytes / TCP_TSO_WIN_DIVISOR
+                or room >= self.nic.spec.tso_max_bytes):
+            return False
+        head_sent_s = self._sent[0][1]  # room < cwnd: something is in flight
+        return head_sent_s + self.rtt_s - self.env.now <= min(self.rtt_s / 2, 1e-3)
 
     def _send_queued(self) -> None:
         """tcp_write_xmit: send waiting skbs while the window has room."""
@@ -129,6 +149,9 @@ class TcpSender:
         rtx = self.rtx
         while rtx and rtx[0].seq + rtx[0].len <= ack_seq:
             self.release(rtx.popleft())
+        sent = self._sent
+        while sent and sent[0][0] <= ack_seq:
+            sent.popleft()
         if ack_seq > self.snd_una:
             acked = ack_seq - self.snd_una
             self.snd_una = ack_seq
@@ -142,7 +165,10 @@ class TcpSender:
                 self._arm_rto()
         self._sack = sack
         if sack:
-            self._sacked_bytes = sum(b - a for a, b in sack)
+            sacked = 0
+            for a, b in sack:
+                sacked += b - a
+            self._sacked_bytes = sacked
             self._recover(sack, xmit_id)
         else:
             self._sacked_bytes = 0
@@ -383,10 +409,10 @@ class Linux6Tcp(TcpSender):
 
     def in_flight_bytes(self) -> int:
         """packets_out - (sacked_out + lost_out) + retrans_out, in bytes."""
-        if self.lost:
-            return (self.snd_nxt - self.snd_una - self._sacked_bytes
-                    - sum(hi - lo for lo, hi in self.lost))
-        return self.snd_nxt - self.snd_una - self._sacked_bytes
+        out = self.snd_nxt - self.snd_una - self._sacked_bytes
+        for lo, hi in self.lost:
+            out -= hi - lo
+        return out
 
     def in_flight_segs(self) -> int:
         """tcp_packets_in_flight."""
@@ -425,7 +451,7 @@ class Linux6Tcp(TcpSender):
         self.rtx.append(skb)
         self.unsent.append(skb)
         self.nonagle &= ~NAGLE_PUSH
-        if self.restart_after_idle:
+        if self.restart_after_idle and self.snd_nxt <= self.snd_una:  # (its first test)
             self._slow_start_after_idle_check()
 
     def _slow_start_after_idle_check(self) -> None:
@@ -548,7 +574,7 @@ class Linux6Tcp(TcpSender):
         max_segs = self._tso_segs() if self._rtt_shift else self._full_tso_segs
         sent = False
         cwnd_limited = False
-        cwnd = max(1, int(self.cwnd_bytes // mss))
+        cwnd = int(self.cwnd_bytes // mss) or 1
         lost = self.lost
         why = ""
         while unsent:
@@ -556,12 +582,19 @@ class Linux6Tcp(TcpSender):
             if self.internal_pacing and self._pacing_check():
                 why = events.HOLD_PACING
                 break
-            in_flight = -(-(self.snd_nxt - self.snd_una - self._sacked_bytes - (
-                sum(hi - lo for lo, hi in lost) if lost else 0)) // mss)
+            out = self.snd_nxt - self.snd_una - self._sacked_bytes
+            if lost:
+                for lo, hi in lost:
+                    out -= hi - lo
+            in_flight = -(-out // mss)
             if in_flight >= cwnd:  # tcp_cwnd_test
                 cwnd_limited = True
                 break
-            quota = min(max(cwnd >> 1, 1), cwnd - in_flight, max_segs)
+            quota = cwnd >> 1 or 1  # min(max(cwnd/2, 1), cwnd - in flight, max_segs)
+            if cwnd - in_flight < quota:
+                quota = cwnd - in_flight
+            if max_segs < quota:
+                quota = max_segs
             last = len(unsent) == 1
             if skb.len <= mss:  # one segment: tcp_nagle_test
                 held = nonagle if last else NAGLE_PUSH
@@ -569,7 +602,7 @@ class Linux6Tcp(TcpSender):
                     why = events.HOLD_NAGLE
                     break
             else:
-                if not push_one:
+                if not push_one and not self._in_recovery:  # (its first test, inline)
                     defer, limited = self._tso_should_defer(skb, max_segs, last, cwnd,
                                                             in_flight)
                     if defer:
@@ -637,23 +670,24 @@ class Linux6Tcp(TcpSender):
     def _send(self, skb: SkBuff, ready_s: float, waited: bool) -> None:
         """__tcp_transmit_skb + tcp_event_new_data_sent: the whole skb's clone leaves."""
         nbytes = skb.len
-        segments = -(-nbytes // self.mss_bytes)
+        mss = self.mss_bytes
+        segments = -(-nbytes // mss)
         skb.first_segment = self.next_segment
         self.next_segment += segments
         skb.dataref += 1
+        now = self.env.now
         if self.acct.trace is not None and waited:
-            self.acct.trace.add(events.cwnd_send(skb.seq, self.env.now, nbytes,
-                                                 int(self.cwnd_bytes)))
+            self.acct.trace.add(events.cwnd_send(skb.seq, now, nbytes, int(self.cwnd_bytes)))
         self._xmits += 1
         skb.xmit_id = self._xmits
-        self.lsndtime_s = self.env.now  # tcp_event_data_sent
+        self.lsndtime_s = now  # tcp_event_data_sent
         self.snd_nxt = end = skb.seq + nbytes
-        if nbytes < segments * self.mss_bytes:
+        if nbytes < segments * mss:
             self.snd_sml = end  # tcp_minshall_update
-        if self.internal_pacing or self.fq or self.wstamp_s >= self.env.now:
+        if self.internal_pacing or self.fq or self.wstamp_s >= now:
             self._depart(skb, segments, ready_s)
             return
-        now = self.wstamp_s = self.env.now  # unpaced: it leaves when the data is ready
+        self.wstamp_s = now  # unpaced: it leaves when the data is ready
         self.segs_out += segments
         skb.sent_s = ready_s if ready_s > now else now
         if not self.orphaned:

@@ -78,9 +78,9 @@ KERNEL_NOTES = {
     "k_readahead": "kernels: textbook: a fixed read-ahead window at the miss, the next one at "
                    "once / linux-6: the first window sized from the request "
                    "(get_init_ra_size), then growing (get_next_ra_size)",
-    "k_burst": "kernels: textbook: what the window allows leaves in one burst / linux-6: at "
-               "most half the cwnd per burst (tcp_cwnd_test), TSO deferral "
-               "(tcp_tso_should_defer)",
+    "k_burst": "kernels: textbook: what the window allows leaves in one burst (after a "
+               "loss, TSO deferral) / linux-6: at most half the cwnd per burst "
+               "(tcp_cwnd_test), TSO deferral (tcp_tso_should_defer)",
     "k_hold": "kernels: textbook: an skb leaves when its syscall ends / linux-6: tcp_push may "
               "hold it (autocork, Nagle, TSO deferral, small queues, pacing)",
     "k_sndbuf": "kernels: textbook: a fixed send buffer (kernel.sndbuf) / linux-6: 16 KiB, "
