@@ -339,22 +339,29 @@ class Nic:
             if nbytes:
                 end = self.cpu.copy(end, nbytes, "receive", working_set_bytes=working_set)
         self.link.occupy(lane, start, end)
-        if self.acct.trace is not None:
-            rx = events.copy("receiver", events.CPU, events.SOCKET_BUFFER,
-                             events.RECEIVER_BUFFER, work_end, end, skb.len)
-            rx.seq = skb.seq
-            self.acct.trace.add(rx)
+        self._trace_rx(skb, work_end, end)
         if borrowed(skb) and self.core is not None:  # ACKed at arrival; pages read now
             self._stages(skb, self.env.now, work_end, end)
         else:
             self.on_wire(skb, None, end)
         return end
 
-    def orphan_copy(self, skb, start_s: float, category: str, track: str) -> float:
+    def _trace_rx(self, skb, start_s: float, end_s: float) -> None:
+        """The receiver's copy of ``skb`` out of the socket, for the trace."""
+        if self.acct.trace is not None:
+            rx = events.copy("receiver", events.CPU, events.SOCKET_BUFFER,
+                             events.RECEIVER_BUFFER, start_s, end_s, skb.len)
+            rx.seq = skb.seq
+            self.acct.trace.add(rx)
+
+    def orphan_copy(self, skb, start_s: float, category: str, track: str,
+                    cpu=None) -> float:
         """skb_orphan_frags_rx: user pages may not reach a local socket, so the kernel
-        copies them into its own pages first (the completion says COPIED); its end."""
+        copies them into its own pages first (the completion says COPIED), on ``cpu``
+        (default: any core); its end."""
         frag_bytes = skb.len - skb.linear_len
-        end = self.cpu.copy(start_s, frag_bytes, category, working_set_bytes=skb.len)
+        end = (cpu or self.cpu).copy(start_s, frag_bytes, category,
+                                     working_set_bytes=skb.len)
         if self.acct.trace is not None:
             orphan = events.copy(track, events.CPU, events.USER_BUFFER, events.SOCKET_BUFFER,
                                  start_s, end, frag_bytes, "skb_orphan_frags_rx: pinned pages "
@@ -417,11 +424,7 @@ class Nic:
         end = self.cpu.copy(now, skb.len, "receive", working_set_bytes=skb.len)
         lane, _ = self.link.acquire(start)
         self.link.occupy(lane, start, end)
-        if self.acct.trace is not None:
-            rx = events.copy("receiver", events.CPU, events.SOCKET_BUFFER,
-                             events.RECEIVER_BUFFER, now, end, skb.len)
-            rx.seq = skb.seq
-            self.acct.trace.add(rx)
+        self._trace_rx(skb, now, end)
         done = self.env.timeout(end - now)
         done.callbacks.append(lambda _ev: self._read_done(skb))
 
@@ -462,15 +465,7 @@ class Nic:
         from_cache = skb.frag_src == events.PAGE_CACHE
         frag_working_set = skb.frag_working_set_bytes if from_cache else skb.len
         if skb.zc_id is not None and skb.frags:
-            orphan_s = tx_end
-            tx_end = split.sender_cpu.copy(tx_end, frag_bytes, working_set_bytes=skb.len)
-            if self.acct.trace is not None:
-                orphan = events.copy("cpu", events.CPU, events.USER_BUFFER,
-                                     events.SOCKET_BUFFER, orphan_s, tx_end, frag_bytes,
-                                     "skb_orphan_frags_rx: pinned pages copied for a local "
-                                     "receiver, in the sender's softirq")
-                orphan.seq = skb.seq
-                self.acct.trace.add(orphan)
+            tx_end = self.orphan_copy(skb, tx_end, "copy", "cpu", split.sender_cpu)
             frag_working_set = skb.len
         lane, start = self.link.acquire(tx_end)
         if self.link.free_at_s[lane] < tx_end:  # caught up, asleep in sk_wait_data
@@ -486,11 +481,7 @@ class Nic:
             end = split.receiver_cpu.copy(end, frag_bytes, "receive",
                                           working_set_bytes=frag_working_set)
         self.link.occupy(lane, start, end)
-        if self.acct.trace is not None:
-            rx = events.copy("receiver", events.CPU, events.SOCKET_BUFFER,
-                             events.RECEIVER_BUFFER, work_end, end, skb.len)
-            rx.seq = skb.seq
-            self.acct.trace.add(rx)
+        self._trace_rx(skb, work_end, end)
         self.dma_busy = True
         if borrowed(skb):  # queued and ACKed by the sender's softirq, copied out later
             queued = self.env.timeout(tx_end - now)
