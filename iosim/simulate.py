@@ -79,7 +79,7 @@ def run(profile: Profile, scenario: Scenario, tracer: Tracer | None = None,
         m = Machine(profile, scenario, head)
         m.acct.trace = tracer
         m.sender = m.env.process(spec.program(m, scenario))
-        m.sender.callbacks.append(m.task.exit)
+        m.sender.callbacks.append(m.task.release_core)
         faults.install(m, scenario)
         limits.run(m, bounds)
         return _result(m)

@@ -85,14 +85,10 @@ class Task:
         """Wait for ``event``; if it has not fired, the task sleeps: a context switch."""
         yield from self.sync()
         before = self.env.now
-        if self.on_sleep and not event.triggered:
-            self.sleeping = True
-            for hook in self.on_sleep:
-                hook()
-            value = yield event
-            self.sleeping = False
-        else:
-            value = yield event
+        if self.on_sleep and not event.triggered:  # a task sharing its core may run now
+            self.release_core()
+        value = yield event
+        self.sleeping = False
         if self.env.now > before:  # time passed while it slept
             self.acct.context_switches += 1
             self.acct.blocked_s[reason] = self.acct.blocked_s.get(reason, 0.0) + (
@@ -102,8 +98,8 @@ class Task:
                 self.acct.trace.add(events.block(reason, before, self.env.now))
         return value
 
-    def exit(self, _event=None) -> None:
-        """The program ended: the task no longer wants its core."""
+    def release_core(self, _event=None) -> None:
+        """The task no longer wants its core: it sleeps, or its program ended."""
         self.sleeping = True
         for hook in self.on_sleep:
             hook()
