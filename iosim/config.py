@@ -452,6 +452,33 @@ def profile_from_dict(values: Mapping[str, Any], origin: str = "result") -> Prof
     return _build(str(values.get("name", "profile")), origin, raw, origin)
 
 
+_FORMAT = {"time": units.format_time, "size": units.format_size, "rate": units.format_rate}
+_PARSE = {"time": units.parse_time, "size": units.parse_size, "rate": units.parse_rate}
+
+
+def profile_changes(values: Mapping[str, Any], base: Profile) -> dict[str, str]:
+    """The ``--set`` keys that make ``base`` the profile whose effective values
+    ``Profile.to_dict()`` gave (``Result.profile``), each as a person writes it (``64KiB``,
+    ``1us``: the unit's own text where it gives the same value, else base units)."""
+    have = base.to_dict()
+    out: dict[str, str] = {}
+    for section, spec in SCHEMA.items():
+        got, was = values.get(section, {}), have[section]
+        for key, (kind, _) in spec.items():
+            name = _field_name(key, kind)
+            if name not in got or got[name] == was.get(name):
+                continue
+            v = got[name]
+            if kind in _FORMAT:
+                text = _FORMAT[kind](v).replace(" ", "")
+                if _PARSE[kind](text) != v:
+                    text = f"{v!r}{_BASE_UNIT[kind]}"
+            else:
+                text = str(v).lower() if isinstance(v, bool) else str(v)
+            out[f"{section}.{key}"] = text
+    return out
+
+
 def load_profile(name_or_path: str | Path = DEFAULT_PROFILE,
                  overrides: Mapping[str, Any] | None = None) -> Profile:
     """Load a bundled profile by name (``"teaching"``) or a TOML file, with optional overrides.

@@ -233,3 +233,14 @@ def test_the_options_echo_names_only_what_differs_from_the_defaults(path):
     assert _doc(path)["options"] == []
     assert _doc(path, buffer_bytes=32768, cache="warm")["options"] == [
         "cache=warm", "buffer_bytes=32768"]
+
+
+def test_the_echoed_command_names_every_profile_key_the_run_set():
+    """The page's command line replays the run: its --set keys are the profile keys that
+    differ from the named profile (here the loopback host of validate's one-CPU case)."""
+    from iosim.teach.animate import animate
+    a = animate("splice", size_bytes="64KiB", overrides={
+        "nic.loopback": True, "cpu.cores": 1, "kernel.model": "linux-6"})
+    run = a.doc["runs"][0]
+    assert sorted(run["sets"]) == ["cpu.cores=1", "kernel.model=linux-6", "nic.loopback=true"]
+    assert "run.sets" in a.html

@@ -1,5 +1,6 @@
 import pytest
 
+import iosim
 from iosim import ConfigError, load_profile
 from iosim.config import bundled_profiles, known_keys
 
@@ -92,3 +93,21 @@ def test_unknown_profile_name():
 
 def test_known_keys_cover_schema():
     assert "nic.rate" in known_keys() and "kernel.sndbuf" in known_keys()
+
+
+@pytest.mark.parametrize("overrides", [
+    {}, {"nic.loopback": True, "cpu.cores": 1, "kernel.model": "linux-6"},
+    {"cpu.rx_skb": "3us", "nic.rate": "25Gbit/s", "kernel.pipe_size": "128KiB"},
+    {"cpu.per_skb": "1.2345678us", "membus.bandwidth": "12.3456789GB/s"},
+])
+def test_profile_changes_are_the_set_keys_that_give_the_run_its_profile(overrides):
+    """What a Result's profile differs in from its named profile, as --set keys a person
+    writes (units where they give the same value): loading them gives that profile back."""
+    from iosim.config import profile_changes
+    r = iosim.simulate("sendfile_sg", "64KiB", overrides=overrides)
+    base = load_profile(r.profile["name"])
+    changes = profile_changes(r.profile, base)
+    assert set(changes) == {k for k in overrides
+                            if load_profile("teaching", {k: overrides[k]}).to_dict()
+                            != base.to_dict()}
+    assert load_profile(r.profile["name"], changes).to_dict() == r.profile

@@ -26,7 +26,7 @@ from typing import Any
 from iosim import events as ev
 from iosim import net
 from iosim.atomic import write_text
-from iosim.config import SCENARIO_DEFAULTS, ConfigError
+from iosim.config import SCENARIO_DEFAULTS, ConfigError, load_profile, profile_changes
 from iosim.events import Event, Kind
 from iosim.machine import DATA_FILE
 from iosim.paths import PATHS
@@ -911,11 +911,17 @@ def _run_doc(t: Traced, fold: bool | None) -> dict[str, Any]:
     options = [f"{k}={_value(k, v)}" for k, v in sc.items()
                if k not in ("path", "size_bytes", "seed", "watch_page")
                and k in SCENARIO_DEFAULTS and not _same(v, SCENARIO_DEFAULTS[k])]
+    try:  # the --set keys that make the named profile this run's (a bundled name only)
+        base = load_profile(r.profile["name"])
+    except ConfigError:
+        base = None
+    sets = [] if base is None else [f"{k}={v}" for k, v in
+                                    profile_changes(r.profile, base).items()]
     return {
         "path": r.path, "summary": spec.summary, "color": path_color(r.path),
         "size_bytes": r.bytes_requested, "page_bytes": b.pb, "columns": b.columns,
         "stream": [b.col(0), b.col(b.size)], "profile": r.profile["name"],
-        "cache": sc["cache"], "seed": r.seed, "options": options,
+        "cache": sc["cache"], "seed": r.seed, "options": options, "sets": sets,
         "lanes": [[lane, LANE_TITLES[lane]] for lane in LANES], "actors": list(ACTORS),
         "steps": steps, "calls": b.calls, "folded": folded,
         "result": {k: getattr(r, k) for k in COUNTERS},
