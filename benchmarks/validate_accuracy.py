@@ -5,6 +5,9 @@
     python benchmarks/validate_accuracy.py --from validation/validate.json   # a past run
     python benchmarks/validate_accuracy.py --from validation/validate.json --profile host.toml
         # a past run's measurements against the model as it is now: errors before and after
+    python benchmarks/validate_accuracy.py --campaigns
+        # every campaign kept in benchmarks/campaigns/ (its validate.json and the host.toml
+        # calibrated with it), against the model as it is now: does a model change help?
 
 Calibrates this host (unless --profile is given), runs every path for real over 127.0.0.1
 and simulated with the calibrated constants only, in both placements (sender and receiver
@@ -39,6 +42,8 @@ from iosim.host.validate import (
     repredict,
     validate,
 )
+
+CAMPAIGNS = Path(__file__).resolve().parent / "campaigns"
 
 
 def ratio_table(report: dict) -> str:
@@ -98,7 +103,20 @@ def main() -> int:
                         help="congestion controllers (default: the host's, cubic, bbr)")
     parser.add_argument("--from", dest="source", metavar="JSON",
                         help="print the tables of a validate.json instead of measuring")
+    parser.add_argument("--campaigns", action="store_true",
+                        help="hold every kept campaign (benchmarks/campaigns/*/) against the "
+                             "model as it is now, each with its own calibrated profile")
     args = parser.parse_args()
+    if args.campaigns:
+        for folder in sorted(CAMPAIGNS.glob("*/")):
+            before = json.loads((folder / "validate.json").read_text())
+            after = repredict(before, load_profile(folder / "host.toml")).to_dict()
+            print(f"{folder.name} ({before['host']}, {before['kernel']}, {before['date']}): "
+                  "as recorded")
+            print(error_summary(before))
+            print("the model as it is now:")
+            print(error_summary(after))
+        return 0
     if args.source:
         before = json.loads(Path(args.source).read_text())
         if args.profile is None:

@@ -372,3 +372,19 @@ def test_each_twin_is_simulated_as_the_program_it_runs():
     assert runs["acked"].changed_bytes > 0 == runs["consumed"].changed_bytes
     assert row.predicted_changed_bytes == 0 and row.predicted_time_s == runs[
         "consumed"].sim_time_s
+
+
+def test_the_kept_campaigns_are_reports_with_their_profiles():
+    """benchmarks/campaigns/*/: a validate.json whose every row names a path the model has,
+    and the host.toml calibrated with it, loadable today (validate_accuracy --campaigns
+    re-predicts them; a test would take minutes)."""
+    from pathlib import Path
+
+    from iosim.paths import PATHS
+    folders = sorted((Path(__file__).resolve().parent.parent / "benchmarks" / "campaigns")
+                     .glob("*/"))
+    assert folders
+    for folder in folders:
+        report = json.loads((folder / "validate.json").read_text())
+        assert report["rows"] and {r["path"] for r in report["rows"]} <= set(PATHS)
+        assert load_profile(folder / "host.toml").nic.loopback
