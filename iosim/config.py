@@ -160,6 +160,9 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
         "slow_start_after_idle": ("bool", "linux-6: restart the congestion window after an "
                                           "idle period longer than the RTO "
                                           "(net.ipv4.tcp_slow_start_after_idle; BBR skips it)"),
+        "irq_time_accounting": ("bool", "CONFIG_IRQ_TIME_ACCOUNTING: softirq time is not "
+                                        "charged to the task it interrupts, so it does not "
+                                        "count toward that task's share of a shared core"),
         "packet_tap": ("bool", "linux-6: a packet tap (tcpdump) on the NIC: MSG_ZEROCOPY data "
                                "is copied for it and the sends complete as COPIED"),
         "optmem_max": ("size", "linux-6: per-socket option memory (net.core.optmem_max); each "

@@ -128,7 +128,8 @@ class Machine(Host):
         if self.linux6 and loopback_one_core(profile):
             # EEVDF shares the one core between the sender and the local receiver
             self.nic.share_core(self.task, profile.cpu.context_switch_s,
-                                profile.cpu.rx_input_s)
+                                profile.cpu.rx_input_s,
+                                not profile.kernel.irq_time_accounting)
         self.file = File(DATA_FILE, scenario.offset_bytes + scenario.size_bytes - header_bytes,
                          self.page_bytes)
         self.sender = None  # the path's SimPy process, set by simulate()

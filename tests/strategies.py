@@ -63,6 +63,7 @@ EXTREME_PROFILE = {
     "nic.rate": ["1Mbit/s", "1Pbit/s"], "nic.mtu": [53, 9000], "nic.tso_max": ["64KiB", "1GiB"],
     "nic.tx_ring": [1, 65536], "nic.sg": [True, False], "nic.csum_offload": [True, False],
     "nic.loopback": [True, False], "nic.loopback_split": [False],
+    "kernel.irq_time_accounting": [True, False],
     "wire.rtt": ["1ns", "1s"],
     "kernel.page_cache": ["256KiB", "64GiB"], "kernel.readahead": ["4KiB", "16MiB"],
     "kernel.pipe_size": ["4KiB", "1MiB"], "kernel.sndbuf": ["4KiB", "64MiB"],

@@ -94,6 +94,11 @@ def test_host_tcp_settings_reach_the_profile(report, tmp_path):
     if host_cc in CHOICES["kernel.tcp_congestion"]:
         assert profile.kernel.tcp_congestion == host_cc
     assert profile.kernel.optmem_max_bytes == optmem
+    if os.path.exists("/proc/config.gz"):
+        import gzip
+        with gzip.open("/proc/config.gz", "rt") as fh:
+            built = "CONFIG_IRQ_TIME_ACCOUNTING=y" in fh.read().splitlines()
+        assert profile.kernel.irq_time_accounting is built
 
 
 def test_cache_size_is_measured_not_read(report):

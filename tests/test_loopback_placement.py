@@ -224,3 +224,22 @@ def test_every_placement_delivers_every_byte_once_and_frees_everything(
     b = iosim.simulate(path, size, cache=cache, buffer_bytes=buffer, overrides=overrides,
                        seed=seed)
     assert a.to_json() == b.to_json()
+
+
+def test_the_senders_softirq_counts_toward_its_share_unless_irq_time_is_accounted():
+    """Without CONFIG_IRQ_TIME_ACCOUNTING the TCP input the sender's softirq does for a
+    sleeping receiver is the sender's runtime (kernel/sched/fair.c:update_curr on
+    rq_clock_task), so it makes the sender look heavier and the receiver preempt sooner;
+    with it, that time is nobody's. A light receiver is woken per call either way; a
+    receiver whose own work is just below the sender's is pushed over the line only when
+    the softirq counts."""
+    light = {**ONE_CORE, "cpu.rx_skb": "1us", "cpu.rx_input": "1ns"}
+    for accounted in (False, True):
+        r, _ = run("read_write", {**light, "kernel.irq_time_accounting": accounted},
+                   size="1MiB")
+        assert r.receiver_wakeups == r.bytes_requested // (64 << 10)
+    near = {**ONE_CORE, "cpu.rx_skb": "80us", "cpu.rx_input": "70us"}
+    charged, _ = run("read_write", {**near, "kernel.irq_time_accounting": False},
+                     size="1MiB")
+    apart, _ = run("read_write", {**near, "kernel.irq_time_accounting": True}, size="1MiB")
+    assert charged.receiver_wakeups > apart.receiver_wakeups

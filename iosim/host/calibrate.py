@@ -21,6 +21,7 @@ import contextlib
 import datetime
 import fcntl
 import glob
+import gzip
 import itertools
 import math
 import mmap
@@ -1126,7 +1127,8 @@ def read_settings() -> dict[str, Measurement]:
 def _tcp_settings() -> dict[str, Measurement]:
     """The sysctls and limits behind the linux-6 model's TCP keys, as this host has them: the
     default congestion controller (a sending socket that sets none uses it), the idle
-    restart, the option memory and the locked-memory limit MSG_ZEROCOPY is charged against.
+    restart, the option memory, the locked-memory limit MSG_ZEROCOPY is charged against,
+    and whether the kernel keeps softirq time out of the interrupted task's runtime.
     A controller the model does not have (reno, vegas, ...) is left to the base profile."""
     out: dict[str, Measurement] = {}
     path = "/proc/sys/net/ipv4/tcp_congestion_control"
@@ -1142,6 +1144,12 @@ def _tcp_settings() -> dict[str, Measurement]:
     path = "/proc/sys/net/core/optmem_max"
     with contextlib.suppress(OSError, ValueError, IndexError):
         out["kernel.optmem_max"] = _fixed(_read_ints(path)[0], "size", f"read from {path}")
+    with contextlib.suppress(OSError, EOFError, ValueError):  # a kernel built without it
+        with gzip.open("/proc/config.gz", "rt") as fh:
+            config = fh.read()
+        out["kernel.irq_time_accounting"] = _fixed(
+            "CONFIG_IRQ_TIME_ACCOUNTING=y" in config.splitlines(), "bool",
+            "CONFIG_IRQ_TIME_ACCOUNTING in /proc/config.gz")
     soft, _hard = resource.getrlimit(resource.RLIMIT_MEMLOCK)
     if soft != resource.RLIM_INFINITY:
         out["kernel.memlock"] = _fixed(soft, "size", "getrlimit(RLIMIT_MEMLOCK), soft limit")

@@ -81,12 +81,17 @@ class SharedCore:
     bursts, not between the sender's calls. Each wake-up that preempts costs the switch.
     """
 
-    __slots__ = ("asleep", "booked", "input_s", "nic", "queue", "switch_s", "task", "woken")
+    __slots__ = ("asleep", "booked", "input_s", "nic", "queue", "softirq_charged", "switch_s",
+                 "task", "woken")
 
-    def __init__(self, nic, task, switch_s: float, input_s: float) -> None:
+    def __init__(self, nic, task, switch_s: float, input_s: float,
+                 softirq_charged: bool = True) -> None:
         self.nic = nic
         self.task = task
         self.switch_s = switch_s
+        # without CONFIG_IRQ_TIME_ACCOUNTING the softirq's time is the interrupted task's
+        # (kernel/sched/fair.c:update_curr on rq_clock_task): the sender's share grows by it
+        self.softirq_charged = softirq_charged
         self.input_s = min(input_s, nic.rx_skb_s)  # the TCP input part of rx_skb
         self.queue: deque = deque()  # (skb, ready at, input done): not yet taken
         self.booked = 0  # skbs whose receive work is booked and not yet done: it runs
@@ -110,14 +115,20 @@ class SharedCore:
             ev.callbacks.append(lambda _ev: self.arrive(skb, ready_s))
             return
         nic = self.nic
+        task = self.task
         if skb.zc_id is not None and skb.frags:  # before the socket lookup: always the softirq
+            copy_s = nic.acct.cpu_time_s["copy"]
             nic.orphan_copy(skb, now, "copy", "cpu")
+            if self.softirq_charged:
+                task.busy_s += nic.acct.cpu_time_s["copy"] - copy_s
         if borrowed(skb):  # on the receive queue and ACKed now, its pages read at the copy
             nic.on_local(skb, "queued")
         if self.booked:  # it runs, owning its socket: the skb waits in the backlog
             self.queue.append((skb, ready_s, False))
         else:  # not owned: tcp_v4_rcv runs to the receive queue in the sender's softirq
             nic.cpu.run(now, self.input_s, "net")
+            if self.softirq_charged:
+                task.busy_s += self.input_s
             self.queue.append((skb, ready_s, True))
         if self.asleep:
             self.asleep = False
@@ -370,12 +381,13 @@ class Nic:
             self.acct.trace.add(orphan)
         return end
 
-    def share_core(self, task, switch_s: float, input_s: float) -> None:
+    def share_core(self, task, switch_s: float, input_s: float,
+                   softirq_charged: bool = True) -> None:
         """The local receiver shares its one core with ``task``, the sender: from now on
         the scheduler (``SharedCore``) decides when it takes the skbs; ``input_s`` of each
         skb's receive work is the sender's softirq's when the receiver does not own its
         socket."""
-        self.core = SharedCore(self, task, switch_s, input_s)
+        self.core = SharedCore(self, task, switch_s, input_s, softirq_charged)
 
     def _loopback_queue(self, skb, ready_s: float) -> None:
         """lo, an skb whose frags are the sender's user pages (``borrowed``: vmsplice), in
