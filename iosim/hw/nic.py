@@ -85,7 +85,7 @@ class SharedCore:
                  "task", "woken")
 
     def __init__(self, nic, task, switch_s: float, input_s: float,
-                 softirq_charged: bool = True) -> None:
+                 softirq_charged: bool) -> None:
         self.nic = nic
         self.task = task
         self.switch_s = switch_s
@@ -382,7 +382,7 @@ class Nic:
         return end
 
     def share_core(self, task, switch_s: float, input_s: float,
-                   softirq_charged: bool = True) -> None:
+                   softirq_charged: bool) -> None:
         """The local receiver shares its one core with ``task``, the sender: from now on
         the scheduler (``SharedCore``) decides when it takes the skbs; ``input_s`` of each
         skb's receive work is the sender's softirq's when the receiver does not own its
