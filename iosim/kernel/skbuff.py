@@ -72,7 +72,10 @@ class Runs:
 
 @dataclass(slots=True)
 class Frag:
-    """A page frag: the skb holds one reference on ``page`` for it."""
+    """A page frag: the skb holds one reference on ``page`` for it. The same piece is a pipe
+    buffer (``pipe.PipeBuffer``): both are a ``struct bio_vec`` {page, offset, len} in
+    Linux 6 (``skb_frag_t``). Never changed once handed on, so skbs, their clones and
+    the pipe share the objects."""
 
     page: Page
     offset: int
@@ -142,7 +145,9 @@ class SkBuff:
             if fend > start:
                 lo = pos if pos > start else start
                 hi = fend if fend < end else end
-                if lo < hi:
+                if lo == pos and hi == fend:  # the whole frag: share it
+                    frags.append(f)
+                elif lo < hi:
                     frags.append(Frag(f.page, f.offset + lo - pos, hi - lo, f.version))
             pos = fend
         return v

@@ -258,12 +258,10 @@ def _splice_from_pipe(task: Task, sock: TcpSocket, pipe: Pipe, more: bool = Fals
     pipe.buffers.clear()
     yield from sock.send_pages(task, buffers, more)
     task.charge(len(buffers) * task.spec.pipe_op_s, "pipe")
-    pages = []
+    task.pages.put([b.page for b in buffers], "pipe")
     nbytes = 0
     for b in buffers:
-        pages.append(b.page)
         nbytes += b.len
-    task.pages.put(pages, "pipe")
     _trace_pipe(task, events.PIPE, events.SOCKET, t0, len(buffers), nbytes)
     return nbytes
 
@@ -286,11 +284,7 @@ def vmsplice(task: Task, buf: UserBuffer, start: int, nbytes: int, pipe: Pipe,
     which lets a later splice *to a file* steal the page (``user_page_pipe_buf_try_steal``);
     spliced to a socket the page is referenced either way and the flag changes nothing."""
     t0 = task.syscall("vmsplice")
-    todo = []
-    for page, offset, length, version in user_pieces(buf, start, nbytes):
-        if len(todo) == pipe.free_slots:
-            break
-        todo.append(PipeBuffer(page, offset, length, version))
+    todo = user_pieces(buf, start, nbytes)[:pipe.free_slots]
     pages = [b.page for b in todo]
     task.pages.get(pages, "pipe")
     task.acct.pages_pinned += len(pages)  # get_user_pages references
