@@ -38,7 +38,8 @@ class Page:
     )
 
     def __init__(self, kind: str, file: Any = None, index: int = 0, version: int = 0,
-                 serial: int = 0, uptodate: bool = True) -> None:
+                 serial: int = 0, uptodate: bool = True, io: Any = None,
+                 in_cache: bool = False) -> None:
         self.kind = kind
         self.file = file
         self.index = index
@@ -47,8 +48,8 @@ class Page:
         self.mapcount = 0
         self.version = version
         self.uptodate = uptodate  # a page-cache page being read is not, until the disk is done
-        self.io = None  # the SimPy event of a read in flight into this page
-        self.in_cache = False
+        self.io = io  # the SimPy event of a read in flight into this page
+        self.in_cache = in_cache
         self.readahead_mark = False
         self.accessed = False  # PG_referenced: someone read it since it came in
         self.batch = 0  # the read batch collecting it (PageCache.read_pages), if that is on
