@@ -220,6 +220,10 @@ class PageCache:
             self.lru.update(zip(range(base, base + n), new, strict=True))
         self._trace_alloc(file, new)
 
+    def file_base(self, file: File) -> int:
+        """The LRU key of ``file``'s page 0 (page i's is that + i), for lookups in bulk."""
+        return self._base(file.name)
+
     def find(self, file: File, index: int) -> Page | None:
         """The cached page, or None."""
         return self.lru.get(self._base(file.name) + index)
