@@ -60,6 +60,37 @@ class Page:
         return f"<Page {where} ref={self.refcount} v{self.version}>"
 
 
+def file_pages(file: Any, start: int, versions: list[int], serial: int, io: Any
+               ) -> list[Page]:
+    """New page-cache pages ``start, start+1, ...`` of ``file`` with content ``versions``
+    and serials from ``serial``, in the cache and being read by ``io``: what
+    ``Page(FILE, file, index, version, serial, False, io, True)`` makes, without a
+    constructor call per page (a read-ahead window of them at a time)."""
+    out = []
+    new = Page.__new__
+    index = start
+    for version in versions:
+        page = new(Page)
+        page.kind = FILE
+        page.file = file
+        page.index = index
+        page.refcount = 1
+        page.serial = serial
+        page.mapcount = 0
+        page.version = version
+        page.uptodate = False
+        page.io = io
+        page.in_cache = True
+        page.readahead_mark = False
+        page.accessed = False
+        page.batch = 0
+        page.log = None
+        out.append(page)
+        index += 1
+        serial += 1
+    return out
+
+
 class Pages:
     """Creates pages and changes their refcounts, checking the invariants as it goes."""
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from operator import attrgetter
 
 from iosim import events
-from iosim.kernel.page import FILE, Page, Pages
+from iosim.kernel.page import FILE, Page, Pages, file_pages
 
 # Why a task sleeps until the disk brings a page in: in read() (filemap_read waits on the
 # folio lock) or in a page fault of a mapping (filemap_fault). Result.bottleneck counts both.
@@ -347,12 +347,8 @@ class PageCache:
         now = self.env.now
         event = self.env.timeout(self.disk.read(now, nbytes, n, start, file.name) - now)
         versions = file.versions
-        if versions:
-            run = [Page(FILE, file, index, versions.get(index, base), serial + index - start,
-                        False, event, True) for index in range(start, end)]
-        else:
-            run = [Page(FILE, file, index, base, serial + index - start, False, event, True)
-                   for index in range(start, end)]
+        run = file_pages(file, start, [versions.get(index, base) for index in range(start, end)]
+                         if versions else [base] * n, serial, event)
         pages.allocated = serial + n
         pages.live += n
         if start <= mark < end:

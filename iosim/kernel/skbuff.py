@@ -84,6 +84,22 @@ class Frag:
 
 
 
+def whole_pages(pages: list[Page], page_bytes: int) -> list[Frag]:
+    """A frag (or pipe buffer) for each whole page of ``pages``, at its current version:
+    what ``Frag(page, 0, page_bytes, page.version)`` makes, without a constructor call per
+    page."""
+    out = []
+    new = Frag.__new__
+    for page in pages:
+        frag = new(Frag)
+        frag.page = page
+        frag.offset = 0
+        frag.len = page_bytes
+        frag.version = page.version
+        out.append(frag)
+    return out
+
+
 @dataclass(eq=False, slots=True)
 class SkBuff:
     """One TCP sk_buff (a TSO super-segment on the write/retransmit queue)."""

@@ -115,9 +115,12 @@ def pipe_origin(buffers) -> tuple[str, int | None]:
     """Where pipe buffers' pages come from and that data's size: the page cache (splice
     from a file: the file), a user buffer (vmsplice: user_page_pipe_buf_ops) or the
     kernel's own pages (kTLS's encrypted records)."""
-    file = next((b.page.file for b in buffers if b.page.file is not None), None)
-    if file is not None or not buffers:
-        return events.PAGE_CACHE, file.size_bytes if file is not None else None
+    for b in buffers:
+        file = b.page.file
+        if file is not None:
+            return events.PAGE_CACHE, file.size_bytes
+    if not buffers:
+        return events.PAGE_CACHE, None
     if buffers[0].page.kind == ANON:
         return events.USER_BUFFER, sum(b.len for b in buffers)
     return events.SOCKET_BUFFER, sum(b.len for b in buffers)

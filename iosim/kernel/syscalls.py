@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from iosim import events
 from iosim.kernel.pagecache import DISK_READ, File, PageCache
-from iosim.kernel.pipe import Pipe, PipeBuffer
+from iosim.kernel.pipe import Pipe
 from iosim.kernel.process import Mapping, Task, UserBuffer
-from iosim.kernel.skbuff import add_run
+from iosim.kernel.skbuff import add_run, whole_pages
 from iosim.kernel.socket import TcpSocket, user_pieces
 
 PIPE_DEF_BUFFERS = 16  # the internal pipe of sendfile (do_splice_direct)
@@ -214,7 +214,7 @@ def splice_to_pipe(task: Task, cache: PageCache, file: File, pos: int, nbytes: i
 def _fill_pipe(pipe: Pipe, pages, head: int, tail: int, page_bytes: int) -> None:
     """One pipe buffer per page of a contiguous run: whole pages, except that the first
     starts ``head`` bytes in and the last ends ``tail`` bytes in."""
-    buffers = [PipeBuffer(page, 0, page_bytes, page.version) for page in pages]
+    buffers = whole_pages(pages, page_bytes)
     first = buffers[0]
     first.offset = head
     first.len = page_bytes - head
