@@ -257,7 +257,8 @@ class TcpSocket:
             self.acct.unaligned_extra_frags += self.alignment.add(todo)
         i = 0
         while i < len(todo):
-            yield from self.wait_space(task)
+            if self.queued >= self.sndbuf:  # else wait_space returns at once
+                yield from self.wait_space(task)
             skb = self._skb()
             if zc_id is not None and skb.zc_id not in (None, zc_id):
                 yield from self.push(task)  # one notification id per skb
