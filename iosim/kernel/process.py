@@ -282,16 +282,17 @@ class Mapping:
                     if page is not None and page.uptodate and not page.readahead_mark:
                         self._map(i, page)
             return index in mapped
-        get = self.cache.lru.get
         base = self.cache.file_base(self.file)
+        stop = min(block + around, self.file.npages)
         new = []
-        for i in range(block, min(block + around, self.file.npages)):
-            if i not in mapped:
-                page = get(base + i)
-                if page is not None and page.uptodate and not page.readahead_mark:
-                    page.mapcount += 1  # _map, with one get for the block
-                    mapped[i] = page
-                    new.append(page)
+        for i, page in zip(range(block, stop), map(self.cache.lru.get,
+                                                   range(base + block, base + stop)),
+                           strict=True):
+            if (page is not None and page.uptodate and not page.readahead_mark
+                    and i not in mapped):
+                page.mapcount += 1  # _map, with one get for the block
+                mapped[i] = page
+                new.append(page)
         if new:
             pages.get(new, "mmap")
             if self._mark_used:
@@ -313,15 +314,21 @@ class Mapping:
         out: list[list[int]] = []
         pos, end = start, start + nbytes
         mapped = self.mapped
+        last = (end - 1) // pb
         while pos < end:
             index = pos // pb
             page = mapped.get(index)
             if page is None:
                 yield from self._fault(index)
                 page = mapped[index]
-            top = (index + 1) * pb
-            n = (end if end < top else top) - pos
             version = page.version
+            hi = index + 1  # with the mapped pages after it that hold the same version
+            for p in map(mapped.get, range(hi, last + 1)):
+                if p is None or p.version != version:
+                    break
+                hi += 1
+            top = hi * pb
+            n = (end if end < top else top) - pos
             if out and out[-1][0] == version:  # add_run, inline
                 out[-1][1] += n
             else:
