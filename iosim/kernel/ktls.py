@@ -69,7 +69,7 @@ class TlsTx:
         i = 0
         while i < len(todo):
             batch, n, i = take_pieces(todo, i, TLS_RECORD_BYTES - self.open_bytes, len(todo))
-            self.task.pages.get([b.page for b in batch], "tls")
+            self.task.pages.get_frags(batch, "tls")
             self.open += batch
             self.open_bytes += n
             if self.open_bytes == TLS_RECORD_BYTES:
@@ -99,7 +99,7 @@ class TlsTx:
                       for k, page in enumerate(out)]
         yield from self.sock.send_pages(task, pieces, more)
         task.pages.put(out, "alloc")  # the skbs hold them now
-        task.pages.put([p.page for p in plain], "tls")  # software: tls_free_rec after the push
+        task.pages.put_frags(plain, "tls")  # software: tls_free_rec after the push
 
 
 def sendfile(task: Task, cache: PageCache, file: File, pos: int, sock: TcpSocket,
@@ -116,7 +116,7 @@ def sendfile(task: Task, cache: PageCache, file: File, pos: int, sock: TcpSocket
         internal.buffers.clear()
         yield from tls.add(buffers, done + n < nbytes)
         task.charge(len(buffers) * task.spec.pipe_op_s, "pipe")
-        task.pages.put([b.page for b in buffers], "pipe")
+        task.pages.put_frags(buffers, "pipe")
         done += n
     yield from task.sync()
     task.leave("sendfile", t0, done, events.FILE, events.SOCKET,

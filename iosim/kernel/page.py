@@ -172,6 +172,28 @@ class Pages:
             if page.refcount <= 0:
                 self._freed(page, holder)
 
+    def get_frags(self, frags: Iterable[Any], holder: str) -> None:
+        """``get`` on the page of each frag or pipe buffer, without a list of them."""
+        if self.acct.trace is None and not self.watch:
+            for frag in frags:
+                page = frag.page
+                if page.refcount <= 0:
+                    self.acct.violation(f"get_page on freed {page!r} by {holder}")
+                page.refcount += 1
+            return
+        self.get([frag.page for frag in frags], holder)
+
+    def put_frags(self, frags: Iterable[Any], holder: str) -> None:
+        """``put`` on the page of each frag or pipe buffer, without a list of them."""
+        if self.acct.trace is None and not self.watch:
+            for frag in frags:
+                page = frag.page
+                page.refcount -= 1
+                if page.refcount <= 0:
+                    self._freed(page, holder)
+            return
+        self.put([frag.page for frag in frags], holder)
+
     def _freed(self, page: Page, holder: str) -> None:
         """``page``'s count reached 0 (or went below: a bug) at a put by ``holder``."""
         if page.refcount < 0:

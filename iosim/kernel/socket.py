@@ -268,7 +268,7 @@ class TcpSocket:
             batch, nbytes, i = take_pieces(todo, i, room, slots)
             if batch:
                 if self.sg:
-                    self.pages.get([b.page for b in batch], holder)
+                    self.pages.get_frags(batch, holder)
                     skb.frags += batch
                     skb.len += nbytes
                     skb.frag_src = src
@@ -804,7 +804,7 @@ class Linux6Socket(TcpSocket):
         page_bytes = self.page_bytes
         goal = self.size_goal
         acct = self.acct
-        get = self.pages.get
+        get = self.pages.get_frags
         while i < len(todo):
             skb = self._tail(copy=False, rec=rec)
             if skb is None:
@@ -814,7 +814,7 @@ class Linux6Socket(TcpSocket):
                 skb = self._new_skb(task)
             batch, nbytes, i = take_pieces(todo, i, goal - skb.len,
                                            self.max_frags - len(skb.frags))
-            get([b.page for b in batch], holder)
+            get(batch, holder)
             skb.frags += batch
             skb.len += nbytes
             skb.frag_src = src

@@ -267,7 +267,7 @@ def _splice_from_pipe(task: Task, sock: TcpSocket, pipe: Pipe, more: bool = Fals
     pipe.buffers.clear()
     yield from sock.send_pages(task, buffers, more)
     task.charge(len(buffers) * task.spec.pipe_op_s, "pipe")
-    task.pages.put([b.page for b in buffers], "pipe")
+    task.pages.put_frags(buffers, "pipe")
     nbytes = 0
     for b in buffers:
         nbytes += b.len
