@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from iosim import events
 from iosim.kernel.page import ANON, Pages
 from iosim.kernel.process import Task
-from iosim.kernel.skbuff import Frag, Runs, SkBuff, add_run, slice_runs
+from iosim.kernel.skbuff import Frag, Runs, SkBuff, add_run, slice_runs, whole_pages
 from iosim.kernel.tcp import (
     MAX_TCP_HEADER_BYTES,
     NAGLE_CORK,
@@ -96,18 +96,18 @@ class Alignment:
 
 
 def user_pieces(buffer, start: int, nbytes: int) -> list[Frag]:
-    """The (page, offset, len, version) pieces of a user buffer's byte range."""
+    """The (page, offset, len, version) pieces of a user buffer's byte range: whole pages,
+    except that the first and the last may be partial."""
     pb = buffer.page_bytes
     pos = buffer.offset_bytes + start
-    end = pos + nbytes
-    todo = []
-    pages = buffer.pages
-    for i in buffer.page_span(start, nbytes):
-        page = pages[i]
-        top = (i + 1) * pb
-        n = (end if end < top else top) - pos
-        todo.append(Frag(page, pos - i * pb, n, page.version))
-        pos += n
+    span = buffer.page_span(start, nbytes)
+    todo = whole_pages(buffer.pages[span.start:span.stop], pb)
+    if todo:
+        first = todo[0]
+        first.offset = pos - span.start * pb
+        first.len = pb - first.offset
+        last = todo[-1]
+        last.len = pos + nbytes - (span.stop - 1) * pb - last.offset
     return todo
 
 
