@@ -182,8 +182,12 @@ class PageCache:
         self.cpu = cpu
         self.irq_s = irq_s
         self.acct = acct
-        # LRU order, keyed by an int per (file, page): the file's base (``_base``) + index
-        self.lru: OrderedDict[int, Page] = OrderedDict()
+        # LRU order, keyed by an int per (file, page): the file's base (``_base``) + index.
+        # A plain dict (insertion order; a touch re-inserts) until reclaim first walks it
+        # from the cold end: then an OrderedDict (``_keep_order``), whose move_to_end and
+        # popping from the front stay O(1). The order is the same either way
+        self.lru: dict[int, Page] = {}
+        self._ordered = False
         self._bases: dict[str, int] = {}  # file name -> the key of its page 0
         self.on_unmap: Callable[[Page], None] | None = None  # rmap: set by the mm owner
         self.linux6 = kernel_spec.model == LINUX6
@@ -194,6 +198,21 @@ class PageCache:
         if self.linux6:
             self.reclaim = self._shrink  # type: ignore[method-assign]
         self._ra: dict[str, RaState] = {}  # linux-6: file name -> its read-ahead state
+
+    def _keep_order(self) -> None:
+        """From now on keep the LRU in an OrderedDict (same order): reclaim takes pages
+        from its cold end, which a plain dict with deletions in front makes slow."""
+        if not self._ordered:
+            self.lru = OrderedDict(self.lru)
+            self._ordered = True
+
+    def _touch(self, key: int, page: Page) -> None:
+        """Move cached ``page`` (at ``key``) to the LRU's hot end."""
+        if self._ordered:
+            self.lru.move_to_end(key)  # type: ignore[attr-defined]
+        else:
+            del self.lru[key]
+            self.lru[key] = page
 
     def _base(self, name: str) -> int:
         """The LRU key of page 0 of file ``name``; page i's is that + i. Ints hash faster
@@ -238,25 +257,29 @@ class PageCache:
         starts the asynchronous read of the next one, so the disk stays a window ahead.
         """
         lru = self.lru
-        get = lru.get
-        touch = lru.move_to_end
+        ordered = self._ordered
         out = []
         waits = []
         last_io = None  # waits[-1]
         base = self._base(file.name)
         batch = self._batch
         for key in range(base + first, base + first + count):
-            page = get(key)
+            page = lru.get(key)
             if page is None:
                 self._read_window(file, key - base)
+                lru, ordered = self.lru, self._ordered  # reclaim may have ordered it
                 page = lru[key]
-            else:
-                touch(key)
+            elif ordered:
+                lru.move_to_end(key)  # type: ignore[attr-defined]
+            else:  # _touch, inline
+                del lru[key]
+                lru[key] = page
             # collected: reclaim, run by a later window's insert, must not free it under us
             page.batch = batch
             if page.readahead_mark:
                 page.readahead_mark = False
                 self._read_window(file, key - base + self.ra_pages)
+                lru, ordered = self.lru, self._ordered
             io = page.io
             if io is not None and io is not last_io:
                 waits.append(io)
@@ -325,6 +348,7 @@ class PageCache:
                 page.readahead_mark = True
             if len(lru) >= capacity:  # _insert, inline
                 self.reclaim(len(lru) - capacity + 1)
+                lru = self.lru  # ordered now
             page.in_cache = True
             lru[key] = page
             run.append(page)
@@ -403,15 +427,18 @@ class PageCache:
         the one this reader waits for)."""
         out = []
         lru = self.lru
-        get = lru.get
-        touch = lru.move_to_end
+        ordered = self._ordered
         base = self._base(file.name)
         for i in range(index, min(last_index, index + PAGEVEC_SIZE)):
             key = base + i
-            page = get(key)
+            page = lru.get(key)
             if page is None:
                 break
-            touch(key)
+            if ordered:
+                lru.move_to_end(key)  # type: ignore[attr-defined]
+            else:  # _touch, inline
+                del lru[key]
+                lru[key] = page
             page.accessed = True
             out.append(page)
             if not page.uptodate or page.readahead_mark:
@@ -501,7 +528,7 @@ class PageCache:
             self.pages.get((page,), "fault")  # filemap_get_folio's reference: reclaim
             self._async_ra(file, page, self.ra_pages)  # for the new window keeps it
             self.pages.put((page,), "fault")
-        self.lru.move_to_end(key)
+        self._touch(key, page)
         page.accessed = True
         return page
 
@@ -549,6 +576,7 @@ class PageCache:
         checks the references before unmapping; linux-6 unmaps first (``_shrink``, which
         takes this method's place).
         """
+        self._keep_order()
         freed = 0
         scanned = 0
         limit = len(self.lru)
@@ -581,6 +609,7 @@ class PageCache:
         LRU (cannot_free -> keep_locked). No FOLL_PIN page is ever in the page cache here,
         so folio_maybe_dma_pinned has nothing to find, and PTE young bits are not modelled.
         """
+        self._keep_order()
         freed = 0
         scanned = 0
         lru = self.lru
