@@ -342,7 +342,7 @@ class TcpSocket:
         if skb.dataref:
             return
         if skb.frags:
-            self.pages.put([f.page for f in skb.frags], "skb")
+            self.pages.put_frags(skb.frags, "skb")
         if skb.zc_id is not None:
             self._zc_put(skb.zc_id)
 
