@@ -63,11 +63,12 @@ class Page:
 def file_pages(file: Any, start: int, versions: list[int], serial: int, io: Any
                ) -> list[Page]:
     """New page-cache pages ``start, start+1, ...`` of ``file`` with content ``versions``
-    and serials from ``serial``, in the cache and being read by ``io``: what
-    ``Page(FILE, file, index, version, serial, False, io, True)`` makes, without a
-    constructor call per page (a read-ahead window of them at a time)."""
+    and serials from ``serial``, in the cache and being read by ``io`` (None: uptodate):
+    what ``Page(FILE, file, index, version, serial, io is None, io, True)`` makes, without
+    a constructor call per page (a read-ahead window of them at a time)."""
     out = []
     new = Page.__new__
+    uptodate = io is None
     index = start
     for version in versions:
         page = new(Page)
@@ -78,7 +79,7 @@ def file_pages(file: Any, start: int, versions: list[int], serial: int, io: Any
         page.serial = serial
         page.mapcount = 0
         page.version = version
-        page.uptodate = False
+        page.uptodate = uptodate
         page.io = io
         page.in_cache = True
         page.readahead_mark = False

@@ -234,8 +234,8 @@ class PageCache:
         else:  # room for all, nothing to watch: what new() and _insert() do, in one pass
             serial = pages.allocated
             versions, version = file.versions, file.base_version
-            new = [Page(FILE, file, index, versions.get(index, version), serial + index, True,
-                        None, True) for index in range(n)]
+            new = file_pages(file, 0, [versions.get(index, version) for index in range(n)]
+                             if versions else [version] * n, serial, None)
             pages.allocated = serial + n
             pages.live += n
             self.lru.update(zip(range(base, base + n), new, strict=True))
