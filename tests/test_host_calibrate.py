@@ -143,6 +143,17 @@ def test_placement_and_start_up_figures(report):
         assert f"host.tcp_startup_same_{default}" in m
 
 
+def test_the_kernels_skb_count_is_recorded(report):
+    """A 64 KiB send() is a 65,484-byte skb and a 52-byte tail on lo: the kernel sends one
+    or two skbs per call (tcpi_data_segs_out), never fewer than the full ones."""
+    m = report.measurements
+    calls = (32 << 20) // (64 << 10)  # --quick: 32 MiB per transfer in 64 KiB calls
+    for kind in ("linear", "paged"):
+        skbs = m[f"host.tcp_skbs_{kind}"]
+        assert skbs.unit_kind == "count"
+        assert all(calls <= n <= 2 * calls + 2 for n in skbs.samples), (kind, skbs)
+
+
 def test_a_busy_host_is_said(report):
     busy = report.measurements["host.others_share"]
     assert 0 <= busy.value <= 1 and "other tasks" in busy.method

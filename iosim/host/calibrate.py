@@ -48,6 +48,7 @@ from iosim.host.realpaths import (
     Bystanders,
     Completions,
     congestion_controls,
+    data_segments_out,
     ksoftirqd_pids,
     loopback_peer,
     pinned,
@@ -61,6 +62,7 @@ from iosim.host.realpaths import (
 
 MIB = 1 << 20
 MODEL_CONGESTION = "cubic"  # the model's TCP is CUBIC-like and unpaced: its costs under cubic
+SKBS = "/skbs"  # a run's key suffix: the skbs (tcpi_data_segs_out) its transfer of a kind sent
 MIN_TIME_S = 1e-9  # floor for a derived cost that the noise pushed to zero or below
 BUSY_SHARE = 0.10  # other tasks' share of the machine above which calibrate warns
 F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
@@ -597,13 +599,17 @@ def _buffer_sender(buffer: memoryview, total_bytes: int) -> Callable[[socket.soc
 @dataclass(frozen=True)
 class _PairCpu:
     """CPU seconds of one pinned loopback transfer: sender, receiver, deferred softirq (on
-    both their CPUs), and the receiver's wake-ups."""
+    both their CPUs), the receiver's wake-ups, and the skbs the sender's TCP sent
+    (``tcpi_data_segs_out``; on loopback one segment per skb), which need not be one per
+    call: a 64 KiB ``send()`` is a full 65,484-byte skb and a 52-byte tail that leaves on
+    its own unless Nagle holds it (``net/ipv4/tcp_output.c:tcp_nagle_check``)."""
 
     sender_s: float
     receiver_s: float
     softirq_s: float
     calls: int
     wakeups: int = 0
+    segments: int = 0
 
     @property
     def total_s(self) -> float:
@@ -628,11 +634,13 @@ def _pinned_transfer(cpu: int, total_bytes: int, send_loop: Callable[[socket.soc
         report = peer.finish()
         after = resource.getrusage(RUSAGE_SENDER)
         softirq_s = sum(clock() for clock in clocks) - softirq_before
+        segments = data_segments_out(peer.sock)  # the receiver has every byte: all sent
     if report.received_bytes != total_bytes:
         raise RuntimeError("loopback receiver lost data")
     sender_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return _PairCpu(sender_s, report.cpu_s, softirq_s, calls,
-                    report.voluntary_context_switches)
+                    report.voluntary_context_switches,
+                    calls if segments is None else segments)
 
 
 def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: float,
@@ -646,8 +654,12 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
 
     Transfers of ``total_bytes`` per repeat, sender and draining receiver pinned to ``cpu``
     (as ``iosim validate``'s ``same`` placement runs them); the CPU of the sender, the
-    receiver and ksoftirqd together is what each transfer cost, and each call makes one
-    skb. Copies are subtracted at the speed the model gives them (a buffer or an skb just
+    receiver and ksoftirqd together is what each transfer cost, per call of
+    ``chunk_bytes``: "per skb" is per such call, one skb in the model. The kernel's own
+    count (``tcpi_data_segs_out``) is recorded as ``host.tcp_skbs_*``: a 64 KiB ``send()``
+    is a 65,484-byte skb and a 52-byte tail, which leaves on its own unless Nagle holds it,
+    so the kernel sends up to two per call where the model merges the tail into the next
+    call's skb. Copies are subtracted at the speed the model gives them (a buffer or an skb just
     written: ``copy_cached_bytes_per_s``; a file beyond the cache: ``copy_bytes_per_s``):
 
     - ``send()`` of one 64 KiB buffer (linear skbs): all CPU minus the syscalls and the two
@@ -772,6 +784,7 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
                 pause["spent_s"] = 0.0
                 used = _pinned_transfer(cpu, total_bytes, loop, receiver_cpu, congestion)
                 run[kind] = used.total_s - pause["spent_s"]
+                run[kind + SKBS] = used.segments
                 if kind == "linear":  # the woken loop pauses twice this transfer's work/skb
                     pause["s"] = max(20e-6, 2 * (used.total_s - used.calls * syscall_s
                                                  - 2 * copy_s) / skbs)
@@ -892,6 +905,13 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
                 runs, lambda t, k=kind: skb_s(t, k), "time",
                 f"send() of {both}{'' if where == 'same' else ', ' + split}: all CPU minus "
                 "syscalls and copies, per skb (sender, receiver and softirq together)")
+    for kind in ("linear", "linear_split", "paged"):
+        if kind in call:  # how many skbs its calls made: a 52-byte tail of their own, or not
+            sent = tuple(int(t[kind + SKBS]) for t in runs)
+            found[f"host.tcp_skbs_{kind}"] = Measurement(
+                statistics.median_low(sent), "count", (min(sent), max(sent)),
+                f"the {kind} transfer of {both}: skbs sent (tcpi_data_segs_out) in its "
+                f"{call[kind]:g} calls; median of {len(runs)} runs", sent)
     return found
 
 
