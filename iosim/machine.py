@@ -70,7 +70,7 @@ class Host:
     def _on_local(self, skb, stage: str) -> None:
         """A loopback skb the receiver reads later: its wire is remembered from its queueing,
         since the connection may close (a server's) before the receiver has read it."""
-        if stage == "queued":
+        if stage == "queued" or stage == "arrived":
             wire = self._late[skb] = self.wires[skb.sk]
         elif stage == "copied":
             wire = self._late.pop(skb)

@@ -196,6 +196,7 @@ class Nic:
         self.on_local: Callable = lambda skb, stage: None
         self.unread: deque = deque()  # loopback: borrowed skbs queued, not yet read
         self.reading = False
+        self.rx_owned_from_s = 0.0  # split: the woken receiver owns its socket from then
 
     def xmit(self, skb, ready_s: float) -> None:
         """ndo_start_xmit: queue an skb whose data is ready at ``ready_s``."""
@@ -467,6 +468,10 @@ class Nic:
         before (one reader). The next skb's softirq need not wait for the receiver's copy.
         An skb that finds the receiver caught up wakes it (``sock_def_readable`` ->
         ``try_to_wake_up``, an IPI to its idle core), and it starts ``wakeup_s`` later.
+        The skb is on the receive queue at the softirq's end unless the receiver owns its
+        socket (``net/ipv4/tcp_ipv4.c:tcp_v4_rcv``; it does from when it runs, woken, until
+        its copy in progress ends, ``release_sock``: then from the backlog), and the
+        receiver's TCP ACKs it as ``iosim.hw.acks`` says (the wire's ``arrived`` stage).
         """
         split = self.split
         now = self.env.now
@@ -480,9 +485,13 @@ class Nic:
             tx_end = self.orphan_copy(skb, tx_end, "copy", "cpu", split.sender_cpu)
             frag_working_set = skb.len
         lane, start = self.link.acquire(tx_end)
+        # on the receive queue from the softirq, unless the receiver owns its socket (it
+        # runs, woken, in recv()): then from the backlog when its copy in progress ends
+        arrived_s = tx_end if tx_end < self.rx_owned_from_s else start
         if self.link.free_at_s[lane] < tx_end:  # caught up, asleep in sk_wait_data
             self.acct.receiver_wakeups += 1  # sk_data_ready: an IPI to its idle core
             start += split.wakeup_s
+            self.rx_owned_from_s = start
         work_end = split.receiver_cpu.run(start, split.rx_paged_s if paged else split.rx_s,
                                           "receive")
         read_s = end = work_end
@@ -495,17 +504,11 @@ class Nic:
         self.link.occupy(lane, start, end)
         self._trace_rx(skb, work_end, end)
         self.dma_busy = True
-        if borrowed(skb):  # queued and ACKed by the sender's softirq, copied out later
-            queued = self.env.timeout(tx_end - now)
-            queued.callbacks.append(lambda _ev: self.on_local(skb, "queued"))
+        queued = self.env.timeout(arrived_s - now)  # ACKed as the receiver's TCP decides
+        queued.callbacks.append(lambda _ev: self.on_local(skb, "arrived"))
         sent = self.env.timeout(tx_end - now)
         sent.callbacks.append(self._softirq_done)
-        if borrowed(skb):
-            self._stages(skb, now, read_s, end)
-            return
-        self.on_wire(skb, None, end)
-        done = self.env.timeout(end - now)
-        done.callbacks.append(lambda _ev: self.on_tx_complete(skb))
+        self._stages(skb, now, read_s, end)
 
     def _softirq_done(self, _ev) -> None:
         self.dma_busy = False
