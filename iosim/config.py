@@ -81,6 +81,9 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
         "pipe_op": ("time", "moving one pipe_buffer (page reference) in or out of a pipe"),
         "irq": ("time", "one interrupt: entry, handler, exit"),
         "notification": ("time", "queueing one MSG_ZEROCOPY completion on the error queue"),
+        "orphan_page": ("time", "loopback or a packet tap, MSG_ZEROCOPY: per 4 KiB page the "
+                        "kernel allocates and frees to copy the pinned pages into before "
+                        "local delivery (skb_copy_ubufs), besides the copy itself"),
         "per_skb": ("time", "TCP/IP processing of one sk_buff (headers, queueing)"),
         "rx_skb": ("time", "loopback only: the local receiver's work per sk_buff besides its "
                            "copy (TCP input in softirq, its recv() call, its ACK)"),

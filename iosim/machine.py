@@ -53,7 +53,7 @@ class Host:
         # on loopback the receiver's stack (one skb) and its recv() syscall run on this host
         self.nic = (Linux6Nic if linux6 else Nic)(
             env, p.nic, p.dma, self.membus, self.cpu, p.cpu.irq_s, acct, p.cpu.rx_skb_s,
-            p.cpu.rx_frag_s, **nic_extra)
+            p.cpu.rx_frag_s, p.cpu.orphan_page_s, **nic_extra)
         # loopback: the receiver's softirq ACKs as it delivers; there is no wire to cross
         self.rtt_s = 0.0 if p.nic.loopback else p.wire.rtt_s
         self.pages = Pages(env, acct)

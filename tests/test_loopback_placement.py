@@ -82,6 +82,34 @@ def test_msg_zerocopy_pages_are_copied_in_the_senders_softirq():
     assert r.zerocopy_copied_sends > 0  # loopback still reports COPIED
 
 
+@pytest.mark.parametrize("placement, category", [
+    (SPLIT, "copy"), (SAME, "receive"), ({**SAME, "cpu.cores": 1}, "copy"),
+    ({**SPLIT, "kernel.packet_tap": True, "nic.loopback": False, "nic.loopback_split": False},
+     "copy")], ids=["split", "floating", "one core", "packet tap"])
+def test_each_page_copied_for_local_delivery_costs_a_new_page(placement, category):
+    """net/core/skbuff.c:skb_copy_ubufs copies MSG_ZEROCOPY's pinned pages into order-0
+    pages it allocates, ceil(frag bytes / 4 KiB) per skb: with cpu.orphan_page 10 us more,
+    each copied skb adds 10 us per such page to the CPU of the copy (the sender's
+    softirq's, or the receiver's where it does it), and nothing changes in what is counted.
+    (A bus that never limits a copy keeps the copies' own time independent of when they
+    run.)"""
+    placement = {**placement, "membus.bandwidth": "1PB/s"}
+    base = iosim.simulate("msg_zerocopy", "1MiB", profile="teaching", cache="warm",
+                          overrides={**placement, "cpu.orphan_page": "1ns"})
+    tracer = Tracer()
+    more = iosim.simulate("msg_zerocopy", "1MiB", profile="teaching", cache="warm",
+                          overrides={**placement, "cpu.orphan_page": "10001ns"}, tracer=tracer)
+    copied = [e.nbytes for e in tracer.events if e.kind is Kind.COPY
+              and ("skb_orphan_frags_rx" in e.note or "skb_copy_ubufs" in e.note)]
+    assert sum(copied) >= 1 << 20
+    pages = sum(-(-n // 4096) for n in copied)
+    assert 256 <= pages < 256 + len(copied)  # a copied skb's pages: at most one part-page
+    grew = more.cpu_time_by_category[category] - base.cpu_time_by_category[category]
+    assert grew == pytest.approx(pages * 10e-6, rel=1e-9)
+    assert (more.copies, more.cpu_copy_bytes) == (base.copies, base.cpu_copy_bytes)
+    assert more.bytes_delivered == base.bytes_delivered == 1 << 20
+
+
 def test_without_split_the_loopback_is_as_before():
     """The split costs play no part when the receiver shares the sender's core."""
     a = iosim.simulate("sendfile_sg", "1MiB", profile="teaching", cache="warm",

@@ -18,6 +18,7 @@ base profile through ``extends``; the TOML lists each of them as a comment with 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import datetime
 import fcntl
 import glob
@@ -47,9 +48,11 @@ from iosim.host.realpaths import (
     ZC_BUFFERS,
     Bystanders,
     Completions,
+    Iovec,
     congestion_controls,
     data_segments_out,
     ksoftirqd_pids,
+    libc_vmsplice,
     loopback_peer,
     pinned,
     prepare_congestion,
@@ -460,6 +463,52 @@ def measure_syscalls(repeats: int = 5, calls: int = 200_000) -> SyscallCosts:
         pipe)
 
 
+def measure_page_pin(pipe_op_s: float, repeats: int = 5, calls: int = 20_000
+                     ) -> Measurement | None:
+    """Taking a reference on one user page for the kernel (``cpu.page_pin``), as vmsplice
+    does (``fs/splice.c:vmsplice_to_pipe`` -> ``iov_iter_get_pages2``): vmsplice() of a
+    mapped 64 KiB buffer into a pipe, then splice() of the pipe to /dev/null (each page's
+    reference dropped, ``splice_write_null``), minus the same two calls moving nothing (the
+    syscalls and the Python around them), per page, minus its two pipe_buffer moves. None
+    where libc has no vmsplice or os has no splice."""
+    vmsplice = libc_vmsplice()
+    if vmsplice is None or not hasattr(os, "splice"):
+        return None
+    page = mmap.PAGESIZE
+    nbytes = 16 * page  # a default pipe's 16 slots
+    buffer = mmap.mmap(-1, nbytes)
+    buffer.write(b"v" * nbytes)  # mapped and written: no fault in the loop
+    cell = (ctypes.c_char * nbytes).from_buffer(buffer)
+    iov = Iovec(ctypes.addressof(cell), nbytes)
+    empty = Iovec(ctypes.addressof(cell), 0)
+    pipe_r, pipe_w = os.pipe()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+
+    def moving(which: Iovec, count: int) -> float:
+        ref = ctypes.byref(which)
+        start_ns = time.perf_counter_ns()
+        for _ in range(calls):
+            if vmsplice(pipe_w, ref, 1, 0) != count:
+                raise OSError(ctypes.get_errno(), "vmsplice moved less than asked")
+            os.splice(pipe_r, devnull, count) if count else os.splice(pipe_r, devnull, 0)
+        return (time.perf_counter_ns() - start_ns) / 1e9 / calls
+
+    runs = []
+    try:
+        for _ in range(repeats):
+            runs.append({"pages": moving(iov, nbytes), "none": moving(empty, 0)})
+    finally:
+        os.close(devnull)
+        os.close(pipe_r)
+        os.close(pipe_w)
+        del cell
+        buffer.close()
+    return _median_of(runs, lambda t: (t["pages"] - t["none"]) / 16 - 2 * pipe_op_s, "time",
+                      "vmsplice() of a mapped 64 KiB buffer into a pipe and splice() of it "
+                      "to /dev/null, minus the same calls moving nothing, per page, minus two "
+                      "pipe ops")
+
+
 def _pingpong_child(read_fd: int, write_fd: int, cpu: int) -> None:
     os.sched_setaffinity(0, {cpu})
     while byte := os.read(read_fd, 1):
@@ -648,7 +697,8 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
                            chunk_bytes: int = 64 * 1024, source: str | None = None,
                            copy_bytes_per_s: float | None = None,
                            cached_region_bytes: int = 0, other_cpu: int | None = None,
-                           congestion: str | None = None) -> dict[str, Measurement]:
+                           congestion: str | None = None, page_pin_s: float | None = None
+                           ) -> dict[str, Measurement]:
     """The TCP costs of a loopback pair: per sk_buff, per page-cache frag, and of
     MSG_ZEROCOPY per page; and how the work splits between sender and receiver.
 
@@ -875,6 +925,16 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
             f"file again and again (within the cache), {both}: {beyond} (from the cache)")
     if "zerocopy" not in call:  # SO_ZEROCOPY refused: these two stay the base profile's
         del found["cpu.notification"], found["cpu.page_pin"]
+    elif page_pin_s is not None:  # the pin alone is vmsplice's: the rest is loopback's
+        loopback = found.pop("cpu.page_pin")
+        found["host.zerocopy_page_loopback"] = loopback
+        found["cpu.orphan_page"] = _median_of(
+            runs, lambda t: page_pin(t) - page_pin_s, "time",
+            f"{loopback.method}, minus cpu.page_pin (vmsplice's reference alone): "
+            "skb_copy_ubufs' page for the copy before local delivery, and the completion")
+        found["cpu.notification"] = _fixed(
+            MIN_TIME_S, "time", "not separable on this host: included in cpu.orphan_page (a "
+            "per-send part of the MSG_ZEROCOPY cost came out at or below zero)")
     split = f"receiver on CPU {other_cpu} instead"
     for kind in ("linear_split", "paged_split"):
         if kind in call:
@@ -1399,6 +1459,9 @@ def calibrate(progress: Callable[[str], None] | None = None, repeats: int = 5,
         found["cpu.syscall"] = costs.data_syscall
         if costs.pipe_op is not None:
             found["cpu.pipe_op"] = costs.pipe_op
+            pin = measure_page_pin(costs.pipe_op.value, repeats, sizes["calls"] // 10)
+            if pin is not None:
+                found["cpu.page_pin"] = pin
 
     def ctx() -> None:
         found["cpu.context_switch"] = measure_context_switch(repeats, sizes["ctx"])
@@ -1463,7 +1526,8 @@ def calibrate(progress: Callable[[str], None] | None = None, repeats: int = 5,
                 sizes["pair"], source=sources[0] if sources else None,
                 copy_bytes_per_s=dram_bps,
                 cached_region_bytes=int(cache_bytes) // 4 // COPY_CHUNK_BYTES
-                * COPY_CHUNK_BYTES, other_cpu=other_cpu, congestion=model_cc))
+                * COPY_CHUNK_BYTES, other_cpu=other_cpu, congestion=model_cc,
+                page_pin_s=found["cpu.page_pin"].value if "cpu.page_pin" in found else None))
 
         def touch() -> None:
             if not sources:

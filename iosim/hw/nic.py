@@ -17,6 +17,7 @@ from iosim import events, net
 from iosim.hw.lanes import Lanes
 
 AT_DMA = object()  # the wire carries what the pages hold when the DMA reads them
+COPY_UBUFS_PAGE_BYTES = 4096  # skb_copy_ubufs: order-0 pages (PAGE_SIZE) for a 64 KiB skb
 
 
 class ReadLater:
@@ -171,7 +172,7 @@ class Nic:
     """Transmit side of one network interface."""
 
     def __init__(self, env, spec, dma_spec, membus, cpu, irq_s: float, acct,
-                 rx_skb_s: float = 0.0, rx_frag_s: float = 0.0,
+                 rx_skb_s: float = 0.0, rx_frag_s: float = 0.0, orphan_page_s: float = 0.0,
                  split: LoopbackSplit | None = None) -> None:
         self.env = env
         self.spec = spec
@@ -187,6 +188,7 @@ class Nic:
         self.dma_busy = False
         self.rx_skb_s = rx_skb_s  # loopback: the local receiver's work per skb and per frag
         self.rx_frag_s = rx_frag_s
+        self.orphan_page_s = orphan_page_s  # skb_copy_ubufs: a new page per 4 KiB copied
         self.split = split  # loopback: the receiver on another core
         self.core: SharedCore | None = None  # loopback: the receiver on the sender's core
         self.on_tx_complete: Callable = lambda skb: None
@@ -369,11 +371,13 @@ class Nic:
     def orphan_copy(self, skb, start_s: float, category: str, track: str,
                     cpu=None) -> float:
         """skb_orphan_frags_rx: user pages may not reach a local socket, so the kernel
-        copies them into its own pages first (the completion says COPIED), on ``cpu``
-        (default: any core); its end."""
+        copies them into pages of its own first (``net/core/skbuff.c:skb_copy_ubufs``: one
+        order-0 page per 4 KiB, ``orphan_page_s`` each, then the copy; the completion says
+        COPIED), on ``cpu`` (default: any core); its end."""
         frag_bytes = skb.len - skb.linear_len
-        end = (cpu or self.cpu).copy(start_s, frag_bytes, category,
-                                     working_set_bytes=skb.len)
+        core = cpu or self.cpu
+        start_s = core.run(start_s, self.page_runs(frag_bytes) * self.orphan_page_s, category)
+        end = core.copy(start_s, frag_bytes, category, working_set_bytes=skb.len)
         if self.acct.trace is not None:
             orphan = events.copy(track, events.CPU, events.USER_BUFFER, events.SOCKET_BUFFER,
                                  start_s, end, frag_bytes, "skb_orphan_frags_rx: pinned pages "
@@ -381,6 +385,12 @@ class Nic:
             orphan.seq = skb.seq
             self.acct.trace.add(orphan)
         return end
+
+    @staticmethod
+    def page_runs(nbytes: int) -> int:
+        """The order-0 pages ``skb_copy_ubufs`` allocates for ``nbytes`` of frags (a 64 KiB
+        skb's fit in MAX_SKB_FRAGS = 17 of them, so it never takes a larger order)."""
+        return -(-nbytes // COPY_UBUFS_PAGE_BYTES)
 
     def share_core(self, task, switch_s: float, input_s: float,
                    softirq_charged: bool) -> None:
@@ -572,6 +582,8 @@ class Linux6Nic(Nic):
     def _prepare(self, skb, start: float) -> tuple[float, int, object, int]:
         spec = self.spec
         if self.packet_tap and skb.zc_id is not None and skb.frags:
+            start = self.cpu.run(start, self.page_runs(self._frag_bytes(skb))
+                                 * self.orphan_page_s, "copy")
             start = self._copy(skb, start, 0, self._frag_bytes(skb),
                                "packet tap: skb_copy_ubufs of the MSG_ZEROCOPY pages",
                                events.SOCKET_BUFFER)
