@@ -233,6 +233,26 @@ def test_a_failed_measurement_is_reported_and_inherited(monkeypatch, tmp_path):
     assert "not measured: OSError: no loopback here" in path.read_text()
 
 
+def test_a_disturbed_round_of_loopback_transfers_is_left_out_and_run_again(monkeypatch):
+    """The first round's transfers found others on the CPUs: their figures (100x the CPU)
+    play no part, the round is run again, and the profile says how many rounds ran."""
+    transfers = []
+
+    def fake(cpu, total_bytes, loop, receiver_cpu=None, congestion=None):
+        transfers.append(loop)
+        first_round = len(transfers) <= 3  # linear, woken, hot
+        cpu_s = 100.0 if first_round else 1.0
+        return cal._PairCpu(cpu_s * 0.25, cpu_s * 0.75, 0.0, 64, 1, 64, first_round)
+
+    monkeypatch.setattr(cal, "_pinned_transfer", fake)
+    monkeypatch.setattr(cal, "_zerocopy_allowed", lambda: False)
+    found = cal.measure_loopback_costs(0, 1e-6, 10e9, 50e-9, repeats=2, total_bytes=4 << 20)
+    assert len(transfers) == 3 * 3 and found["host.loopback_rounds"].value == 3
+    assert "1 disturbed" in found["host.loopback_rounds"].method
+    per_call = (1.0 - 64 * 1e-6 - 2 * (4 << 20) / 10e9) / 64  # the clean rounds' alone
+    assert found["cpu.per_skb"].value + found["cpu.rx_skb"].value == pytest.approx(per_call)
+
+
 def test_repeats_must_be_positive():
     with pytest.raises(ValueError):
         cal.calibrate(repeats=0)

@@ -659,6 +659,7 @@ class _PairCpu:
     calls: int
     wakeups: int = 0
     segments: int = 0
+    disturbed: bool = False  # others and the hypervisor took over BUSY_SHARE of its wall
 
     @property
     def total_s(self) -> float:
@@ -674,22 +675,28 @@ def _pinned_transfer(cpu: int, total_bytes: int, send_loop: Callable[[socket.soc
     what."""
     receiver_cpu = cpu if receiver_cpu is None else receiver_cpu
     clocks = [softirq_clock(c) for c in {cpu, receiver_cpu}]
+    everywhere = set(range(os.cpu_count() or 1))
     with loopback_peer("drain", cpu=receiver_cpu) as peer, pinned(cpu):
         if congestion is not None:
             set_congestion(peer.sock, congestion)
+        bystanders = Bystanders(everywhere, {peer.pid} | ksoftirqd_pids(everywhere))
         softirq_before = sum(clock() for clock in clocks)
         before = resource.getrusage(RUSAGE_SENDER)
+        start_s = time.monotonic()
         calls = send_loop(peer.sock)
         report = peer.finish()
         after = resource.getrusage(RUSAGE_SENDER)
         softirq_s = sum(clock() for clock in clocks) - softirq_before
+        wall_s = time.monotonic() - start_s
+        others_s, steal_s = bystanders.measure(wall_s)
         segments = data_segments_out(peer.sock)  # the receiver has every byte: all sent
     if report.received_bytes != total_bytes:
         raise RuntimeError("loopback receiver lost data")
     sender_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return _PairCpu(sender_s, report.cpu_s, softirq_s, calls,
                     report.voluntary_context_switches,
-                    calls if segments is None else segments)
+                    calls if segments is None else segments,
+                    others_s + steal_s > BUSY_SHARE * wall_s)
 
 
 def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: float,
@@ -697,8 +704,8 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
                            chunk_bytes: int = 64 * 1024, source: str | None = None,
                            copy_bytes_per_s: float | None = None,
                            cached_region_bytes: int = 0, other_cpu: int | None = None,
-                           congestion: str | None = None, page_pin_s: float | None = None
-                           ) -> dict[str, Measurement]:
+                           congestion: str | None = None, page_pin_s: float | None = None,
+                           max_rounds: int | None = None) -> dict[str, Measurement]:
     """The TCP costs of a loopback pair: per sk_buff, per page-cache frag, and of
     MSG_ZEROCOPY per page; and how the work splits between sender and receiver.
 
@@ -745,8 +752,12 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
     ``split_rx_skb``, ``split_tx_paged_skb``, ``split_rx_paged_skb``; ``nic.loopback_split``).
 
     ``syscall_s`` is a syscall's kernel cost (two mode switches and the fixed work). These
-    are CPU times, which another task hardly changes, but which vary from run to run with how
-    the receiver batches its reads: each figure is the median over the repeats.
+    are CPU times, which vary from run to run with how the receiver batches its reads: each
+    figure is the median over the repeats. Another task or the hypervisor changes them too
+    (the cache, the bus, timer and wake-up exits): a round in which they took more than
+    ``BUSY_SHARE`` of any transfer's wall time is left out and run again, up to
+    ``max_rounds`` rounds (default twice ``repeats``; ``host.loopback_rounds`` says how many
+    ran).
     """
     page = mmap.PAGESIZE
     skbs = -(-total_bytes // chunk_bytes)
@@ -828,33 +839,52 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
             loops["linear_split"] = (send_loop, other_cpu)
             if source is not None:
                 loops["paged_split"] = (file_loop(fds[1]), other_cpu)
-        for _ in range(repeats):
-            run = {}
+        rounds: list[tuple[bool, dict, dict, dict, list]] = []
+        most = 2 * repeats if max_rounds is None else max(max_rounds, repeats)
+        while sum(1 for r in rounds if not r[0]) < repeats and len(rounds) < most:
+            run: dict[str, float] = {}
+            r_calls: dict[str, int] = {}
+            r_shares: dict[str, float] = {}
+            r_wakeups: list[float] = []
+            disturbed = False
             for kind, (loop, receiver_cpu) in loops.items():
                 pause["spent_s"] = 0.0
                 used = _pinned_transfer(cpu, total_bytes, loop, receiver_cpu, congestion)
+                disturbed |= used.disturbed
                 run[kind] = used.total_s - pause["spent_s"]
                 run[kind + SKBS] = used.segments
                 if kind == "linear":  # the woken loop pauses twice this transfer's work/skb
                     pause["s"] = max(20e-6, 2 * (used.total_s - used.calls * syscall_s
                                                  - 2 * copy_s) / skbs)
                 elif kind == "woken":
-                    wakeups.append(used.wakeups / skbs)
-                calls.setdefault(kind, []).append(used.calls)
+                    r_wakeups.append(used.wakeups / skbs)
+                r_calls[kind] = used.calls
                 base = used.calls * syscall_s
                 if kind.startswith("linear"):
                     work = used.total_s - base - 2 * copy_s
-                    shares.setdefault(kind, []).append((used.sender_s - base - copy_s) / work)
+                    r_shares[kind] = (used.sender_s - base - copy_s) / work
                 elif kind.startswith("paged"):  # the sender copies nothing
                     work = used.total_s - base - 2 * frags * pipe_op_s - cold_copy_s
-                    shares.setdefault(kind, []).append(
-                        (used.sender_s - base - 2 * frags * pipe_op_s) / work)
+                    r_shares[kind] = (used.sender_s - base - 2 * frags * pipe_op_s) / work
                 elif kind == "woken":  # the sender's own work, its pause taken out
                     work = run[kind] - base - 2 * copy_s
-                    shares.setdefault(kind, []).append(
-                        (used.sender_s - pause["spent_s"] - base - copy_s) / work)
+                    r_shares[kind] = (used.sender_s - pause["spent_s"] - base - copy_s) / work
+            rounds.append((disturbed, run, r_calls, r_shares, r_wakeups))
+        disturbed_rounds = sum(1 for r in rounds if r[0])
+        clean = [r for r in rounds if not r[0]] or rounds  # all disturbed: what there is
+        for _, run, r_calls, r_shares, r_wakeups in clean:
             runs.append(run)
+            wakeups.extend(r_wakeups)
+            for kind, n in r_calls.items():
+                calls.setdefault(kind, []).append(n)
+            for kind, v in r_shares.items():
+                shares.setdefault(kind, []).append(v)
     call = {kind: statistics.median(n) for kind, n in calls.items()}
+    rounds_run = _fixed(len(rounds), "count", (
+        f"rounds of the loopback transfers run, {disturbed_rounds} disturbed (other tasks or "
+        f"the hypervisor took more than {BUSY_SHARE:.0%} of a transfer's wall time): "
+        + ("left out" if len(runs) < len(rounds) else
+           "kept, none was clean" if disturbed_rounds else "none")))
     share = min(1.0, max(0.0, statistics.median(shares["linear"])))
 
     def skb_s(t: dict[str, float], kind: str = "linear") -> float:  # per_skb + rx_skb
@@ -890,13 +920,6 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
             runs, frag_s("hot", copy_s), "time",
             f"sendfile() of one cached 64 KiB region again and again, {both}: {beyond} (from "
             "the cache)"),
-        "cpu.page_pin": _median_of(
-            runs, page_pin, "time", f"send(MSG_ZEROCOPY) of {both}: all CPU beyond syscalls, "
-            "per-skb costs and the two copies, per page (pin, unpin, the page loopback copies "
-            "it into, and the send's completion)"),
-        "cpu.notification": _fixed(MIN_TIME_S, "time", "not separable on this host: included "
-                                   "in cpu.page_pin (a per-send part of the MSG_ZEROCOPY cost "
-                                   "came out at or below zero)"),
         "host.tcp_sender_share_linear_same": _share(shares["linear"], "send() of " + both),
         "host.tcp_sender_share_woken_same": _share(shares["woken"], "send() of " + both
                                                    + ", pausing after each send"),
@@ -923,9 +946,15 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
             runs, frag_s("cached", copy_s), "time",
             f"sendfile() of a {units.format_size(cached_region_bytes)} region of a cached "
             f"file again and again (within the cache), {both}: {beyond} (from the cache)")
-    if "zerocopy" not in call:  # SO_ZEROCOPY refused: these two stay the base profile's
-        del found["cpu.notification"], found["cpu.page_pin"]
-    elif page_pin_s is not None:  # the pin alone is vmsplice's: the rest is loopback's
+    if "zerocopy" in call:  # (SO_ZEROCOPY refused: these stay the base profile's)
+        found["cpu.page_pin"] = _median_of(
+            runs, page_pin, "time", f"send(MSG_ZEROCOPY) of {both}: all CPU beyond syscalls, "
+            "per-skb costs and the two copies, per page (pin, unpin, the page loopback copies "
+            "it into, and the send's completion)")
+        found["cpu.notification"] = _fixed(
+            MIN_TIME_S, "time", "not separable on this host: included in cpu.page_pin (a "
+            "per-send part of the MSG_ZEROCOPY cost came out at or below zero)")
+    if "zerocopy" in call and page_pin_s is not None:  # the pin alone is vmsplice's
         loopback = found.pop("cpu.page_pin")
         found["host.zerocopy_page_loopback"] = loopback
         found["cpu.orphan_page"] = _median_of(
@@ -965,6 +994,7 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
                 runs, lambda t, k=kind: skb_s(t, k), "time",
                 f"send() of {both}{'' if where == 'same' else ', ' + split}: all CPU minus "
                 "syscalls and copies, per skb (sender, receiver and softirq together)")
+    found["host.loopback_rounds"] = rounds_run
     for kind in ("linear", "linear_split", "paged"):
         if kind in call:  # how many skbs its calls made: a 52-byte tail of their own, or not
             sent = tuple(int(t[kind + SKBS]) for t in runs)
@@ -1527,7 +1557,8 @@ def calibrate(progress: Callable[[str], None] | None = None, repeats: int = 5,
                 copy_bytes_per_s=dram_bps,
                 cached_region_bytes=int(cache_bytes) // 4 // COPY_CHUNK_BYTES
                 * COPY_CHUNK_BYTES, other_cpu=other_cpu, congestion=model_cc,
-                page_pin_s=found["cpu.page_pin"].value if "cpu.page_pin" in found else None))
+                page_pin_s=found["cpu.page_pin"].value if "cpu.page_pin" in found else None,
+                max_rounds=repeats if quick else None))
 
         def touch() -> None:
             if not sources:
