@@ -53,7 +53,10 @@ def report() -> cal.CalibrationReport:
 
 
 def test_quick_calibration_is_quick_and_complete(report):
-    assert report.elapsed_s < 10
+    """Quick: at most 3 repeats and no re-run rounds (how long that takes is the machine's
+    business, not a test's: a busy CI host is slower)."""
+    assert report.quick and report.repeats <= 3 and report.elapsed_s > 0
+    assert report.measurements["host.loopback_rounds"].value == report.repeats
     assert report.failures == {}
     assert set(PLAUSIBLE) <= set(report.measurements)
 
