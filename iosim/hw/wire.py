@@ -195,6 +195,10 @@ class Wire:
         self.loss: SegmentLoss | None = None
         self.on_ack: Callable[[int, list[list[int]], int], None] = lambda ack, sack, xid: None
         self._copied = None  # the event a program waiting for copied_seq sleeps on
+        # linux-6 on lo: the receiver's window, set by each ACK (skb, rcv_nxt, copied_seq)
+        # before the sender sees it, and updated after a later read (rcv_nxt, copied_seq)
+        self.on_window: Callable[[object, int, int], None] | None = None
+        self.on_read: Callable[[int, int], None] | None = None
         self._fresh: dict = {}  # loopback: skb -> its segments new to the receiver
 
     def carry(self, skb, snapshot, sent_s: float) -> None:
@@ -231,6 +235,8 @@ class Wire:
             rx.unread.remove(end_seq)
         rx.read_seq = max(rx.read_seq, min(end_seq, rx.rcv_nxt))
         rx.last_delivery_s = max(rx.last_delivery_s, self.env.now)
+        if self.on_read is not None:
+            self.on_read(rx.rcv_nxt, rx.copied_seq)
         if self._copied is not None:
             event, self._copied = self._copied, None
             event.succeed()
@@ -305,4 +311,6 @@ class Wire:
             if snapshot is not LATE:  # a late one is the program's at its copy out
                 trace.add(events.deliver(skb.seq, delivered_s, got, rx.rcv_nxt))
             trace.add(events.irq(events.IRQ_ACK, now, ack=rx.rcv_nxt))
+        if self.on_window is not None:
+            self.on_window(skb, rx.rcv_nxt, rx.copied_seq)
         self.on_ack(rx.rcv_nxt, [list(b) for b in rx.ooo] if rx.ooo else [], skb.xmit_id)

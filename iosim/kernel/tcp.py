@@ -384,6 +384,10 @@ class Linux6Tcp(TcpSender):
         # net.ipv4.tcp_slow_start_after_idle; BBR sets cong_control, which the check skips
         self.restart_after_idle = slow_start_after_idle and not self.bbr
         self.lsndtime_s = env.now  # tp->lsndtime: set when the connection is established
+        # the peer's receive window (snd_wnd) and its right edge (tcp_wnd_end = snd_una +
+        # snd_wnd); unbounded unless a receiver model advertises one (``window_update``)
+        self.snd_wnd: float = math.inf
+        self.snd_wnd_end: float = math.inf
 
     # --- the socket lock -------------------------------------------------------------
     def defer(self, fn: Callable, *args) -> bool:
@@ -401,6 +405,19 @@ class Linux6Tcp(TcpSender):
         for fn, args in backlog:
             fn(*args)
         self.owned = owned
+
+    # --- the peer's receive window ---------------------------------------------------
+    def window_update(self, wnd_end: int, wnd: int, send: bool = False) -> None:
+        """net/ipv4/tcp_input.c:tcp_ack_update_window: an ACK advertised ``wnd`` bytes from
+        its ack_seq, up to ``wnd_end``; backlogged, like the ACK, while a send call owns the
+        socket. ``send``: a window update alone (``tcp_cleanup_rbuf``'s), after which
+        tcp_data_snd_check sends what the window held back."""
+        if self.defer(self.window_update, wnd_end, wnd, send):
+            return
+        self.snd_wnd = wnd
+        self.snd_wnd_end = wnd_end
+        if send and self.unsent:
+            self.write_xmit(self.nonagle, waited=self._held)
 
     # --- sizes, in segments as the kernel counts them -------------------------------
     def cwnd_segs(self) -> int:
@@ -505,14 +522,19 @@ class Linux6Tcp(TcpSender):
             not nonagle and self.snd_nxt > self.snd_una and self._minshall()))
 
     def _mss_split_point(self, skb: SkBuff, quota: int, nonagle: int, last: bool) -> int:
-        """tcp_mss_split_point: how much of ``skb`` goes now (no receive window modelled)."""
+        """tcp_mss_split_point: how much of ``skb`` goes now: ``quota`` segments, cut to the
+        receive window (tcp_wnd_end - seq); a last skb's partial tail waits (Nagle)."""
         max_len = self.mss_bytes * quota
-        if not last or max_len <= skb.len:
+        window = self.snd_wnd_end - skb.seq
+        if max_len <= window and not last:
             return max_len
-        partial = skb.len % self.mss_bytes
+        needed = skb.len if skb.len < window else int(window)
+        if max_len <= needed:
+            return max_len
+        partial = needed % self.mss_bytes
         if self._nagle_check(partial != 0, nonagle):
-            return skb.len - partial
-        return skb.len
+            return needed - partial
+        return needed
 
     def _tso_should_defer(self, skb: SkBuff, max_segs: int, last: bool, cwnd: int,
                           in_flight: int) -> tuple[bool, bool]:
@@ -523,17 +545,20 @@ class Linux6Tcp(TcpSender):
         if self._in_recovery or now - self.wstamp_s > TSO_DEFER_IDLE_S:
             return False, False
         mss = self.mss_bytes
-        limit = (cwnd - in_flight) * mss  # no receive window: cong_win
+        cong_win = (cwnd - in_flight) * mss
+        send_win = self.snd_wnd_end - skb.seq  # the receive window left from this skb
+        limit = cong_win if cong_win < send_win else send_win
         if limit >= max_segs * mss or (not last and limit >= skb.len):
             return False, False
-        if limit >= cwnd * mss // TCP_TSO_WIN_DIVISOR:
+        chunk = cwnd * mss if cwnd * mss < self.snd_wnd else self.snd_wnd
+        if limit >= chunk // TCP_TSO_WIN_DIVISOR:
             return False, False
         if not self._sent_skbs():
             return False, False
         head = self.rtx[0]
         if head.sent_s + self.srtt_s - now > min(self.srtt_s / 2, 1e-3):
             return False, False
-        return True, limit <= skb.len
+        return True, cong_win < send_win and cong_win <= skb.len
 
     def _small_queue_check(self, truesize: int, factor: int) -> bool:
         """tcp_small_queue_check: at most max(2 truesize, ~1 ms of pacing rate) in the qdisc
@@ -595,6 +620,9 @@ class Linux6Tcp(TcpSender):
                 quota = cwnd - in_flight
             if max_segs < quota:
                 quota = max_segs
+            if skb.seq + (mss if skb.len > mss else skb.len) > self.snd_wnd_end:
+                why = events.HOLD_RWND  # tcp_snd_wnd_test: its first segment is past the window
+                break
             last = len(unsent) == 1
             if skb.len <= mss:  # one segment: tcp_nagle_test
                 held = nonagle if last else NAGLE_PUSH
@@ -857,7 +885,9 @@ class Linux6Tcp(TcpSender):
 
     def _probe(self) -> None:
         """tcp_send_loss_probe: one new segment if any waits, else the last one again."""
-        if self.unsent and self.unsent[0].len:
+        if (self.unsent and self.unsent[0].len
+                and self.unsent[0].seq + min(self.unsent[0].len, self.mss_bytes)
+                <= self.snd_wnd_end):  # tcp_snd_wnd_test
             skb = self.unsent[0]
             if skb.len > self.mss_bytes:
                 self._fragment(skb, self.mss_bytes)
