@@ -110,9 +110,10 @@ class Connection:
         self.wire.on_ack = self.socket.on_ack
         host.wires[self.socket] = self.wire
         if receive_window(p):  # the local receiver's window limits the sender
+            receiver = self.receiver
             window = LoopbackWindow(host.env, self.socket.tcp, ReceiveWindow(
                 host.nic.mss_bytes, p.kernel.rmem_default_bytes, p.kernel.rmem_max_bytes,
-                host.env.now))
+                host.env.now), lambda: receiver.copied_seq)
             self.wire.on_window = window.ack
             self.wire.on_read = window.read
 

@@ -109,26 +109,27 @@ def test_serve_refuses_a_split_loopback():
 def test_a_receiver_that_caught_up_is_woken_and_starts_late():
     """An skb that finds the receiver idle wakes it (sock_def_readable -> try_to_wake_up,
     an IPI to its idle core); it starts cpu.wakeup_remote later. A receiver that is the
-    bottleneck catches up only while the receive window holds one skb at a time: the
-    SYN-ACK's window is one MSS (rounddown(64 KiB, MSS), tcp_select_initial_window), the
-    window after skb 1's ACK is rcv_ssthresh = 1 MSS again; skb 2 gives the receive RTT and
-    DRS grows the buffer (tcp_rcv_space_adjust), skb 3 grows rcv_ssthresh by 2 MSS
-    (tcp_grow_window), so skb 4 opens a window of three and the receiver never catches up
-    again: four wake-ups. A fast receiver behind a slow sender catches up after every
-    skb: one wake-up each, each one ``wakeup_remote`` of latency that delays the delivery
-    but not the sender."""
+    bottleneck never catches up while the window-limited sender keeps one skb queued
+    behind the one it copies: it is woken by the first skb, and by the last, the file's
+    30772 B tail, which waits for the receive window (tcp_snd_wnd_test) until the reader
+    has copied what came before. A fast receiver behind a slow sender catches up after
+    every skb: one wake-up each, each one ``wakeup_remote`` of latency that delays the
+    delivery but not the sender."""
     slow_receiver = {**SPLIT, "cpu.split_rx_paged_skb": "200us"}
-    r, _ = run("sendfile_sg", slow_receiver, size="1MiB")
-    assert r.receiver_wakeups == 4
+    r, events = run("sendfile_sg", slow_receiver, size="1MiB")
+    assert r.receiver_wakeups == 2
+    assert [e.nbytes for e in events if e.kind is Kind.DELIVER][-1] == 30772
     fast = {**SPLIT, "cpu.split_tx_paged_skb": "200us", "cpu.split_rx_paged_skb": "1us"}
     for wakeup in ("1ns", "50us"):
         r, events = run("sendfile_sg", {**fast, "cpu.wakeup_remote": wakeup}, size="1MiB")
         assert r.receiver_wakeups == delivered_skbs(events) > 16
-    # one skb: the run ends at its delivery, 50 us later; the sender's work is the same
+    # 32 KiB is two skbs, 32742 + 26 B (the MSS is half the SYN-ACK's one-MSS window,
+    # tcp_bound_to_half_wnd), each finding the receiver caught up: the run ends 2 x 50 us
+    # later; the sender's work is the same
     quick, _ = run("sendfile_sg", {**fast, "cpu.wakeup_remote": "1ns"}, size="32KiB")
     late, _ = run("sendfile_sg", {**fast, "cpu.wakeup_remote": "50us"}, size="32KiB")
-    assert quick.receiver_wakeups == late.receiver_wakeups == 1
-    assert late.sim_time_s - quick.sim_time_s == pytest.approx(50e-6 - 1e-9)
+    assert quick.receiver_wakeups == late.receiver_wakeups == 2
+    assert late.sim_time_s - quick.sim_time_s == pytest.approx(2 * (50e-6 - 1e-9))
     assert late.cpu_time_s == pytest.approx(quick.cpu_time_s)
 
 
@@ -141,29 +142,36 @@ def test_a_heavy_receiver_on_the_senders_core_waits_and_the_tails_merge():
     """A receiver costlier than its sender (40 us per skb against the sender's few) never
     catches up: it runs when the sender sleeps, so no ACK comes between two splice calls,
     and each call's sub-MSS tail waits (SPLICE_F_MORE) for the next call's pages: the
-    stream goes as MSS-sized skbs, ceil(size / MSS) of them, instead of two per call, but
-    for one more each time the sender sleeps (its send buffer full) with a tail held: the
-    ACKs that come while it sleeps find nothing in flight, and Nagle lets the tail go
-    alone (``tcp_data_snd_check`` -> ``tcp_nagle_check``). The receiver is woken by each
-    of the first three skbs, which the one-MSS receive window lets through one at a time
-    (see the split placement's test above), and again only when it caught up while the
-    sender slept: rarely."""
+    stream goes as skbs of the current MSS, ceil(size / MSS) of them, instead of two per
+    call, but for one more each time the sender sleeps (its send buffer full) with a tail
+    held: the ACKs that come while it sleeps find nothing in flight, and Nagle lets the
+    tail go alone (``tcp_data_snd_check`` -> ``tcp_nagle_check``). The MSS is half the
+    largest receive window offered so far (``tcp_bound_to_half_wnd``; the SYN-ACK's is one
+    full MSS), so it grows with the window until the window stops growing: for this slow
+    reader at 53248 B, below lo's full MSS, and the skbs before are smaller. The receiver
+    is woken by the first skbs, which the small first windows let through a few at a time,
+    and again only when it caught up while the sender slept: rarely."""
     size = 4 << 20
     r, events = run("splice", {**ONE_CORE, "cpu.rx_skb": "40us"}, size="4MiB")
-    skbs, least = delivered_skbs(events), -(-size // MSS)
+    sizes = [e.nbytes for e in events if e.kind is Kind.DELIVER]
+    mss_now = max(sizes)  # half the largest window this slow reader's buffer reached
+    skbs, least = delivered_skbs(events), -(-size // mss_now)
+    startup = sizes.index(mss_now)  # the skbs before the window stopped growing
+    assert mss_now <= MSS and all(n < mss_now for n in sizes[:startup])
     assert r.context_switches > 0  # the sender slept: its send buffer was full
-    # every skb beyond the least is a tail an ACK let go alone while the sender slept
-    assert least <= skbs <= least + r.context_switches + r.receiver_wakeups
-    assert skbs < 1.1 * least and r.receiver_wakeups < 3 + skbs / 10
+    # every other skb beyond the least is a tail an ACK let go alone while the sender slept
+    assert least <= skbs <= least + startup + r.context_switches + r.receiver_wakeups
+    assert skbs - startup < 1.1 * least and r.receiver_wakeups < 3 + skbs / 10
 
 
 def test_a_light_receiver_preempts_at_each_skb_and_pays_the_switch():
     """A receiver cheaper than its sender has had less of the core whenever an skb wakes
     it, so it preempts: it takes each send()'s first skb as it comes (the 52 B tail beyond
     the MSS arrives while it runs, and its ACK lets that tail go at once: two skbs per
-    call, once the receive window has grown: the first four calls' tails wait for it, as
-    the window is one MSS until DRS grows the buffer at skb 2 and rcv_ssthresh grows at
-    skb 3, and each merges with the next call's bytes: four MSS skbs and one of 4 x 52 B)
+    call, once the receive window has grown. The first four calls go as six skbs: two of
+    32742 B (the MSS is half the SYN-ACK's one-MSS window, ``tcp_bound_to_half_wnd``), two
+    of 47616 B (half the 95232 B window the first skb's rcv_ssthresh growth opened), one
+    full MSS and the 35944 B rest, held by the window until the reader caught up)
     and sleeps again before the next call, one wake-up per call, each costing the
     switch (cpu.context_switch). The first skb finds it asleep, not owning its socket, so
     the sender's softirq does that skb's TCP input (cpu.rx_input, the sender's ``net``
@@ -175,7 +183,9 @@ def test_a_light_receiver_preempts_at_each_skb_and_pays_the_switch():
                     size="1MiB")
     calls = r.bytes_requested // (64 << 10)
     skbs = delivered_skbs(events)
-    assert skbs == 4 + 1 + 2 * (calls - 4) and r.receiver_wakeups == calls
+    assert skbs == 6 + 2 * (calls - 4) and r.receiver_wakeups == calls
+    sizes = [e.nbytes for e in events if e.kind is Kind.DELIVER]
+    assert sizes[:6] == [32742, 32742, 47616, 47616, MSS, 35944]
     copy_s = r.bytes_requested / load_profile("teaching").cpu.copy_bandwidth_bytes_per_s
     assert r.cpu_time_by_category["receive"] == pytest.approx(
         skbs * rx_s - calls * input_s + calls * switch_s + copy_s)

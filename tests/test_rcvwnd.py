@@ -101,8 +101,9 @@ def test_drs_stops_at_tcp_rmem_max():
 def test_the_sender_never_sends_past_the_advertised_window(monkeypatch):
     """net/ipv4/tcp_output.c:tcp_write_xmit: tcp_snd_wnd_test holds an skb whose first
     segment is past snd_una + snd_wnd, and tcp_mss_split_point cuts a larger one at the
-    window: every transmission ends within it. The first window is one MSS, so the first
-    skbs go one at a time (HOLD "receive window")."""
+    window: every transmission ends within it. The first window is one MSS, and the MSS
+    half of it (tcp_bound_to_half_wnd, from tcp_ack_update_window -> tcp_sync_mss): the
+    first skb is 32742 B, and what does not fit waits (HOLD "receive window")."""
     sent = []
     original = tcp.Linux6Tcp._send
 
@@ -115,9 +116,21 @@ def test_the_sender_never_sends_past_the_advertised_window(monkeypatch):
     r = iosim.simulate("sendfile_sg", "4MiB", overrides=SPLIT, tracer=tracer)
     assert r.bytes_delivered == r.bytes_requested and r.invariant_violations == []
     assert all(end <= edge for end, edge in sent)
-    assert sent[0] == (MSS, MSS)  # the SYN-ACK's window: exactly the first skb
+    assert sent[:2] == [(MSS // 2, MSS), (MSS, MSS)]  # two half-MSS skbs fill the first
     held = [e for e in tracer.sorted_events() if e.kind is Kind.HOLD and e.what == HOLD_RWND]
     assert held and held[0].seq == MSS
+
+
+@pytest.mark.parametrize(("size", "max_window", "bounded"), [
+    (MSS, MSS, MSS // 2),  # the SYN-ACK's window: 32742
+    (MSS, 95232, 47616),
+    (MSS, 2 * MSS, MSS),  # from two MSS on, the full MSS
+    (1448, 400, 400),  # a window below 536 B bounds to all of it
+    (1448, 20, 36),  # but never below 68 B less the 32 B header
+])
+def test_the_mss_is_at_most_half_the_largest_window(size, max_window, bounded):
+    """include/net/tcp.h:tcp_bound_to_half_wnd."""
+    assert tcp.bound_to_half_wnd(size, max_window) == bounded
 
 
 def test_textbook_and_remote_receivers_keep_an_unbounded_window():

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Callable
 
 from iosim.kernel.tcp import SKB_TRUESIZE_BYTES
 
@@ -276,49 +277,64 @@ class ReceiveWindow:
 
 
 class LoopbackWindow:
-    """The local receiver's window on lo, advertised in its ACKs to the sender on the same
-    host (``tcp``, a ``Linux6Tcp``). On lo everything the sender has sent that the reader
-    has not copied out is on the receive path: its truesize (the same skbs: loopback_xmit
-    hands the sender's skb over) is the receive queue's ``sk_rmem_alloc``.
-
-    The model ACKs a loopback skb when the reader has copied it, where the kernel ACKs each
-    skb as it is queued, advertising the free space from its end. So the window an ACK
-    carries here is the kernel's latest: from the end of everything sent (all of it queued
-    on lo), ``tcp_space`` of the buffer less what is unread. A read that frees enough sends
-    a window update (``tcp_cleanup_rbuf``): here, the next ACK.
+    """The local receiver's window on lo, in the kernel's order: each skb reaches the
+    receive queue as the sender's softirq hands it over (``loopback_xmit``: the same skb,
+    its truesize charged to ``sk_rmem_alloc``), where ``tcp_event_data_recv`` runs and the
+    ACK leaves at once (validate's receiver asks for quick ACKs) with ``tcp_select_window``'s
+    window; the reader's copy then runs DRS (``tcp_rcv_space_adjust``) and sends a window
+    update if the window doubles (``tcp_cleanup_rbuf``). The sender (``tcp``, a
+    ``Linux6Tcp``) takes each window as it is advertised (``window_update``); the model's
+    cumulative ACK, which frees the skb, still comes after the copy.
     """
 
-    def __init__(self, env, tcp, window: ReceiveWindow) -> None:
+    def __init__(self, env, tcp, window: ReceiveWindow,
+                 copied_seq: Callable[[], int]) -> None:
         self.env = env
         self.tcp = tcp
         self.window = window
+        self.copied_seq = copied_seq  # how far the reader has copied (tp->copied_seq)
+        self.rcv_nxt = 0  # the receive queue's end (tp->rcv_nxt)
         self.truesize_per_byte = 1.0  # of the last skb: converts queued bytes to truesize
         self.acks_s: list[float] = [env.now]  # when recent ACKs left (the SYN-ACK first)
+        tcp.on_sent = self.sent
         tcp.window_update(window.rcv_wnd, window.rcv_wnd)  # the SYN-ACK's window (unscaled)
 
-    def _queued_truesize(self, from_seq: int) -> int:
-        return int((self.tcp.snd_nxt - from_seq) * self.truesize_per_byte)
+    def _queued_truesize(self, copied_seq: int) -> int:
+        return int((self.rcv_nxt - copied_seq) * self.truesize_per_byte)
 
-    def ack(self, skb, rcv_nxt: int, copied_seq: int) -> None:
-        """An ACK for ``skb`` leaves with the receiver at ``rcv_nxt``, the reader at
-        ``copied_seq``: the skb's arrival (tcp_event_data_recv), the read up to
-        ``copied_seq`` (tcp_rcv_space_adjust) and the window the ACK carries."""
+    def sent(self, skb, ready_s: float) -> None:
+        """The sender handed ``skb`` to lo; it is queued once its bytes are there."""
+        now = self.env.now
+        if ready_s > now:
+            ev = self.env.timeout(ready_s - now)
+            ev.callbacks.append(lambda _ev: self.arrive(skb))
+        else:
+            self.arrive(skb)
+
+    def arrive(self, skb) -> None:
+        """tcp_rcv_established -> tcp_data_queue (the skb joins the receive queue) ->
+        tcp_event_data_recv, then __tcp_ack_snd_check: the ACK and its window."""
         w = self.window
         now = self.env.now
+        end = skb.seq + skb.len
+        if end <= self.rcv_nxt:
+            return
+        self.rcv_nxt = end
         truesize = skb.truesize or skb.len + SKB_TRUESIZE_BYTES
         self.truesize_per_byte = truesize / skb.len
         w.ts_sample(skb.len, ms(self._last_ack_before(skb.sent_s)), ms(now))
-        w.data(rcv_nxt, skb.len, truesize,
-               self._queued_truesize(min(copied_seq, skb.seq)), now)
-        queued_nxt = max(self.tcp.snd_nxt, rcv_nxt)  # the kernel's rcv_nxt: all of it queued
-        w.copied(copied_seq, queued_nxt, now)
-        wnd = w.select(queued_nxt, self._queued_truesize(copied_seq))
-        self.acks_s.append(now)
-        self.tcp.window_update(queued_nxt + wnd, wnd)
+        queued = self._queued_truesize(self.copied_seq())
+        w.data(end, skb.len, truesize, queued, now)
+        self._advertise(queued)
+
+    def _advertise(self, queued_truesize: int, send: bool = False) -> None:
+        wnd = self.window.select(self.rcv_nxt, queued_truesize)
+        self.acks_s.append(self.env.now)
+        self.tcp.window_update(self.rcv_nxt + wnd, wnd, send)
 
     def _last_ack_before(self, t_s: float) -> float:
-        """When the last ACK the sender could have had at ``t_s`` left: the TSval the skb
-        it sent then echoes (older ACKs are forgotten)."""
+        """When the last ACK the sender could have had at ``t_s`` left (the TSval the skb
+        it sent then echoes); older ACKs are forgotten."""
         acks = self.acks_s
         i = bisect.bisect_right(acks, t_s)
         if i > 1:
@@ -326,14 +342,15 @@ class LoopbackWindow:
             i = 1
         return acks[i - 1] if i else acks[0]
 
-    def read(self, rcv_nxt: int, copied_seq: int) -> None:
-        """The reader copied up to ``copied_seq`` after the ACK (borrowed pages, read
-        later): DRS, and tcp_cleanup_rbuf's window update if the window doubles."""
+    def ack(self, skb, rcv_nxt: int, copied_seq: int) -> None:
+        """The model's ACK of ``skb``, after the reader's copy up to ``copied_seq``."""
+        self.read(rcv_nxt, copied_seq)
+
+    def read(self, rcv_nxt: int, copied_seq: int, send: bool = True) -> None:
+        """The reader copied up to ``copied_seq``: tcp_rcv_space_adjust, then
+        tcp_cleanup_rbuf's window update if the window would at least double."""
         w = self.window
-        queued_nxt = max(self.tcp.snd_nxt, rcv_nxt)
-        w.copied(copied_seq, queued_nxt, self.env.now)
+        w.copied(copied_seq, self.rcv_nxt, self.env.now)
         queued = self._queued_truesize(copied_seq)
-        if w.update_due(queued_nxt, queued):
-            wnd = w.select(queued_nxt, queued)
-            self.acks_s.append(self.env.now)
-            self.tcp.window_update(queued_nxt + wnd, wnd, send=True)
+        if w.update_due(self.rcv_nxt, queued):
+            self._advertise(queued, send)

@@ -304,6 +304,8 @@ SK_PACING_SHIFT = 10  # sk_pacing_shift: about 1 ms of data
 FQ_UNPACED_SEGMENTS = 10  # tcp_update_skb_after_send: "sch_fq does not pace first 10 MSS"
 TSO_DEFER_IDLE_S = 1e-3  # tcp_tso_should_defer: a write older than 1 ms is sent at once
 TCP_TIMEOUT_INIT_S = 1.0  # the probe timeout without an RTT sample
+TCP_MSS_DEFAULT_BYTES = 536
+TCP_HEADER_TS_BYTES = 32  # tp->tcp_header_len: 20 B + the 12 B timestamp option
 
 
 def restart_cwnd_segs(cwnd: int, init_cwnd: int, idle_s: float, rto_s: float) -> int:
@@ -317,6 +319,16 @@ def restart_cwnd_segs(cwnd: int, init_cwnd: int, idle_s: float, rto_s: float) ->
         cwnd >>= 1
         idle_s -= rto_s
     return max(cwnd, restart)
+
+
+def bound_to_half_wnd(size_bytes: int, max_window_bytes: int) -> int:
+    """include/net/tcp.h:tcp_bound_to_half_wnd: a packet (the MSS, in tcp_sync_mss; the
+    size goal, in tcp_xmit_size_goal) is at most half the largest window the peer has
+    offered (the whole of it below 536 B), and at least 68 B less the TCP header (36 B)."""
+    cutoff = max_window_bytes >> 1 if max_window_bytes > TCP_MSS_DEFAULT_BYTES else max_window_bytes
+    if cutoff and size_bytes > cutoff:
+        return max(cutoff, 68 - TCP_HEADER_TS_BYTES)
+    return size_bytes
 
 
 def gso_max_bytes(tso_max_bytes: int) -> int:
@@ -388,6 +400,10 @@ class Linux6Tcp(TcpSender):
         # snd_wnd); unbounded unless a receiver model advertises one (``window_update``)
         self.snd_wnd: float = math.inf
         self.snd_wnd_end: float = math.inf
+        self.max_window = 0  # tp->max_window: the largest window the peer offered
+        self.mss_now = self.mss_bytes  # tp->mss_cache: at most half of max_window
+        self.on_mss: Callable[[int], None] | None = None  # the socket's size goal follows
+        self.on_sent: Callable[[SkBuff, float], None] | None = None  # a local receiver's
 
     # --- the socket lock -------------------------------------------------------------
     def defer(self, fn: Callable, *args) -> bool:
@@ -416,6 +432,13 @@ class Linux6Tcp(TcpSender):
             return
         self.snd_wnd = wnd
         self.snd_wnd_end = wnd_end
+        if wnd > self.max_window:  # tcp_ack_update_window -> tcp_sync_mss
+            self.max_window = wnd
+            mss = bound_to_half_wnd(self.mss_bytes, wnd)
+            if mss != self.mss_now:
+                self.mss_now = mss
+                if self.on_mss is not None:
+                    self.on_mss(wnd)
         if send and self.unsent:
             self.write_xmit(self.nonagle, waited=self._held)
 
@@ -524,14 +547,14 @@ class Linux6Tcp(TcpSender):
     def _mss_split_point(self, skb: SkBuff, quota: int, nonagle: int, last: bool) -> int:
         """tcp_mss_split_point: how much of ``skb`` goes now: ``quota`` segments, cut to the
         receive window (tcp_wnd_end - seq); a last skb's partial tail waits (Nagle)."""
-        max_len = self.mss_bytes * quota
+        max_len = self.mss_now * quota
         window = self.snd_wnd_end - skb.seq
         if max_len <= window and not last:
             return max_len
         needed = skb.len if skb.len < window else int(window)
         if max_len <= needed:
             return max_len
-        partial = needed % self.mss_bytes
+        partial = needed % self.mss_now
         if self._nagle_check(partial != 0, nonagle):
             return needed - partial
         return needed
@@ -544,7 +567,7 @@ class Linux6Tcp(TcpSender):
         now = self.env.now
         if self._in_recovery or now - self.wstamp_s > TSO_DEFER_IDLE_S:
             return False, False
-        mss = self.mss_bytes
+        mss = self.mss_now
         cong_win = (cwnd - in_flight) * mss
         send_win = self.snd_wnd_end - skb.seq  # the receive window left from this skb
         limit = cong_win if cong_win < send_win else send_win
@@ -595,11 +618,11 @@ class Linux6Tcp(TcpSender):
         unsent = self.unsent
         if not unsent:
             return
-        mss = self.mss_bytes
+        mss = self.mss_now
         max_segs = self._tso_segs() if self._rtt_shift else self._full_tso_segs
         sent = False
         cwnd_limited = False
-        cwnd = int(self.cwnd_bytes // mss) or 1
+        cwnd = int(self.cwnd_bytes // self.mss_bytes) or 1  # packets, whatever their size
         lost = self.lost
         why = ""
         while unsent:
@@ -712,6 +735,8 @@ class Linux6Tcp(TcpSender):
         self.snd_nxt = end = skb.seq + nbytes
         if nbytes < segments * mss:
             self.snd_sml = end  # tcp_minshall_update
+        if self.on_sent is not None:  # lo: the receiver queues it as soon as it is there
+            self.on_sent(skb, ready_s)
         if self.internal_pacing or self.fq or self.wstamp_s >= now:
             self._depart(skb, segments, ready_s)
             return
