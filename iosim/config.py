@@ -432,11 +432,7 @@ def _check_consistency(p: Profile, origin: str, where: dict[str, str]) -> None:
          f"least 1 byte)"),
         ("nic.tso_max", p.nic.tso_max_bytes >= p.nic.mtu_bytes, "at least nic.mtu"),
         ("kernel.sndbuf", p.kernel.sndbuf_bytes >= page, "at least one page"),
-        ("kernel.rmem_default", not receive_window(p)
-         or p.kernel.rmem_default_bytes // 2 >= net.mss_bytes(p.nic.mtu_bytes),
-         f"at least twice the MSS ({net.mss_bytes(p.nic.mtu_bytes)} bytes) on a linux-6 "
-         f"loopback host: its first receive window is half of it, and the model does not "
-         f"shrink the MSS to the window (tcp_bound_to_half_wnd)"),
+        ("kernel.rmem_default", p.kernel.rmem_default_bytes >= page, "at least one page"),
         ("kernel.rmem_max", p.kernel.rmem_max_bytes >= p.kernel.rmem_default_bytes,
          "at least kernel.rmem_default"),
         ("kernel.fault_around", p.kernel.fault_around_bytes % page == 0,

@@ -73,10 +73,10 @@ def test_drs_grows_the_buffer_once_per_receive_rtt():
     """The receive RTT is the time to receive one window (tcp_rcv_rtt_measure): skb 1 at
     10 us marks rcv_nxt + rcv_wnd = 2 MSS, skb 2 reaching it at 40 us gives 30 us. The read
     at 40 us is an RTT after the connection began and copied 130968 B > rcvq_space (65484):
-    tcp_rcvbuf_grow wants twice that plus 30 us / 1 ms of it (tcp_rcvbuf_low_rtt):
-    261936 + 7858 = 269794 B of window, a buffer of 269794 x 256 // 252 = 274076 B, and the
-    clamp follows (274076 x 252 / 256 = 269793). The next skb finds room: rcv_ssthresh grows
-    by 2 MSS (its truesize x 252/256 < its length): 65484 + 130968 = 196452."""
+    tcp_rcvbuf_grow (6.18) wants twice that, 261936 B of window, a buffer of
+    261936 x 256 // 252 = 266093 B, and the clamp follows (266093 x 252 / 256 = 261935).
+    The next skb finds room: rcv_ssthresh grows by 2 MSS (its truesize x 252/256 < its
+    length): 65484 + 130968 = 196452."""
     w = ReceiveWindow(MSS, 131072, 32 * MIB)
     w.data(MSS, MSS, TRUESIZE, TRUESIZE, 10e-6)
     w.copied(MSS, MSS, 10e-6)  # no RTT sample yet: nothing to adjust
@@ -84,7 +84,7 @@ def test_drs_grows_the_buffer_once_per_receive_rtt():
     w.data(2 * MSS, MSS, TRUESIZE, TRUESIZE, 40e-6)
     assert w.rtt_s == pytest.approx(30e-6)
     w.copied(2 * MSS, 2 * MSS, 40e-6)
-    assert (w.rcvbuf, w.window_clamp, w.rcvq_space, w.grows) == (274076, 269793, 2 * MSS, 1)
+    assert (w.rcvbuf, w.window_clamp, w.rcvq_space, w.grows) == (266093, 261935, 2 * MSS, 1)
     w.data(3 * MSS, MSS, TRUESIZE, TRUESIZE, 70e-6)
     assert w.rcv_ssthresh == 196452
 
@@ -143,8 +143,24 @@ def test_textbook_and_remote_receivers_keep_an_unbounded_window():
                     if e.kind is Kind.HOLD and e.what == HOLD_RWND]
 
 
-def test_a_buffer_too_small_for_one_mss_is_refused():
-    """The first window is half of tcp_rmem[1]: below one MSS the kernel would shrink the
-    MSS (tcp_bound_to_half_wnd), which the model does not; the profile says so."""
-    with pytest.raises(ValueError, match=r"kernel\.rmem_default"):
-        iosim.simulate("read_write", "64KiB", overrides={**LO, "kernel.rmem_default": "64KiB"})
+def test_a_buffer_smaller_than_two_mss_shrinks_the_mss():
+    """With tcp_rmem[1] = 64 KiB the first window is 32768 B (below the MSS, so not rounded
+    down to it) and the sender's MSS half of that, 16384 B (tcp_bound_to_half_wnd): the
+    first skb is 16384 B, and the transfer completes as the window grows."""
+    sent = []
+    original = tcp.Linux6Tcp._send
+
+    def record(self, skb, ready_s, waited):
+        sent.append(skb.len)
+        original(self, skb, ready_s, waited)
+
+    w = ReceiveWindow(MSS, 65536, 32 * MIB)
+    assert (w.rcv_wnd, w.window_clamp) == (32768, 32768)
+    tcp.Linux6Tcp._send = record
+    try:
+        r = iosim.simulate("read_write", "1MiB",
+                           overrides={**SPLIT, "kernel.rmem_default": "64KiB"})
+    finally:
+        tcp.Linux6Tcp._send = original
+    assert r.bytes_delivered == r.bytes_requested and r.invariant_violations == []
+    assert sent[0] == 16384

@@ -11,8 +11,9 @@ an MSS: the advertised window is zero (``__tcp_select_window``) and ``rcv_ssthre
 grow (``tcp_grow_window``: the room is negative). The sender and the reader take turns
 until receive-buffer autotuning (DRS, ``tcp_rcv_space_adjust`` -> ``tcp_rcvbuf_grow``),
 once per receive RTT (``tcp_rcv_rtt_measure``: the time to receive one window), raises
-``sk_rcvbuf`` to twice what the reader copied in the last RTT (plus rtt / 1 ms of it,
-``tcp_rcvbuf_low_rtt``), up to ``tcp_rmem[2]``, and the window clamp follows.
+``sk_rcvbuf`` to twice what the reader copied in the last RTT, up to ``tcp_rmem[2]``, and
+the window clamp follows. The sender's MSS is at most half the largest window offered
+(``include/net/tcp.h:tcp_bound_to_half_wnd``), so on lo its first skbs are half-MSS.
 
 Units are bytes and seconds; the kernel's jiffies and the 8x fixed-point RTT are not kept.
 """
@@ -33,7 +34,6 @@ TCP_MSS_DEFAULT = 536  # tcp_initialize_rcv_mss: the first rcv_mss guess
 TCP_MIN_MSS = 88
 TCP_INIT_CWND = 10
 TCP_APP_WIN = 31  # sysctl_tcp_app_win
-TCP_RCVBUF_LOW_RTT_S = 1e-3  # sysctl_tcp_rcvbuf_low_rtt: 1000 us
 SMALL_SEGMENT_BYTES = 128  # tcp_event_data_recv grows the window for skbs >= 128 B
 
 
@@ -205,19 +205,12 @@ class ReceiveWindow:
         self.rcvq_time_s = now_s
 
     def _rcvbuf_grow(self, newval: int) -> None:
-        """tcp_rcvbuf_grow: the window DRS wants is twice what was read in the last RTT
-        ("DRS is always one RTT late") plus, below tcp_rcvbuf_low_rtt (1 ms), rtt / 1 ms of
-        that (else the slow-start growth rate); the buffer to hold it, at most tcp_rmem[2],
-        and the clamp follows."""
-        oldval = self.rcvq_space
+        """tcp_rcvbuf_grow (Linux 6.16-6.18): the window DRS wants is twice what was read
+        in the last RTT ("slow start: allow the sender to double its rate"); the buffer to
+        hold it, at most tcp_rmem[2], and the clamp follows. (6.19 adds a share of it below
+        tcp_rcvbuf_low_rtt, which this host's 6.18 has not.)"""
         self.rcvq_space = newval
         rcvwin = newval << 1
-        rtt_us = int(self.rtt_s * 1e6)  # the kernel keeps microseconds
-        if self.rtt_s < TCP_RCVBUF_LOW_RTT_S:
-            grow = rcvwin * rtt_us // int(TCP_RCVBUF_LOW_RTT_S * 1e6)
-        else:
-            grow = (rcvwin << 1) * (newval - oldval) // oldval
-        rcvwin += grow
         rcvbuf = min(space_from_win(self.ratio, rcvwin), self.rmem_max)
         if rcvbuf > self.rcvbuf:
             self.rcvbuf = rcvbuf
