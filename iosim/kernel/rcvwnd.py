@@ -5,15 +5,15 @@ buffer bytes to window bytes with ``scaling_ratio`` / 256 (``include/net/tcp.h:
 tcp_win_from_space``; 50 % until the first full-sized segment measures len / truesize,
 ``net/ipv4/tcp_input.c:tcp_measure_rcv_mss``). So the SYN-ACK offers one 64 KiB buffer's
 window rounded down to the MSS (``net/ipv4/tcp_output.c:tcp_select_initial_window``; on
-lo, one 65 KB MSS) and ``tcp_init_buffer_space`` clamps the window to 64 KiB. While one
-skb (truesize > 64 KiB of a 128 KiB buffer) waits for the reader, the free space is below
-an MSS: the advertised window is zero (``__tcp_select_window``) and ``rcv_ssthresh`` cannot
-grow (``tcp_grow_window``: the room is negative). The sender and the reader take turns
-until receive-buffer autotuning (DRS, ``tcp_rcv_space_adjust`` -> ``tcp_rcvbuf_grow``),
-once per receive RTT (``tcp_rcv_rtt_measure``: the time to receive one window), raises
-``sk_rcvbuf`` to twice what the reader copied in the last RTT, up to ``tcp_rmem[2]``, and
-the window clamp follows. The sender's MSS is at most half the largest window offered
-(``include/net/tcp.h:tcp_bound_to_half_wnd``), so on lo its first skbs are half-MSS.
+lo, one 65 KB MSS) and ``tcp_init_buffer_space`` clamps the window to 64 KiB. The sender's
+MSS is at most half the largest window offered (``include/net/tcp.h:tcp_bound_to_half_wnd``),
+so its first skbs are half an MSS, two to the window. While a full MSS of skbs waits for
+the reader, the free space is below an MSS: the advertised window is zero
+(``__tcp_select_window``) and ``rcv_ssthresh`` cannot grow (``tcp_grow_window``: no room);
+it grows while the queue is short. Receive-buffer autotuning (DRS, ``tcp_rcv_space_adjust``
+-> ``tcp_rcvbuf_grow``), once per receive RTT (``tcp_rcv_rtt_measure``: the time to
+receive one window), raises ``sk_rcvbuf`` to twice what the reader copied in the last RTT,
+up to ``tcp_rmem[2]``, and the window clamp follows.
 
 Units are bytes and seconds; the kernel's jiffies and the 8x fixed-point RTT are not kept.
 """
@@ -321,6 +321,8 @@ class LoopbackWindow:
         self._advertise(queued)
 
     def _advertise(self, queued_truesize: int, send: bool = False) -> None:
+        """An ACK leaves with tcp_select_window's window; ``send``: a window update after a
+        read, which lets the sender transmit at once (tcp_data_snd_check)."""
         wnd = self.window.select(self.rcv_nxt, queued_truesize)
         self.acks_s.append(self.env.now)
         self.tcp.window_update(self.rcv_nxt + wnd, wnd, send)
@@ -339,11 +341,11 @@ class LoopbackWindow:
         """The model's ACK of ``skb``, after the reader's copy up to ``copied_seq``."""
         self.read(rcv_nxt, copied_seq)
 
-    def read(self, rcv_nxt: int, copied_seq: int, send: bool = True) -> None:
+    def read(self, rcv_nxt: int, copied_seq: int) -> None:
         """The reader copied up to ``copied_seq``: tcp_rcv_space_adjust, then
         tcp_cleanup_rbuf's window update if the window would at least double."""
         w = self.window
         w.copied(copied_seq, self.rcv_nxt, self.env.now)
         queued = self._queued_truesize(copied_seq)
         if w.update_due(self.rcv_nxt, queued):
-            self._advertise(queued, send)
+            self._advertise(queued, send=True)
