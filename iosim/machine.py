@@ -12,7 +12,7 @@ import random
 import simpy
 
 from iosim.accounting import Accounting
-from iosim.config import Profile, Scenario
+from iosim.config import Profile, Scenario, receive_window
 from iosim.hw.cpu import Cpu
 from iosim.hw.disk import Disk
 from iosim.hw.membus import MemBus
@@ -21,6 +21,7 @@ from iosim.hw.wire import Receiver, Wire
 from iosim.kernel.page import Pages
 from iosim.kernel.pagecache import File, PageCache
 from iosim.kernel.process import Task
+from iosim.kernel.rcvwnd import LoopbackWindow, ReceiveWindow
 from iosim.kernel.socket import Linux6Socket, TcpSocket
 from iosim.paths.registry import SetUp
 
@@ -108,6 +109,13 @@ class Connection:
             host.rtt_s)
         self.wire.on_ack = self.socket.on_ack
         host.wires[self.socket] = self.wire
+        if receive_window(p):  # the local receiver's window limits the sender
+            receiver = self.receiver
+            window = LoopbackWindow(host.env, self.socket.tcp, ReceiveWindow(
+                host.nic.mss_bytes, p.kernel.rmem_default_bytes, p.kernel.rmem_max_bytes,
+                host.env.now), lambda: receiver.copied_seq)
+            self.wire.on_window = window.ack
+            self.wire.on_read = window.read
 
     def close(self, host: Host) -> None:
         """Forget the connection's wire (its socket sends nothing more)."""

@@ -68,6 +68,7 @@ EXTREME_PROFILE = {
     "wire.rtt": ["1ns", "1s"],
     "kernel.page_cache": ["256KiB", "64GiB"], "kernel.readahead": ["4KiB", "16MiB"],
     "kernel.pipe_size": ["4KiB", "1MiB"], "kernel.sndbuf": ["4KiB", "64MiB"],
+    "kernel.rmem_default": ["4KiB", "32MiB"], "kernel.rmem_max": ["32MiB", "1GiB"],
     "kernel.max_skb_frags": [1, 65536], "kernel.fault_around": ["4KiB", "1MiB"],
     "kernel.model": ["linux-6", "textbook"], "kernel.gso": [True, False],
     "kernel.tcp_congestion": ["cubic", "bbr"], "kernel.qdisc": ["pfifo_fast", "fq"],

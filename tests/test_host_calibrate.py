@@ -86,7 +86,8 @@ def test_measurements_are_well_formed(report):
 
 def test_host_tcp_settings_reach_the_profile(report, tmp_path):
     """The sysctls the linux-6 model reads are the host's, so that a socket that sets no
-    controller is simulated with the one the kernel gives it."""
+    controller is simulated with the one the kernel gives it, and its receiver's buffer
+    starts and stops growing where tcp_rmem says."""
     with open("/proc/sys/net/ipv4/tcp_congestion_control") as fh:
         host_cc = fh.read().strip()
     with open("/proc/sys/net/core/optmem_max") as fh:
@@ -97,6 +98,10 @@ def test_host_tcp_settings_reach_the_profile(report, tmp_path):
     if host_cc in CHOICES["kernel.tcp_congestion"]:
         assert profile.kernel.tcp_congestion == host_cc
     assert profile.kernel.optmem_max_bytes == optmem
+    with open("/proc/sys/net/ipv4/tcp_rmem") as fh:  # the receive window's buffer
+        rmem = [int(v) for v in fh.read().split()]
+    assert (profile.kernel.rmem_default_bytes, profile.kernel.rmem_max_bytes) == (
+        rmem[1], max(rmem))
     if os.path.exists("/proc/config.gz"):
         import gzip
         with gzip.open("/proc/config.gz", "rt") as fh:

@@ -1212,8 +1212,8 @@ def read_settings() -> dict[str, Measurement]:
     readers: list[tuple[str, str, str, Callable[[list[int]], int]]] = [
         ("kernel.sndbuf", "/proc/sys/net/ipv4/tcp_wmem", "size", max),
         ("host.tcp_wmem_default", "/proc/sys/net/ipv4/tcp_wmem", "size", lambda v: v[1]),
-        ("host.tcp_rmem_max", "/proc/sys/net/ipv4/tcp_rmem", "size", max),
-        ("host.tcp_rmem_default", "/proc/sys/net/ipv4/tcp_rmem", "size", lambda v: v[1]),
+        ("kernel.rmem_max", "/proc/sys/net/ipv4/tcp_rmem", "size", max),
+        ("kernel.rmem_default", "/proc/sys/net/ipv4/tcp_rmem", "size", lambda v: v[1]),
         ("kernel.max_skb_frags", "/proc/sys/net/core/max_skb_frags", "count", max),
         ("nic.mtu", "/sys/class/net/lo/mtu", "size", max),
     ]

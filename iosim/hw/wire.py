@@ -196,6 +196,10 @@ class Wire:
         self.loss: SegmentLoss | None = None
         self.on_ack: Callable[[int, list[list[int]], int], None] = lambda ack, sack, xid: None
         self._copied = None  # the event a program waiting for copied_seq sleeps on
+        # linux-6 on lo: the receiver's window, set by each ACK (skb, rcv_nxt, copied_seq)
+        # before the sender sees it, and updated after a later read (rcv_nxt, copied_seq)
+        self.on_window: Callable[[object, int, int], None] | None = None
+        self.on_read: Callable[[int, int], None] | None = None
         self._fresh: dict = {}  # loopback: skb -> its segments new to the receiver
         self.acks = LocalAcks(mss_bytes)  # loopback, ``arrived`` skbs: when the ACK goes
         self._last_xmit_id = 0  # the transmission the next ACK answers (its rate sample)
@@ -237,6 +241,8 @@ class Wire:
             rx.unread.remove(end_seq)
         rx.read_seq = max(rx.read_seq, min(end_seq, rx.rcv_nxt))
         rx.last_delivery_s = max(rx.last_delivery_s, self.env.now)
+        if self.on_read is not None:
+            self.on_read(rx.rcv_nxt, rx.copied_seq)
         if self.acks.owed(rx.rcv_nxt):  # after the backlog release_sock replays now
             self.env.timeout(0).callbacks.append(self._after_read)
         if self._copied is not None:
@@ -326,6 +332,8 @@ class Wire:
             if snapshot is not LATE:  # a late one is the program's at its copy out
                 trace.add(events.deliver(skb.seq, delivered_s, got, rx.rcv_nxt))
         self._last_xmit_id = skb.xmit_id
+        if self.on_window is not None:
+            self.on_window(skb, rx.rcv_nxt, rx.copied_seq)
         if ack is None:
             ack = self.acks.on_data(min(nbytes, mss), rx.rcv_nxt)
             if not ack and not self._delack:

@@ -28,6 +28,7 @@ from iosim.kernel.tcp import (
     SKB_TRUESIZE_BYTES,
     Linux6Tcp,
     TcpSender,
+    bound_to_half_wnd,
     gso_max_bytes,
 )
 
@@ -478,6 +479,7 @@ class Linux6Socket(TcpSocket):
         self.sg = kernel_spec.gso or nic_spec.sg  # sk_route_caps & NETIF_F_SG
         mss = nic.mss_bytes
         self.size_goal = max(gso_max_bytes(nic_spec.tso_max_bytes) // mss * mss, mss)
+        self.tcp.on_mss = self._size_goal_follows
         self.wmem_max = kernel_spec.sndbuf_bytes  # tcp_wmem[2]
         self.sndbuf = min(TCP_WMEM_DEFAULT_BYTES, self.wmem_max)
         self.per_mss = sndbuf_per_mss_bytes(nic_spec.mtu_bytes)
@@ -490,6 +492,13 @@ class Linux6Socket(TcpSocket):
         self.optmem = 0  # sk_omem_alloc
         self.locked_pages = 0  # user->locked_vm charged by this socket's sends
         self.memlock_pages = kernel_spec.memlock_bytes // self.page_bytes
+
+    def _size_goal_follows(self, max_window: int) -> None:
+        """tcp_xmit_size_goal once the MSS changed (a local receiver's window, below two
+        MSS at first): whole current MSSes within half the peer's largest window."""
+        mss = self.tcp.mss_now
+        goal = bound_to_half_wnd(gso_max_bytes(self.nic.spec.tso_max_bytes), max_window)
+        self.size_goal = max(goal // mss * mss, mss)
 
     def _make_tcp(self, kernel_spec, rtt_s: float) -> Linux6Tcp:
         return Linux6Tcp(self.env, self.nic, self.acct, self._release, self._split, rtt_s,
@@ -669,8 +678,8 @@ class Linux6Socket(TcpSocket):
         bytes that surely go without a sleep or a backlog flush are copied in one booking,
         and each skb's share is ready when the copy has reached it."""
         done = 0
-        goal = self.size_goal
         while done < nbytes:
+            goal = self.size_goal  # tcp_send_mss again after a wait: the MSS may have grown
             total = self._bookable(nbytes - done)
             if not total:  # a new skb is due, but the buffer is full or the backlog waits
                 yield from self._room_for_skb(task, done > 0)
@@ -796,10 +805,10 @@ class Linux6Socket(TcpSocket):
         self.acct.unaligned_extra_frags += self.alignment.add(todo)
         i = 0
         page_bytes = self.page_bytes
-        goal = self.size_goal
         acct = self.acct
         get = self.pages.get
         while i < len(todo):
+            goal = self.size_goal  # tcp_send_mss again after a wait: the MSS may have grown
             skb = self._tail(copy=False, rec=rec)
             if skb is None:
                 if ((self.queued >= self.sndbuf or self._new_skbs >= SKB_FLUSH_BACKLOG)
