@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from iosim import events
 from iosim.hw.nic import changed_pieces
+from iosim.timers import after
 
 LATE = object()  # _arrive: the reader checks the bytes when it copies them out, not now
 
@@ -202,8 +203,8 @@ class Wire:
         the ACK is back a full RTT later."""
         env = self.env
         rtt_s = self.rtt_s
-        env.timeout(sent_s + rtt_s - env.now).callbacks.append(
-            lambda _ev: self._arrive(skb, snapshot, sent_s + rtt_s / 2))
+        after(env, sent_s + rtt_s - env.now,
+              lambda _ev: self._arrive(skb, snapshot, sent_s + rtt_s / 2))
 
     def local(self, skb, stage: str) -> None:
         """Loopback, frags the sender's user pages: the skb is on the receive queue and

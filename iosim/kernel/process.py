@@ -75,11 +75,15 @@ class Task:
                                                nbytes, src, dst, note, **args))
 
     def sync(self):
-        """Let simulated time catch up with the work the task has booked."""
+        """Let simulated time catch up with the work the task has booked: what to
+        ``yield from`` (the timeout to its clock, or nothing: a tuple, not a generator, so
+        a sync with nothing booked costs no generator; a timeout's value is None, which a
+        tuple's iterator accepts)."""
         env = self.env
         now = env.now
         if self.clock_s > now:
-            yield env.timeout(self.clock_s - now)
+            return (env.timeout(self.clock_s - now),)
+        return ()
 
     def block(self, event, reason: str):
         """Wait for ``event``; if it has not fired, the task sleeps: a context switch."""
