@@ -43,8 +43,8 @@ class Task:
         ``args`` go into the trace (where in the file, which buffer)."""
         now = self.env.now
         start = self.clock_s if self.clock_s > now else now
-        self.clock_s = self.cpu.copy(start, nbytes, working_set_bytes=working_set_bytes,
-                                     bandwidth_bytes_per_s=bandwidth_bytes_per_s)
+        self.clock_s = self.cpu.copy(start, nbytes, "copy", True, working_set_bytes,
+                                     bandwidth_bytes_per_s)
         self.busy_s += self.clock_s - start
         if self.acct.trace is not None:
             self.acct.trace.add(events.copy("cpu", events.CPU, src, dst, start, self.clock_s,

@@ -167,9 +167,13 @@ class TcpSocket:
 
     # --- the writer side -------------------------------------------------------------
     def wait_space(self, task: Task):
-        """sk_stream_wait_memory: sleep until the send buffer has room."""
+        """sk_stream_wait_memory: sleep until the send buffer has room; what to
+        ``yield from`` (nothing, no generator, while there is room)."""
         if self.queued < self.sndbuf:
-            return
+            return ()
+        return self._wait_space(task)
+
+    def _wait_space(self, task: Task):
         yield from self.push(task)  # tcp_sendmsg pushes what it has before it sleeps
         while self.queued >= self.sndbuf:
             self._space = self.env.event()
@@ -502,10 +506,16 @@ class Linux6Socket(TcpSocket):
         self._new_skbs = 0
 
     def _release_sock(self, task: Task):
-        """release_sock: replay the backlog once the call's work is done, then unlock."""
+        """release_sock: replay the backlog once the call's work is done, then unlock; what
+        to ``yield from`` (nothing, no generator, when the backlog is empty)."""
         if self.tcp.backlog:
-            yield from task.sync()
-            self.tcp.process_backlog()
+            return self._replay_backlog(task)
+        self.tcp.owned = False
+        return ()
+
+    def _replay_backlog(self, task: Task):
+        yield from task.sync()
+        self.tcp.process_backlog()
         self.tcp.owned = False
 
     def _finish(self, task: Task, more: bool):
