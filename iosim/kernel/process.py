@@ -11,6 +11,7 @@ from iosim import events
 from iosim.kernel.page import ANON, Page, Pages
 from iosim.kernel.pagecache import DISK_READ_FAULT, File, PageCache
 from iosim.kernel.skbuff import add_run
+from iosim.timers import sleep
 
 
 class Task:
@@ -82,7 +83,7 @@ class Task:
         env = self.env
         now = env.now
         if self.clock_s > now:
-            return (env.timeout(self.clock_s - now),)
+            return (sleep(env, self.clock_s - now),)
         return ()
 
     def block(self, event, reason: str):
