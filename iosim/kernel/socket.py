@@ -290,10 +290,14 @@ class TcpSocket:
         self.write_seq += nbytes
 
     def push(self, task: Task):
-        """tcp_push: close the tail skb and hand a clone of it to the NIC."""
+        """tcp_push: close the tail skb and hand a clone of it to the NIC; what to
+        ``yield from`` (nothing, no generator, when there is no tail to push)."""
         skb = self.tail
         if skb is None or skb.len == 0:
-            return
+            return ()
+        return self._push_tail(task, skb)
+
+    def _push_tail(self, task: Task, skb: SkBuff):
         self.tail = None
         self.acct.skbs += 1
         if skb.frags:
