@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from iosim import events, net
 from iosim.hw.lanes import Lanes
+from iosim.timers import after
 
 AT_DMA = object()  # the wire carries what the pages hold when the DMA reads them
 COPY_UBUFS_PAGE_BYTES = 4096  # skb_copy_ubufs: order-0 pages (PAGE_SIZE) for a 64 KiB skb
@@ -112,8 +113,7 @@ class SharedCore:
         next, a woken or waiting one if it is due."""
         now = self.nic.env.now
         if ready_s > now:  # the sender's copies into it are booked, not yet done
-            ev = self.nic.env.timeout(ready_s - now)
-            ev.callbacks.append(lambda _ev: self.arrive(skb, ready_s))
+            after(self.nic.env, ready_s - now, lambda _ev: self.arrive(skb, ready_s))
             return
         nic = self.nic
         task = self.task
@@ -150,8 +150,7 @@ class SharedCore:
         end = nic._receive(skb, ready_s if ready_s > now else now, self.woken,
                            self.input_s if input_done else 0.0)
         self.woken = False
-        done = nic.env.timeout(end - now)
-        done.callbacks.append(lambda _ev: self._done(skb))
+        after(nic.env, end - now, lambda _ev: self._done(skb))
 
     def _done(self, skb) -> None:
         self.booked -= 1
@@ -183,6 +182,12 @@ class Nic:
         self.acct = acct
         self.mss_bytes = net.mss_bytes(spec.mtu_bytes)
         self.link = Lanes("link")
+        self.tx_ring = spec.tx_ring
+        self.loopback = spec.loopback
+        self.rate_bytes_per_s = spec.rate_bytes_per_s
+        self.descriptor_s = dma_spec.descriptor_s
+        self.alignment_bytes = dma_spec.alignment_bytes
+        self.max_sg_entries = dma_spec.max_sg_entries
         self.queue: deque = deque()  # qdisc: skbs waiting for a ring slot
         self.in_ring = 0
         self.dma_busy = False
@@ -208,10 +213,10 @@ class Nic:
 
     def _next(self) -> None:
         queue = self.queue
-        if not queue or self.in_ring >= self.spec.tx_ring:
+        if not queue or self.in_ring >= self.tx_ring:
             return
         skb, ready_s = queue.popleft()
-        if self.spec.loopback:
+        if self.loopback:
             if self.split is not None:
                 self._loopback_split(skb, ready_s)
             elif borrowed(skb) and self.core is None:
@@ -230,7 +235,7 @@ class Nic:
         acct.nic_dma_bytes += nbytes
         acct.dma_copy_bytes += nbytes
         bus_end = self.membus.transfer(start, nbytes)  # the DMA read crosses the bus once
-        dma_end = start + entries * self.dma_spec.descriptor_s
+        dma_end = start + entries * self.descriptor_s
         if bus_end > dma_end:
             dma_end = bus_end
         if acct.trace is not None:
@@ -238,8 +243,7 @@ class Nic:
                               start, dma_end, nbytes, sg_entries=entries)
             dma.seq = skb.seq
             acct.trace.add(dma)
-        env.timeout(dma_end - now).callbacks.append(
-            lambda _ev: self._dma_done(skb, snapshot, completions))
+        after(env, dma_end - now, lambda _ev: self._dma_done(skb, snapshot, completions))
 
     def _sg_entries(self, skb) -> int:
         """Descriptors of one skb: the header, the linear area, each frag."""
@@ -253,7 +257,7 @@ class Nic:
         """What the driver does before the DMA: (when the DMA can start, descriptors, the
         content versions the wire carries or ``AT_DMA`` to read them then, TX completions)."""
         entries = self._sg_entries(skb)
-        align = self.dma_spec.alignment_bytes
+        align = self.alignment_bytes
         if align > 1:
             # a frag whose start or length is not aligned is copied by the CPU to an aligned
             # bounce buffer before the device can read it: the DMA layer's swiotlb bounce
@@ -268,7 +272,7 @@ class Nic:
                     self.acct.trace.add(events.copy(
                         "cpu", events.CPU, skb.frag_src, events.SOCKET_BUFFER, ready_s, start,
                         bounce, "bounce buffer for DMA alignment"))
-        if entries > self.dma_spec.max_sg_entries:
+        if entries > self.max_sg_entries:
             # skb_linearize: the driver copies the frags into one buffer before DMA
             nbytes = self._paged_bytes(skb)
             self.acct.linearized_bytes += nbytes
@@ -298,11 +302,11 @@ class Nic:
         acct.wire_bytes += wire_bytes
         env = self.env
         now = env.now
-        begin, end = self.link.reserve(now, wire_bytes / self.spec.rate_bytes_per_s)
+        begin, end = self.link.reserve(now, wire_bytes / self.rate_bytes_per_s)
         if acct.trace is not None:
             acct.trace.add(events.wire(skb.seq, begin, end, nbytes, segments))
         self.on_wire(skb, snapshot, end)
-        env.timeout(end - now).callbacks.append(lambda _ev: self._tx_done(skb, completions))
+        after(env, end - now, lambda _ev: self._tx_done(skb, completions))
         self.dma_busy = False
         if self.queue:
             self._next()
@@ -317,8 +321,7 @@ class Nic:
         self.dma_busy = True
         now = self.env.now
         end = self._receive(skb, max(now, ready_s))
-        done = self.env.timeout(end - now)
-        done.callbacks.append(lambda _ev: self._loopback_done(skb))
+        after(self.env, end - now, lambda _ev: self._loopback_done(skb))
 
     def _receive(self, skb, ready_s: float, woken: bool | None = None,
                  input_done_s: float = 0.0) -> float:
@@ -415,8 +418,7 @@ class Nic:
         reader would hold every core); its per-skb cost (``rx_skb``) includes the softirq's.
         """
         self.dma_busy = True
-        at = self.env.timeout(max(0.0, ready_s - self.env.now))
-        at.callbacks.append(lambda _ev: self._queued(skb))
+        after(self.env, max(0.0, ready_s - self.env.now), lambda _ev: self._queued(skb))
 
     def _queued(self, skb) -> None:
         self.on_local(skb, "queued")
@@ -436,8 +438,7 @@ class Nic:
         skb = self.unread.popleft()
         now = self.env.now
         work_end = self.cpu.run(now, self.rx_skb_s, "receive")
-        ev = self.env.timeout(work_end - now)
-        ev.callbacks.append(lambda _ev: self._copy_out(skb, now))
+        after(self.env, work_end - now, lambda _ev: self._copy_out(skb, now))
 
     def _copy_out(self, skb, start: float) -> None:
         """skb_copy_datagram_msg: booked when it starts, so it reads the pages as they are
@@ -448,8 +449,7 @@ class Nic:
         lane, _ = self.link.acquire(start)
         self.link.occupy(lane, start, end)
         self._trace_rx(skb, now, end)
-        done = self.env.timeout(end - now)
-        done.callbacks.append(lambda _ev: self._read_done(skb))
+        after(self.env, end - now, lambda _ev: self._read_done(skb))
 
     def _read_done(self, skb) -> None:
         self._copied(skb)
@@ -458,10 +458,8 @@ class Nic:
     def _stages(self, skb, now: float, read_s: float, end: float) -> None:
         """The reader's copy of a borrowed skb reads its pages at ``read_s`` and is done
         at ``end``, when the skb (and its page references) goes."""
-        read = self.env.timeout(read_s - now)
-        read.callbacks.append(lambda _ev: self.on_local(skb, "read"))
-        done = self.env.timeout(end - now)
-        done.callbacks.append(lambda _ev: self._copied(skb))
+        after(self.env, read_s - now, lambda _ev: self.on_local(skb, "read"))
+        after(self.env, end - now, lambda _ev: self._copied(skb))
 
     def _copied(self, skb) -> None:
         self.on_local(skb, "copied")
@@ -514,10 +512,9 @@ class Nic:
         self.link.occupy(lane, start, end)
         self._trace_rx(skb, work_end, end)
         self.dma_busy = True
-        queued = self.env.timeout(arrived_s - now)  # ACKed as the receiver's TCP decides
-        queued.callbacks.append(lambda _ev: self.on_local(skb, "arrived"))
-        sent = self.env.timeout(tx_end - now)
-        sent.callbacks.append(self._softirq_done)
+        # on the receive queue, ACKed as the receiver's TCP decides
+        after(self.env, arrived_s - now, lambda _ev: self.on_local(skb, "arrived"))
+        after(self.env, tx_end - now, self._softirq_done)
         self._stages(skb, now, read_s, end)
 
     def _softirq_done(self, _ev) -> None:
@@ -566,6 +563,7 @@ class Linux6Nic(Nic):
     def __init__(self, *args, packet_tap: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.packet_tap = packet_tap
+        self.offload = self.spec.sg and self.spec.csum_offload  # TSO as the textbook draws it
 
     def _sg_entries(self, skb) -> int:
         own = len(skb.chunks) if skb.chunks is not None else (1 if skb.linear_len else 0)
@@ -587,8 +585,8 @@ class Linux6Nic(Nic):
             start = self._copy(skb, start, 0, self._frag_bytes(skb),
                                "packet tap: skb_copy_ubufs of the MSG_ZEROCOPY pages",
                                events.SOCKET_BUFFER)
-        if spec.sg and spec.csum_offload:
-            return super()._prepare(skb, start)
+        if self.offload:
+            return Nic._prepare(self, skb, start)
         mss = self.mss_bytes
         segments = -(-skb.len // mss)
         if not spec.sg:
@@ -624,8 +622,7 @@ class Linux6Nic(Nic):
         if t_s <= now or not skb.frags:
             return changed_pieces(skb)
         later = ReadLater()
-        ev = self.env.timeout(t_s - now)
-        ev.callbacks.append(lambda _ev: setattr(later, "pieces", changed_pieces(skb)))
+        after(self.env, t_s - now, lambda _ev: setattr(later, "pieces", changed_pieces(skb)))
         return later
 
     @staticmethod

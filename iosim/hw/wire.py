@@ -15,6 +15,7 @@ from collections.abc import Callable
 from iosim import events
 from iosim.hw.acks import TCP_ATO_MIN_S, LocalAcks
 from iosim.hw.nic import changed_pieces
+from iosim.timers import after
 
 LATE = object()  # _arrive: the reader checks the bytes when it copies them out, not now
 
@@ -210,8 +211,8 @@ class Wire:
         the ACK is back a full RTT later."""
         env = self.env
         rtt_s = self.rtt_s
-        env.timeout(sent_s + rtt_s - env.now).callbacks.append(
-            lambda _ev: self._arrive(skb, snapshot, sent_s + rtt_s / 2))
+        after(env, sent_s + rtt_s - env.now,
+              lambda _ev: self._arrive(skb, snapshot, sent_s + rtt_s / 2))
 
     def local(self, skb, stage: str) -> None:
         """Loopback, an skb the receiver copies out later: it is on the receive queue and

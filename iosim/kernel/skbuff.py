@@ -140,10 +140,13 @@ class SkBuff:
                 break
             fend = pos + f.len
             if fend > start:
-                lo = pos if pos > start else start
-                hi = fend if fend < end else end
-                if lo < hi:
-                    frags.append(Frag(f.page, f.offset + lo - pos, hi - lo, f.version))
+                if start <= pos < fend <= end:  # wholly inside: a Frag is never changed
+                    frags.append(f)
+                else:
+                    lo = pos if pos > start else start
+                    hi = fend if fend < end else end
+                    if lo < hi:
+                        frags.append(Frag(f.page, f.offset + lo - pos, hi - lo, f.version))
             pos = fend
         return v
 

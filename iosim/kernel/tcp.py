@@ -112,13 +112,14 @@ class TcpSender:
         else:
             piece = skb.view(a, n)
             piece.first_segment = skb.first_segment + (a - skb.seq) // self.mss_bytes
-        if self.acct.trace is not None and waited:
-            self.acct.trace.add(events.cwnd_send(a, self.env.now, n, int(self.cwnd_bytes)))
+        now = self.env.now
+        if waited and self.acct.trace is not None:
+            self.acct.trace.add(events.cwnd_send(a, now, n, int(self.cwnd_bytes)))
         self.snd_nxt = a + n
-        self._sent.append((a + n, self.env.now))
+        self._sent.append((a + n, now))
         self._xmits += 1
         piece.xmit_id = self._xmits
-        self.nic.xmit(piece, self.env.now)
+        self.nic.xmit(piece, now)
         return a + n == end
 
     def _should_defer(self, room: float) -> bool:
@@ -665,7 +666,9 @@ class Linux6Tcp(TcpSender):
                     self._fragment(skb, limit)
             if skb.len == 0:
                 break
-            if self.host_bytes and self._small_queue_check(skb.truesize, 0):
+            # (the first test of tcp_small_queue_check, inline: within 2 truesize)
+            host = self.host_bytes
+            if host and host >= 2 * skb.truesize and self._small_queue_check(skb.truesize, 0):
                 why = events.HOLD_TSQ
                 break
             unsent.popleft()
@@ -711,7 +714,7 @@ class Linux6Tcp(TcpSender):
     def _cwnd_validate(self, cwnd_limited: bool) -> None:
         """tcp_cwnd_validate: remember, per window, whether it was cwnd-limited and the most
         segments that were out."""
-        packets_out = self.packets_out()
+        packets_out = -(-(self.snd_nxt - self.snd_una) // self.mss_bytes)  # packets_out()
         if (self.snd_una >= self._cwnd_usage_seq or cwnd_limited
                 or (not self.cwnd_was_limited and packets_out > self.max_packets_out)):
             self.cwnd_was_limited = cwnd_limited
@@ -800,7 +803,7 @@ class Linux6Tcp(TcpSender):
         """tcp_ack: as the textbook sender, then the controller's rate sample, the
         retransmission queue and tcp_data_snd_check."""
         self._last_ack_xmit = xmit_id
-        super().on_ack(ack_seq, sack, xmit_id)
+        TcpSender.on_ack(self, ack_seq, sack, xmit_id)
 
     def _grow(self, acked: int) -> None:
         self.cc.grow(acked)
