@@ -81,6 +81,9 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
         "pipe_op": ("time", "moving one pipe_buffer (page reference) in or out of a pipe"),
         "irq": ("time", "one interrupt: entry, handler, exit"),
         "notification": ("time", "queueing one MSG_ZEROCOPY completion on the error queue"),
+        "orphan_page": ("time", "loopback or a packet tap, MSG_ZEROCOPY: per 4 KiB page the "
+                        "kernel allocates and frees to copy the pinned pages into before "
+                        "local delivery (skb_copy_ubufs), besides the copy itself"),
         "per_skb": ("time", "TCP/IP processing of one sk_buff (headers, queueing)"),
         "rx_skb": ("time", "loopback only: the local receiver's work per sk_buff besides its "
                            "copy (TCP input in softirq, its recv() call, its ACK)"),
@@ -150,6 +153,11 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
         "pipe_size": ("size", "pipe capacity (16 pages by default; F_SETPIPE_SZ)"),
         "sndbuf": ("size", "socket send buffer: textbook, fixed; linux-6, the autotuning "
                            "ceiling tcp_wmem[2] (it starts at 16 KiB and grows with cwnd)"),
+        "rmem_default": ("size", "linux-6, loopback: the receive buffer a connection starts "
+                                 "with (tcp_rmem[1]); half of it is the first window, "
+                                 "rounded down to the MSS (tcp_select_initial_window)"),
+        "rmem_max": ("size", "linux-6, loopback: how far receive-buffer autotuning grows "
+                             "it (tcp_rmem[2], tcp_rcv_space_adjust)"),
         "gso": ("bool", "linux-6: the route allows GSO, so a TCP socket always has "
                         "scatter-gather and the NIC's features act at transmit "
                         "(sk_setup_caps); false models TCP-MD5/AO or IPsec without offload"),
@@ -405,6 +413,12 @@ def _build(name: str, source: str, raw: dict[str, dict[str, Any]], origin: str,
     return profile
 
 
+def receive_window(p: Profile) -> bool:
+    """Whether the run models the receiver's TCP window: a linux-6 loopback host, whose
+    receiver is local (a remote receiver's buffer depends on its driver and GRO)."""
+    return p.kernel.model == "linux-6" and p.nic.loopback
+
+
 def _check_consistency(p: Profile, origin: str, where: dict[str, str]) -> None:
     page = p.kernel.page_size_bytes
     header = net.TCPIP_HEADER_BYTES
@@ -421,6 +435,9 @@ def _check_consistency(p: Profile, origin: str, where: dict[str, str]) -> None:
          f"least 1 byte)"),
         ("nic.tso_max", p.nic.tso_max_bytes >= p.nic.mtu_bytes, "at least nic.mtu"),
         ("kernel.sndbuf", p.kernel.sndbuf_bytes >= page, "at least one page"),
+        ("kernel.rmem_default", p.kernel.rmem_default_bytes >= page, "at least one page"),
+        ("kernel.rmem_max", p.kernel.rmem_max_bytes >= p.kernel.rmem_default_bytes,
+         "at least kernel.rmem_default"),
         ("kernel.fault_around", p.kernel.fault_around_bytes % page == 0,
          f"a whole number of pages ({page} bytes each)"),
         ("nic.loopback_split", not p.nic.loopback_split or (p.nic.loopback and

@@ -257,6 +257,7 @@ HOLD_NAGLE = "nagle"  # tcp_nagle_check: a sub-MSS segment (Minshall, MSG_MORE, 
 HOLD_DEFER = "tso deferral"  # tcp_tso_should_defer: waiting for a larger window
 HOLD_TSQ = "small queues"  # tcp_small_queue_check: enough already in qdisc and driver
 HOLD_PACING = "pacing"  # tcp_pacing_check: not before the next departure time
+HOLD_RWND = "receive window"  # tcp_snd_wnd_test: past what the receiver advertised
 
 
 def hold(seq: int, t_s: float, nbytes: int, reason: str) -> Event:

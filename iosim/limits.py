@@ -17,6 +17,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from heapq import heappop
 from typing import Any
 
 from simpy.core import EmptySchedule
@@ -183,8 +184,11 @@ def drive(env, b: Bounds, delivered: Callable[[], int], stop: Callable[[int, str
     asked, so whether a run ends or stops never depends on the wall-clock limit being set;
     that limit alone is looked at every ``CHECK_WALL_EVERY_EVENTS`` (an event may cost
     milliseconds: a reclaim pass over a large cache).
+
+    Each event is ``Environment.step``'s work, inline (one Python call less per event):
+    pop the earliest, run its callbacks, crash on a failure nobody defused.
     """
-    step = env.step
+    queue = env._queue
     events = stalled = 0
     seen = delivered()
     started_s = time.monotonic()
@@ -194,7 +198,17 @@ def drive(env, b: Bounds, delivered: Callable[[], int], stop: Callable[[int, str
     try:
         while True:
             for _ in chunk:
-                step()
+                try:
+                    env._now, _, _, event = heappop(queue)
+                except IndexError:
+                    raise EmptySchedule from None
+                callbacks, event.callbacks = event.callbacks, None
+                for callback in callbacks:
+                    callback(event)
+                if not event._ok and not hasattr(event, "_defused"):
+                    exc = type(event._value)(*event._value.args)
+                    exc.__cause__ = event._value
+                    raise exc
             events += every
             if wall is not None and time.monotonic() - started_s > wall:
                 stop(events, f"the wall-clock limit of {wall:g} s")

@@ -12,7 +12,7 @@ import random
 import simpy
 
 from iosim.accounting import Accounting
-from iosim.config import Profile, Scenario
+from iosim.config import Profile, Scenario, receive_window
 from iosim.hw.cpu import Cpu
 from iosim.hw.disk import Disk
 from iosim.hw.membus import MemBus
@@ -21,6 +21,7 @@ from iosim.hw.wire import Receiver, Wire
 from iosim.kernel.page import Pages
 from iosim.kernel.pagecache import File, PageCache
 from iosim.kernel.process import Task
+from iosim.kernel.rcvwnd import LoopbackWindow, ReceiveWindow
 from iosim.kernel.socket import Linux6Socket, TcpSocket
 from iosim.paths.registry import SetUp
 
@@ -53,7 +54,7 @@ class Host:
         # on loopback the receiver's stack (one skb) and its recv() syscall run on this host
         self.nic = (Linux6Nic if linux6 else Nic)(
             env, p.nic, p.dma, self.membus, self.cpu, p.cpu.irq_s, acct, p.cpu.rx_skb_s,
-            p.cpu.rx_frag_s, **nic_extra)
+            p.cpu.rx_frag_s, p.cpu.orphan_page_s, **nic_extra)
         # loopback: the receiver's softirq ACKs as it delivers; there is no wire to cross
         self.rtt_s = 0.0 if p.nic.loopback else p.wire.rtt_s
         self.pages = Pages(env, acct)
@@ -70,7 +71,7 @@ class Host:
     def _on_local(self, skb, stage: str) -> None:
         """A loopback skb the receiver reads later: its wire is remembered from its queueing,
         since the connection may close (a server's) before the receiver has read it."""
-        if stage == "queued":
+        if stage == "queued" or stage == "arrived":
             wire = self._late[skb] = self.wires[skb.sk]
         elif stage == "copied":
             wire = self._late.pop(skb)
@@ -108,6 +109,13 @@ class Connection:
             host.rtt_s)
         self.wire.on_ack = self.socket.on_ack
         host.wires[self.socket] = self.wire
+        if receive_window(p):  # the local receiver's window limits the sender
+            receiver = self.receiver
+            window = LoopbackWindow(host.env, self.socket.tcp, ReceiveWindow(
+                host.nic.mss_bytes, p.kernel.rmem_default_bytes, p.kernel.rmem_max_bytes,
+                host.env.now), lambda: receiver.copied_seq)
+            self.wire.on_window = window.ack
+            self.wire.on_read = window.read
 
     def close(self, host: Host) -> None:
         """Forget the connection's wire (its socket sends nothing more)."""

@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "iosim"
 
 RANKS: list[tuple[int, tuple[str, ...]]] = [
     (0, ("iosim._version", "iosim.units", "iosim.atomic", "iosim.net", "iosim.events",
-         "iosim.result")),
+         "iosim.result", "iosim.timers")),
     (1, ("iosim.accounting", "iosim.config", "iosim.trace")),
     (2, ("iosim.hw", "iosim.kernel")),
     (3, ("iosim.paths",)),

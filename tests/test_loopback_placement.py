@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import iosim
+from iosim import events as events_mod
 from iosim import net
 from iosim.config import ConfigError, load_profile
 from iosim.events import Kind
@@ -82,6 +83,40 @@ def test_msg_zerocopy_pages_are_copied_in_the_senders_softirq():
     assert r.zerocopy_copied_sends > 0  # loopback still reports COPIED
 
 
+@pytest.mark.parametrize("placement, category", [  # (textbook: no window to move the skbs)
+    ({**SPLIT, "kernel.model": "textbook"}, "copy"),
+    ({**SAME, "kernel.model": "textbook"}, "receive"), ({**SAME, "cpu.cores": 1}, "copy"),
+    ({**SPLIT, "kernel.packet_tap": True, "nic.loopback": False, "nic.loopback_split": False},
+     "copy")], ids=["split", "floating", "one core", "packet tap"])
+def test_each_page_copied_for_local_delivery_costs_a_new_page(placement, category):
+    """net/core/skbuff.c:skb_copy_ubufs copies MSG_ZEROCOPY's pinned pages into order-0
+    pages it allocates, ceil(frag bytes / 4 KiB) per skb: with cpu.orphan_page 10 us more,
+    each copied skb adds 10 us per such page to the CPU of the copy (the sender's
+    softirq's, or the receiver's where it does it), and nothing changes in what is counted.
+    (A bus that never limits a copy keeps the copies' own time independent of when they
+    run.)"""
+    placement = {**placement, "membus.bandwidth": "1PB/s"}
+
+    def run_with(orphan_page: str):
+        tracer = Tracer()
+        r = iosim.simulate("msg_zerocopy", "1MiB", profile="teaching", cache="warm",
+                           overrides={**placement, "cpu.orphan_page": orphan_page},
+                           tracer=tracer)
+        copied = [e.nbytes for e in tracer.events if e.kind is Kind.COPY
+                  and ("skb_orphan_frags_rx" in e.note or "skb_copy_ubufs" in e.note)]
+        assert sum(copied) >= 1 << 20
+        pages = sum(-(-n // 4096) for n in copied)
+        assert 256 <= pages < 256 + len(copied)  # a copied skb: at most one part-page
+        return r, pages
+
+    base, base_pages = run_with("1ns")
+    more, pages = run_with("10001ns")
+    grew = more.cpu_time_by_category[category] - base.cpu_time_by_category[category]
+    assert grew == pytest.approx(pages * 10001e-9 - base_pages * 1e-9, rel=1e-9)
+    assert (more.copies, more.cpu_copy_bytes) == (base.copies, base.cpu_copy_bytes)
+    assert more.bytes_delivered == base.bytes_delivered == 1 << 20
+
+
 def test_without_split_the_loopback_is_as_before():
     """The split costs play no part when the receiver shares the sender's core."""
     a = iosim.simulate("sendfile_sg", "1MiB", profile="teaching", cache="warm",
@@ -109,20 +144,31 @@ def test_serve_refuses_a_split_loopback():
 def test_a_receiver_that_caught_up_is_woken_and_starts_late():
     """An skb that finds the receiver idle wakes it (sock_def_readable -> try_to_wake_up,
     an IPI to its idle core); it starts cpu.wakeup_remote later. A receiver that is the
-    bottleneck never catches up: one wake-up, for the first skb. A fast receiver behind a
-    slow sender catches up after every skb: one wake-up each, each one
-    ``wakeup_remote`` of latency that delays the delivery but not the sender."""
+    bottleneck never catches up while the window-limited sender keeps one skb queued
+    behind the one it copies: it is woken by the first skb only. The file's 30772 B tail
+    is sub-MSS: Minshall holds it (tcp_nagle_check) until the small segment before it is
+    ACKed, and the receiver ACKs at the arrival of the skb that makes more than a full
+    segment unACKed (__tcp_ack_snd_check), before it has copied them: so the tail is
+    queued while the reader is still busy. A fast receiver behind a slow sender catches up
+    after every skb: one wake-up each, each one ``wakeup_remote`` of latency that delays
+    the delivery but not the sender."""
     slow_receiver = {**SPLIT, "cpu.split_rx_paged_skb": "200us"}
-    r, _ = run("sendfile_sg", slow_receiver, size="1MiB")
+    r, events = run("sendfile_sg", slow_receiver, size="1MiB")
     assert r.receiver_wakeups == 1
+    assert [e.nbytes for e in events if e.kind is Kind.DELIVER][-1] == 30772
+    held = [e.what for e in events if e.kind is Kind.HOLD and e.nbytes == 30772]
+    assert held == [events_mod.HOLD_NAGLE]
     fast = {**SPLIT, "cpu.split_tx_paged_skb": "200us", "cpu.split_rx_paged_skb": "1us"}
     for wakeup in ("1ns", "50us"):
         r, events = run("sendfile_sg", {**fast, "cpu.wakeup_remote": wakeup}, size="1MiB")
         assert r.receiver_wakeups == delivered_skbs(events) > 16
-    # one skb: the run ends at its delivery, 50 us later; the sender's work is the same
+    # 32 KiB is two skbs, 32742 + 26 B (the MSS is half the SYN-ACK's one-MSS window,
+    # tcp_bound_to_half_wnd), each finding the receiver caught up; the first is ACKed as it
+    # is queued (quick-ACK mode), before the reader wakes, so the tail Nagle held goes then
+    # and only the last wake-up delays the end: 50 us later; the sender's work is the same
     quick, _ = run("sendfile_sg", {**fast, "cpu.wakeup_remote": "1ns"}, size="32KiB")
     late, _ = run("sendfile_sg", {**fast, "cpu.wakeup_remote": "50us"}, size="32KiB")
-    assert quick.receiver_wakeups == late.receiver_wakeups == 1
+    assert quick.receiver_wakeups == late.receiver_wakeups == 2
     assert late.sim_time_s - quick.sim_time_s == pytest.approx(50e-6 - 1e-9)
     assert late.cpu_time_s == pytest.approx(quick.cpu_time_s)
 
@@ -136,25 +182,37 @@ def test_a_heavy_receiver_on_the_senders_core_waits_and_the_tails_merge():
     """A receiver costlier than its sender (40 us per skb against the sender's few) never
     catches up: it runs when the sender sleeps, so no ACK comes between two splice calls,
     and each call's sub-MSS tail waits (SPLICE_F_MORE) for the next call's pages: the
-    stream goes as MSS-sized skbs, ceil(size / MSS) of them, instead of two per call, but
-    for one more each time the sender sleeps (its send buffer full) with a tail held: the
-    ACKs that come while it sleeps find nothing in flight, and Nagle lets the tail go
-    alone (``tcp_data_snd_check`` -> ``tcp_nagle_check``). The receiver is woken by the
-    first skb, and again only when it caught up while the sender slept: rarely."""
+    stream goes as skbs of the current MSS, ceil(size / MSS) of them, instead of two per
+    call, but for one more each time the sender sleeps (its send buffer full) with a tail
+    held: the ACKs that come while it sleeps find nothing in flight, and Nagle lets the
+    tail go alone (``tcp_data_snd_check`` -> ``tcp_nagle_check``). The MSS is half the
+    largest receive window offered so far (``tcp_bound_to_half_wnd``; the SYN-ACK's is one
+    full MSS), so it grows with the window until the window stops growing: for this slow
+    reader at 53248 B, below lo's full MSS, and the skbs before are smaller. The receiver
+    is woken by the first skbs, which the small first windows let through a few at a time,
+    and again only when it caught up while the sender slept: rarely."""
     size = 4 << 20
     r, events = run("splice", {**ONE_CORE, "cpu.rx_skb": "40us"}, size="4MiB")
-    skbs, least = delivered_skbs(events), -(-size // MSS)
+    sizes = [e.nbytes for e in events if e.kind is Kind.DELIVER]
+    mss_now = max(sizes)  # half the largest window this slow reader's buffer reached
+    skbs, least = delivered_skbs(events), -(-size // mss_now)
+    startup = sizes.index(mss_now)  # the skbs before the window stopped growing
+    assert mss_now <= MSS and all(n < mss_now for n in sizes[:startup])
     assert r.context_switches > 0  # the sender slept: its send buffer was full
-    # every skb beyond the least is a tail an ACK let go alone while the sender slept
-    assert least <= skbs <= least + r.context_switches + r.receiver_wakeups
-    assert skbs < 1.1 * least and r.receiver_wakeups < skbs / 10
+    # every other skb beyond the least is a tail an ACK let go alone while the sender slept
+    assert least <= skbs <= least + startup + r.context_switches + r.receiver_wakeups
+    assert skbs - startup < 1.1 * least and r.receiver_wakeups < 3 + skbs / 10
 
 
 def test_a_light_receiver_preempts_at_each_skb_and_pays_the_switch():
     """A receiver cheaper than its sender has had less of the core whenever an skb wakes
-    it, so it preempts: it takes each send()'s first skb as it comes (the 53 B tail beyond
+    it, so it preempts: it takes each send()'s first skb as it comes (the 52 B tail beyond
     the MSS arrives while it runs, and its ACK lets that tail go at once: two skbs per
-    call) and sleeps again before the next call, one wake-up per call, each costing the
+    call, once the receive window has grown. The first four calls go as six skbs: two of
+    32742 B (the MSS is half the SYN-ACK's one-MSS window, ``tcp_bound_to_half_wnd``), two
+    of 47616 B (half the 95232 B window the first skb's rcv_ssthresh growth opened), one
+    full MSS and the 35944 B rest, held by the window until the reader caught up)
+    and sleeps again before the next call, one wake-up per call, each costing the
     switch (cpu.context_switch). The first skb finds it asleep, not owning its socket, so
     the sender's softirq does that skb's TCP input (cpu.rx_input, the sender's ``net``
     time) and the receiver the rest of rx_skb; the tail finds it running and waits in the
@@ -165,7 +223,9 @@ def test_a_light_receiver_preempts_at_each_skb_and_pays_the_switch():
                     size="1MiB")
     calls = r.bytes_requested // (64 << 10)
     skbs = delivered_skbs(events)
-    assert skbs == 2 * calls and r.receiver_wakeups == calls
+    assert skbs == 6 + 2 * (calls - 4) and r.receiver_wakeups == calls
+    sizes = [e.nbytes for e in events if e.kind is Kind.DELIVER]
+    assert sizes[:6] == [32742, 32742, 47616, 47616, MSS, 35944]
     copy_s = r.bytes_requested / load_profile("teaching").cpu.copy_bandwidth_bytes_per_s
     assert r.cpu_time_by_category["receive"] == pytest.approx(
         skbs * rx_s - calls * input_s + calls * switch_s + copy_s)

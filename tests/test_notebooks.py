@@ -80,11 +80,16 @@ def executed():
 
 
 def _shown(cell) -> list[tuple[str, str]]:
-    """What a reader sees of a cell's outputs: texts exactly, images by kind only."""
+    """What a reader sees of a cell's outputs: texts exactly, images by kind only. A
+    stream is one text however the kernel flushed it (in one piece or two), and trailing
+    blank lines are not something a reader sees."""
     out = []
     for o in cell.get("outputs", []):
         if o.output_type == "stream":
-            out.append((o.name, o.text))
+            if out and out[-1][0] == o.name:
+                out[-1] = (o.name, (out[-1][1] + o.text).rstrip() + "\n")
+            else:
+                out.append((o.name, o.text.rstrip() + "\n"))
         elif o.output_type == "error":
             out.append(("error", o.ename))
         else:

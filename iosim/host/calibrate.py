@@ -18,6 +18,7 @@ base profile through ``extends``; the TOML lists each of them as a comment with 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import datetime
 import fcntl
 import glob
@@ -47,8 +48,11 @@ from iosim.host.realpaths import (
     ZC_BUFFERS,
     Bystanders,
     Completions,
+    Iovec,
     congestion_controls,
+    data_segments_out,
     ksoftirqd_pids,
+    libc_vmsplice,
     loopback_peer,
     pinned,
     prepare_congestion,
@@ -61,6 +65,7 @@ from iosim.host.realpaths import (
 
 MIB = 1 << 20
 MODEL_CONGESTION = "cubic"  # the model's TCP is CUBIC-like and unpaced: its costs under cubic
+SKBS = "/skbs"  # a run's key suffix: the skbs (tcpi_data_segs_out) its transfer of a kind sent
 MIN_TIME_S = 1e-9  # floor for a derived cost that the noise pushed to zero or below
 BUSY_SHARE = 0.10  # other tasks' share of the machine above which calibrate warns
 F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
@@ -458,6 +463,52 @@ def measure_syscalls(repeats: int = 5, calls: int = 200_000) -> SyscallCosts:
         pipe)
 
 
+def measure_page_pin(pipe_op_s: float, repeats: int = 5, calls: int = 20_000
+                     ) -> Measurement | None:
+    """Taking a reference on one user page for the kernel (``cpu.page_pin``), as vmsplice
+    does (``fs/splice.c:vmsplice_to_pipe`` -> ``iov_iter_get_pages2``): vmsplice() of a
+    mapped 64 KiB buffer into a pipe, then splice() of the pipe to /dev/null (each page's
+    reference dropped, ``splice_write_null``), minus the same two calls moving nothing (the
+    syscalls and the Python around them), per page, minus its two pipe_buffer moves. None
+    where libc has no vmsplice or os has no splice."""
+    vmsplice = libc_vmsplice()
+    if vmsplice is None or not hasattr(os, "splice"):
+        return None
+    page = mmap.PAGESIZE
+    nbytes = 16 * page  # a default pipe's 16 slots
+    buffer = mmap.mmap(-1, nbytes)
+    buffer.write(b"v" * nbytes)  # mapped and written: no fault in the loop
+    cell = (ctypes.c_char * nbytes).from_buffer(buffer)
+    iov = Iovec(ctypes.addressof(cell), nbytes)
+    empty = Iovec(ctypes.addressof(cell), 0)
+    pipe_r, pipe_w = os.pipe()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+
+    def moving(which: Iovec, count: int) -> float:
+        ref = ctypes.byref(which)
+        start_ns = time.perf_counter_ns()
+        for _ in range(calls):
+            if vmsplice(pipe_w, ref, 1, 0) != count:
+                raise OSError(ctypes.get_errno(), "vmsplice moved less than asked")
+            os.splice(pipe_r, devnull, count) if count else os.splice(pipe_r, devnull, 0)
+        return (time.perf_counter_ns() - start_ns) / 1e9 / calls
+
+    runs = []
+    try:
+        for _ in range(repeats):
+            runs.append({"pages": moving(iov, nbytes), "none": moving(empty, 0)})
+    finally:
+        os.close(devnull)
+        os.close(pipe_r)
+        os.close(pipe_w)
+        del cell
+        buffer.close()
+    return _median_of(runs, lambda t: (t["pages"] - t["none"]) / 16 - 2 * pipe_op_s, "time",
+                      "vmsplice() of a mapped 64 KiB buffer into a pipe and splice() of it "
+                      "to /dev/null, minus the same calls moving nothing, per page, minus two "
+                      "pipe ops")
+
+
 def _pingpong_child(read_fd: int, write_fd: int, cpu: int) -> None:
     os.sched_setaffinity(0, {cpu})
     while byte := os.read(read_fd, 1):
@@ -597,13 +648,18 @@ def _buffer_sender(buffer: memoryview, total_bytes: int) -> Callable[[socket.soc
 @dataclass(frozen=True)
 class _PairCpu:
     """CPU seconds of one pinned loopback transfer: sender, receiver, deferred softirq (on
-    both their CPUs), and the receiver's wake-ups."""
+    both their CPUs), the receiver's wake-ups, and the skbs the sender's TCP sent
+    (``tcpi_data_segs_out``; on loopback one segment per skb), which need not be one per
+    call: a 64 KiB ``send()`` is a full 65,484-byte skb and a 52-byte tail that leaves on
+    its own unless Nagle holds it (``net/ipv4/tcp_output.c:tcp_nagle_check``)."""
 
     sender_s: float
     receiver_s: float
     softirq_s: float
     calls: int
     wakeups: int = 0
+    segments: int = 0
+    disturbed: bool = False  # others and the hypervisor took over BUSY_SHARE of its wall
 
     @property
     def total_s(self) -> float:
@@ -619,20 +675,28 @@ def _pinned_transfer(cpu: int, total_bytes: int, send_loop: Callable[[socket.soc
     what."""
     receiver_cpu = cpu if receiver_cpu is None else receiver_cpu
     clocks = [softirq_clock(c) for c in {cpu, receiver_cpu}]
+    everywhere = set(range(os.cpu_count() or 1))
     with loopback_peer("drain", cpu=receiver_cpu) as peer, pinned(cpu):
         if congestion is not None:
             set_congestion(peer.sock, congestion)
+        bystanders = Bystanders(everywhere, {peer.pid} | ksoftirqd_pids(everywhere))
         softirq_before = sum(clock() for clock in clocks)
         before = resource.getrusage(RUSAGE_SENDER)
+        start_s = time.monotonic()
         calls = send_loop(peer.sock)
         report = peer.finish()
         after = resource.getrusage(RUSAGE_SENDER)
         softirq_s = sum(clock() for clock in clocks) - softirq_before
+        wall_s = time.monotonic() - start_s
+        others_s, steal_s = bystanders.measure(wall_s)
+        segments = data_segments_out(peer.sock)  # the receiver has every byte: all sent
     if report.received_bytes != total_bytes:
         raise RuntimeError("loopback receiver lost data")
     sender_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return _PairCpu(sender_s, report.cpu_s, softirq_s, calls,
-                    report.voluntary_context_switches)
+                    report.voluntary_context_switches,
+                    calls if segments is None else segments,
+                    others_s + steal_s > BUSY_SHARE * wall_s)
 
 
 def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: float,
@@ -640,14 +704,19 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
                            chunk_bytes: int = 64 * 1024, source: str | None = None,
                            copy_bytes_per_s: float | None = None,
                            cached_region_bytes: int = 0, other_cpu: int | None = None,
-                           congestion: str | None = None) -> dict[str, Measurement]:
+                           congestion: str | None = None, page_pin_s: float | None = None,
+                           max_rounds: int | None = None) -> dict[str, Measurement]:
     """The TCP costs of a loopback pair: per sk_buff, per page-cache frag, and of
     MSG_ZEROCOPY per page; and how the work splits between sender and receiver.
 
     Transfers of ``total_bytes`` per repeat, sender and draining receiver pinned to ``cpu``
     (as ``iosim validate``'s ``same`` placement runs them); the CPU of the sender, the
-    receiver and ksoftirqd together is what each transfer cost, and each call makes one
-    skb. Copies are subtracted at the speed the model gives them (a buffer or an skb just
+    receiver and ksoftirqd together is what each transfer cost, per call of
+    ``chunk_bytes``: "per skb" is per such call, one skb in the model. The kernel's own
+    count (``tcpi_data_segs_out``) is recorded as ``host.tcp_skbs_*``: a 64 KiB ``send()``
+    is a 65,484-byte skb and a 52-byte tail, which leaves on its own unless Nagle holds it,
+    so the kernel sends up to two per call where the model merges the tail into the next
+    call's skb. Copies are subtracted at the speed the model gives them (a buffer or an skb just
     written: ``copy_cached_bytes_per_s``; a file beyond the cache: ``copy_bytes_per_s``):
 
     - ``send()`` of one 64 KiB buffer (linear skbs): all CPU minus the syscalls and the two
@@ -683,8 +752,12 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
     ``split_rx_skb``, ``split_tx_paged_skb``, ``split_rx_paged_skb``; ``nic.loopback_split``).
 
     ``syscall_s`` is a syscall's kernel cost (two mode switches and the fixed work). These
-    are CPU times, which another task hardly changes, but which vary from run to run with how
-    the receiver batches its reads: each figure is the median over the repeats.
+    are CPU times, which vary from run to run with how the receiver batches its reads: each
+    figure is the median over the repeats. Another task or the hypervisor changes them too
+    (the cache, the bus, timer and wake-up exits): a round in which they took more than
+    ``BUSY_SHARE`` of any transfer's wall time is left out and run again, up to
+    ``max_rounds`` rounds (default twice ``repeats``; ``host.loopback_rounds`` says how many
+    ran).
     """
     page = mmap.PAGESIZE
     skbs = -(-total_bytes // chunk_bytes)
@@ -766,32 +839,52 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
             loops["linear_split"] = (send_loop, other_cpu)
             if source is not None:
                 loops["paged_split"] = (file_loop(fds[1]), other_cpu)
-        for _ in range(repeats):
-            run = {}
+        rounds: list[tuple[bool, dict, dict, dict, list]] = []
+        most = 2 * repeats if max_rounds is None else max(max_rounds, repeats)
+        while sum(1 for r in rounds if not r[0]) < repeats and len(rounds) < most:
+            run: dict[str, float] = {}
+            r_calls: dict[str, int] = {}
+            r_shares: dict[str, float] = {}
+            r_wakeups: list[float] = []
+            disturbed = False
             for kind, (loop, receiver_cpu) in loops.items():
                 pause["spent_s"] = 0.0
                 used = _pinned_transfer(cpu, total_bytes, loop, receiver_cpu, congestion)
+                disturbed |= used.disturbed
                 run[kind] = used.total_s - pause["spent_s"]
+                run[kind + SKBS] = used.segments
                 if kind == "linear":  # the woken loop pauses twice this transfer's work/skb
                     pause["s"] = max(20e-6, 2 * (used.total_s - used.calls * syscall_s
                                                  - 2 * copy_s) / skbs)
                 elif kind == "woken":
-                    wakeups.append(used.wakeups / skbs)
-                calls.setdefault(kind, []).append(used.calls)
+                    r_wakeups.append(used.wakeups / skbs)
+                r_calls[kind] = used.calls
                 base = used.calls * syscall_s
                 if kind.startswith("linear"):
                     work = used.total_s - base - 2 * copy_s
-                    shares.setdefault(kind, []).append((used.sender_s - base - copy_s) / work)
+                    r_shares[kind] = (used.sender_s - base - copy_s) / work
                 elif kind.startswith("paged"):  # the sender copies nothing
                     work = used.total_s - base - 2 * frags * pipe_op_s - cold_copy_s
-                    shares.setdefault(kind, []).append(
-                        (used.sender_s - base - 2 * frags * pipe_op_s) / work)
+                    r_shares[kind] = (used.sender_s - base - 2 * frags * pipe_op_s) / work
                 elif kind == "woken":  # the sender's own work, its pause taken out
                     work = run[kind] - base - 2 * copy_s
-                    shares.setdefault(kind, []).append(
-                        (used.sender_s - pause["spent_s"] - base - copy_s) / work)
+                    r_shares[kind] = (used.sender_s - pause["spent_s"] - base - copy_s) / work
+            rounds.append((disturbed, run, r_calls, r_shares, r_wakeups))
+        disturbed_rounds = sum(1 for r in rounds if r[0])
+        clean = [r for r in rounds if not r[0]] or rounds  # all disturbed: what there is
+        for _, run, r_calls, r_shares, r_wakeups in clean:
             runs.append(run)
+            wakeups.extend(r_wakeups)
+            for kind, n in r_calls.items():
+                calls.setdefault(kind, []).append(n)
+            for kind, v in r_shares.items():
+                shares.setdefault(kind, []).append(v)
     call = {kind: statistics.median(n) for kind, n in calls.items()}
+    rounds_run = _fixed(len(rounds), "count", (
+        f"rounds of the loopback transfers run, {disturbed_rounds} disturbed (other tasks or "
+        f"the hypervisor took more than {BUSY_SHARE:.0%} of a transfer's wall time): "
+        + ("left out" if len(runs) < len(rounds) else
+           "kept, none was clean" if disturbed_rounds else "none")))
     share = min(1.0, max(0.0, statistics.median(shares["linear"])))
 
     def skb_s(t: dict[str, float], kind: str = "linear") -> float:  # per_skb + rx_skb
@@ -827,13 +920,6 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
             runs, frag_s("hot", copy_s), "time",
             f"sendfile() of one cached 64 KiB region again and again, {both}: {beyond} (from "
             "the cache)"),
-        "cpu.page_pin": _median_of(
-            runs, page_pin, "time", f"send(MSG_ZEROCOPY) of {both}: all CPU beyond syscalls, "
-            "per-skb costs and the two copies, per page (pin, unpin, the page loopback copies "
-            "it into, and the send's completion)"),
-        "cpu.notification": _fixed(MIN_TIME_S, "time", "not separable on this host: included "
-                                   "in cpu.page_pin (a per-send part of the MSG_ZEROCOPY cost "
-                                   "came out at or below zero)"),
         "host.tcp_sender_share_linear_same": _share(shares["linear"], "send() of " + both),
         "host.tcp_sender_share_woken_same": _share(shares["woken"], "send() of " + both
                                                    + ", pausing after each send"),
@@ -860,8 +946,24 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
             runs, frag_s("cached", copy_s), "time",
             f"sendfile() of a {units.format_size(cached_region_bytes)} region of a cached "
             f"file again and again (within the cache), {both}: {beyond} (from the cache)")
-    if "zerocopy" not in call:  # SO_ZEROCOPY refused: these two stay the base profile's
-        del found["cpu.notification"], found["cpu.page_pin"]
+    if "zerocopy" in call:  # (SO_ZEROCOPY refused: these stay the base profile's)
+        found["cpu.page_pin"] = _median_of(
+            runs, page_pin, "time", f"send(MSG_ZEROCOPY) of {both}: all CPU beyond syscalls, "
+            "per-skb costs and the two copies, per page (pin, unpin, the page loopback copies "
+            "it into, and the send's completion)")
+        found["cpu.notification"] = _fixed(
+            MIN_TIME_S, "time", "not separable on this host: included in cpu.page_pin (a "
+            "per-send part of the MSG_ZEROCOPY cost came out at or below zero)")
+    if "zerocopy" in call and page_pin_s is not None:  # the pin alone is vmsplice's
+        loopback = found.pop("cpu.page_pin")
+        found["host.zerocopy_page_loopback"] = loopback
+        found["cpu.orphan_page"] = _median_of(
+            runs, lambda t: page_pin(t) - page_pin_s, "time",
+            f"{loopback.method}, minus cpu.page_pin (vmsplice's reference alone): "
+            "skb_copy_ubufs' page for the copy before local delivery, and the completion")
+        found["cpu.notification"] = _fixed(
+            MIN_TIME_S, "time", "not separable on this host: included in cpu.orphan_page (a "
+            "per-send part of the MSG_ZEROCOPY cost came out at or below zero)")
     split = f"receiver on CPU {other_cpu} instead"
     for kind in ("linear_split", "paged_split"):
         if kind in call:
@@ -892,6 +994,14 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
                 runs, lambda t, k=kind: skb_s(t, k), "time",
                 f"send() of {both}{'' if where == 'same' else ', ' + split}: all CPU minus "
                 "syscalls and copies, per skb (sender, receiver and softirq together)")
+    found["host.loopback_rounds"] = rounds_run
+    for kind in ("linear", "linear_split", "paged"):
+        if kind in call:  # how many skbs its calls made: a 52-byte tail of their own, or not
+            sent = tuple(int(t[kind + SKBS]) for t in runs)
+            found[f"host.tcp_skbs_{kind}"] = Measurement(
+                statistics.median_low(sent), "count", (min(sent), max(sent)),
+                f"the {kind} transfer of {both}: skbs sent (tcpi_data_segs_out) in its "
+                f"{call[kind]:g} calls; median of {len(runs)} runs", sent)
     return found
 
 
@@ -1102,8 +1212,8 @@ def read_settings() -> dict[str, Measurement]:
     readers: list[tuple[str, str, str, Callable[[list[int]], int]]] = [
         ("kernel.sndbuf", "/proc/sys/net/ipv4/tcp_wmem", "size", max),
         ("host.tcp_wmem_default", "/proc/sys/net/ipv4/tcp_wmem", "size", lambda v: v[1]),
-        ("host.tcp_rmem_max", "/proc/sys/net/ipv4/tcp_rmem", "size", max),
-        ("host.tcp_rmem_default", "/proc/sys/net/ipv4/tcp_rmem", "size", lambda v: v[1]),
+        ("kernel.rmem_max", "/proc/sys/net/ipv4/tcp_rmem", "size", max),
+        ("kernel.rmem_default", "/proc/sys/net/ipv4/tcp_rmem", "size", lambda v: v[1]),
         ("kernel.max_skb_frags", "/proc/sys/net/core/max_skb_frags", "count", max),
         ("nic.mtu", "/sys/class/net/lo/mtu", "size", max),
     ]
@@ -1379,6 +1489,9 @@ def calibrate(progress: Callable[[str], None] | None = None, repeats: int = 5,
         found["cpu.syscall"] = costs.data_syscall
         if costs.pipe_op is not None:
             found["cpu.pipe_op"] = costs.pipe_op
+            pin = measure_page_pin(costs.pipe_op.value, repeats, sizes["calls"] // 10)
+            if pin is not None:
+                found["cpu.page_pin"] = pin
 
     def ctx() -> None:
         found["cpu.context_switch"] = measure_context_switch(repeats, sizes["ctx"])
@@ -1443,7 +1556,9 @@ def calibrate(progress: Callable[[str], None] | None = None, repeats: int = 5,
                 sizes["pair"], source=sources[0] if sources else None,
                 copy_bytes_per_s=dram_bps,
                 cached_region_bytes=int(cache_bytes) // 4 // COPY_CHUNK_BYTES
-                * COPY_CHUNK_BYTES, other_cpu=other_cpu, congestion=model_cc))
+                * COPY_CHUNK_BYTES, other_cpu=other_cpu, congestion=model_cc,
+                page_pin_s=found["cpu.page_pin"].value if "cpu.page_pin" in found else None,
+                max_rounds=repeats if quick else None))
 
         def touch() -> None:
             if not sources:

@@ -817,17 +817,19 @@ def _send_msg_zerocopy(sock: socket.socket, src_fd: int, size_bytes: int, buffer
     return syscalls, (state.copied if state.completed else None)
 
 
-class _Iovec(ctypes.Structure):
+class Iovec(ctypes.Structure):
+    """struct iovec, for libc calls that take one."""
+
     _fields_ = (("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t))
 
 
-def _libc_vmsplice() -> Callable | None:
+def libc_vmsplice() -> Callable | None:
     """libc's ``vmsplice(fd, iov, nr_segs, flags)``, or None where it has none."""
     try:
         fn = ctypes.CDLL(None, use_errno=True).vmsplice
     except (AttributeError, OSError):
         return None
-    fn.argtypes = (ctypes.c_int, ctypes.POINTER(_Iovec), ctypes.c_ulong, ctypes.c_uint)
+    fn.argtypes = (ctypes.c_int, ctypes.POINTER(Iovec), ctypes.c_ulong, ctypes.c_uint)
     fn.restype = ctypes.c_ssize_t
     return fn
 
@@ -840,7 +842,7 @@ def _send_vmsplice_splice(sock: socket.socket, src_fd: int, size_bytes: int,
     then wait until the receiver has read them (its count in ``progress``): on loopback the
     ACK comes while the receive queue's skbs still reference the pages, and refilling then
     corrupts the stream. Each wait spins with sched_yield, counted, where the model sleeps."""
-    vmsplice = _libc_vmsplice()
+    vmsplice = libc_vmsplice()
     out_fd = sock.fileno()
     pipe_r, pipe_w = os.pipe()
     ring = [mmap.mmap(-1, buffer_bytes) for _ in range(ZC_BUFFERS)]
@@ -869,7 +871,7 @@ def _send_vmsplice_splice(sock: socket.socket, src_fd: int, size_bytes: int,
                 raise RuntimeError("source file shorter than size_bytes")
             done = 0
             while done < n:  # a buffer larger than the pipe takes several rounds
-                iov = _Iovec(ctypes.addressof(cells[slot]) + done, n - done)
+                iov = Iovec(ctypes.addressof(cells[slot]) + done, n - done)
                 moved = vmsplice(pipe_w, ctypes.byref(iov), 1, SPLICE_F_GIFT)
                 syscalls += 1
                 if moved < 0:
@@ -915,7 +917,7 @@ def unavailable_reason(path: str) -> str | None:
         return "os.splice is not available (Linux and Python >= 3.10 only)"
     if path == "msg_zerocopy" and not hasattr(socket, "CMSG_SPACE"):
         return "socket.recvmsg ancillary data is not available on this platform"
-    if path == "vmsplice_splice" and (_libc_vmsplice() is None or not hasattr(os, "splice")):
+    if path == "vmsplice_splice" and (libc_vmsplice() is None or not hasattr(os, "splice")):
         return "vmsplice (libc) or os.splice is not available on this platform"
     return None
 

@@ -58,8 +58,8 @@ class Cpu:
         if counted:
             self.acct.cpu_copy_bytes += nbytes
         lane, start = self.lanes.acquire(ready_s)
-        if self.cached(working_set_bytes):
-            self.membus.count(2 * nbytes)
+        if working_set_bytes is not None and working_set_bytes <= self.spec.cache_size_bytes:
+            self.membus.count(2 * nbytes)  # (``cached``, inline)
             end = start + nbytes / (bandwidth_bytes_per_s
                                     or self.spec.copy_bandwidth_cached_bytes_per_s)
         else:  # the core stalls on the bus if the bus is the slower of the two

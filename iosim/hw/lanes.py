@@ -25,6 +25,7 @@ class Lanes:
         self.free_at_s = [0.0] * count
         self.busy_s = 0.0
         self._heap = [(0.0, lane) for lane in range(count)] if count > 2 else None
+        self._single = count == 1
 
     def acquire(self, ready_s: float) -> tuple[int, float]:
         """The lane that frees first, and when the job can start on it."""
@@ -33,7 +34,7 @@ class Lanes:
             free_s, lane = heap[0]
         else:
             free = self.free_at_s
-            lane = 0 if len(free) == 1 or free[0] <= free[1] else 1
+            lane = 0 if self._single or free[0] <= free[1] else 1
             free_s = free[lane]
         return lane, free_s if free_s > ready_s else ready_s
 
@@ -59,7 +60,7 @@ class Lanes:
         if heap is not None:
             free_s, lane = heap[0]
         else:
-            lane = 0 if len(free) == 1 or free[0] <= free[1] else 1
+            lane = 0 if self._single or free[0] <= free[1] else 1
             free_s = free[lane]
         start = free_s if free_s > ready_s else ready_s
         end = start + duration_s

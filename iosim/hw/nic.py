@@ -15,8 +15,10 @@ from collections.abc import Callable
 
 from iosim import events, net
 from iosim.hw.lanes import Lanes
+from iosim.timers import after
 
 AT_DMA = object()  # the wire carries what the pages hold when the DMA reads them
+COPY_UBUFS_PAGE_BYTES = 4096  # skb_copy_ubufs: order-0 pages (PAGE_SIZE) for a 64 KiB skb
 
 
 class ReadLater:
@@ -111,8 +113,7 @@ class SharedCore:
         next, a woken or waiting one if it is due."""
         now = self.nic.env.now
         if ready_s > now:  # the sender's copies into it are booked, not yet done
-            ev = self.nic.env.timeout(ready_s - now)
-            ev.callbacks.append(lambda _ev: self.arrive(skb, ready_s))
+            after(self.nic.env, ready_s - now, lambda _ev: self.arrive(skb, ready_s))
             return
         nic = self.nic
         task = self.task
@@ -149,8 +150,7 @@ class SharedCore:
         end = nic._receive(skb, ready_s if ready_s > now else now, self.woken,
                            self.input_s if input_done else 0.0)
         self.woken = False
-        done = nic.env.timeout(end - now)
-        done.callbacks.append(lambda _ev: self._done(skb))
+        after(nic.env, end - now, lambda _ev: self._done(skb))
 
     def _done(self, skb) -> None:
         self.booked -= 1
@@ -171,7 +171,7 @@ class Nic:
     """Transmit side of one network interface."""
 
     def __init__(self, env, spec, dma_spec, membus, cpu, irq_s: float, acct,
-                 rx_skb_s: float = 0.0, rx_frag_s: float = 0.0,
+                 rx_skb_s: float = 0.0, rx_frag_s: float = 0.0, orphan_page_s: float = 0.0,
                  split: LoopbackSplit | None = None) -> None:
         self.env = env
         self.spec = spec
@@ -182,11 +182,18 @@ class Nic:
         self.acct = acct
         self.mss_bytes = net.mss_bytes(spec.mtu_bytes)
         self.link = Lanes("link")
+        self.tx_ring = spec.tx_ring
+        self.loopback = spec.loopback
+        self.rate_bytes_per_s = spec.rate_bytes_per_s
+        self.descriptor_s = dma_spec.descriptor_s
+        self.alignment_bytes = dma_spec.alignment_bytes
+        self.max_sg_entries = dma_spec.max_sg_entries
         self.queue: deque = deque()  # qdisc: skbs waiting for a ring slot
         self.in_ring = 0
         self.dma_busy = False
         self.rx_skb_s = rx_skb_s  # loopback: the local receiver's work per skb and per frag
         self.rx_frag_s = rx_frag_s
+        self.orphan_page_s = orphan_page_s  # skb_copy_ubufs: a new page per 4 KiB copied
         self.split = split  # loopback: the receiver on another core
         self.core: SharedCore | None = None  # loopback: the receiver on the sender's core
         self.on_tx_complete: Callable = lambda skb: None
@@ -196,6 +203,7 @@ class Nic:
         self.on_local: Callable = lambda skb, stage: None
         self.unread: deque = deque()  # loopback: borrowed skbs queued, not yet read
         self.reading = False
+        self.rx_owned_from_s = 0.0  # split: the woken receiver owns its socket from then
 
     def xmit(self, skb, ready_s: float) -> None:
         """ndo_start_xmit: queue an skb whose data is ready at ``ready_s``."""
@@ -205,10 +213,10 @@ class Nic:
 
     def _next(self) -> None:
         queue = self.queue
-        if not queue or self.in_ring >= self.spec.tx_ring:
+        if not queue or self.in_ring >= self.tx_ring:
             return
         skb, ready_s = queue.popleft()
-        if self.spec.loopback:
+        if self.loopback:
             if self.split is not None:
                 self._loopback_split(skb, ready_s)
             elif borrowed(skb) and self.core is None:
@@ -227,7 +235,7 @@ class Nic:
         acct.nic_dma_bytes += nbytes
         acct.dma_copy_bytes += nbytes
         bus_end = self.membus.transfer(start, nbytes)  # the DMA read crosses the bus once
-        dma_end = start + entries * self.dma_spec.descriptor_s
+        dma_end = start + entries * self.descriptor_s
         if bus_end > dma_end:
             dma_end = bus_end
         if acct.trace is not None:
@@ -235,8 +243,7 @@ class Nic:
                               start, dma_end, nbytes, sg_entries=entries)
             dma.seq = skb.seq
             acct.trace.add(dma)
-        env.timeout(dma_end - now).callbacks.append(
-            lambda _ev: self._dma_done(skb, snapshot, completions))
+        after(env, dma_end - now, lambda _ev: self._dma_done(skb, snapshot, completions))
 
     def _sg_entries(self, skb) -> int:
         """Descriptors of one skb: the header, the linear area, each frag."""
@@ -250,7 +257,7 @@ class Nic:
         """What the driver does before the DMA: (when the DMA can start, descriptors, the
         content versions the wire carries or ``AT_DMA`` to read them then, TX completions)."""
         entries = self._sg_entries(skb)
-        align = self.dma_spec.alignment_bytes
+        align = self.alignment_bytes
         if align > 1:
             # a frag whose start or length is not aligned is copied by the CPU to an aligned
             # bounce buffer before the device can read it: the DMA layer's swiotlb bounce
@@ -265,7 +272,7 @@ class Nic:
                     self.acct.trace.add(events.copy(
                         "cpu", events.CPU, skb.frag_src, events.SOCKET_BUFFER, ready_s, start,
                         bounce, "bounce buffer for DMA alignment"))
-        if entries > self.dma_spec.max_sg_entries:
+        if entries > self.max_sg_entries:
             # skb_linearize: the driver copies the frags into one buffer before DMA
             nbytes = self._paged_bytes(skb)
             self.acct.linearized_bytes += nbytes
@@ -295,11 +302,11 @@ class Nic:
         acct.wire_bytes += wire_bytes
         env = self.env
         now = env.now
-        begin, end = self.link.reserve(now, wire_bytes / self.spec.rate_bytes_per_s)
+        begin, end = self.link.reserve(now, wire_bytes / self.rate_bytes_per_s)
         if acct.trace is not None:
             acct.trace.add(events.wire(skb.seq, begin, end, nbytes, segments))
         self.on_wire(skb, snapshot, end)
-        env.timeout(end - now).callbacks.append(lambda _ev: self._tx_done(skb, completions))
+        after(env, end - now, lambda _ev: self._tx_done(skb, completions))
         self.dma_busy = False
         if self.queue:
             self._next()
@@ -314,8 +321,7 @@ class Nic:
         self.dma_busy = True
         now = self.env.now
         end = self._receive(skb, max(now, ready_s))
-        done = self.env.timeout(end - now)
-        done.callbacks.append(lambda _ev: self._loopback_done(skb))
+        after(self.env, end - now, lambda _ev: self._loopback_done(skb))
 
     def _receive(self, skb, ready_s: float, woken: bool | None = None,
                  input_done_s: float = 0.0) -> float:
@@ -368,11 +374,13 @@ class Nic:
     def orphan_copy(self, skb, start_s: float, category: str, track: str,
                     cpu=None) -> float:
         """skb_orphan_frags_rx: user pages may not reach a local socket, so the kernel
-        copies them into its own pages first (the completion says COPIED), on ``cpu``
-        (default: any core); its end."""
+        copies them into pages of its own first (``net/core/skbuff.c:skb_copy_ubufs``: one
+        order-0 page per 4 KiB, ``orphan_page_s`` each, then the copy; the completion says
+        COPIED), on ``cpu`` (default: any core); its end."""
         frag_bytes = skb.len - skb.linear_len
-        end = (cpu or self.cpu).copy(start_s, frag_bytes, category,
-                                     working_set_bytes=skb.len)
+        core = cpu or self.cpu
+        start_s = core.run(start_s, self.page_runs(frag_bytes) * self.orphan_page_s, category)
+        end = core.copy(start_s, frag_bytes, category, working_set_bytes=skb.len)
         if self.acct.trace is not None:
             orphan = events.copy(track, events.CPU, events.USER_BUFFER, events.SOCKET_BUFFER,
                                  start_s, end, frag_bytes, "skb_orphan_frags_rx: pinned pages "
@@ -380,6 +388,12 @@ class Nic:
             orphan.seq = skb.seq
             self.acct.trace.add(orphan)
         return end
+
+    @staticmethod
+    def page_runs(nbytes: int) -> int:
+        """The order-0 pages ``skb_copy_ubufs`` allocates for ``nbytes`` of frags (a 64 KiB
+        skb's fit in MAX_SKB_FRAGS = 17 of them, so it never takes a larger order)."""
+        return -(-nbytes // COPY_UBUFS_PAGE_BYTES)
 
     def share_core(self, task, switch_s: float, input_s: float,
                    softirq_charged: bool) -> None:
@@ -404,8 +418,7 @@ class Nic:
         reader would hold every core); its per-skb cost (``rx_skb``) includes the softirq's.
         """
         self.dma_busy = True
-        at = self.env.timeout(max(0.0, ready_s - self.env.now))
-        at.callbacks.append(lambda _ev: self._queued(skb))
+        after(self.env, max(0.0, ready_s - self.env.now), lambda _ev: self._queued(skb))
 
     def _queued(self, skb) -> None:
         self.on_local(skb, "queued")
@@ -425,8 +438,7 @@ class Nic:
         skb = self.unread.popleft()
         now = self.env.now
         work_end = self.cpu.run(now, self.rx_skb_s, "receive")
-        ev = self.env.timeout(work_end - now)
-        ev.callbacks.append(lambda _ev: self._copy_out(skb, now))
+        after(self.env, work_end - now, lambda _ev: self._copy_out(skb, now))
 
     def _copy_out(self, skb, start: float) -> None:
         """skb_copy_datagram_msg: booked when it starts, so it reads the pages as they are
@@ -437,8 +449,7 @@ class Nic:
         lane, _ = self.link.acquire(start)
         self.link.occupy(lane, start, end)
         self._trace_rx(skb, now, end)
-        done = self.env.timeout(end - now)
-        done.callbacks.append(lambda _ev: self._read_done(skb))
+        after(self.env, end - now, lambda _ev: self._read_done(skb))
 
     def _read_done(self, skb) -> None:
         self._copied(skb)
@@ -447,10 +458,8 @@ class Nic:
     def _stages(self, skb, now: float, read_s: float, end: float) -> None:
         """The reader's copy of a borrowed skb reads its pages at ``read_s`` and is done
         at ``end``, when the skb (and its page references) goes."""
-        read = self.env.timeout(read_s - now)
-        read.callbacks.append(lambda _ev: self.on_local(skb, "read"))
-        done = self.env.timeout(end - now)
-        done.callbacks.append(lambda _ev: self._copied(skb))
+        after(self.env, read_s - now, lambda _ev: self.on_local(skb, "read"))
+        after(self.env, end - now, lambda _ev: self._copied(skb))
 
     def _copied(self, skb) -> None:
         self.on_local(skb, "copied")
@@ -467,6 +476,10 @@ class Nic:
         before (one reader). The next skb's softirq need not wait for the receiver's copy.
         An skb that finds the receiver caught up wakes it (``sock_def_readable`` ->
         ``try_to_wake_up``, an IPI to its idle core), and it starts ``wakeup_s`` later.
+        The skb is on the receive queue at the softirq's end unless the receiver owns its
+        socket (``net/ipv4/tcp_ipv4.c:tcp_v4_rcv``; it does from when it runs, woken, until
+        its copy in progress ends, ``release_sock``: then from the backlog), and the
+        receiver's TCP ACKs it as ``iosim.hw.acks`` says (the wire's ``arrived`` stage).
         """
         split = self.split
         now = self.env.now
@@ -480,9 +493,13 @@ class Nic:
             tx_end = self.orphan_copy(skb, tx_end, "copy", "cpu", split.sender_cpu)
             frag_working_set = skb.len
         lane, start = self.link.acquire(tx_end)
+        # on the receive queue from the softirq, unless the receiver owns its socket (it
+        # runs, woken, in recv()): then from the backlog when its copy in progress ends
+        arrived_s = tx_end if tx_end < self.rx_owned_from_s else start
         if self.link.free_at_s[lane] < tx_end:  # caught up, asleep in sk_wait_data
             self.acct.receiver_wakeups += 1  # sk_data_ready: an IPI to its idle core
             start += split.wakeup_s
+            self.rx_owned_from_s = start
         work_end = split.receiver_cpu.run(start, split.rx_paged_s if paged else split.rx_s,
                                           "receive")
         read_s = end = work_end
@@ -495,17 +512,10 @@ class Nic:
         self.link.occupy(lane, start, end)
         self._trace_rx(skb, work_end, end)
         self.dma_busy = True
-        if borrowed(skb):  # queued and ACKed by the sender's softirq, copied out later
-            queued = self.env.timeout(tx_end - now)
-            queued.callbacks.append(lambda _ev: self.on_local(skb, "queued"))
-        sent = self.env.timeout(tx_end - now)
-        sent.callbacks.append(self._softirq_done)
-        if borrowed(skb):
-            self._stages(skb, now, read_s, end)
-            return
-        self.on_wire(skb, None, end)
-        done = self.env.timeout(end - now)
-        done.callbacks.append(lambda _ev: self.on_tx_complete(skb))
+        # on the receive queue, ACKed as the receiver's TCP decides
+        after(self.env, arrived_s - now, lambda _ev: self.on_local(skb, "arrived"))
+        after(self.env, tx_end - now, self._softirq_done)
+        self._stages(skb, now, read_s, end)
 
     def _softirq_done(self, _ev) -> None:
         self.dma_busy = False
@@ -553,6 +563,7 @@ class Linux6Nic(Nic):
     def __init__(self, *args, packet_tap: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.packet_tap = packet_tap
+        self.offload = self.spec.sg and self.spec.csum_offload  # TSO as the textbook draws it
 
     def _sg_entries(self, skb) -> int:
         own = len(skb.chunks) if skb.chunks is not None else (1 if skb.linear_len else 0)
@@ -569,11 +580,13 @@ class Linux6Nic(Nic):
     def _prepare(self, skb, start: float) -> tuple[float, int, object, int]:
         spec = self.spec
         if self.packet_tap and skb.zc_id is not None and skb.frags:
+            start = self.cpu.run(start, self.page_runs(self._frag_bytes(skb))
+                                 * self.orphan_page_s, "copy")
             start = self._copy(skb, start, 0, self._frag_bytes(skb),
                                "packet tap: skb_copy_ubufs of the MSG_ZEROCOPY pages",
                                events.SOCKET_BUFFER)
-        if spec.sg and spec.csum_offload:
-            return super()._prepare(skb, start)
+        if self.offload:
+            return Nic._prepare(self, skb, start)
         mss = self.mss_bytes
         segments = -(-skb.len // mss)
         if not spec.sg:
@@ -609,8 +622,7 @@ class Linux6Nic(Nic):
         if t_s <= now or not skb.frags:
             return changed_pieces(skb)
         later = ReadLater()
-        ev = self.env.timeout(t_s - now)
-        ev.callbacks.append(lambda _ev: setattr(later, "pieces", changed_pieces(skb)))
+        after(self.env, t_s - now, lambda _ev: setattr(later, "pieces", changed_pieces(skb)))
         return later
 
     @staticmethod

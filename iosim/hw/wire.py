@@ -13,7 +13,9 @@ import math
 from collections.abc import Callable
 
 from iosim import events
+from iosim.hw.acks import TCP_ATO_MIN_S, LocalAcks
 from iosim.hw.nic import changed_pieces
+from iosim.timers import after
 
 LATE = object()  # _arrive: the reader checks the bytes when it copies them out, not now
 
@@ -195,25 +197,34 @@ class Wire:
         self.loss: SegmentLoss | None = None
         self.on_ack: Callable[[int, list[list[int]], int], None] = lambda ack, sack, xid: None
         self._copied = None  # the event a program waiting for copied_seq sleeps on
+        # linux-6 on lo: the receiver's window, set by each ACK (skb, rcv_nxt, copied_seq)
+        # before the sender sees it, and updated after a later read (rcv_nxt, copied_seq)
+        self.on_window: Callable[[object, int, int], None] | None = None
+        self.on_read: Callable[[int, int], None] | None = None
         self._fresh: dict = {}  # loopback: skb -> its segments new to the receiver
+        self.acks = LocalAcks(mss_bytes)  # loopback, ``arrived`` skbs: when the ACK goes
+        self._last_xmit_id = 0  # the transmission the next ACK answers (its rate sample)
+        self._delack = False  # the delayed-ACK timer is armed
 
     def carry(self, skb, snapshot, sent_s: float) -> None:
         """The skb's last bit leaves at ``sent_s``; its segments land half an RTT later and
         the ACK is back a full RTT later."""
         env = self.env
         rtt_s = self.rtt_s
-        env.timeout(sent_s + rtt_s - env.now).callbacks.append(
-            lambda _ev: self._arrive(skb, snapshot, sent_s + rtt_s / 2))
+        after(env, sent_s + rtt_s - env.now,
+              lambda _ev: self._arrive(skb, snapshot, sent_s + rtt_s / 2))
 
     def local(self, skb, stage: str) -> None:
-        """Loopback, frags the sender's user pages: the skb is on the receive queue and
-        ACKed (``queued``), the receiver's copy out reads its pages (``read``:
-        ``tcp_recvmsg_locked`` -> ``skb_copy_datagram_msg``, what they hold *then*), the
-        copy is done and the skb freed (``copied``): the bytes are the program's."""
+        """Loopback, an skb the receiver copies out later: it is on the receive queue and
+        ACKed (``queued``), or on the receive queue and ACKed when the receiver's TCP
+        decides (``arrived``: ``iosim.hw.acks``); the receiver's copy out reads its pages
+        (``read``: ``tcp_recvmsg_locked`` -> ``skb_copy_datagram_msg``, what they hold
+        *then*); the copy is done and the skb freed (``copied``): the bytes are the
+        program's, and an ACK still owed may go (``tcp_cleanup_rbuf``)."""
         rx = self.receiver
-        if stage == "queued":
+        if stage == "queued" or stage == "arrived":
             self._fresh[skb] = fresh = []  # (offset, bytes) of its segments new to rx
-            self._arrive(skb, LATE, self.env.now, fresh)
+            self._arrive(skb, LATE, self.env.now, fresh, stage == "queued" or None)
             return
         if stage == "read":
             pieces = changed_pieces(skb)
@@ -231,9 +242,23 @@ class Wire:
             rx.unread.remove(end_seq)
         rx.read_seq = max(rx.read_seq, min(end_seq, rx.rcv_nxt))
         rx.last_delivery_s = max(rx.last_delivery_s, self.env.now)
+        if self.on_read is not None:
+            self.on_read(rx.rcv_nxt, rx.copied_seq)
+        if self.acks.owed(rx.rcv_nxt):  # after the backlog release_sock replays now
+            self.env.timeout(0).callbacks.append(self._after_read)
         if self._copied is not None:
             event, self._copied = self._copied, None
             event.succeed()
+
+    def _after_read(self, _ev) -> None:
+        rx = self.receiver
+        if self.acks.after_read(rx.rcv_nxt, not rx.unread):
+            self._ack()
+
+    def _delack_fired(self, _ev) -> None:
+        self._delack = False
+        if self.acks.owed(self.receiver.rcv_nxt):
+            self._ack()
 
     def copied_event(self):
         """An event that fires when the receiver has copied out more of the stream."""
@@ -241,7 +266,10 @@ class Wire:
             self._copied = self.env.event()
         return self._copied
 
-    def _arrive(self, skb, snapshot, delivered_s: float, fresh=None) -> None:
+    def _arrive(self, skb, snapshot, delivered_s: float, fresh=None,
+                ack: bool | None = True) -> None:
+        """The skb's segments reach the receiver, which ACKs them at once (``ack``), or as
+        a local receiver's TCP decides (None)."""
         rx = self.receiver
         mss = self.mss_bytes
         acct = self.acct
@@ -304,5 +332,23 @@ class Wire:
                 trace.add(events.drop(skb.seq, delivered_s, skb.len - got, dropped))
             if snapshot is not LATE:  # a late one is the program's at its copy out
                 trace.add(events.deliver(skb.seq, delivered_s, got, rx.rcv_nxt))
-            trace.add(events.irq(events.IRQ_ACK, now, ack=rx.rcv_nxt))
-        self.on_ack(rx.rcv_nxt, [list(b) for b in rx.ooo] if rx.ooo else [], skb.xmit_id)
+        self._last_xmit_id = skb.xmit_id
+        if self.on_window is not None:
+            self.on_window(skb, rx.rcv_nxt, rx.copied_seq)
+        if ack is None:
+            ack = self.acks.on_data(min(nbytes, mss), rx.rcv_nxt)
+            if not ack and not self._delack:
+                self._delack = True
+                self.env.timeout(TCP_ATO_MIN_S).callbacks.append(self._delack_fired)
+        if ack:
+            self._ack()
+
+    def _ack(self) -> None:
+        """The receiver's cumulative ACK (+ SACK) of what it has, answering the last
+        transmission that reached it."""
+        rx = self.receiver
+        if self.acct.trace is not None:
+            self.acct.trace.add(events.irq(events.IRQ_ACK, self.env.now, ack=rx.rcv_nxt))
+        self.acks.sent(rx.rcv_nxt)
+        self.on_ack(rx.rcv_nxt, [list(b) for b in rx.ooo] if rx.ooo else [],
+                    self._last_xmit_id)

@@ -11,6 +11,7 @@ from iosim import events
 from iosim.kernel.page import ANON, Page, Pages
 from iosim.kernel.pagecache import DISK_READ_FAULT, File, PageCache
 from iosim.kernel.skbuff import add_run
+from iosim.timers import sleep
 
 
 class Task:
@@ -43,8 +44,8 @@ class Task:
         ``args`` go into the trace (where in the file, which buffer)."""
         now = self.env.now
         start = self.clock_s if self.clock_s > now else now
-        self.clock_s = self.cpu.copy(start, nbytes, working_set_bytes=working_set_bytes,
-                                     bandwidth_bytes_per_s=bandwidth_bytes_per_s)
+        self.clock_s = self.cpu.copy(start, nbytes, "copy", True, working_set_bytes,
+                                     bandwidth_bytes_per_s)
         self.busy_s += self.clock_s - start
         if self.acct.trace is not None:
             self.acct.trace.add(events.copy("cpu", events.CPU, src, dst, start, self.clock_s,
@@ -75,11 +76,15 @@ class Task:
                                                nbytes, src, dst, note, **args))
 
     def sync(self):
-        """Let simulated time catch up with the work the task has booked."""
+        """Let simulated time catch up with the work the task has booked: what to
+        ``yield from`` (the timeout to its clock, or nothing: a tuple, not a generator, so
+        a sync with nothing booked costs no generator; a timeout's value is None, which a
+        tuple's iterator accepts)."""
         env = self.env
         now = env.now
         if self.clock_s > now:
-            yield env.timeout(self.clock_s - now)
+            return (sleep(env, self.clock_s - now),)
+        return ()
 
     def block(self, event, reason: str):
         """Wait for ``event``; if it has not fired, the task sleeps: a context switch."""

@@ -159,12 +159,13 @@ class SkBuff:
                 break
             fend = pos + f.len
             if fend > start:
-                lo = pos if pos > start else start
-                hi = fend if fend < end else end
-                if lo == pos and hi == fend:  # the whole frag: share it
+                if start <= pos < fend <= end:  # wholly inside: a Frag is never changed
                     frags.append(f)
-                elif lo < hi:
-                    frags.append(Frag(f.page, f.offset + lo - pos, hi - lo, f.version))
+                else:
+                    lo = pos if pos > start else start
+                    hi = fend if fend < end else end
+                    if lo < hi:
+                        frags.append(Frag(f.page, f.offset + lo - pos, hi - lo, f.version))
             pos = fend
         return v
 

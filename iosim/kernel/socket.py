@@ -28,6 +28,7 @@ from iosim.kernel.tcp import (
     SKB_TRUESIZE_BYTES,
     Linux6Tcp,
     TcpSender,
+    bound_to_half_wnd,
     gso_max_bytes,
 )
 
@@ -174,9 +175,13 @@ class TcpSocket:
 
     # --- the writer side -------------------------------------------------------------
     def wait_space(self, task: Task):
-        """sk_stream_wait_memory: sleep until the send buffer has room."""
+        """sk_stream_wait_memory: sleep until the send buffer has room; what to
+        ``yield from`` (nothing, no generator, while there is room)."""
         if self.queued < self.sndbuf:
-            return
+            return ()
+        return self._wait_space(task)
+
+    def _wait_space(self, task: Task):
         yield from self.push(task)  # tcp_sendmsg pushes what it has before it sleeps
         while self.queued >= self.sndbuf:
             self._space = self.env.event()
@@ -293,10 +298,14 @@ class TcpSocket:
         self.write_seq += nbytes
 
     def push(self, task: Task):
-        """tcp_push: close the tail skb and hand a clone of it to the NIC."""
+        """tcp_push: close the tail skb and hand a clone of it to the NIC; what to
+        ``yield from`` (nothing, no generator, when there is no tail to push)."""
         skb = self.tail
         if skb is None or skb.len == 0:
-            return
+            return ()
+        return self._push_tail(task, skb)
+
+    def _push_tail(self, task: Task, skb: SkBuff):
         self.tail = None
         self.acct.skbs += 1
         if skb.frags:
@@ -424,7 +433,9 @@ def pfrag_advance(offset: int, nbytes: int) -> int:
     while nbytes:
         if offset + PFRAG_MIN_BYTES > PFRAG_BYTES:
             offset = 0
-        n = min(nbytes, PFRAG_BYTES - offset)
+        n = PFRAG_BYTES - offset
+        if nbytes < n:
+            n = nbytes
         offset += n
         nbytes -= n
     return offset
@@ -485,6 +496,7 @@ class Linux6Socket(TcpSocket):
         self.sg = kernel_spec.gso or nic_spec.sg  # sk_route_caps & NETIF_F_SG
         mss = nic.mss_bytes
         self.size_goal = max(gso_max_bytes(nic_spec.tso_max_bytes) // mss * mss, mss)
+        self.tcp.on_mss = self._size_goal_follows
         self.wmem_max = kernel_spec.sndbuf_bytes  # tcp_wmem[2]
         self.sndbuf = min(TCP_WMEM_DEFAULT_BYTES, self.wmem_max)
         self.per_mss = sndbuf_per_mss_bytes(nic_spec.mtu_bytes)
@@ -498,6 +510,13 @@ class Linux6Socket(TcpSocket):
         self.locked_pages = 0  # user->locked_vm charged by this socket's sends
         self.memlock_pages = kernel_spec.memlock_bytes // self.page_bytes
 
+    def _size_goal_follows(self, max_window: int) -> None:
+        """tcp_xmit_size_goal once the MSS changed (a local receiver's window, below two
+        MSS at first): whole current MSSes within half the peer's largest window."""
+        mss = self.tcp.mss_now
+        goal = bound_to_half_wnd(gso_max_bytes(self.nic.spec.tso_max_bytes), max_window)
+        self.size_goal = max(goal // mss * mss, mss)
+
     def _make_tcp(self, kernel_spec, rtt_s: float) -> Linux6Tcp:
         return Linux6Tcp(self.env, self.nic, self.acct, self._release, self._split, rtt_s,
                          kernel_spec.tcp_congestion, kernel_spec.qdisc == "fq",
@@ -509,10 +528,16 @@ class Linux6Socket(TcpSocket):
         self._new_skbs = 0
 
     def _release_sock(self, task: Task):
-        """release_sock: replay the backlog once the call's work is done, then unlock."""
+        """release_sock: replay the backlog once the call's work is done, then unlock; what
+        to ``yield from`` (nothing, no generator, when the backlog is empty)."""
         if self.tcp.backlog:
-            yield from task.sync()
-            self.tcp.process_backlog()
+            return self._replay_backlog(task)
+        self.tcp.owned = False
+        return ()
+
+    def _replay_backlog(self, task: Task):
+        yield from task.sync()
+        self.tcp.process_backlog()
         self.tcp.owned = False
 
     def _finish(self, task: Task, more: bool):
@@ -676,24 +701,27 @@ class Linux6Socket(TcpSocket):
         bytes that surely go without a sleep or a backlog flush are copied in one booking,
         and each skb's share is ready when the copy has reached it."""
         done = 0
-        goal = self.size_goal
         while done < nbytes:
+            goal = self.size_goal  # tcp_send_mss again after a wait: the MSS may have grown
             total = self._bookable(nbytes - done)
             if not total:  # a new skb is due, but the buffer is full or the backlog waits
                 yield from self._room_for_skb(task, done > 0)
                 continue
             runs = yield from source.copy_runs(start + done, total)  # may fault: owned
-            t0 = max(self.env.now, task.clock_s)
+            now = self.env.now
+            t0 = now if now > task.clock_s else task.clock_s
             task.copy(total, source.label, events.SOCKET_BUFFER, source.working_set_bytes)
             copy_s = task.clock_s - t0
             pos = 0
             while pos < total:
-                skb = self._tail(copy=True)
+                skb = self._tail(True)
                 room = self._copy_room(skb) if skb is not None else 0
                 if room <= 0:
                     skb = self._new_skb(task)
                     room = self._copy_room(skb)
-                n = min(total - pos, room)
+                n = total - pos
+                if room < n:
+                    n = room
                 skb.add_linear(runs if n == total else slice_runs(runs, pos, n), n)
                 self._pfrag_fill(skb, n)
                 self._added(skb, n, n)
@@ -704,15 +732,19 @@ class Linux6Socket(TcpSocket):
 
     def _copy_room(self, skb: SkBuff) -> int:
         """Bytes ``skb`` can still take: the size goal, and MAX_SKB_FRAGS page-frag chunks."""
-        return min(self.size_goal - skb.len, pfrag_capacity(
-            self.pfrag_offset, self.max_frags - len(skb.chunks or ()), self._pfrag_skb is skb))
+        room = self.size_goal - skb.len
+        chunks = skb.chunks
+        pages = pfrag_capacity(self.pfrag_offset,
+                               self.max_frags - (len(chunks) if chunks else 0),
+                               self._pfrag_skb is skb)
+        return room if room < pages else pages
 
     def _bookable(self, left: int) -> int:
         """How many of ``left`` bytes go before the writer could have to sleep or flush the
         backlog: the tail's room, then whole skbs while the send buffer (counting a
         tso_fragment's 960 B for every skb sent on the way) stays below sndbuf, at most
         16 new skbs."""
-        tail = self._tail(copy=True)
+        tail = self._tail(True)
         total = min(left, self._copy_room(tail)) if tail is not None else 0
         if total == left:  # it all fits in the tail (small writes)
             return total
@@ -741,7 +773,9 @@ class Linux6Socket(TcpSocket):
             if self.pfrag_offset + PFRAG_MIN_BYTES > PFRAG_BYTES:
                 self.pfrag_offset = 0
                 coalesce = False
-            n = min(nbytes, PFRAG_BYTES - self.pfrag_offset)
+            n = PFRAG_BYTES - self.pfrag_offset
+            if nbytes < n:
+                n = nbytes
             if coalesce:
                 chunks[-1] += n
             else:
@@ -802,10 +836,10 @@ class Linux6Socket(TcpSocket):
         self.acct.unaligned_extra_frags += self.alignment.add(todo)
         i = 0
         page_bytes = self.page_bytes
-        goal = self.size_goal
         acct = self.acct
         get = self.pages.get_frags
         while i < len(todo):
+            goal = self.size_goal  # tcp_send_mss again after a wait: the MSS may have grown
             skb = self._tail(copy=False, rec=rec)
             if skb is None:
                 if ((self.queued >= self.sndbuf or self._new_skbs >= SKB_FLUSH_BACKLOG)

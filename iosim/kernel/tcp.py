@@ -112,13 +112,14 @@ class TcpSender:
         else:
             piece = skb.view(a, n)
             piece.first_segment = skb.first_segment + (a - skb.seq) // self.mss_bytes
-        if self.acct.trace is not None and waited:
-            self.acct.trace.add(events.cwnd_send(a, self.env.now, n, int(self.cwnd_bytes)))
+        now = self.env.now
+        if waited and self.acct.trace is not None:
+            self.acct.trace.add(events.cwnd_send(a, now, n, int(self.cwnd_bytes)))
         self.snd_nxt = a + n
-        self._sent.append((a + n, self.env.now))
+        self._sent.append((a + n, now))
         self._xmits += 1
         piece.xmit_id = self._xmits
-        self.nic.xmit(piece, self.env.now)
+        self.nic.xmit(piece, now)
         return a + n == end
 
     def _should_defer(self, room: float) -> bool:
@@ -304,6 +305,8 @@ SK_PACING_SHIFT = 10  # sk_pacing_shift: about 1 ms of data
 FQ_UNPACED_SEGMENTS = 10  # tcp_update_skb_after_send: "sch_fq does not pace first 10 MSS"
 TSO_DEFER_IDLE_S = 1e-3  # tcp_tso_should_defer: a write older than 1 ms is sent at once
 TCP_TIMEOUT_INIT_S = 1.0  # the probe timeout without an RTT sample
+TCP_MSS_DEFAULT_BYTES = 536
+TCP_HEADER_TS_BYTES = 32  # tp->tcp_header_len: 20 B + the 12 B timestamp option
 
 
 def restart_cwnd_segs(cwnd: int, init_cwnd: int, idle_s: float, rto_s: float) -> int:
@@ -317,6 +320,16 @@ def restart_cwnd_segs(cwnd: int, init_cwnd: int, idle_s: float, rto_s: float) ->
         cwnd >>= 1
         idle_s -= rto_s
     return max(cwnd, restart)
+
+
+def bound_to_half_wnd(size_bytes: int, max_window_bytes: int) -> int:
+    """include/net/tcp.h:tcp_bound_to_half_wnd: a packet (the MSS, in tcp_sync_mss; the
+    size goal, in tcp_xmit_size_goal) is at most half the largest window the peer has
+    offered (the whole of it below 536 B), and at least 68 B less the TCP header (36 B)."""
+    cutoff = max_window_bytes >> 1 if max_window_bytes > TCP_MSS_DEFAULT_BYTES else max_window_bytes
+    if cutoff and size_bytes > cutoff:
+        return max(cutoff, 68 - TCP_HEADER_TS_BYTES)
+    return size_bytes
 
 
 def gso_max_bytes(tso_max_bytes: int) -> int:
@@ -384,6 +397,14 @@ class Linux6Tcp(TcpSender):
         # net.ipv4.tcp_slow_start_after_idle; BBR sets cong_control, which the check skips
         self.restart_after_idle = slow_start_after_idle and not self.bbr
         self.lsndtime_s = env.now  # tp->lsndtime: set when the connection is established
+        # the peer's receive window (snd_wnd) and its right edge (tcp_wnd_end = snd_una +
+        # snd_wnd); unbounded unless a receiver model advertises one (``window_update``)
+        self.snd_wnd: float = math.inf
+        self.snd_wnd_end: float = math.inf
+        self.max_window = 0  # tp->max_window: the largest window the peer offered
+        self.mss_now = self.mss_bytes  # tp->mss_cache: at most half of max_window
+        self.on_mss: Callable[[int], None] | None = None  # the socket's size goal follows
+        self.on_sent: Callable[[SkBuff, float], None] | None = None  # a local receiver's
 
     # --- the socket lock -------------------------------------------------------------
     def defer(self, fn: Callable, *args) -> bool:
@@ -401,6 +422,26 @@ class Linux6Tcp(TcpSender):
         for fn, args in backlog:
             fn(*args)
         self.owned = owned
+
+    # --- the peer's receive window ---------------------------------------------------
+    def window_update(self, wnd_end: int, wnd: int, send: bool = False) -> None:
+        """net/ipv4/tcp_input.c:tcp_ack_update_window: an ACK advertised ``wnd`` bytes from
+        its ack_seq, up to ``wnd_end``; backlogged, like the ACK, while a send call owns the
+        socket. ``send``: a window update alone (``tcp_cleanup_rbuf``'s), after which
+        tcp_data_snd_check sends what the window held back."""
+        if self.defer(self.window_update, wnd_end, wnd, send):
+            return
+        self.snd_wnd = wnd
+        self.snd_wnd_end = wnd_end
+        if wnd > self.max_window:  # tcp_ack_update_window -> tcp_sync_mss
+            self.max_window = wnd
+            mss = bound_to_half_wnd(self.mss_bytes, wnd)
+            if mss != self.mss_now:
+                self.mss_now = mss
+                if self.on_mss is not None:
+                    self.on_mss(wnd)
+        if send and self.unsent:
+            self.write_xmit(self.nonagle, waited=self._held)
 
     # --- sizes, in segments as the kernel counts them -------------------------------
     def cwnd_segs(self) -> int:
@@ -505,14 +546,19 @@ class Linux6Tcp(TcpSender):
             not nonagle and self.snd_nxt > self.snd_una and self._minshall()))
 
     def _mss_split_point(self, skb: SkBuff, quota: int, nonagle: int, last: bool) -> int:
-        """tcp_mss_split_point: how much of ``skb`` goes now (no receive window modelled)."""
-        max_len = self.mss_bytes * quota
-        if not last or max_len <= skb.len:
+        """tcp_mss_split_point: how much of ``skb`` goes now: ``quota`` segments, cut to the
+        receive window (tcp_wnd_end - seq); a last skb's partial tail waits (Nagle)."""
+        max_len = self.mss_now * quota
+        window = self.snd_wnd_end - skb.seq
+        if max_len <= window and not last:
             return max_len
-        partial = skb.len % self.mss_bytes
+        needed = skb.len if skb.len < window else int(window)
+        if max_len <= needed:
+            return max_len
+        partial = needed % self.mss_now
         if self._nagle_check(partial != 0, nonagle):
-            return skb.len - partial
-        return skb.len
+            return needed - partial
+        return needed
 
     def _tso_should_defer(self, skb: SkBuff, max_segs: int, last: bool, cwnd: int,
                           in_flight: int) -> tuple[bool, bool]:
@@ -522,18 +568,21 @@ class Linux6Tcp(TcpSender):
         now = self.env.now
         if self._in_recovery or now - self.wstamp_s > TSO_DEFER_IDLE_S:
             return False, False
-        mss = self.mss_bytes
-        limit = (cwnd - in_flight) * mss  # no receive window: cong_win
+        mss = self.mss_now
+        cong_win = (cwnd - in_flight) * mss
+        send_win = self.snd_wnd_end - skb.seq  # the receive window left from this skb
+        limit = cong_win if cong_win < send_win else send_win
         if limit >= max_segs * mss or (not last and limit >= skb.len):
             return False, False
-        if limit >= cwnd * mss // TCP_TSO_WIN_DIVISOR:
+        chunk = cwnd * mss if cwnd * mss < self.snd_wnd else self.snd_wnd
+        if limit >= chunk // TCP_TSO_WIN_DIVISOR:
             return False, False
         if not self._sent_skbs():
             return False, False
         head = self.rtx[0]
         if head.sent_s + self.srtt_s - now > min(self.srtt_s / 2, 1e-3):
             return False, False
-        return True, limit <= skb.len
+        return True, cong_win < send_win and cong_win <= skb.len
 
     def _small_queue_check(self, truesize: int, factor: int) -> bool:
         """tcp_small_queue_check: at most max(2 truesize, ~1 ms of pacing rate) in the qdisc
@@ -570,11 +619,11 @@ class Linux6Tcp(TcpSender):
         unsent = self.unsent
         if not unsent:
             return
-        mss = self.mss_bytes
+        mss = self.mss_now
         max_segs = self._tso_segs() if self._rtt_shift else self._full_tso_segs
         sent = False
         cwnd_limited = False
-        cwnd = int(self.cwnd_bytes // mss) or 1
+        cwnd = int(self.cwnd_bytes // self.mss_bytes) or 1  # packets, whatever their size
         lost = self.lost
         why = ""
         while unsent:
@@ -595,6 +644,9 @@ class Linux6Tcp(TcpSender):
                 quota = cwnd - in_flight
             if max_segs < quota:
                 quota = max_segs
+            if skb.seq + (mss if skb.len > mss else skb.len) > self.snd_wnd_end:
+                why = events.HOLD_RWND  # tcp_snd_wnd_test: its first segment is past the window
+                break
             last = len(unsent) == 1
             if skb.len <= mss:  # one segment: tcp_nagle_test
                 held = nonagle if last else NAGLE_PUSH
@@ -614,7 +666,9 @@ class Linux6Tcp(TcpSender):
                     self._fragment(skb, limit)
             if skb.len == 0:
                 break
-            if self.host_bytes and self._small_queue_check(skb.truesize, 0):
+            # (the first test of tcp_small_queue_check, inline: within 2 truesize)
+            host = self.host_bytes
+            if host and host >= 2 * skb.truesize and self._small_queue_check(skb.truesize, 0):
                 why = events.HOLD_TSQ
                 break
             unsent.popleft()
@@ -660,7 +714,7 @@ class Linux6Tcp(TcpSender):
     def _cwnd_validate(self, cwnd_limited: bool) -> None:
         """tcp_cwnd_validate: remember, per window, whether it was cwnd-limited and the most
         segments that were out."""
-        packets_out = self.packets_out()
+        packets_out = -(-(self.snd_nxt - self.snd_una) // self.mss_bytes)  # packets_out()
         if (self.snd_una >= self._cwnd_usage_seq or cwnd_limited
                 or (not self.cwnd_was_limited and packets_out > self.max_packets_out)):
             self.cwnd_was_limited = cwnd_limited
@@ -684,6 +738,8 @@ class Linux6Tcp(TcpSender):
         self.snd_nxt = end = skb.seq + nbytes
         if nbytes < segments * mss:
             self.snd_sml = end  # tcp_minshall_update
+        if self.on_sent is not None:  # lo: the receiver queues it as soon as it is there
+            self.on_sent(skb, ready_s)
         if self.internal_pacing or self.fq or self.wstamp_s >= now:
             self._depart(skb, segments, ready_s)
             return
@@ -747,7 +803,7 @@ class Linux6Tcp(TcpSender):
         """tcp_ack: as the textbook sender, then the controller's rate sample, the
         retransmission queue and tcp_data_snd_check."""
         self._last_ack_xmit = xmit_id
-        super().on_ack(ack_seq, sack, xmit_id)
+        TcpSender.on_ack(self, ack_seq, sack, xmit_id)
 
     def _grow(self, acked: int) -> None:
         self.cc.grow(acked)
@@ -857,7 +913,9 @@ class Linux6Tcp(TcpSender):
 
     def _probe(self) -> None:
         """tcp_send_loss_probe: one new segment if any waits, else the last one again."""
-        if self.unsent and self.unsent[0].len:
+        if (self.unsent and self.unsent[0].len
+                and self.unsent[0].seq + min(self.unsent[0].len, self.mss_bytes)
+                <= self.snd_wnd_end):  # tcp_snd_wnd_test
             skb = self.unsent[0]
             if skb.len > self.mss_bytes:
                 self._fragment(skb, self.mss_bytes)
