@@ -60,6 +60,19 @@ def test_reclaim_skips_referenced_pages_and_frees_the_rest():
     assert m.pages.live == 0 and m.acct.violations == []
 
 
+def test_reclaim_takes_the_least_recently_used_pages_before_and_after_it_first_ran():
+    m = _machine()
+    cache, file = m.cache, m.file
+    cache.prefill(file, 8)  # LRU, cold to hot: 0 .. 7
+    cache.read_pages(file, 0, 4)  # touched: 4 5 6 7 0 1 2 3
+    assert cache.reclaim(2) == 2
+    assert [cache.find(file, i) is None for i in range(8)] == [False] * 4 + [True] * 2 + [False] * 2
+    cache.read_pages(file, 6, 1)  # 7 0 1 2 3 6
+    assert cache.reclaim(2) == 2
+    assert sorted(p.index for p in cache.lru.values()) == [1, 2, 3, 6]
+    assert m.acct.violations == []
+
+
 def test_watched_page_logs_its_refcount_history():
     from iosim.simulate import simulate
     r = simulate("splice", 1 << 20, watch_page=3)

@@ -59,17 +59,17 @@ class TlsTx:
         self.offload = offload
         self.aes_bytes_per_s = aes_bytes_per_s
         self.page_bytes = page_bytes
-        self.open: list[tuple] = []  # plaintext (page, offset, len, version) pieces
+        self.open: list[PipeBuffer] = []  # plaintext pieces
         self.open_bytes = 0
 
     def add(self, buffers: list[PipeBuffer], more: bool):
         """tls_sw_sendmsg_splice / tls_push_data: the pipe's pages into records; every full
         record is pushed, a partial one waits unless ``more`` is False."""
-        todo = [(b.page, b.offset, b.len, b.version) for b in buffers]
+        todo = list(buffers)
         i = 0
         while i < len(todo):
             batch, n, i = take_pieces(todo, i, TLS_RECORD_BYTES - self.open_bytes, len(todo))
-            self.task.pages.get([b[0] for b in batch], "tls")
+            self.task.pages.get_frags(batch, "tls")
             self.open += batch
             self.open_bytes += n
             if self.open_bytes == TLS_RECORD_BYTES:
@@ -84,21 +84,22 @@ class TlsTx:
         self.open, self.open_bytes = [], 0
         if self.offload:
             frame = task.pages.new(KERNEL)  # header and tag space (the socket's page frag)
-            pieces = [(frame, 0, TLS_HEADER_BYTES, 0), *plain,
-                      (frame, TLS_HEADER_BYTES, TLS_TRAILER_BYTES, 0)]
+            pieces = [PipeBuffer(frame, 0, TLS_HEADER_BYTES, 0), *plain,
+                      PipeBuffer(frame, TLS_HEADER_BYTES, TLS_TRAILER_BYTES, 0)]
             out = [frame]
         else:
-            file = plain[0][0].file
+            file = plain[0].page.file
             task.copy(n, events.PAGE_CACHE, events.SOCKET_BUFFER,
                       file.size_bytes if file is not None else None,
                       note="AES-GCM encryption (tls_sw)",
                       bandwidth_bytes_per_s=self.aes_bytes_per_s)
             total = TLS_HEADER_BYTES + n + TLS_TRAILER_BYTES
             out = [task.pages.new(KERNEL, index=k) for k in range(-(-total // pb))]
-            pieces = [(page, 0, min(pb, total - k * pb), 0) for k, page in enumerate(out)]
-        yield from self.sock.send_pages(task, [PipeBuffer(*p) for p in pieces], more)
+            pieces = [PipeBuffer(page, 0, min(pb, total - k * pb), 0)
+                      for k, page in enumerate(out)]
+        yield from self.sock.send_pages(task, pieces, more)
         task.pages.put(out, "alloc")  # the skbs hold them now
-        task.pages.put([p[0] for p in plain], "tls")  # software: tls_free_rec after the push
+        task.pages.put_frags(plain, "tls")  # software: tls_free_rec after the push
 
 
 def sendfile(task: Task, cache: PageCache, file: File, pos: int, sock: TcpSocket,
@@ -115,7 +116,7 @@ def sendfile(task: Task, cache: PageCache, file: File, pos: int, sock: TcpSocket
         internal.buffers.clear()
         yield from tls.add(buffers, done + n < nbytes)
         task.charge(len(buffers) * task.spec.pipe_op_s, "pipe")
-        task.pages.put([b.page for b in buffers], "pipe")
+        task.pages.put_frags(buffers, "pipe")
         done += n
     yield from task.sync()
     task.leave("sendfile", t0, done, events.FILE, events.SOCKET,

@@ -38,7 +38,8 @@ class Page:
     )
 
     def __init__(self, kind: str, file: Any = None, index: int = 0, version: int = 0,
-                 serial: int = 0, uptodate: bool = True) -> None:
+                 serial: int = 0, uptodate: bool = True, io: Any = None,
+                 in_cache: bool = False) -> None:
         self.kind = kind
         self.file = file
         self.index = index
@@ -47,8 +48,8 @@ class Page:
         self.mapcount = 0
         self.version = version
         self.uptodate = uptodate  # a page-cache page being read is not, until the disk is done
-        self.io = None  # the SimPy event of a read in flight into this page
-        self.in_cache = False
+        self.io = io  # the SimPy event of a read in flight into this page
+        self.in_cache = in_cache
         self.readahead_mark = False
         self.accessed = False  # PG_referenced: someone read it since it came in
         self.batch = 0  # the read batch collecting it (PageCache.read_pages), if that is on
@@ -57,6 +58,38 @@ class Page:
     def __repr__(self) -> str:
         where = f"{self.file.name}:{self.index}" if self.file is not None else "anon"
         return f"<Page {where} ref={self.refcount} v{self.version}>"
+
+
+def file_pages(file: Any, start: int, versions: list[int], serial: int, io: Any
+               ) -> list[Page]:
+    """New page-cache pages ``start, start+1, ...`` of ``file`` with content ``versions``
+    and serials from ``serial``, in the cache and being read by ``io`` (None: uptodate):
+    what ``Page(FILE, file, index, version, serial, io is None, io, True)`` makes, without
+    a constructor call per page (a read-ahead window of them at a time)."""
+    out = []
+    new = Page.__new__
+    uptodate = io is None
+    index = start
+    for version in versions:
+        page = new(Page)
+        page.kind = FILE
+        page.file = file
+        page.index = index
+        page.refcount = 1
+        page.serial = serial
+        page.mapcount = 0
+        page.version = version
+        page.uptodate = uptodate
+        page.io = io
+        page.in_cache = True
+        page.readahead_mark = False
+        page.accessed = False
+        page.batch = 0
+        page.log = None
+        out.append(page)
+        index += 1
+        serial += 1
+    return out
 
 
 class Pages:
@@ -139,6 +172,28 @@ class Pages:
                 self._log(page, f"put {holder}")
             if page.refcount <= 0:
                 self._freed(page, holder)
+
+    def get_frags(self, frags: Iterable[Any], holder: str) -> None:
+        """``get`` on the page of each frag or pipe buffer, without a list of them."""
+        if self.acct.trace is None and not self.watch:
+            for frag in frags:
+                page = frag.page
+                if page.refcount <= 0:
+                    self.acct.violation(f"get_page on freed {page!r} by {holder}")
+                page.refcount += 1
+            return
+        self.get([frag.page for frag in frags], holder)
+
+    def put_frags(self, frags: Iterable[Any], holder: str) -> None:
+        """``put`` on the page of each frag or pipe buffer, without a list of them."""
+        if self.acct.trace is None and not self.watch:
+            for frag in frags:
+                page = frag.page
+                page.refcount -= 1
+                if page.refcount <= 0:
+                    self._freed(page, holder)
+            return
+        self.put([frag.page for frag in frags], holder)
 
     def _freed(self, page: Page, holder: str) -> None:
         """``page``'s count reached 0 (or went below: a bug) at a put by ``holder``."""

@@ -7,19 +7,14 @@ F_SETPIPE_SZ changes the number of slots (16 one-page slots by default).
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 
-from iosim.kernel.page import Page
+from iosim.kernel.skbuff import Frag
 
-
-@dataclass(slots=True)
-class PipeBuffer:
-    """One slot: a page reference and the byte range of it that holds data."""
-
-    page: Page
-    offset: int
-    len: int
-    version: int  # the page's content version when the data entered the pipe
+# One slot: a page reference, the byte range of it that holds data and the page's content
+# version when the data entered the pipe. The same {page, offset, len} piece as an skb frag
+# (fs/splice.c:splice_to_socket hands the pipe's bio_vecs to tcp_sendmsg as they are), so
+# splice passes its buffers on without a new object per page.
+PipeBuffer = Frag
 
 
 class Pipe:

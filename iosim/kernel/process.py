@@ -278,12 +278,31 @@ class Mapping:
             return False
         block = index - index % around
         mapped = self.mapped
-        find = self.cache.find
-        for i in range(block, min(block + around, self.file.npages)):
-            if i not in mapped:
-                page = find(self.file, i)
-                if page is not None and page.uptodate and not page.readahead_mark:
-                    self._map(i, page)
+        pages = self.task.pages
+        if self.task.acct.trace is not None or pages.watch:  # one get per page, logged
+            find = self.cache.find
+            for i in range(block, min(block + around, self.file.npages)):
+                if i not in mapped:
+                    page = find(self.file, i)
+                    if page is not None and page.uptodate and not page.readahead_mark:
+                        self._map(i, page)
+            return index in mapped
+        base = self.cache.file_base(self.file)
+        stop = min(block + around, self.file.npages)
+        new = []
+        for i, page in zip(range(block, stop), map(self.cache.lru.get,
+                                                   range(base + block, base + stop)),
+                           strict=True):
+            if (page is not None and page.uptodate and not page.readahead_mark
+                    and i not in mapped):
+                page.mapcount += 1  # _map, with one get for the block
+                mapped[i] = page
+                new.append(page)
+        if new:
+            pages.get(new, "mmap")
+            if self._mark_used:
+                for page in new:
+                    page.accessed = True
         return index in mapped
 
     def _map(self, index: int, page: Page) -> None:
@@ -299,12 +318,26 @@ class Mapping:
         pb = self.cache.page_bytes
         out: list[list[int]] = []
         pos, end = start, start + nbytes
+        mapped = self.mapped
+        last = (end - 1) // pb
         while pos < end:
             index = pos // pb
-            if index not in self.mapped:
+            page = mapped.get(index)
+            if page is None:
                 yield from self._fault(index)
-            n = min(end, (index + 1) * pb) - pos
-            add_run(out, self.mapped[index].version, n)
+                page = mapped[index]
+            version = page.version
+            hi = index + 1  # with the mapped pages after it that hold the same version
+            for p in map(mapped.get, range(hi, last + 1)):
+                if p is None or p.version != version:
+                    break
+                hi += 1
+            top = hi * pb
+            n = (end if end < top else top) - pos
+            if out and out[-1][0] == version:  # add_run, inline
+                out[-1][1] += n
+            else:
+                out.append([version, n])
             pos += n
         return out
 
@@ -317,6 +350,14 @@ class Mapping:
 
     def unmap(self) -> None:
         """munmap(): drop every mapping."""
-        for page in list(self.mapped.values()):
-            self.unmap_page(page)
+        pages = self.task.pages
+        if self.task.acct.trace is not None or pages.watch:  # one put per page, logged
+            for page in list(self.mapped.values()):
+                self.unmap_page(page)
+        else:
+            gone = list(self.mapped.values())
+            self.mapped.clear()
+            for page in gone:
+                page.mapcount -= 1
+            pages.put(gone, "munmap")
         self.cache.on_unmap = None

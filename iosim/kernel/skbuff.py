@@ -72,13 +72,32 @@ class Runs:
 
 @dataclass(slots=True)
 class Frag:
-    """A page frag: the skb holds one reference on ``page`` for it."""
+    """A page frag: the skb holds one reference on ``page`` for it. The same piece is a pipe
+    buffer (``pipe.PipeBuffer``): both are a ``struct bio_vec`` {page, offset, len} in
+    Linux 6 (``skb_frag_t``). Never changed once handed on, so skbs, their clones and
+    the pipe share the objects."""
 
     page: Page
     offset: int
     len: int
     version: int
 
+
+
+def whole_pages(pages: list[Page], page_bytes: int) -> list[Frag]:
+    """A frag (or pipe buffer) for each whole page of ``pages``, at its current version:
+    what ``Frag(page, 0, page_bytes, page.version)`` makes, without a constructor call per
+    page."""
+    out = []
+    new = Frag.__new__
+    for page in pages:
+        frag = new(Frag)
+        frag.page = page
+        frag.offset = 0
+        frag.len = page_bytes
+        frag.version = page.version
+        out.append(frag)
+    return out
 
 
 @dataclass(eq=False, slots=True)

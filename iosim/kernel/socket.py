@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from iosim import events
 from iosim.kernel.page import ANON, Pages
 from iosim.kernel.process import Task
-from iosim.kernel.skbuff import Frag, Runs, SkBuff, add_run, slice_runs
+from iosim.kernel.skbuff import Frag, Runs, SkBuff, add_run, slice_runs, whole_pages
 from iosim.kernel.tcp import (
     MAX_TCP_HEADER_BYTES,
     NAGLE_CORK,
@@ -35,16 +35,17 @@ from iosim.kernel.tcp import (
 SNDBUF_FULL = "send buffer full"  # the reason a writer sleeps in sk_stream_wait_memory
 
 
-def take_pieces(todo: list[tuple], i: int, room: int, slots: int
-                ) -> tuple[list[tuple], int, int]:
+def take_pieces(todo: list[Frag], i: int, room: int, slots: int
+                ) -> tuple[list[Frag], int, int]:
     """The next (page, offset, len, version) pieces from ``todo[i]`` that fit ``room`` bytes
-    and ``slots`` frags: whole pieces in one batch, or the first one split at ``room``.
+    and ``slots`` frags: whole pieces in one batch (the same objects: a frag is never
+    changed once made), or the first one split at ``room``.
     Returns (batch, its bytes, the next index); an empty batch when nothing fits."""
     j = i
     end = min(len(todo), i + slots)
     nbytes = 0
     while j < end:
-        n = nbytes + todo[j][2]
+        n = nbytes + todo[j].len
         if n > room:
             break
         nbytes = n
@@ -52,9 +53,10 @@ def take_pieces(todo: list[tuple], i: int, room: int, slots: int
     if j > i:
         return todo[i:j], nbytes, j
     if slots and room:  # only part of the next piece fits: split it
-        page, offset, length, version = todo[i]
-        todo[i] = (page, offset + room, length - room, version)
-        return [(page, offset, room, version)], room, i
+        piece = todo[i]
+        page, offset, version = piece.page, piece.offset, piece.version
+        todo[i] = Frag(page, offset + room, piece.len - room, version)
+        return [Frag(page, offset, room, version)], room, i
     return [], 0, i
 
 
@@ -67,44 +69,46 @@ class Alignment:
         self.page_bytes = page_bytes
         self.start = 0  # in-page offset where the current range began
         self.nbytes = 0
-        self.last: tuple | None = None  # its last (page, offset, len) piece
+        self.last: Frag | None = None  # its last piece
 
     def _extra(self) -> int:
         pb = self.page_bytes
         return -(-(self.start + self.nbytes) // pb) - -(-self.nbytes // pb)
 
-    def add(self, todo: list[tuple]) -> int:
+    def add(self, todo: list[Frag]) -> int:
         """Take the next pieces; return how many extra frags that makes."""
         if not todo:
             return 0
-        page, offset = todo[0][0], todo[0][1]
+        page, offset = todo[0].page, todo[0].offset
         last = self.last
         continues = last is not None and (
-            (page is last[0] and offset == last[1] + last[2])
-            or (offset == 0 and last[1] + last[2] == self.page_bytes
-                and page.file is last[0].file and page.index == last[0].index + 1))
+            (page is last.page and offset == last.offset + last.len)
+            or (offset == 0 and last.offset + last.len == self.page_bytes
+                and page.file is last.page.file and page.index == last.page.index + 1))
         before = self._extra() if continues else 0
         if not continues:
             self.start, self.nbytes = offset, 0
         nbytes = self.nbytes
         for piece in todo:
-            nbytes += piece[2]
+            nbytes += piece.len
         self.nbytes = nbytes
         self.last = todo[-1]
         return self._extra() - before
 
 
-def user_pieces(buffer, start: int, nbytes: int) -> list[tuple]:
-    """The (page, offset, len, version) pieces of a user buffer's byte range."""
+def user_pieces(buffer, start: int, nbytes: int) -> list[Frag]:
+    """The (page, offset, len, version) pieces of a user buffer's byte range: whole pages,
+    except that the first and the last may be partial."""
     pb = buffer.page_bytes
     pos = buffer.offset_bytes + start
-    end = pos + nbytes
-    todo = []
-    for i in buffer.page_span(start, nbytes):
-        page = buffer.pages[i]
-        n = min(end, (i + 1) * pb) - pos
-        todo.append((page, pos - i * pb, n, page.version))
-        pos += n
+    span = buffer.page_span(start, nbytes)
+    todo = whole_pages(buffer.pages[span.start:span.stop], pb)
+    if todo:
+        first = todo[0]
+        first.offset = pos - span.start * pb
+        first.len = pb - first.offset
+        last = todo[-1]
+        last.len = pos + nbytes - (span.stop - 1) * pb - last.offset
     return todo
 
 
@@ -112,9 +116,12 @@ def pipe_origin(buffers) -> tuple[str, int | None]:
     """Where pipe buffers' pages come from and that data's size: the page cache (splice
     from a file: the file), a user buffer (vmsplice: user_page_pipe_buf_ops) or the
     kernel's own pages (kTLS's encrypted records)."""
-    file = next((b.page.file for b in buffers if b.page.file is not None), None)
-    if file is not None or not buffers:
-        return events.PAGE_CACHE, file.size_bytes if file is not None else None
+    for b in buffers:
+        file = b.page.file
+        if file is not None:
+            return events.PAGE_CACHE, file.size_bytes
+    if not buffers:
+        return events.PAGE_CACHE, None
     if buffers[0].page.kind == ANON:
         return events.USER_BUFFER, sum(b.len for b in buffers)
     return events.SOCKET_BUFFER, sum(b.len for b in buffers)
@@ -216,8 +223,7 @@ class TcpSocket:
             # sock_no_sendpage -> kernel_sendmsg: the page data is copied like write()'s
             yield from self.send_copy(task, pipe_source(buffers), 0, sum(b.len for b in buffers))
             return
-        yield from self._attach(task, [(b.page, b.offset, b.len, b.version) for b in buffers],
-                                "skb", *pipe_origin(buffers))
+        yield from self._attach(task, list(buffers), "skb", *pipe_origin(buffers))
 
     def send_zerocopy(self, task: Task, buffer, start: int, nbytes: int, fixed: bool = False):
         """send(MSG_ZEROCOPY): pin the user pages and attach them as frags; True (the
@@ -246,7 +252,7 @@ class TcpSocket:
         task.charge(refs * self.cpu_spec.page_pin_s, "pin")
         self.acct.pages_pinned += refs
 
-    def _attach(self, task: Task, todo: list[tuple], holder: str, src: str,
+    def _attach(self, task: Task, todo: list[Frag], holder: str, src: str,
                 working_set_bytes: int | None, zc_id: int | None = None):
         """Put (page, offset, len, version) pieces of ``src`` (the page cache or a user
         buffer, whose data is ``working_set_bytes`` in all) into skbs: as frags holding a
@@ -256,7 +262,8 @@ class TcpSocket:
             self.acct.unaligned_extra_frags += self.alignment.add(todo)
         i = 0
         while i < len(todo):
-            yield from self.wait_space(task)
+            if self.queued >= self.sndbuf:  # else wait_space returns at once
+                yield from self.wait_space(task)
             skb = self._skb()
             if zc_id is not None and skb.zc_id not in (None, zc_id):
                 yield from self.push(task)  # one notification id per skb
@@ -266,8 +273,8 @@ class TcpSocket:
             batch, nbytes, i = take_pieces(todo, i, room, slots)
             if batch:
                 if self.sg:
-                    self.pages.get([b[0] for b in batch], holder)
-                    skb.frags.extend(Frag(*b) for b in batch)
+                    self.pages.get_frags(batch, holder)
+                    skb.frags += batch
                     skb.len += nbytes
                     skb.frag_src = src
                     skb.frag_working_set_bytes = working_set_bytes
@@ -276,7 +283,7 @@ class TcpSocket:
                               note="MSG_ZEROCOPY fallback")
                     runs: list[list[int]] = []
                     for b in batch:
-                        add_run(runs, b[0].version, b[2])
+                        add_run(runs, b.page.version, b.len)
                     skb.add_linear(runs, nbytes)
                 if zc_id is not None and skb.zc_id is None:
                     skb.zc_id = zc_id
@@ -344,7 +351,7 @@ class TcpSocket:
         if skb.dataref:
             return
         if skb.frags:
-            self.pages.put([f.page for f in skb.frags], "skb")
+            self.pages.put_frags(skb.frags, "skb")
         if skb.zc_id is not None:
             self._zc_put(skb.zc_id)
 
@@ -787,8 +794,7 @@ class Linux6Socket(TcpSocket):
                                       sum(b.len for b in buffers), more)
             return
         self._lock()
-        yield from self._attach(task, [(b.page, b.offset, b.len, b.version) for b in buffers],
-                                "skb", *pipe_origin(buffers))
+        yield from self._attach(task, list(buffers), "skb", *pipe_origin(buffers))
         yield from self._finish(task, more)
 
     def send_zerocopy(self, task: Task, buffer, start: int, nbytes: int, fixed: bool = False):
@@ -823,7 +829,7 @@ class Linux6Socket(TcpSocket):
         yield from self._release_sock(task)
         return True
 
-    def _attach(self, task: Task, todo: list[tuple], holder: str, src: str,
+    def _attach(self, task: Task, todo: list[Frag], holder: str, src: str,
                 working_set_bytes: int | None, rec: ZcRecord | None = None):
         """skb_append_pagefrags / zerocopy_fill_skb_from_iter: (page, offset, len, version)
         pieces as frags, appended to the unsent tail while it has room, a new skb after."""
@@ -831,7 +837,7 @@ class Linux6Socket(TcpSocket):
         i = 0
         page_bytes = self.page_bytes
         acct = self.acct
-        get = self.pages.get
+        get = self.pages.get_frags
         while i < len(todo):
             goal = self.size_goal  # tcp_send_mss again after a wait: the MSS may have grown
             skb = self._tail(copy=False, rec=rec)
@@ -842,8 +848,8 @@ class Linux6Socket(TcpSocket):
                 skb = self._new_skb(task)
             batch, nbytes, i = take_pieces(todo, i, goal - skb.len,
                                            self.max_frags - len(skb.frags))
-            get([b[0] for b in batch], holder)
-            skb.frags += [Frag(page, offset, n, version) for page, offset, n, version in batch]
+            get(batch, holder)
+            skb.frags += batch
             skb.len += nbytes
             skb.frag_src = src
             skb.frag_working_set_bytes = working_set_bytes
@@ -854,7 +860,7 @@ class Linux6Socket(TcpSocket):
                     skb.zc_id = rec.id
                     rec.refs += 1  # skb_zcopy_set
                 if not skb.linear_len:  # a pure zerocopy skb: PAGE_ALIGN(copied + start)
-                    truesize = -(-(batch[0][1] + nbytes) // page_bytes) * page_bytes
+                    truesize = -(-(batch[0].offset + nbytes) // page_bytes) * page_bytes
             self._added(skb, nbytes, truesize)
             if skb.len >= goal:
                 self._push_one(task, skb)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from iosim import events
 from iosim.kernel.pagecache import DISK_READ, File, PageCache
-from iosim.kernel.pipe import Pipe, PipeBuffer
+from iosim.kernel.pipe import Pipe
 from iosim.kernel.process import Mapping, Task, UserBuffer
-from iosim.kernel.skbuff import add_run
+from iosim.kernel.skbuff import add_run, whole_pages
 from iosim.kernel.socket import TcpSocket, user_pieces
 
 PIPE_DEF_BUFFERS = 16  # the internal pipe of sendfile (do_splice_direct)
@@ -38,24 +38,29 @@ def _file_runs(file: File, pages, pos: int, nbytes: int) -> list[list[int]]:
     return out
 
 
-def _cached(task: Task, cache: PageCache, file: File, pos: int, nbytes: int):
-    """textbook filemap_get_pages: the uptodate pages under a file range, waiting for the disk.
+def _lookup(cache: PageCache, file: File, pos: int, nbytes: int):
+    """textbook filemap_get_pages, first try: (the pages under a file range, None when all
+    are uptodate, else the event to wait for: then ``_cached`` waits)."""
+    pb = file.page_bytes
+    first = pos // pb
+    return cache.read_pages(file, first, (pos + nbytes - 1) // pb - first + 1)
+
+
+def _cached(task: Task, cache: PageCache, file: File, pos: int, nbytes: int, pages, wait):
+    """textbook filemap_get_pages after ``_lookup`` gave ``pages`` and a ``wait``: the
+    uptodate pages under the range, waiting for the disk.
 
     While it waits the reader holds a reference on each page, so reclaim cannot take them;
     a truncate can still detach them, and then the lookup starts over.
     """
-    pb = file.page_bytes
-    first = pos // pb
-    count = (pos + nbytes - 1) // pb - first + 1
-    while True:
-        pages, wait = cache.read_pages(file, first, count)
-        if wait is None:
-            return pages
+    while wait is not None:
         task.pages.get(pages, "read")
         yield from task.block(wait, DISK_READ)
         task.pages.put(pages, "read")
         if all(p.in_cache for p in pages):
-            return pages
+            break
+        pages, wait = _lookup(cache, file, pos, nbytes)
+    return pages
 
 
 def _batch(cache: PageCache, file: File, pos: int, count: int):
@@ -110,7 +115,9 @@ def read_into(task: Task, cache: PageCache, file: File, pos: int, buf: UserBuffe
         return 0
     if cache.linux6:
         return (yield from _read_linux6(task, cache, file, pos, buf, count))
-    pages = yield from _cached(task, cache, file, pos, nbytes)
+    pages, wait = _lookup(cache, file, pos, nbytes)
+    if wait is not None:
+        pages = yield from _cached(task, cache, file, pos, nbytes, pages, wait)
     buf.touch(0, nbytes)  # copy_to_user faults in buffer pages never touched
     task.copy(nbytes, events.PAGE_CACHE, events.USER_BUFFER, file.size_bytes, file_offset=pos,
               buffer=buf.number)
@@ -202,7 +209,9 @@ def splice_to_pipe(task: Task, cache: PageCache, file: File, pos: int, nbytes: i
     nbytes = min(nbytes, room, file.size_bytes - pos)
     if nbytes <= 0:
         return 0
-    pages = yield from _cached(task, cache, file, pos, nbytes)
+    pages, wait = _lookup(cache, file, pos, nbytes)
+    if wait is not None:
+        pages = yield from _cached(task, cache, file, pos, nbytes, pages, wait)
     task.pages.get(pages, "pipe")
     task.charge(len(pages) * task.spec.pipe_op_s, "pipe")
     # whole pages in between; only the first and last may be partial
@@ -214,7 +223,7 @@ def splice_to_pipe(task: Task, cache: PageCache, file: File, pos: int, nbytes: i
 def _fill_pipe(pipe: Pipe, pages, head: int, tail: int, page_bytes: int) -> None:
     """One pipe buffer per page of a contiguous run: whole pages, except that the first
     starts ``head`` bytes in and the last ends ``tail`` bytes in."""
-    buffers = [PipeBuffer(page, 0, page_bytes, page.version) for page in pages]
+    buffers = whole_pages(pages, page_bytes)
     first = buffers[0]
     first.offset = head
     first.len = page_bytes - head
@@ -258,12 +267,10 @@ def _splice_from_pipe(task: Task, sock: TcpSocket, pipe: Pipe, more: bool = Fals
     pipe.buffers.clear()
     yield from sock.send_pages(task, buffers, more)
     task.charge(len(buffers) * task.spec.pipe_op_s, "pipe")
-    pages = []
+    task.pages.put_frags(buffers, "pipe")
     nbytes = 0
     for b in buffers:
-        pages.append(b.page)
         nbytes += b.len
-    task.pages.put(pages, "pipe")
     _trace_pipe(task, events.PIPE, events.SOCKET, t0, len(buffers), nbytes)
     return nbytes
 
@@ -286,11 +293,7 @@ def vmsplice(task: Task, buf: UserBuffer, start: int, nbytes: int, pipe: Pipe,
     which lets a later splice *to a file* steal the page (``user_page_pipe_buf_try_steal``);
     spliced to a socket the page is referenced either way and the flag changes nothing."""
     t0 = task.syscall("vmsplice")
-    todo = []
-    for page, offset, length, version in user_pieces(buf, start, nbytes):
-        if len(todo) == pipe.free_slots:
-            break
-        todo.append(PipeBuffer(page, offset, length, version))
+    todo = user_pieces(buf, start, nbytes)[:pipe.free_slots]
     pages = [b.page for b in todo]
     task.pages.get(pages, "pipe")
     task.acct.pages_pinned += len(pages)  # get_user_pages references
