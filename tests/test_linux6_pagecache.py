@@ -434,3 +434,23 @@ def test_linux6_every_byte_once_and_every_reread_a_refault(path, size, buffer, c
         assert extra == r.refaults * PAGE
     else:
         assert r.refaults * last <= extra <= r.refaults * PAGE
+
+
+@pytest.mark.parametrize("model", ["textbook", "linux-6"])
+@pytest.mark.parametrize("traced", [False, True], ids=["bulk", "per page"])
+def test_pages_read_after_a_rewrite_carry_the_new_content(model, traced):
+    """truncate_inode_pages, then the file written again (File.rewrite): pages read from
+    the disk afterwards hold the new content, the file's version, in the bulk fill and in
+    the per-page one (a traced run takes that); a page stored to since keeps its own."""
+    from iosim.trace import Tracer
+
+    m = Machine(load_profile("teaching", {"kernel.model": model}),
+                make_scenario("read_write", 64 * PAGE, PATHS))
+    if traced:
+        m.acct.trace = Tracer()
+    m.cache.prefill(m.file, 8)
+    m.cache.truncate(m.file)
+    stored = m.file.store(5)
+    pages, _ = m.cache.read_pages(m.file, 0, 8)
+    assert [p.version for p in pages] == [m.file.version_of(i) for i in range(8)]
+    assert pages[0].version == m.file.base_version > 0 and pages[5].version == stored

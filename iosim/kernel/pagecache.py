@@ -321,17 +321,14 @@ class PageCache:
         serial = pages.allocated
         capacity = self.capacity_pages
         shadows = self.shadows  # marks: the file's shadows; it grows in place
-        versions = file.versions
+        versions, unwritten = file.versions, file.base_version
         for index in range(start, end):
             key = base + index
             if key in lru:
                 self._submit(file, run)
                 run = []
                 continue
-            # the default is the LRU key base, not file.base_version (so since eb60b59):
-            # a rewritten file's refilled pages get version 0. Kept: this work is
-            # byte-identical; the fix is a model change
-            version = versions.get(index, base) if versions else base
+            version = versions.get(index, unwritten) if versions else unwritten
             if new is None:
                 page = Page(FILE, file, index, version, serial, False)
                 serial += 1
@@ -370,9 +367,10 @@ class PageCache:
             nbytes -= self.page_bytes - file.page_len(end - 1)
         now = self.env.now
         event = self.env.timeout(self.disk.read(now, nbytes, n, start, file.name) - now)
-        versions = file.versions
-        run = file_pages(file, start, [versions.get(index, base) for index in range(start, end)]
-                         if versions else [base] * n, serial, event)
+        versions, unwritten = file.versions, file.base_version
+        run = file_pages(file, start, [versions.get(index, unwritten)
+                                       for index in range(start, end)]
+                         if versions else [unwritten] * n, serial, event)
         pages.allocated = serial + n
         pages.live += n
         if start <= mark < end:
