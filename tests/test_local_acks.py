@@ -59,3 +59,48 @@ def test_a_smaller_stream_lowers_the_full_segment_only_from_the_default():
     _feed(acks, [10_000] * TCP_MAX_QUICKACKS)
     assert acks.rcv_mss == 10_000
     assert _feed(acks, [10_000] * 4) == [False, True] * 2
+
+
+class _Skb:
+    """What the wire reads of an skb that reaches a local receiver."""
+
+    def __init__(self, seq: int, nbytes: int) -> None:
+        self.seq, self.len = seq, nbytes
+        self.retransmit, self.first_segment, self.xmit_id, self.frags = False, 1, 1, []
+
+
+def test_the_delayed_ack_timer_counts_from_the_data_an_ack_left_unanswered():
+    """tcp_delack_timer: data left unACKed is ACKed TCP_ATO_MIN (40 ms) later; an ACK sent
+    meanwhile clears the timer (tcp_event_ack_sent), and the next unACKed data arms it
+    anew, so it fires 40 ms after that data, not at the first arming."""
+    import simpy
+
+    from iosim.accounting import Accounting
+    from iosim.hw.acks import TCP_ATO_MIN_S
+    from iosim.hw.wire import Receiver, Wire
+
+    env = simpy.Environment()
+    wire = Wire(env, 0.0, MSS, Receiver(), 0.0, None, Accounting())
+    acked: list[tuple[float, int]] = []
+    wire.on_ack = lambda ack, sack, xid: acked.append((round(env.now, 9), ack))
+    seq = 0
+
+    def arrive(nbytes: int) -> None:
+        nonlocal seq
+        skb = _Skb(seq, nbytes)
+        seq += nbytes
+        wire.local(skb, "arrived")
+
+    def at(t_s: float, nbytes: int) -> None:
+        env.timeout(t_s).callbacks.append(lambda _ev: arrive(nbytes))
+
+    for _ in range(TCP_MAX_QUICKACKS):  # quick-ACK mode: each ACKed at once
+        arrive(MSS)
+    quick = len(acked)
+    at(0.000, MSS)  # one full segment: owed, the timer armed for 40 ms
+    at(0.010, 52)  # past one segment unACKed: ACKed at once, the timer cleared
+    at(0.020, MSS)  # owed again: due at 60 ms, not at the first arming's 40 ms
+    env.run(until=0.1)
+    assert quick == TCP_MAX_QUICKACKS
+    assert acked[quick:] == [(0.010, 16 * MSS + MSS + 52),
+                             (round(0.020 + TCP_ATO_MIN_S, 9), seq)]

@@ -204,7 +204,7 @@ class Wire:
         self._fresh: dict = {}  # loopback: skb -> its segments new to the receiver
         self.acks = LocalAcks(mss_bytes)  # loopback, ``arrived`` skbs: when the ACK goes
         self._last_xmit_id = 0  # the transmission the next ACK answers (its rate sample)
-        self._delack = False  # the delayed-ACK timer is armed
+        self._delack_at: float | None = None  # when the delayed ACK owed is due
 
     def carry(self, skb, snapshot, sent_s: float) -> None:
         """The skb's last bit leaves at ``sent_s``; its segments land half an RTT later and
@@ -256,7 +256,15 @@ class Wire:
             self._ack()
 
     def _delack_fired(self, _ev) -> None:
-        self._delack = False
+        """The delayed-ACK timer (``tcp_delack_timer``): armed when data is left unACKed,
+        cleared by any ACK sent meanwhile (``tcp_event_ack_sent``), re-armed from then."""
+        due = self._delack_at
+        if due is None:
+            return  # an ACK went meanwhile
+        if self.env.now < due:  # cleared and armed again since: wait for the new time
+            self.env.timeout(due - self.env.now).callbacks.append(self._delack_fired)
+            return
+        self._delack_at = None
         if self.acks.owed(self.receiver.rcv_nxt):
             self._ack()
 
@@ -337,8 +345,8 @@ class Wire:
             self.on_window(skb, rx.rcv_nxt, rx.copied_seq)
         if ack is None:
             ack = self.acks.on_data(min(nbytes, mss), rx.rcv_nxt)
-            if not ack and not self._delack:
-                self._delack = True
+            if not ack and self._delack_at is None:
+                self._delack_at = self.env.now + TCP_ATO_MIN_S
                 self.env.timeout(TCP_ATO_MIN_S).callbacks.append(self._delack_fired)
         if ack:
             self._ack()
@@ -350,5 +358,6 @@ class Wire:
         if self.acct.trace is not None:
             self.acct.trace.add(events.irq(events.IRQ_ACK, self.env.now, ack=rx.rcv_nxt))
         self.acks.sent(rx.rcv_nxt)
+        self._delack_at = None
         self.on_ack(rx.rcv_nxt, [list(b) for b in rx.ooo] if rx.ooo else [],
                     self._last_xmit_id)
