@@ -73,10 +73,11 @@ def test_drs_grows_the_buffer_once_per_receive_rtt():
     """The receive RTT is the time to receive one window (tcp_rcv_rtt_measure): skb 1 at
     10 us marks rcv_nxt + rcv_wnd = 2 MSS, skb 2 reaching it at 40 us gives 30 us. The read
     at 40 us is an RTT after the connection began and copied 130968 B > rcvq_space (65484):
-    tcp_rcvbuf_grow (6.18) wants twice that, 261936 B of window, a buffer of
-    261936 x 256 // 252 = 266093 B, and the clamp follows (266093 x 252 / 256 = 261935).
-    The next skb finds room: rcv_ssthresh grows by 2 MSS (its truesize x 252/256 < its
-    length): 65484 + 130968 = 196452."""
+    tcp_rcvbuf_grow (6.18.y) wants twice that, 261936 B of window, plus twice that window
+    times the reads' growth, 2 x 261936 x (130968 - 65484) / 65484 = 523872 (slow start):
+    785808 B, a buffer of 785808 x 256 // 252 = 798281 B, and the clamp follows
+    (798281 x 252 / 256 = 785807). The next skb finds room: rcv_ssthresh grows by 2 MSS
+    (its truesize x 252/256 < its length): 65484 + 130968 = 196452."""
     w = ReceiveWindow(MSS, 131072, 32 * MIB)
     w.data(MSS, MSS, TRUESIZE, TRUESIZE, 10e-6)
     w.copied(MSS, MSS, 10e-6)  # no RTT sample yet: nothing to adjust
@@ -84,7 +85,7 @@ def test_drs_grows_the_buffer_once_per_receive_rtt():
     w.data(2 * MSS, MSS, TRUESIZE, TRUESIZE, 40e-6)
     assert w.rtt_s == pytest.approx(30e-6)
     w.copied(2 * MSS, 2 * MSS, 40e-6)
-    assert (w.rcvbuf, w.window_clamp, w.rcvq_space, w.grows) == (266093, 261935, 2 * MSS, 1)
+    assert (w.rcvbuf, w.window_clamp, w.rcvq_space, w.grows) == (798281, 785807, 2 * MSS, 1)
     w.data(3 * MSS, MSS, TRUESIZE, TRUESIZE, 70e-6)
     assert w.rcv_ssthresh == 196452
 
@@ -164,3 +165,4 @@ def test_a_buffer_smaller_than_two_mss_shrinks_the_mss():
         tcp.Linux6Tcp._send = original
     assert r.bytes_delivered == r.bytes_requested and r.invariant_violations == []
     assert sent[0] == 16384
+

@@ -13,7 +13,8 @@ the reader, the free space is below an MSS: the advertised window is zero
 it grows while the queue is short. Receive-buffer autotuning (DRS, ``tcp_rcv_space_adjust``
 -> ``tcp_rcvbuf_grow``), once per receive RTT (``tcp_rcv_rtt_measure``: the time to
 receive one window), raises ``sk_rcvbuf`` to twice what the reader copied in the last RTT,
-up to ``tcp_rmem[2]``, and the window clamp follows.
+more by how much that grew since the RTT before (slow start), up to ``tcp_rmem[2]``, and the
+window clamp follows.
 
 Units are bytes and seconds; the kernel's jiffies and the 8x fixed-point RTT are not kept.
 """
@@ -205,12 +206,17 @@ class ReceiveWindow:
         self.rcvq_time_s = now_s
 
     def _rcvbuf_grow(self, newval: int) -> None:
-        """tcp_rcvbuf_grow (Linux 6.16-6.18): the window DRS wants is twice what was read
-        in the last RTT ("slow start: allow the sender to double its rate"); the buffer to
-        hold it, at most tcp_rmem[2], and the clamp follows. (6.19 adds a share of it below
-        tcp_rcvbuf_low_rtt, which this host's 6.18 has not.)"""
+        """tcp_rcvbuf_grow (Linux 6.18.y): the window DRS wants is twice what was read in
+        the last RTT ("DRS is always one RTT late"), plus twice that window scaled by how
+        much the reads grew since the last measure ("slow start: allow the sender to double
+        its rate": rcvwin x (newval - oldval) / oldval, from "tcp: fix too slow
+        tcp_rcvbuf_grow() action", in 6.19 and the 6.18 stable kernels); the buffer to hold
+        it, at most tcp_rmem[2], and the clamp follows. (6.19 scales the second term by
+        rtt / tcp_rcvbuf_low_rtt below that RTT, which 6.18 has not.)"""
+        oldval = self.rcvq_space
         self.rcvq_space = newval
         rcvwin = newval << 1
+        rcvwin += (rcvwin * (newval - oldval) // oldval) << 1
         rcvbuf = min(space_from_win(self.ratio, rcvwin), self.rmem_max)
         if rcvbuf > self.rcvbuf:
             self.rcvbuf = rcvbuf
