@@ -110,10 +110,13 @@ class Connection:
         self.wire.on_ack = self.socket.on_ack
         host.wires[self.socket] = self.wire
         if receive_window(p):  # the local receiver's window limits the sender
+            split = host.nic.split is not None
             receiver = self.receiver
             window = LoopbackWindow(host.env, self.socket.tcp, ReceiveWindow(
                 host.nic.mss_bytes, p.kernel.rmem_default_bytes, p.kernel.rmem_max_bytes,
-                host.env.now), lambda: receiver.copied_seq)
+                host.env.now), lambda: receiver.copied_seq, at_queue=split)
+            if split:
+                self.wire.on_queued = window.arrive
             self.wire.on_window = window.ack
             self.wire.on_read = window.read
 

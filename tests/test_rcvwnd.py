@@ -12,6 +12,8 @@ import pytest
 
 import iosim
 from iosim.events import HOLD_RWND, Kind
+from iosim.hw.nic import Nic
+from iosim.hw.wire import Wire
 from iosim.kernel import tcp
 from iosim.kernel.rcvwnd import ReceiveWindow, initial_window
 from iosim.trace import Tracer
@@ -166,3 +168,61 @@ def test_a_buffer_smaller_than_two_mss_shrinks_the_mss():
     assert r.bytes_delivered == r.bytes_requested and r.invariant_violations == []
     assert sent[0] == 16384
 
+
+def test_on_two_cpus_the_window_sees_an_skb_when_it_reaches_the_receive_queue(monkeypatch):
+    """net/ipv4/tcp_ipv4.c:tcp_v4_rcv: an skb that comes while the reader owns its socket
+    goes to the backlog (tcp_add_backlog) and reaches rcv_nxt, where tcp_event_data_recv
+    and DRS see it, when release_sock replays it. So on two CPUs every window sample is
+    taken at the skb's ``arrived`` stage (the softirq's end, or the backlog's replay), in
+    stream order, and some come after the softirq handed the skb over (the backlog)."""
+    samples, arrived, handed = [], [], []
+    data, local = ReceiveWindow.data, Wire.local
+
+    def sample(self, rcv_nxt, nbytes, truesize, queued, now_s):
+        samples.append((rcv_nxt, now_s))
+        data(self, rcv_nxt, nbytes, truesize, queued, now_s)
+
+    def stage(self, skb, name):
+        if name == "arrived":
+            arrived.append((skb.seq + skb.len, self.env.now))
+        local(self, skb, name)
+
+    def softirq(self, _ev):
+        handed.append(self.env.now)
+        softirq_done(self, _ev)
+
+    softirq_done = Nic._softirq_done
+    monkeypatch.setattr(ReceiveWindow, "data", sample)
+    monkeypatch.setattr(Wire, "local", stage)
+    monkeypatch.setattr(Nic, "_softirq_done", softirq)
+    r = iosim.simulate("read_write", "4MiB", overrides=SPLIT)
+    assert r.bytes_delivered == r.bytes_requested and r.invariant_violations == []
+    assert samples == arrived and len(samples) == r.skbs
+    assert [end for end, _ in samples] == sorted(end for end, _ in samples)
+    assert sum(t > h for (_, t), h in zip(arrived, handed, strict=True)) > 0  # from the backlog
+
+
+def test_on_two_cpus_drs_opens_the_window_to_full_mss_skbs_within_the_first_mebibyte():
+    """What the kernel does on this host's lo (Linux 6.18.44, 64 KiB send() calls, the
+    reader on the other CPU, TCP_INFO after each call): tcpi_snd_mss 47616 while the window
+    is 95232 B, then 65483 and a window of 1.9-3.9 MB within the first 4 MiB, after one DRS
+    step (tcp_rcvbuf_grow with its slow-start term: rcv_space 65495 -> 270848, rcv_ssthresh
+    growing 2 advmss per skb up to 3.9 MB). The model, from the first MiB on, sends each
+    64 KiB write() as one full-MSS skb and its 52 B tail (lo's MSS 65484: 65536 - 65484),
+    two skbs per call as the kernel does (tcpi_data_segs_out 7606 for 4096 calls)."""
+    sent = []
+    original = tcp.Linux6Tcp._send
+
+    def record(self, skb, ready_s, waited):
+        if skb.seq >= MIB:
+            sent.append(skb.len)
+        original(self, skb, ready_s, waited)
+
+    tcp.Linux6Tcp._send = record
+    try:
+        r = iosim.simulate("read_write", "16MiB", overrides=SPLIT)
+    finally:
+        tcp.Linux6Tcp._send = original
+    assert r.bytes_delivered == r.bytes_requested
+    assert set(sent) == {MSS, 65536 - MSS}
+    assert sent.count(MSS) == sent.count(65536 - MSS) == 15 * MIB // 65536

@@ -201,6 +201,9 @@ class Wire:
         # before the sender sees it, and updated after a later read (rcv_nxt, copied_seq)
         self.on_window: Callable[[object, int, int], None] | None = None
         self.on_read: Callable[[int, int], None] | None = None
+        # lo, receiver on its own core: an skb reaches the receive queue (``arrived``:
+        # from the softirq, or from the backlog at release_sock), where its window sees it
+        self.on_queued: Callable[[object], None] | None = None
         self._fresh: dict = {}  # loopback: skb -> its segments new to the receiver
         self.acks = LocalAcks(mss_bytes)  # loopback, ``arrived`` skbs: when the ACK goes
         self._last_xmit_id = 0  # the transmission the next ACK answers (its rate sample)
@@ -223,6 +226,8 @@ class Wire:
         program's, and an ACK still owed may go (``tcp_cleanup_rbuf``)."""
         rx = self.receiver
         if stage == "queued" or stage == "arrived":
+            if self.on_queued is not None:
+                self.on_queued(skb)
             self._fresh[skb] = fresh = []  # (offset, bytes) of its segments new to rx
             self._arrive(skb, LATE, self.env.now, fresh, stage == "queued" or None)
             return

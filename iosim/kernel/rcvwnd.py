@@ -284,10 +284,19 @@ class LoopbackWindow:
     update if the window doubles (``tcp_cleanup_rbuf``). The sender (``tcp``, a
     ``Linux6Tcp``) takes each window as it is advertised (``window_update``); the model's
     cumulative ACK, which frees the skb, still comes after the copy.
+
+    ``at_queue``: the skb joins the receive queue when the caller says (``arrive``), not
+    at the handoff. With the receiver on its own core, an skb that comes while the reader
+    owns its socket waits in the backlog (``net/ipv4/tcp_ipv4.c:tcp_v4_rcv`` ->
+    ``tcp_add_backlog``) and reaches ``rcv_nxt`` only when ``release_sock`` replays it, so
+    the bytes DRS counts as still queued (``tcp_rcv_space_adjust``: copied less
+    ``rcv_nxt - copied_seq``) are the receive queue's alone (counted from the handoff, a
+    reader one skb behind saw next to nothing copied per RTT and the buffer stopped after
+    its first step).
     """
 
     def __init__(self, env, tcp, window: ReceiveWindow,
-                 copied_seq: Callable[[], int]) -> None:
+                 copied_seq: Callable[[], int], at_queue: bool = False) -> None:
         self.env = env
         self.tcp = tcp
         self.window = window
@@ -295,7 +304,8 @@ class LoopbackWindow:
         self.rcv_nxt = 0  # the receive queue's end (tp->rcv_nxt)
         self.truesize_per_byte = 1.0  # of the last skb: converts queued bytes to truesize
         self.acks_s: list[float] = [env.now]  # when recent ACKs left (the SYN-ACK first)
-        tcp.on_sent = self.sent
+        if not at_queue:
+            tcp.on_sent = self.sent
         tcp.window_update(window.rcv_wnd, window.rcv_wnd)  # the SYN-ACK's window (unscaled)
 
     def _queued_truesize(self, copied_seq: int) -> int:
