@@ -71,7 +71,9 @@ class Host:
     def _on_local(self, skb, stage: str) -> None:
         """A loopback skb the receiver reads later: its wire is remembered from its queueing,
         since the connection may close (a server's) before the receiver has read it."""
-        if stage == "queued" or stage == "arrived":
+        if stage == "input":  # no later stage needs its wire remembered
+            wire = self.wires[skb.sk]
+        elif stage == "queued" or stage == "arrived":
             wire = self._late[skb] = self.wires[skb.sk]
         elif stage == "copied":
             wire = self._late.pop(skb)
@@ -110,12 +112,13 @@ class Connection:
         self.wire.on_ack = self.socket.on_ack
         host.wires[self.socket] = self.wire
         if receive_window(p):  # the local receiver's window limits the sender
-            split = host.nic.split is not None
+            # the NIC says when an skb reaches the receive queue (stages "arrived", "input")
+            at_queue = host.nic.split is not None or loopback_one_core(p)
             receiver = self.receiver
             window = LoopbackWindow(host.env, self.socket.tcp, ReceiveWindow(
                 host.nic.mss_bytes, p.kernel.rmem_default_bytes, p.kernel.rmem_max_bytes,
-                host.env.now), lambda: receiver.copied_seq, at_queue=split)
-            if split:
+                host.env.now), lambda: receiver.copied_seq, at_queue=at_queue)
+            if at_queue:
                 self.wire.on_queued = window.arrive
             self.wire.on_window = window.ack
             self.wire.on_read = window.read

@@ -12,7 +12,7 @@ import pytest
 
 import iosim
 from iosim.events import HOLD_RWND, Kind
-from iosim.hw.nic import Nic
+from iosim.hw.nic import Nic, SharedCore
 from iosim.hw.wire import Wire
 from iosim.kernel import tcp
 from iosim.kernel.rcvwnd import ReceiveWindow, initial_window
@@ -226,3 +226,37 @@ def test_on_two_cpus_drs_opens_the_window_to_full_mss_skbs_within_the_first_mebi
     assert r.bytes_delivered == r.bytes_requested
     assert set(sent) == {MSS, 65536 - MSS}
     assert sent.count(MSS) == sent.count(65536 - MSS) == 15 * MIB // 65536
+
+
+def test_on_one_cpu_the_window_sees_an_skb_when_the_receivers_tcp_queues_it(monkeypatch):
+    """One core (EEVDF shares it, ``iosim.hw.nic.SharedCore``): an skb that finds the reader
+    asleep goes to the receive queue in the sender's softirq, one that comes while the
+    reader runs, owning its socket, waits in the backlog until the reader takes it
+    (tcp_v4_rcv -> tcp_add_backlog). Every window sample is taken at that ``input`` stage,
+    in stream order; 16 MiB of sendfile has some from the backlog, later than they came."""
+    samples, queued, came = [], [], {}
+    data, local, arrive = ReceiveWindow.data, Wire.local, SharedCore.arrive
+
+    def sample(self, rcv_nxt, nbytes, truesize, queued_truesize, now_s):
+        samples.append((rcv_nxt, now_s))
+        data(self, rcv_nxt, nbytes, truesize, queued_truesize, now_s)
+
+    def stage(self, skb, name):
+        if name == "input":
+            queued.append((skb.seq + skb.len, self.env.now))
+        local(self, skb, name)
+
+    def arrived(self, skb, ready_s):
+        if ready_s <= self.nic.env.now:  # (else it comes back when its data is there)
+            came.setdefault(skb.seq + skb.len, self.nic.env.now)
+        arrive(self, skb, ready_s)
+
+    monkeypatch.setattr(ReceiveWindow, "data", sample)
+    monkeypatch.setattr(Wire, "local", stage)
+    monkeypatch.setattr(SharedCore, "arrive", arrived)
+    r = iosim.simulate("sendfile_sg", "16MiB", profile="nvme-100g-2024",
+                       overrides={**LO, "cpu.cores": 1})
+    assert r.bytes_delivered == r.bytes_requested and r.invariant_violations == []
+    assert samples == queued and len(samples) == r.skbs
+    assert [end for end, _ in samples] == sorted(end for end, _ in samples)
+    assert sum(t > came[end] for end, t in queued) > 0  # from the backlog

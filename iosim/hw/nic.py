@@ -131,6 +131,7 @@ class SharedCore:
             if self.softirq_charged:
                 task.busy_s += self.input_s
             self.queue.append((skb, ready_s, True))
+            nic.on_local(skb, "input")
         if self.asleep:
             self.asleep = False
             self.woken = True
@@ -145,6 +146,8 @@ class SharedCore:
     def _take(self) -> None:
         nic = self.nic
         skb, ready_s, input_done = self.queue.popleft()
+        if not input_done:  # from the backlog: the receiver's TCP queues it now
+            nic.on_local(skb, "input")
         self.booked += 1
         now = nic.env.now
         end = nic._receive(skb, ready_s if ready_s > now else now, self.woken,
@@ -198,8 +201,10 @@ class Nic:
         self.core: SharedCore | None = None  # loopback: the receiver on the sender's core
         self.on_tx_complete: Callable = lambda skb: None
         self.on_wire: Callable = lambda skb, snapshot, end_s: None
-        # loopback, borrowed frags: the receiver's stages ("queued": on its receive queue,
-        # ACKed; "read": its copy reads the pages; "copied": done, the skb freed)
+        # loopback: the receiver's stages of an skb ("input": its TCP put it on the receive
+        # queue, one core; borrowed frags: "queued": on its receive queue, ACKed; "arrived":
+        # on it, ACKed as its TCP decides, two cores; "read": its copy reads the pages;
+        # "copied": done, the skb freed)
         self.on_local: Callable = lambda skb, stage: None
         self.unread: deque = deque()  # loopback: borrowed skbs queued, not yet read
         self.reading = False

@@ -201,7 +201,7 @@ class Wire:
         # before the sender sees it, and updated after a later read (rcv_nxt, copied_seq)
         self.on_window: Callable[[object, int, int], None] | None = None
         self.on_read: Callable[[int, int], None] | None = None
-        # lo, receiver on its own core: an skb reaches the receive queue (``arrived``:
+        # lo: an skb reaches the receive queue (``arrived`` on two cores, ``input`` on one:
         # from the softirq, or from the backlog at release_sock), where its window sees it
         self.on_queued: Callable[[object], None] | None = None
         self._fresh: dict = {}  # loopback: skb -> its segments new to the receiver
@@ -225,9 +225,12 @@ class Wire:
         *then*); the copy is done and the skb freed (``copied``): the bytes are the
         program's, and an ACK still owed may go (``tcp_cleanup_rbuf``)."""
         rx = self.receiver
-        if stage == "queued" or stage == "arrived":
+        if stage == "input" or stage == "arrived":  # on the receive queue: its window sees it
             if self.on_queued is not None:
                 self.on_queued(skb)
+            if stage == "input":
+                return
+        if stage == "queued" or stage == "arrived":
             self._fresh[skb] = fresh = []  # (offset, bytes) of its segments new to rx
             self._arrive(skb, LATE, self.env.now, fresh, stage == "queued" or None)
             return

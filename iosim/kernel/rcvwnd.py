@@ -286,8 +286,8 @@ class LoopbackWindow:
     cumulative ACK, which frees the skb, still comes after the copy.
 
     ``at_queue``: the skb joins the receive queue when the caller says (``arrive``), not
-    at the handoff. With the receiver on its own core, an skb that comes while the reader
-    owns its socket waits in the backlog (``net/ipv4/tcp_ipv4.c:tcp_v4_rcv`` ->
+    at the handoff. An skb that comes while the reader owns its socket (on its own core, or
+    running on the sender's one) waits in the backlog (``net/ipv4/tcp_ipv4.c:tcp_v4_rcv`` ->
     ``tcp_add_backlog``) and reaches ``rcv_nxt`` only when ``release_sock`` replays it, so
     the bytes DRS counts as still queued (``tcp_rcv_space_adjust``: copied less
     ``rcv_nxt - copied_seq``) are the receive queue's alone (counted from the handoff, a
