@@ -14,6 +14,7 @@ import tempfile
 import pytest
 
 import iosim
+from iosim._version import model_version
 from iosim.cli import main
 from iosim.config import CHOICES, load_profile
 from iosim.host import realpaths
@@ -305,6 +306,7 @@ def test_a_report_repredicted_with_the_same_model_and_profile_is_the_same(runs, 
     assert after["rows"] == before["rows"]
     for key in ("host", "kernel", "date", "load_average", "placements", "congestion"):
         assert after[key] == before[key]
+    assert after["model"] == before["model"] == model_version()  # the model held against
 
 
 def test_a_repredicted_report_follows_the_profile(runs, tmp_path):

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from iosim import units
+from iosim._version import model_version
 from iosim.atomic import replacing, write_text
 from iosim.config import CHOICES, Profile
 from iosim.host import realpaths
@@ -171,6 +172,9 @@ class Validation:
     """Each placement run: (sender CPU, receiver CPU)."""
     congestion: dict[str, Any] = field(default_factory=dict)
     """The host's controllers (default, available, allowed), those run and those refused."""
+    model: str = field(default_factory=model_version)
+    """The model that made the predictions (``iosim._version.model_version``): a report
+    re-predicted with ``--from`` names the model it was held against."""
 
     def compared(self) -> list[Row]:
         """The rows with both a measurement and a prediction."""
@@ -193,7 +197,8 @@ class Validation:
         """JSON-ready: the settings, the worst errors and every row."""
         return {
             "host": self.host, "kernel": self.kernel, "date": self.date,
-            "profile": self.profile, "cpu": self.cpu, "buffer_bytes": self.buffer_bytes,
+            "model": self.model, "profile": self.profile, "cpu": self.cpu,
+            "buffer_bytes": self.buffer_bytes,
             "repeats": self.repeats, "load_average": list(self.load_average),
             "placements": {k: list(v) for k, v in self.placements.items()},
             "congestion": self.congestion,
