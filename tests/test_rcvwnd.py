@@ -169,31 +169,40 @@ def test_a_buffer_smaller_than_two_mss_shrinks_the_mss():
     assert sent[0] == 16384
 
 
+def record_window(monkeypatch, stage_name: str) -> tuple[list, list]:
+    """Record every window sample (rcv_nxt, time) and every ``stage_name`` stage of the
+    wire (the skb's end, time) of the next run."""
+    samples, staged = [], []
+    data, local = ReceiveWindow.data, Wire.local
+
+    def sample(self, rcv_nxt, nbytes, truesize, queued_truesize, now_s):
+        samples.append((rcv_nxt, now_s))
+        data(self, rcv_nxt, nbytes, truesize, queued_truesize, now_s)
+
+    def stage(self, skb, name):
+        if name == stage_name:
+            staged.append((skb.seq + skb.len, self.env.now))
+        local(self, skb, name)
+
+    monkeypatch.setattr(ReceiveWindow, "data", sample)
+    monkeypatch.setattr(Wire, "local", stage)
+    return samples, staged
+
+
 def test_on_two_cpus_the_window_sees_an_skb_when_it_reaches_the_receive_queue(monkeypatch):
     """net/ipv4/tcp_ipv4.c:tcp_v4_rcv: an skb that comes while the reader owns its socket
     goes to the backlog (tcp_add_backlog) and reaches rcv_nxt, where tcp_event_data_recv
     and DRS see it, when release_sock replays it. So on two CPUs every window sample is
     taken at the skb's ``arrived`` stage (the softirq's end, or the backlog's replay), in
     stream order, and some come after the softirq handed the skb over (the backlog)."""
-    samples, arrived, handed = [], [], []
-    data, local = ReceiveWindow.data, Wire.local
-
-    def sample(self, rcv_nxt, nbytes, truesize, queued, now_s):
-        samples.append((rcv_nxt, now_s))
-        data(self, rcv_nxt, nbytes, truesize, queued, now_s)
-
-    def stage(self, skb, name):
-        if name == "arrived":
-            arrived.append((skb.seq + skb.len, self.env.now))
-        local(self, skb, name)
+    samples, arrived = record_window(monkeypatch, "arrived")
+    handed = []
+    softirq_done = Nic._softirq_done
 
     def softirq(self, _ev):
         handed.append(self.env.now)
         softirq_done(self, _ev)
 
-    softirq_done = Nic._softirq_done
-    monkeypatch.setattr(ReceiveWindow, "data", sample)
-    monkeypatch.setattr(Wire, "local", stage)
     monkeypatch.setattr(Nic, "_softirq_done", softirq)
     r = iosim.simulate("read_write", "4MiB", overrides=SPLIT)
     assert r.bytes_delivered == r.bytes_requested and r.invariant_violations == []
@@ -234,25 +243,15 @@ def test_on_one_cpu_the_window_sees_an_skb_when_the_receivers_tcp_queues_it(monk
     reader runs, owning its socket, waits in the backlog until the reader takes it
     (tcp_v4_rcv -> tcp_add_backlog). Every window sample is taken at that ``input`` stage,
     in stream order; 16 MiB of sendfile has some from the backlog, later than they came."""
-    samples, queued, came = [], [], {}
-    data, local, arrive = ReceiveWindow.data, Wire.local, SharedCore.arrive
-
-    def sample(self, rcv_nxt, nbytes, truesize, queued_truesize, now_s):
-        samples.append((rcv_nxt, now_s))
-        data(self, rcv_nxt, nbytes, truesize, queued_truesize, now_s)
-
-    def stage(self, skb, name):
-        if name == "input":
-            queued.append((skb.seq + skb.len, self.env.now))
-        local(self, skb, name)
+    samples, queued = record_window(monkeypatch, "input")
+    came = {}
+    arrive = SharedCore.arrive
 
     def arrived(self, skb, ready_s):
         if ready_s <= self.nic.env.now:  # (else it comes back when its data is there)
             came.setdefault(skb.seq + skb.len, self.nic.env.now)
         arrive(self, skb, ready_s)
 
-    monkeypatch.setattr(ReceiveWindow, "data", sample)
-    monkeypatch.setattr(Wire, "local", stage)
     monkeypatch.setattr(SharedCore, "arrive", arrived)
     r = iosim.simulate("sendfile_sg", "16MiB", profile="nvme-100g-2024",
                        overrides={**LO, "cpu.cores": 1})

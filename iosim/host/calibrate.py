@@ -70,7 +70,7 @@ MIN_TIME_S = 1e-9  # floor for a derived cost that the noise pushed to zero or b
 BUSY_SHARE = 0.10  # other tasks' share of the machine above which calibrate warns
 # The loopback transfers' CPU costs swing up to 2x from run to run on a 2-vCPU guest (where
 # the receive softirq runs, whether the reader sleeps): their medians take 3x the repeats
-# of the other measurements, about 25 s more. Held against the same validation runs, the
+# of the other measurements (about 10 s more here). Held against the same validation runs, the
 # calibration, not the measurements, moved the ratio errors most (docs/model.md).
 LOOPBACK_REPEATS_FACTOR = 3
 F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)

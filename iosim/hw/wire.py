@@ -225,11 +225,10 @@ class Wire:
         *then*); the copy is done and the skb freed (``copied``): the bytes are the
         program's, and an ACK still owed may go (``tcp_cleanup_rbuf``)."""
         rx = self.receiver
-        if stage == "input" or stage == "arrived":  # on the receive queue: its window sees it
-            if self.on_queued is not None:
-                self.on_queued(skb)
-            if stage == "input":
-                return
+        if (stage == "input" or stage == "arrived") and self.on_queued is not None:
+            self.on_queued(skb)  # on the receive queue: its window sees it
+        if stage == "input":
+            return
         if stage == "queued" or stage == "arrived":
             self._fresh[skb] = fresh = []  # (offset, bytes) of its segments new to rx
             self._arrive(skb, LATE, self.env.now, fresh, stage == "queued" or None)
