@@ -83,6 +83,39 @@ def test_skbs_sent_are_counted_from_tcp_info(runs):
         assert runs["read_write"].data_segments <= 2 * calls
 
 
+NETSTAT = ("TcpExt: SyncookiesSent DelayedACKs TCPBacklogCoalesce TCPRcvCoalesce"
+           " TCPWantZeroWindowAdv\nTcpExt: 0 7 120 33 4\n"
+           "IpExt: InNoRoutes InOctets\nIpExt: 0 123\n")
+
+
+def test_receive_counters_read_the_tcpext_pair_of_lines(tmp_path):
+    good = tmp_path / "netstat"
+    good.write_text(NETSTAT)
+    assert realpaths.receive_counters(str(good)) == {
+        "backlog_coalesced": 120, "queue_coalesced": 33, "zero_window_wanted": 4,
+        "delayed_acks": 7}
+    short = tmp_path / "short"  # an older kernel without one of them: unknown, not zero
+    short.write_text(NETSTAT.replace(" TCPWantZeroWindowAdv", "").replace(" 33 4", " 33"))
+    assert realpaths.receive_counters(str(short)) is None
+    torn = tmp_path / "torn"  # a value line shorter than its names
+    torn.write_text(NETSTAT.replace("0 7 120 33 4", "0 7 120"))
+    assert realpaths.receive_counters(str(torn)) is None
+    assert realpaths.receive_counters(str(tmp_path / "missing")) is None
+    before = realpaths.receive_counters(str(good))
+    after = {key: value + 2 for key, value in before.items()}
+    assert realpaths.counters_delta(before, after) == dict.fromkeys(before, 2)
+    assert realpaths.counters_delta(None, after) is None
+
+
+def test_receive_counters_are_bounded_by_the_skbs_sent(runs):
+    """The kernel's receiver can merge at most every skb but the first into another."""
+    for path, run in runs.items():
+        if run.skipped is None and run.receive is not None:
+            merged = run.receive["backlog_coalesced"] + run.receive["queue_coalesced"]
+            assert 0 <= merged < run.data_segments, path
+            assert min(run.receive.values()) >= 0, path
+
+
 def test_zerocopy_outcome_is_reported(runs):
     for path, run in runs.items():
         if path != "msg_zerocopy":

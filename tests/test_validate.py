@@ -80,6 +80,10 @@ def test_report_has_every_path_measured_and_predicted(runs, capsys):
         assert 0 < row["measured_wall_s"] < 10 and row["measured_syscalls"] > 0
         # one skb per loopback segment: at least 1 MiB over the 64 KiB MSS each
         assert row["measured_skbs"] >= 16 and row["predicted_skbs"] >= 16
+        # the receiver's TCP as the kernel counted it: cannot merge more skbs than were sent
+        coalesced = row["measured_backlog_coalesced"] + row["measured_queue_coalesced"]
+        assert 0 <= coalesced < row["measured_skbs"]
+        assert row["measured_zero_window_wanted"] >= 0 and row["measured_delayed_acks"] >= 0
         assert row["measured_sender_cpu_s"] >= 0 and row["measured_receiver_cpu_s"] >= 0
         assert row["measured_softirq_cpu_s"] >= 0
         assert row["measured_other_s"] == pytest.approx(

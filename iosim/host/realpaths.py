@@ -114,7 +114,8 @@ class RealRun:
     ``receiver_wakeups`` counts the times the receiver blocked for data and was woken (its
     voluntary context switches); ``first_data_s`` is when the receiver got its first bytes,
     from the first call. ``data_segments`` is how many data-carrying segments the sending
-    socket transmitted (``tcpi_data_segs_out``): on loopback, the skbs it sent.
+    socket transmitted (``tcpi_data_segs_out``): on loopback, the skbs it sent. ``receive``: the
+    receiver's TCP as the kernel counted it over the run (``receive_counters``).
     """
 
     path: str
@@ -142,6 +143,7 @@ class RealRun:
     receiver_wakeups: int = 0
     first_data_s: float = 0.0
     data_segments: int | None = None
+    receive: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -467,6 +469,46 @@ def data_segments_out(sock: socket.socket) -> int | None:
     if len(raw) < TCPI_DATA_SEGS_OUT_OFFSET + 4:
         return None
     return struct.unpack_from("I", raw, TCPI_DATA_SEGS_OUT_OFFSET)[0]
+
+
+NETSTAT_PATH = "/proc/net/netstat"
+# TcpExt counters that say how the local receiver took the stream (``receive_counters``)
+RECEIVE_COUNTERS = {
+    "backlog_coalesced": "TCPBacklogCoalesce",  # net/ipv4/tcp_ipv4.c:tcp_add_backlog
+    "queue_coalesced": "TCPRcvCoalesce",  # net/ipv4/tcp_input.c:tcp_try_coalesce
+    "zero_window_wanted": "TCPWantZeroWindowAdv",  # net/ipv4/tcp_output.c:tcp_select_window
+    "delayed_acks": "DelayedACKs",  # net/ipv4/tcp_timer.c:tcp_delack_timer_handler
+}
+
+
+def receive_counters(path: str = NETSTAT_PATH) -> dict[str, int] | None:
+    """The network namespace's TcpExt counters named in ``RECEIVE_COUNTERS`` (by their
+    keys), or None where the file is missing or lacks one. They count every socket of the
+    namespace; on an idle host a transfer's difference of two readings is its own: skbs
+    its receiver's TCP merged into the one before (in the backlog while the reader owned
+    its socket, or on the receive queue), windows it could not open because the reader was
+    a whole buffer behind, and ACKs the delayed-ACK timer sent."""
+    try:
+        with open(path) as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:") and values.startswith("TcpExt:"):
+            try:  # (a header and a value line of different lengths: unreadable)
+                table = dict(zip(names.split()[1:], values.split()[1:], strict=True))
+                return {key: int(table[name]) for key, name in RECEIVE_COUNTERS.items()}
+            except (KeyError, ValueError):
+                return None
+    return None
+
+
+def counters_delta(before: dict[str, int] | None, after: dict[str, int] | None
+                   ) -> dict[str, int] | None:
+    """``after - before`` per counter, or None if either reading failed."""
+    if before is None or after is None:
+        return None
+    return {key: after[key] - before[key] for key in before}
 
 
 def child_pids() -> set[int]:
@@ -969,6 +1011,7 @@ def _one_run(path: str, source: str, size_bytes: int, buffer_bytes: int,
             bystanders = Bystanders(everywhere, {peer.pid} | ksoftirqd_pids(cpus or everywhere))
             softirq_before, receiver_softirq_before = softirq(), receiver_softirq()
             segments_before = data_segments_out(peer.sock)
+            counters_before = receive_counters()
             before = _rusage_now()
             start_ns = time.monotonic_ns()
             try:
@@ -981,6 +1024,7 @@ def _one_run(path: str, source: str, size_bytes: int, buffer_bytes: int,
             after = _rusage_now()  # the sender's work, not the handshake
             report = peer.finish()
             segments_after = data_segments_out(peer.sock)  # all sent: the receiver has it
+            counters_after = receive_counters()
             softirq_s = softirq() - softirq_before
             receiver_softirq_s = receiver_softirq() - receiver_softirq_before
             # the transfer ends when the receiver holds the last byte (not at its report)
@@ -1008,7 +1052,8 @@ def _one_run(path: str, source: str, size_bytes: int, buffer_bytes: int,
         receiver_wakeups=report.voluntary_context_switches,
         first_data_s=max(0, report.first_data_ns - start_ns) / 1e9,
         data_segments=(None if segments_before is None or segments_after is None
-                       else segments_after - segments_before))
+                       else segments_after - segments_before),
+        receive=counters_delta(counters_before, counters_after))
 
 
 def median_run(runs: list[RealRun]) -> RealRun:
@@ -1033,7 +1078,16 @@ def median_run(runs: list[RealRun]) -> RealRun:
         voluntary_context_switches=med_int("voluntary_context_switches"),
         involuntary_context_switches=med_int("involuntary_context_switches"),
         minor_faults=med_int("minor_faults"), zerocopy_copied=any(copied) if copied else None,
-        data_segments=statistics.median_low(segments) if segments else None)
+        data_segments=statistics.median_low(segments) if segments else None,
+        receive=_median_counters([r.receive for r in runs]))
+
+
+def _median_counters(readings: list[dict[str, int] | None]) -> dict[str, int] | None:
+    """The median (low) of each counter over the runs that could read them."""
+    known = [r for r in readings if r is not None]
+    if not known:
+        return None
+    return {key: statistics.median_low(r[key] for r in known) for key in known[0]}
 
 
 def run_real(path: str, size_bytes: int, buffer_bytes: int = 65536, repeats: int = 3, *,

@@ -140,6 +140,19 @@ class Row:
     predicted_skbs: int | None = None
     """skbs the model transmitted: those the send calls built, those ``tso_fragment`` split
     off, and resends."""
+    measured_backlog_coalesced: int | None = None
+    """skbs the receiver's TCP merged into the one before in its socket's backlog, while
+    the reader owned the socket (TcpExt TCPBacklogCoalesce, ``tcp_add_backlog``); this and
+    the next three count the whole network namespace over the run (an idle host: this run)
+    and are None where ``/proc/net/netstat`` cannot be read."""
+    measured_queue_coalesced: int | None = None
+    """skbs merged into the one before on the receive queue (TCPRcvCoalesce,
+    ``tcp_try_coalesce``): the reader pays its per-skb work once for both."""
+    measured_zero_window_wanted: int | None = None
+    """Windows the receiver would have closed, its buffer full with unread data
+    (TCPWantZeroWindowAdv, ``tcp_select_window``): the reader was a buffer behind."""
+    measured_delayed_acks: int | None = None
+    """ACKs the delayed-ACK timer sent (DelayedACKs, ``tcp_delack_timer_handler``)."""
     predicted_changed_bytes: int | None = None
     """Bytes the model's receiver got other than the file's (the real twin's CRC-32 says
     none): a program that reuses memory still in flight shows here."""
@@ -439,6 +452,7 @@ def compare(profile: Profile, size_bytes: int, buffer_bytes: int,
             measured_steal_s=best.steal_s, measured_receiver_wakeups=best.receiver_wakeups,
             measured_first_data_s=best.first_data_s, measured_syscalls=best.syscalls,
             measured_skbs=best.data_segments, measured_wall_s=best.wall_s,
+            **_receive_fields(best),
             repeats=len(real_runs), undisturbed=len(clean), disturbed=not clean),
             buffer_bytes))
     rows = with_ratios(rows)
@@ -447,6 +461,12 @@ def compare(profile: Profile, size_bytes: int, buffer_bytes: int,
             rows.append(Row(path, None, size_bytes, placement=placement,
                             congestion=congestion, skipped=reason))
     return rows
+
+
+def _receive_fields(run: realpaths.RealRun) -> dict[str, int | None]:
+    """The run's receive counters as ``Row`` fields (``measured_<key>``)."""
+    return {f"measured_{key}": None if run.receive is None else run.receive[key]
+            for key in realpaths.RECEIVE_COUNTERS}
 
 
 def predict(case: Profile, row: Row, buffer_bytes: int) -> Row:
