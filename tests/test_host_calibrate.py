@@ -76,6 +76,8 @@ def test_measurements_are_well_formed(report):
             continue
         if m.unit_kind == "share":  # of the TCP work, the sender's part
             assert 0 <= m.value <= 1 and all(0 <= v <= 1 for v in m.samples), key
+        elif m.unit_kind == "count":  # how often something happened: possibly never
+            assert m.value >= 0, key
         else:
             assert m.value > 0, key
         assert m.spread[0] <= m.value <= m.spread[1], key
@@ -160,6 +162,19 @@ def test_the_kernels_skb_count_is_recorded(report):
         skbs = m[f"host.tcp_skbs_{kind}"]
         assert skbs.unit_kind == "count"
         assert all(calls <= n <= 2 * calls + 2 for n in skbs.samples), (kind, skbs)
+
+
+def test_the_receivers_regime_is_recorded(report):
+    """Whether each linear transfer's receiver kept up or fell a buffer behind: the windows
+    it wanted closed (TCPWantZeroWindowAdv), one per ACK at most, so never more than the
+    skbs it was sent (plus the handshake's few)."""
+    m = report.measurements
+    if "host.tcp_behind_linear" not in m:  # /proc/net/netstat unreadable: nothing to say
+        return
+    for kind in ("linear", "woken"):
+        behind, skbs = m[f"host.tcp_behind_{kind}"], m["host.tcp_skbs_linear"]
+        assert behind.unit_kind == "count" and "buffer behind" in behind.method
+        assert all(0 <= n <= max(skbs.samples) * 2 + 16 for n in behind.samples), behind
 
 
 def test_a_busy_host_is_said(report):

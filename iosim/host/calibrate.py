@@ -50,6 +50,7 @@ from iosim.host.realpaths import (
     Completions,
     Iovec,
     congestion_controls,
+    counters_delta,
     data_segments_out,
     ksoftirqd_pids,
     libc_vmsplice,
@@ -57,6 +58,7 @@ from iosim.host.realpaths import (
     pinned,
     prepare_congestion,
     reap_child,
+    receive_counters,
     retire_zerocopy,
     set_congestion,
     softirq_clock,
@@ -66,6 +68,7 @@ from iosim.host.realpaths import (
 MIB = 1 << 20
 MODEL_CONGESTION = "cubic"  # the model's TCP is CUBIC-like and unpaced: its costs under cubic
 SKBS = "/skbs"  # a run's key suffix: the skbs (tcpi_data_segs_out) its transfer of a kind sent
+BEHIND = "/behind"  # and the windows its receiver wanted closed (TCPWantZeroWindowAdv)
 MIN_TIME_S = 1e-9  # floor for a derived cost that the noise pushed to zero or below
 BUSY_SHARE = 0.10  # other tasks' share of the machine above which calibrate warns
 # The loopback transfers' CPU costs swing up to 2x from run to run on a 2-vCPU guest (where
@@ -665,6 +668,7 @@ class _PairCpu:
     wakeups: int = 0
     segments: int = 0
     disturbed: bool = False  # others and the hypervisor took over BUSY_SHARE of its wall
+    behind: int | None = None  # windows the receiver wanted closed: it was a buffer behind
 
     @property
     def total_s(self) -> float:
@@ -686,6 +690,7 @@ def _pinned_transfer(cpu: int, total_bytes: int, send_loop: Callable[[socket.soc
             set_congestion(peer.sock, congestion)
         bystanders = Bystanders(everywhere, {peer.pid} | ksoftirqd_pids(everywhere))
         softirq_before = sum(clock() for clock in clocks)
+        counters_before = receive_counters()
         before = resource.getrusage(RUSAGE_SENDER)
         start_s = time.monotonic()
         calls = send_loop(peer.sock)
@@ -695,13 +700,15 @@ def _pinned_transfer(cpu: int, total_bytes: int, send_loop: Callable[[socket.soc
         wall_s = time.monotonic() - start_s
         others_s, steal_s = bystanders.measure(wall_s)
         segments = data_segments_out(peer.sock)  # the receiver has every byte: all sent
+        counters = counters_delta(counters_before, receive_counters())
     if report.received_bytes != total_bytes:
         raise RuntimeError("loopback receiver lost data")
     sender_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return _PairCpu(sender_s, report.cpu_s, softirq_s, calls,
                     report.voluntary_context_switches,
                     calls if segments is None else segments,
-                    others_s + steal_s > BUSY_SHARE * wall_s)
+                    others_s + steal_s > BUSY_SHARE * wall_s,
+                    None if counters is None else counters["zero_window_wanted"])
 
 
 def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: float,
@@ -858,6 +865,7 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
                 disturbed |= used.disturbed
                 run[kind] = used.total_s - pause["spent_s"]
                 run[kind + SKBS] = used.segments
+                run[kind + BEHIND] = -1 if used.behind is None else used.behind
                 if kind == "linear":  # the woken loop pauses twice this transfer's work/skb
                     pause["s"] = max(20e-6, 2 * (used.total_s - used.calls * syscall_s
                                                  - 2 * copy_s) / skbs)
@@ -1007,6 +1015,15 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
                 statistics.median_low(sent), "count", (min(sent), max(sent)),
                 f"the {kind} transfer of {both}: skbs sent (tcpi_data_segs_out) in its "
                 f"{call[kind]:g} calls; median of {len(runs)} runs", sent)
+    for kind in ("linear", "woken", "linear_split"):
+        behind = tuple(int(t[kind + BEHIND]) for t in runs if kind in t)
+        if behind and min(behind) >= 0:  # (-1: /proc/net/netstat unreadable)
+            found[f"host.tcp_behind_{kind}"] = Measurement(
+                statistics.median_low(behind), "count", (min(behind), max(behind)),
+                f"the {kind} transfer of {both}: windows its receiver wanted closed, a buffer "
+                "behind (TcpExt TCPWantZeroWindowAdv, tcp_select_window); a few when it kept "
+                f"up, dozens per 64 MiB when it fell behind and its costs rose; median of "
+                f"{len(behind)} runs", behind)
     return found
 
 
