@@ -10,7 +10,7 @@ import hashlib
 from functools import lru_cache
 from pathlib import Path
 
-__version__ = "0.4.1"
+__version__ = "0.4.2"
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 FRONT_ENDS = ("cli.py", "__main__.py", "charts.py", "experiment.py", "teach", "host", "sweep")

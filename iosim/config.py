@@ -93,6 +93,12 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
                              "input (tcp_v4_rcv to the receive queue, the ACK), which the "
                              "sender's softirq does when the receiver is asleep, not owning "
                              "its socket (at most rx_skb)"),
+        "tail_skb": ("time", "loopback on one core (linux-6): what an extra sk_buff of a few "
+                             "bytes (a 64 KiB write()'s tail past the MSS) costs sender, "
+                             "softirq and receiver together: every skb pays tail_skb / "
+                             "(per_skb + rx_skb) of those two, and of the rest its bytes' "
+                             "share of 64 KiB (default, and at most: per_skb + rx_skb, every "
+                             "skb alike)"),
         "split_tx_skb": ("time", "loopback with nic.loopback_split: the sender's TCP work "
                                  "per sk_buff of copied data (write, send), the receive "
                                  "softirq on its CPU included; replaces per_skb"),
@@ -186,6 +192,10 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
 
 # keys added after profiles were written: a profile without them gets these values
 LATER_KEYS: dict[str, Any] = {"cpu.aes_gcm_bandwidth": "1GB/s", "nic.tls_offload": False}
+# keys added later whose default follows from keys before them in their section (parsed)
+DERIVED_KEYS: dict[str, Callable[[dict[str, Any]], float]] = {
+    "cpu.tail_skb": lambda cpu: cpu["per_skb_s"] + cpu["rx_skb_s"],  # every skb alike
+}
 
 MAX_FILE_BYTES = 2**63 - 1
 """The largest file Linux holds (MAX_LFS_FILESIZE on 64-bit): sizes and offsets stay below."""
@@ -385,6 +395,9 @@ def _build(name: str, source: str, raw: dict[str, dict[str, Any]], origin: str,
             dotted = f"{section}.{key}"
             if key not in raw.get(section, {}) and dotted in LATER_KEYS:
                 raw.setdefault(section, {})[key] = LATER_KEYS[dotted]
+            if key not in raw.get(section, {}) and dotted in DERIVED_KEYS:
+                values[_field_name(key, kind)] = DERIVED_KEYS[dotted](values)
+                continue
             if key not in raw.get(section, {}):
                 raise ConfigError(f"{origin}: missing key '{dotted}' ({meaning}): "
                                   f"expected {example}")
@@ -411,6 +424,16 @@ def _build(name: str, source: str, raw: dict[str, dict[str, Any]], origin: str,
                       raw=raw, where=where, **sections)
     _check_consistency(profile, origin, where)
     return profile
+
+
+SKB_COST_BYTES = 64 * 1024  # cpu.per_skb and cpu.rx_skb are what this much data costs
+
+
+def skb_fixed_share(cpu: Any) -> float:
+    """The share of a full skb's per-skb costs (``per_skb`` + ``rx_skb``) that an skb pays
+    whatever its size, on a loopback host's one core: ``tail_skb`` over them (1: every
+    skb alike); the rest it pays by its bytes, ``SKB_COST_BYTES`` paying all of it."""
+    return cpu.tail_skb_s / (cpu.per_skb_s + cpu.rx_skb_s)
 
 
 def receive_window(p: Profile) -> bool:
@@ -440,6 +463,8 @@ def _check_consistency(p: Profile, origin: str, where: dict[str, str]) -> None:
          "at least kernel.rmem_default"),
         ("kernel.fault_around", p.kernel.fault_around_bytes % page == 0,
          f"a whole number of pages ({page} bytes each)"),
+        ("cpu.tail_skb", p.cpu.tail_skb_s <= p.cpu.per_skb_s + p.cpu.rx_skb_s,
+         "at most cpu.per_skb + cpu.rx_skb (what a full skb costs)"),
         ("nic.loopback_split", not p.nic.loopback_split or (p.nic.loopback and
                                                             p.cpu.cores >= 2),
          "false unless nic.loopback is true and cpu.cores is at least 2 (a receiver on "
@@ -488,6 +513,9 @@ def profile_changes(values: Mapping[str, Any], base: Profile) -> dict[str, str]:
             name = _field_name(key, kind)
             if name not in got or got[name] == was.get(name):
                 continue
+            derive = DERIVED_KEYS.get(f"{section}.{key}")
+            if derive is not None and got[name] == derive(got):  # follows from set keys
+                continue
             v = got[name]
             if kind in _FORMAT:
                 text = _FORMAT[kind](v).replace(" ", "")
@@ -519,7 +547,11 @@ def load_profile(name_or_path: str | Path = DEFAULT_PROFILE,
 def profile_value_text(profile: Profile, dotted: str) -> str:
     """A profile key's value as its file wrote it (``10Gbit/s``), for listings."""
     section, key = dotted.split(".")
-    value = profile.raw[section][key]
+    value = profile.raw.get(section, {}).get(key)
+    if value is None and dotted in DERIVED_KEYS:  # not written: it follows from others
+        kind = SCHEMA[section][key][0]
+        seconds = getattr(getattr(profile, section), _field_name(key, kind))
+        return f"{units.format_time(seconds)} (derived)"
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

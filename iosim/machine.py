@@ -12,7 +12,7 @@ import random
 import simpy
 
 from iosim.accounting import Accounting
-from iosim.config import Profile, Scenario, receive_window
+from iosim.config import Profile, Scenario, receive_window, skb_fixed_share
 from iosim.hw.cpu import Cpu
 from iosim.hw.disk import Disk
 from iosim.hw.membus import MemBus
@@ -141,9 +141,12 @@ class Machine(Host):
         self.task = self.new_task()
         if self.linux6 and loopback_one_core(profile):
             # EEVDF shares the one core between the sender and the local receiver
+            fixed = skb_fixed_share(profile.cpu)  # what a write()'s tail skb costs
             self.nic.share_core(self.task, profile.cpu.context_switch_s,
                                 profile.cpu.rx_input_s,
-                                not profile.kernel.irq_time_accounting)
+                                not profile.kernel.irq_time_accounting, fixed)
+            if fixed < 1.0:
+                self.socket.share_skb_costs(fixed)
         self.file = File(DATA_FILE, scenario.offset_bytes + scenario.size_bytes - header_bytes,
                          self.page_bytes)
         self.sender = None  # the path's SimPy process, set by simulate()

@@ -232,6 +232,39 @@ def test_a_light_receiver_preempts_at_each_skb_and_pays_the_switch():
     assert r.cpu_time_by_category["net"] == pytest.approx(skbs * per_skb_s + calls * input_s)
 
 
+def test_a_tail_skb_pays_the_fixed_share_and_its_bytes():
+    """cpu.tail_skb: on one core an skb pays tail_skb / (per_skb + rx_skb) of those two
+    whatever its size and the rest by its bytes, 64 KiB paying it all (what calibrate
+    measures: a paused 64 KiB send() costs its MSS-sized twin plus one such tail). By hand,
+    per_skb 2 us + rx_skb 4 us = 6 us and tail_skb 1.5 us, so the share is 1/4: the 52 B
+    tail beyond the MSS costs 6 x (1/4 + 3/4 x 52 / 65536) = 1.5036 us, the full skb
+    6 x (1/4 + 3/4 x 65484 / 65536) = 5.9964 us, the call 7.5 us where every skb alike
+    makes it 12. The TCP input part moves between the sender's softirq (``net``) and the
+    receiver, so the two categories are checked together; the switches and the copy are
+    the calls' as without the key. The same run without it costs each skb 6 us."""
+    base = {**ONE_CORE, "cpu.rx_skb": "4us", "cpu.rx_input": "1.5us"}
+    copy_s = (1 << 20) / load_profile("teaching").cpu.copy_bandwidth_bytes_per_s
+    for overrides, share in (({**base, "cpu.tail_skb": "1.5us"}, 0.25), (base, 1.0)):
+        r, events = run("read_write", overrides, size="1MiB")
+        sizes = [e.nbytes for e in events if e.kind is Kind.DELIVER]
+        assert sizes.count(MSS) > 8 and sizes.count((64 << 10) - MSS) > 8  # full + tail
+        work_s = sum(6e-6 * (share + (1 - share) * n / (64 << 10)) for n in sizes)
+        cpu = r.cpu_time_by_category
+        assert cpu["net"] + cpu["receive"] == pytest.approx(
+            work_s + r.receiver_wakeups * 3e-6 + copy_s)
+
+
+def test_a_tail_skb_cost_is_checked_and_defaults_to_a_full_skbs():
+    """Without the key every skb costs alike (per_skb + rx_skb, whatever an override makes
+    them); more than that is refused, naming the key."""
+    p = load_profile("teaching")
+    assert p.cpu.tail_skb_s == p.cpu.per_skb_s + p.cpu.rx_skb_s
+    assert load_profile("teaching", {"cpu.per_skb": "5us"}).cpu.tail_skb_s == pytest.approx(
+        5e-6 + p.cpu.rx_skb_s)
+    with pytest.raises(ConfigError, match=r"cpu\.tail_skb.*at most cpu\.per_skb"):
+        load_profile("teaching", {"cpu.tail_skb": "1ms"})
+
+
 @pytest.mark.parametrize("path", ["msg_zerocopy", "sendfile_sg", "mmap_write"])
 def test_the_receiver_runs_whenever_the_sender_sleeps(path):
     """However heavy the receiver, a sender that waits (for ACKs, completions, send-buffer

@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable
 
 from iosim import events, net
+from iosim.config import SKB_COST_BYTES
 from iosim.hw.lanes import Lanes
 from iosim.timers import after
 
@@ -127,9 +128,10 @@ class SharedCore:
         if self.booked:  # it runs, owning its socket: the skb waits in the backlog
             self.queue.append((skb, ready_s, False))
         else:  # not owned: tcp_v4_rcv runs to the receive queue in the sender's softirq
-            nic.cpu.run(now, self.input_s, "net")
+            input_s = self._input_s(skb)
+            nic.cpu.run(now, input_s, "net")
             if self.softirq_charged:
-                task.busy_s += self.input_s
+                task.busy_s += input_s
             self.queue.append((skb, ready_s, True))
             nic.on_local(skb, "input")
         if self.asleep:
@@ -137,6 +139,11 @@ class SharedCore:
             self.woken = True
         if self._due(SCHED_BASE_SLICE_S if self.booked else 0.0):
             self._take()
+
+    def _input_s(self, skb) -> float:
+        """The TCP input part of ``skb``'s receive work: at most all of it."""
+        rx_s = self.nic.rx_cost_s(skb)
+        return self.input_s if self.input_s < rx_s else rx_s
 
     def sender_sleeps(self) -> None:
         """The sender blocked (or finished): the core is the receiver's."""
@@ -151,7 +158,7 @@ class SharedCore:
         self.booked += 1
         now = nic.env.now
         end = nic._receive(skb, ready_s if ready_s > now else now, self.woken,
-                           self.input_s if input_done else 0.0)
+                           self._input_s(skb) if input_done else 0.0)
         self.woken = False
         after(nic.env, end - now, lambda _ev: self._done(skb))
 
@@ -195,6 +202,7 @@ class Nic:
         self.in_ring = 0
         self.dma_busy = False
         self.rx_skb_s = rx_skb_s  # loopback: the local receiver's work per skb and per frag
+        self.rx_byte_s = 0.0  # the part of rx_skb paid per byte (``share_core``), if any
         self.rx_frag_s = rx_frag_s
         self.orphan_page_s = orphan_page_s  # skb_copy_ubufs: a new page per 4 KiB copied
         self.split = split  # loopback: the receiver on another core
@@ -348,7 +356,7 @@ class Nic:
         if woken:
             self.acct.receiver_wakeups += 1
         file_frags = len(skb.frags) if skb.frag_src == events.PAGE_CACHE else 0
-        work_end = self.cpu.run(start, self.rx_skb_s - input_done_s
+        work_end = self.cpu.run(start, self.rx_cost_s(skb) - input_done_s
                                 + file_frags * self.rx_frag_s, "receive")
         frag_bytes = skb.len - skb.linear_len
         frag_working_set = skb.frag_working_set_bytes if file_frags else skb.len
@@ -400,13 +408,23 @@ class Nic:
         skb's fit in MAX_SKB_FRAGS = 17 of them, so it never takes a larger order)."""
         return -(-nbytes // COPY_UBUFS_PAGE_BYTES)
 
+    def rx_cost_s(self, skb) -> float:
+        """The local receiver's per-skb work for ``skb`` (``rx_skb``, or by its size)."""
+        if not self.rx_byte_s:
+            return self.rx_skb_s
+        return self.rx_fixed_s + self.rx_byte_s * skb.len
+
     def share_core(self, task, switch_s: float, input_s: float,
-                   softirq_charged: bool) -> None:
+                   softirq_charged: bool, fixed: float = 1.0) -> None:
         """The local receiver shares its one core with ``task``, the sender: from now on
         the scheduler (``SharedCore``) decides when it takes the skbs; ``input_s`` of each
         skb's receive work is the sender's softirq's when the receiver does not own its
-        socket."""
+        socket. An skb's receive work is ``fixed`` of ``rx_skb`` whatever its size and the
+        rest by its bytes (a 64 KiB call's worth pays it all: ``cpu.tail_skb``)."""
         self.core = SharedCore(self, task, switch_s, input_s, softirq_charged)
+        if fixed < 1.0:
+            self.rx_fixed_s = self.rx_skb_s * fixed
+            self.rx_byte_s = self.rx_skb_s * (1.0 - fixed) / SKB_COST_BYTES
 
     def _loopback_queue(self, skb, ready_s: float) -> None:
         """lo, an skb whose frags are the sender's user pages (``borrowed``: vmsplice), in

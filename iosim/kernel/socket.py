@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from iosim import events
+from iosim.config import SKB_COST_BYTES
 from iosim.kernel.page import ANON, Pages
 from iosim.kernel.process import Task
 from iosim.kernel.skbuff import Frag, Runs, SkBuff, add_run, slice_runs, whole_pages
@@ -509,6 +510,15 @@ class Linux6Socket(TcpSocket):
         self.optmem = 0  # sk_omem_alloc
         self.locked_pages = 0  # user->locked_vm charged by this socket's sends
         self.memlock_pages = kernel_spec.memlock_bytes // self.page_bytes
+        self._skb_fixed_s = self.per_skb_s  # charged per new skb, whatever it will hold
+        self._skb_byte_s = 0.0  # and per byte it takes (``share_skb_costs``)
+
+    def share_skb_costs(self, fixed: float) -> None:
+        """An skb pays ``fixed`` of ``per_skb`` whatever its size and the rest by its bytes
+        (a 64 KiB call's worth pays it all): a write()'s 53 B tail costs little, as on a
+        loopback host's one core the kernel's does (``cpu.tail_skb``)."""
+        self._skb_fixed_s = self.per_skb_s * fixed
+        self._skb_byte_s = self.per_skb_s * (1.0 - fixed) / SKB_COST_BYTES
 
     def _size_goal_follows(self, max_window: int) -> None:
         """tcp_xmit_size_goal once the MSS changed (a local receiver's window, below two
@@ -586,7 +596,7 @@ class Linux6Socket(TcpSocket):
         skb = SkBuff(seq=self.write_seq, truesize=SKB_TRUESIZE_BYTES, sk=self)
         self.queued += SKB_TRUESIZE_BYTES
         self.acct.skbs += 1
-        task.charge(self.per_skb_s, "net")
+        task.charge(self._skb_fixed_s, "net")
         self.tcp.entail(skb)
         return skb
 
@@ -725,6 +735,8 @@ class Linux6Socket(TcpSocket):
                 skb.add_linear(runs if n == total else slice_runs(runs, pos, n), n)
                 self._pfrag_fill(skb, n)
                 self._added(skb, n, n)
+                if self._skb_byte_s:
+                    task.charge(self._skb_byte_s * n, "net")
                 pos += n
                 if skb.len >= goal:
                     self._push_one(task, skb, t0 + copy_s * pos / total)
@@ -862,6 +874,8 @@ class Linux6Socket(TcpSocket):
                 if not skb.linear_len:  # a pure zerocopy skb: PAGE_ALIGN(copied + start)
                     truesize = -(-(batch[0].offset + nbytes) // page_bytes) * page_bytes
             self._added(skb, nbytes, truesize)
+            if self._skb_byte_s:
+                task.charge(self._skb_byte_s * nbytes, "net")
             if skb.len >= goal:
                 self._push_one(task, skb)
 
