@@ -153,6 +153,14 @@ def test_placement_and_start_up_figures(report):
         assert f"host.tcp_startup_same_{default}" in m
 
 
+def test_the_tail_skb_measured_is_at_most_a_full_skb(report):
+    m = report.measurements
+    if "cpu.tail_skb" in m:  # (the tails may not have gone alone in a quick run)
+        full_s = m["cpu.per_skb"].value + m["cpu.rx_skb"].value
+        assert 0 < m["cpu.tail_skb"].value <= full_s
+        assert all(0 < v <= full_s for v in m["cpu.tail_skb"].samples)
+
+
 def test_the_kernels_skb_count_is_recorded(report):
     """A 64 KiB send() is a 65,484-byte skb and a 52-byte tail on lo: the kernel sends one
     or two skbs per call (tcpi_data_segs_out), never fewer than the full ones."""
@@ -162,6 +170,27 @@ def test_the_kernels_skb_count_is_recorded(report):
         skbs = m[f"host.tcp_skbs_{kind}"]
         assert skbs.unit_kind == "count"
         assert all(calls <= n <= 2 * calls + 2 for n in skbs.samples), (kind, skbs)
+
+
+def test_a_tail_skb_is_what_a_64_kib_call_costs_beyond_its_mss_twin():
+    """By hand: paused 64 KiB calls cost 20 us each beyond their syscall (1 us) and the
+    copies (10 ms of the transfer, twice: sender's and receiver's), two skbs a call; calls
+    of one MSS 17 us, one skb a call: the extra skb costs 3 us. A round whose tails did not
+    go alone says nothing; none such, no figure; never more than a full skb's cost."""
+    call = {"woken": 4096, "whole": 4100}
+
+    def round_(woken_us: float, whole_us: float, woken_skbs: float) -> dict[str, float]:
+        return {"woken": 4096 * (woken_us + 1) * 1e-6 + 0.02,
+                "whole": 4100 * (whole_us + 1) * 1e-6 + 0.02,
+                "woken" + cal.SKBS: woken_skbs * 4096, "whole" + cal.SKBS: 4100}
+
+    m = cal._tail_skb([round_(20, 17, 2), round_(20, 17, 1.1), round_(21, 17, 2)], call,
+                      1e-6, 0.01, 50e-6, "paused sends")
+    assert m.samples == pytest.approx((3e-6, 4e-6)) and m.value == pytest.approx(3.5e-6)
+    assert m.unit_kind == "time" and "paused sends" in m.method
+    assert cal._tail_skb([round_(20, 17, 1.1)], call, 1e-6, 0.01, 50e-6, "-") is None
+    capped = cal._tail_skb([round_(90, 17, 2)], call, 1e-6, 0.01, 50e-6, "-")
+    assert capped.value == pytest.approx(50e-6)
 
 
 def test_the_receivers_regime_is_recorded(report):
@@ -263,14 +292,14 @@ def test_a_disturbed_round_of_loopback_transfers_is_left_out_and_run_again(monke
 
     def fake(cpu, total_bytes, loop, receiver_cpu=None, congestion=None):
         transfers.append(loop)
-        first_round = len(transfers) <= 3  # linear, woken, hot
+        first_round = len(transfers) <= 4  # linear, woken, whole, hot
         cpu_s = 100.0 if first_round else 1.0
         return cal._PairCpu(cpu_s * 0.25, cpu_s * 0.75, 0.0, 64, 1, 64, first_round)
 
     monkeypatch.setattr(cal, "_pinned_transfer", fake)
     monkeypatch.setattr(cal, "_zerocopy_allowed", lambda: False)
     found = cal.measure_loopback_costs(0, 1e-6, 10e9, 50e-9, repeats=2, total_bytes=4 << 20)
-    assert len(transfers) == 3 * 3 and found["host.loopback_rounds"].value == 3
+    assert len(transfers) == 3 * 4 and found["host.loopback_rounds"].value == 3
     assert "1 disturbed" in found["host.loopback_rounds"].method
     per_call = (1.0 - 64 * 1e-6 - 2 * (4 << 20) / 10e9) / 64  # the clean rounds' alone
     assert found["cpu.per_skb"].value + found["cpu.rx_skb"].value == pytest.approx(per_call)

@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from iosim import units
+from iosim import net, units
 from iosim.config import CHOICES, SCHEMA, load_profile
 from iosim.host.realpaths import (
     MSG_ZEROCOPY,
@@ -69,6 +69,9 @@ MIB = 1 << 20
 MODEL_CONGESTION = "cubic"  # the model's TCP is CUBIC-like and unpaced: its costs under cubic
 SKBS = "/skbs"  # a run's key suffix: the skbs (tcpi_data_segs_out) its transfer of a kind sent
 BEHIND = "/behind"  # and the windows its receiver wanted closed (TCPWantZeroWindowAdv)
+# lo's MSS: the largest IPv4 packet (65535 B, whatever lo's 64 KiB MTU) less the IPv4 and
+# TCP headers and the timestamps option: 65483 B, so a 64 KiB send() leaves a 53 B tail
+LOOPBACK_MSS_BYTES = net.mss_bytes(65535)
 MIN_TIME_S = 1e-9  # floor for a derived cost that the noise pushed to zero or below
 BUSY_SHARE = 0.10  # other tasks' share of the machine above which calibrate warns
 # The loopback transfers' CPU costs swing up to 2x from run to run on a 2-vCPU guest (where
@@ -816,16 +819,20 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
 
     pause = {"s": 0.0, "spent_s": 0.0}  # the woken loop's pause, and the CPU it took
 
-    def paused_loop(sock: socket.socket) -> int:
-        calls, sent = 0, 0
-        while sent < total_bytes:
-            sent += sock.send(buffer[:min(chunk_bytes, total_bytes - sent)])
-            calls += 1
-            before_s, until = time.thread_time(), time.perf_counter() + pause["s"]
-            while time.perf_counter() < until:
-                pass
-            pause["spent_s"] += time.thread_time() - before_s
-        return calls
+    def paused(send_bytes: int) -> Callable[[socket.socket], int]:
+        def loop(sock: socket.socket) -> int:
+            calls, sent = 0, 0
+            while sent < total_bytes:
+                sent += sock.send(buffer[:min(send_bytes, total_bytes - sent)])
+                calls += 1
+                before_s, until = time.thread_time(), time.perf_counter() + pause["s"]
+                while time.perf_counter() < until:
+                    pass
+                pause["spent_s"] += time.thread_time() - before_s
+            return calls
+        return loop
+
+    whole_bytes = min(chunk_bytes, LOOPBACK_MSS_BYTES)  # one full skb a call, no tail
 
     runs: list[dict[str, float]] = []
     calls: dict[str, list[int]] = {}
@@ -839,7 +846,8 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
                 fds.append(os.open(name, os.O_RDONLY))
                 stack.callback(os.close, fds[-1])
         loops: dict[str, tuple[Callable[[socket.socket], int], int | None]] = {
-            "linear": (send_loop, None), "woken": (paused_loop, None),
+            "linear": (send_loop, None), "woken": (paused(chunk_bytes), None),
+            "whole": (paused(whole_bytes), None),
             "hot": (region_loop(fds[0], chunk_bytes), None)}
         if source is not None:
             loops["paged"] = (file_loop(fds[1]), None)
@@ -945,6 +953,12 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
         f"next skb comes: the sender's work per skb ({woken_share:.0%} of it) minus "
         "cpu.per_skb, its TCP input in softirq (tcp_v4_rcv finds the socket not owned), at "
         "most cpu.rx_skb")
+    tail = _tail_skb(runs, call, syscall_s, copy_s,
+                     found["cpu.per_skb"].value + found["cpu.rx_skb"].value,
+                     f"send() of {both}, pausing after each send (the receiver woken for "
+                     f"each), in 64 KiB calls and in calls of one MSS ({whole_bytes} B)")
+    if tail is not None:
+        found["cpu.tail_skb"] = tail
     if "paged" in call:
         found["cpu.rx_frag"] = _median_of(
             runs, frag_s("paged", cold_copy_s), "time",
@@ -1025,6 +1039,31 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
                 f"up, dozens per 64 MiB when it fell behind and its costs rose; median of "
                 f"{len(behind)} runs", behind)
     return found
+
+
+def _tail_skb(runs: list[dict[str, float]], call: dict[str, float], syscall_s: float,
+              copy_s: float, full_s: float, what: str) -> Measurement | None:
+    """What an extra skb of a few bytes costs the pair: a paused 64 KiB ``send()`` sends a
+    full skb and its 53 B tail (Nagle lets the tail go, its predecessor ACKed during the
+    pause), a paused send of one MSS the full skb alone; both woken for each call, in the
+    same regime. Per call, the first costs beyond the second (syscalls and copies taken
+    out) what its extra skbs do. None where the tails did not go on their own (fewer than
+    one extra skb in four calls: nothing to divide by). At most ``full_s``, a full skb's."""
+    samples = []
+    for t in runs:
+        extra = t["woken" + SKBS] / call["woken"] - t["whole" + SKBS] / call["whole"]
+        if extra < 0.25:
+            continue
+        per_call = [(t[kind] - call[kind] * syscall_s - 2 * copy_s) / call[kind]
+                    for kind in ("woken", "whole")]
+        samples.append(min(full_s, max(MIN_TIME_S, (per_call[0] - per_call[1]) / extra)))
+    if not samples:
+        return None
+    return Measurement(statistics.median(samples), "time", (min(samples), max(samples)),
+                       f"{what}: the first minus the second per call, over the extra skbs "
+                       f"per call (each 64 KiB call's 53 B tail, on its own); at most "
+                       f"cpu.per_skb + cpu.rx_skb; median of {len(samples)} runs",
+                       tuple(samples))
 
 
 def _share(samples: list[float], what: str) -> Measurement:
