@@ -111,6 +111,13 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
         "split_rx_paged_skb": ("time", "loopback with nic.loopback_split: the receiver's "
                                        "work per sk_buff of page frags besides its copy; "
                                        "replaces rx_skb and rx_frag"),
+        "split_tail_skb": ("time", "loopback with nic.loopback_split (linux-6): what an extra "
+                                   "sk_buff of a few bytes costs sender and receiver together "
+                                   "on their two CPUs: every skb pays split_tail_skb / "
+                                   "(split_tx_skb + split_rx_skb) of its kind's two costs "
+                                   "(copied data or page frags), and of the rest its bytes' "
+                                   "share of 64 KiB (default, and at most: split_tx_skb + "
+                                   "split_rx_skb, every skb alike)"),
         "wakeup_remote": ("time", "loopback with nic.loopback_split: from the softirq's "
                                   "wake-up of a receiver asleep on the other, idle core to "
                                   "its running (the IPI, the idle exit; in a VM the halted "
@@ -195,6 +202,7 @@ LATER_KEYS: dict[str, Any] = {"cpu.aes_gcm_bandwidth": "1GB/s", "nic.tls_offload
 # keys added later whose default follows from keys before them in their section (parsed)
 DERIVED_KEYS: dict[str, Callable[[dict[str, Any]], float]] = {
     "cpu.tail_skb": lambda cpu: cpu["per_skb_s"] + cpu["rx_skb_s"],  # every skb alike
+    "cpu.split_tail_skb": lambda cpu: cpu["split_tx_skb_s"] + cpu["split_rx_skb_s"],
 }
 
 MAX_FILE_BYTES = 2**63 - 1
@@ -429,10 +437,13 @@ def _build(name: str, source: str, raw: dict[str, dict[str, Any]], origin: str,
 SKB_COST_BYTES = 64 * 1024  # cpu.per_skb and cpu.rx_skb are what this much data costs
 
 
-def skb_fixed_share(cpu: Any) -> float:
-    """The share of a full skb's per-skb costs (``per_skb`` + ``rx_skb``) that an skb pays
-    whatever its size, on a loopback host's one core: ``tail_skb`` over them (1: every
-    skb alike); the rest it pays by its bytes, ``SKB_COST_BYTES`` paying all of it."""
+def skb_fixed_share(cpu: Any, split: bool = False) -> float:
+    """The share of a full skb's per-skb costs (``per_skb`` + ``rx_skb``; with ``split``,
+    the receiver on another core, ``split_tx_skb`` + ``split_rx_skb``) that an skb pays
+    whatever its size on a loopback host: ``tail_skb`` (``split_tail_skb``) over them (1:
+    every skb alike); the rest it pays by its bytes, ``SKB_COST_BYTES`` paying all of it."""
+    if split:
+        return cpu.split_tail_skb_s / (cpu.split_tx_skb_s + cpu.split_rx_skb_s)
     return cpu.tail_skb_s / (cpu.per_skb_s + cpu.rx_skb_s)
 
 
@@ -465,6 +476,9 @@ def _check_consistency(p: Profile, origin: str, where: dict[str, str]) -> None:
          f"a whole number of pages ({page} bytes each)"),
         ("cpu.tail_skb", p.cpu.tail_skb_s <= p.cpu.per_skb_s + p.cpu.rx_skb_s,
          "at most cpu.per_skb + cpu.rx_skb (what a full skb costs)"),
+        ("cpu.split_tail_skb",
+         p.cpu.split_tail_skb_s <= p.cpu.split_tx_skb_s + p.cpu.split_rx_skb_s,
+         "at most cpu.split_tx_skb + cpu.split_rx_skb (what a full skb costs)"),
         ("nic.loopback_split", not p.nic.loopback_split or (p.nic.loopback and
                                                             p.cpu.cores >= 2),
          "false unless nic.loopback is true and cpu.cores is at least 2 (a receiver on "

@@ -54,6 +54,7 @@ EXTREME_PROFILE = {
     "cpu.per_skb": ["1ns", "1ms"],
     "cpu.rx_skb": ["1ns", "1ms"], "cpu.rx_frag": ["1ns", "1ms"], "cpu.rx_input": ["1ns", "1ms"],
     "cpu.tail_skb": ["1ns", "6us"],  # at most per_skb + rx_skb: teaching's 6 us
+    "cpu.split_tail_skb": ["1ns", "6us"],  # at most split_tx_skb + split_rx_skb: 6 us
     "cpu.split_tx_skb": ["1ns", "1ms"], "cpu.split_rx_skb": ["1ns", "1ms"],
     "cpu.split_tx_paged_skb": ["1ns", "1ms"], "cpu.split_rx_paged_skb": ["1ns", "1ms"],
     "cpu.wakeup_remote": ["1ns", "1ms"],

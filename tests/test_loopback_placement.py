@@ -61,6 +61,22 @@ def test_each_skb_costs_the_sender_and_the_receiver_their_split_share(path, tx_s
     assert r.cpu_time_by_category["receive"] == pytest.approx(skbs * rx_s + copy_s)
 
 
+@pytest.mark.parametrize("path, tx_s, rx_s", [("splice", 6e-6, 3e-6), ("read_write", 20e-6, 8e-6)])
+def test_on_two_cpus_a_skb_pays_the_fixed_share_and_its_bytes(path, tx_s, rx_s):
+    """cpu.split_tail_skb: each skb pays split_tail_skb / (split_tx_skb + split_rx_skb) of
+    its kind's two costs whatever its size and of the rest its bytes' share of 64 KiB. By
+    hand, split_tx_skb 20 us + split_rx_skb 8 us = 28 us and split_tail_skb 7 us: the share
+    is 1/4, so an skb of n bytes costs the sender tx x (1/4 + 3/4 x n / 65536) and the
+    receiver rx x the same (page frags: 6 and 3 us), besides the receiver's copy."""
+    r, events = run(path, {**SPLIT, "cpu.split_tail_skb": "7us"})
+    sizes = [e.nbytes for e in events if e.kind is Kind.DELIVER]
+    share = [0.25 + 0.75 * n / (64 << 10) for n in sizes]
+    copy_s = r.bytes_requested / load_profile("teaching").cpu.copy_bandwidth_bytes_per_s
+    assert min(sizes) < (64 << 10) // 2  # some skbs well below a full one pay less
+    assert r.cpu_time_by_category["net"] == pytest.approx(tx_s * sum(share))
+    assert r.cpu_time_by_category["receive"] == pytest.approx(rx_s * sum(share) + copy_s)
+
+
 def test_the_sender_keeps_its_core_and_the_receiver_gets_the_other():
     """Two cores, each with one job: the sender's (its syscalls, pipe ops and the softirq)
     on core 0, the receiver's on core 1, so the run lasts at least as long as the busier

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable
 
 from iosim import events, net
-from iosim.config import SKB_COST_BYTES
+from iosim.config import SKB_COST_BYTES, skb_fixed_share
 from iosim.hw.lanes import Lanes
 from iosim.timers import after
 
@@ -51,8 +51,8 @@ class LoopbackSplit:
     """A loopback host whose receiver runs on another core than the sender: the two cores'
     views and what each does per skb (``cpu.split_*``: copied data, page frags)."""
 
-    __slots__ = ("receiver_cpu", "rx_paged_s", "rx_s", "sender_cpu", "tx_paged_s", "tx_s",
-                 "wakeup_s")
+    __slots__ = ("fixed", "receiver_cpu", "rx_paged_s", "rx_s", "sender_cpu", "tx_paged_s",
+                 "tx_s", "wakeup_s")
 
     def __init__(self, cpu, cpu_spec) -> None:
         self.sender_cpu = cpu.pinned(0)
@@ -62,6 +62,15 @@ class LoopbackSplit:
         self.tx_paged_s = cpu_spec.split_tx_paged_skb_s
         self.rx_paged_s = cpu_spec.split_rx_paged_skb_s
         self.wakeup_s = cpu_spec.wakeup_remote_s
+        # what an skb pays whatever its size (cpu.split_tail_skb): the rest by its bytes
+        self.fixed = skb_fixed_share(cpu_spec, split=True)
+
+    def size_share(self, skb) -> float:
+        """The share of its kind's full per-skb costs that ``skb`` pays."""
+        fixed = self.fixed
+        if fixed >= 1.0:
+            return 1.0
+        return fixed + (1.0 - fixed) * min(skb.len, SKB_COST_BYTES) / SKB_COST_BYTES
 
 
 SCHED_BASE_SLICE_S = 0.75e-3  # kernel/sched/fair.c:sysctl_sched_base_slice (0.75 ms)
@@ -507,8 +516,10 @@ class Nic:
         split = self.split
         now = self.env.now
         paged = bool(skb.frags)  # page references (file, user pages), not copied data
-        tx_end = split.sender_cpu.run(max(now, ready_s),
-                                      split.tx_paged_s if paged else split.tx_s, "net")
+        share = split.size_share(skb)
+        tx_s = split.tx_paged_s if paged else split.tx_s
+        tx_end = split.sender_cpu.run(max(now, ready_s), tx_s * share if share < 1.0 else tx_s,
+                                      "net")
         frag_bytes = skb.len - skb.linear_len
         from_cache = skb.frag_src == events.PAGE_CACHE
         frag_working_set = skb.frag_working_set_bytes if from_cache else skb.len
@@ -523,7 +534,8 @@ class Nic:
             self.acct.receiver_wakeups += 1  # sk_data_ready: an IPI to its idle core
             start += split.wakeup_s
             self.rx_owned_from_s = start
-        work_end = split.receiver_cpu.run(start, split.rx_paged_s if paged else split.rx_s,
+        rx_s = split.rx_paged_s if paged else split.rx_s
+        work_end = split.receiver_cpu.run(start, rx_s * share if share < 1.0 else rx_s,
                                           "receive")
         read_s = end = work_end
         if skb.linear_len:
