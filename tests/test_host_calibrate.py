@@ -184,12 +184,13 @@ def test_a_tail_skb_is_what_a_64_kib_call_costs_beyond_its_mss_twin():
                 "whole": 4100 * (whole_us + 1) * 1e-6 + 0.02,
                 "woken" + cal.SKBS: woken_skbs * 4096, "whole" + cal.SKBS: 4100}
 
+    kinds = ("woken", "whole")
     m = cal._tail_skb([round_(20, 17, 2), round_(20, 17, 1.1), round_(21, 17, 2)], call,
-                      1e-6, 0.01, 50e-6, "paused sends")
+                      kinds, 1e-6, 0.01, 50e-6, "paused sends")
     assert m.samples == pytest.approx((3e-6, 4e-6)) and m.value == pytest.approx(3.5e-6)
     assert m.unit_kind == "time" and "paused sends" in m.method
-    assert cal._tail_skb([round_(20, 17, 1.1)], call, 1e-6, 0.01, 50e-6, "-") is None
-    capped = cal._tail_skb([round_(90, 17, 2)], call, 1e-6, 0.01, 50e-6, "-")
+    assert cal._tail_skb([round_(20, 17, 1.1)], call, kinds, 1e-6, 0.01, 50e-6, "-") is None
+    capped = cal._tail_skb([round_(90, 17, 2)], call, kinds, 1e-6, 0.01, 50e-6, "-")
     assert capped.value == pytest.approx(50e-6)
 
 
@@ -292,7 +293,7 @@ def test_a_disturbed_round_of_loopback_transfers_is_left_out_and_run_again(monke
 
     def fake(cpu, total_bytes, loop, receiver_cpu=None, congestion=None):
         transfers.append(loop)
-        first_round = len(transfers) <= 4  # linear, woken, whole, hot
+        first_round = len(transfers) <= 4  # linear, woken, whole, hot (one CPU here)
         cpu_s = 100.0 if first_round else 1.0
         return cal._PairCpu(cpu_s * 0.25, cpu_s * 0.75, 0.0, 64, 1, 64, first_round)
 

@@ -857,6 +857,8 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
             loops["zerocopy"] = (zerocopy_loop, None)
         if other_cpu is not None:
             loops["linear_split"] = (send_loop, other_cpu)
+            loops["woken_split"] = (paused(chunk_bytes), other_cpu)
+            loops["whole_split"] = (paused(whole_bytes), other_cpu)
             if source is not None:
                 loops["paged_split"] = (file_loop(fds[1]), other_cpu)
         rounds: list[tuple[bool, dict, dict, dict, list]] = []
@@ -953,10 +955,11 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
         f"next skb comes: the sender's work per skb ({woken_share:.0%} of it) minus "
         "cpu.per_skb, its TCP input in softirq (tcp_v4_rcv finds the socket not owned), at "
         "most cpu.rx_skb")
-    tail = _tail_skb(runs, call, syscall_s, copy_s,
+    paused_calls = (f"pausing after each send (the receiver woken for each), in 64 KiB "
+                    f"calls and in calls of one MSS ({whole_bytes} B)")
+    tail = _tail_skb(runs, call, ("woken", "whole"), syscall_s, copy_s,
                      found["cpu.per_skb"].value + found["cpu.rx_skb"].value,
-                     f"send() of {both}, pausing after each send (the receiver woken for "
-                     f"each), in 64 KiB calls and in calls of one MSS ({whole_bytes} B)")
+                     f"send() of {both}, {paused_calls}")
     if tail is not None:
         found["cpu.tail_skb"] = tail
     if "paged" in call:
@@ -1015,6 +1018,12 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
         found[f"cpu.split_rx_{key}"] = _median_of(
             runs, lambda t, k=kind, w=work, f=part: (1 - f) * w(t, k), "time",
             f"{what}: {beyond}, x the receiver's and ksoftirqd's share ({1 - part:.0%})")
+    if "woken_split" in call and "cpu.split_tx_skb" in found:
+        tail = _tail_skb(runs, call, ("woken_split", "whole_split"), syscall_s, copy_s,
+                         found["cpu.split_tx_skb"].value + found["cpu.split_rx_skb"].value,
+                         f"send() of {both}, {split}, {paused_calls}")
+        if tail is not None:
+            found["cpu.split_tail_skb"] = tail
     if "linear_split" in call:
         for kind, where in (("linear", "same"), ("linear_split", "split")):
             found[f"host.tcp_per_skb_{where}"] = _median_of(
@@ -1041,21 +1050,24 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
     return found
 
 
-def _tail_skb(runs: list[dict[str, float]], call: dict[str, float], syscall_s: float,
-              copy_s: float, full_s: float, what: str) -> Measurement | None:
+def _tail_skb(runs: list[dict[str, float]], call: dict[str, float], kinds: tuple[str, str],
+              syscall_s: float, copy_s: float, full_s: float, what: str
+              ) -> Measurement | None:
     """What an extra skb of a few bytes costs the pair: a paused 64 KiB ``send()`` sends a
     full skb and its 53 B tail (Nagle lets the tail go, its predecessor ACKed during the
     pause), a paused send of one MSS the full skb alone; both woken for each call, in the
     same regime. Per call, the first costs beyond the second (syscalls and copies taken
     out) what its extra skbs do. None where the tails did not go on their own (fewer than
-    one extra skb in four calls: nothing to divide by). At most ``full_s``, a full skb's."""
+    one extra skb in four calls: nothing to divide by). At most ``full_s``, a full skb's.
+    ``kinds``: the 64 KiB transfer's and the MSS-sized one's (one CPU, or two)."""
+    tailed, whole = kinds
     samples = []
     for t in runs:
-        extra = t["woken" + SKBS] / call["woken"] - t["whole" + SKBS] / call["whole"]
+        extra = t[tailed + SKBS] / call[tailed] - t[whole + SKBS] / call[whole]
         if extra < 0.25:
             continue
         per_call = [(t[kind] - call[kind] * syscall_s - 2 * copy_s) / call[kind]
-                    for kind in ("woken", "whole")]
+                    for kind in kinds]
         samples.append(min(full_s, max(MIN_TIME_S, (per_call[0] - per_call[1]) / extra)))
     if not samples:
         return None
