@@ -447,6 +447,15 @@ def skb_fixed_share(cpu: Any, split: bool = False) -> float:
     return cpu.tail_skb_s / (cpu.per_skb_s + cpu.rx_skb_s)
 
 
+def size_share(fixed: float, nbytes: int) -> float:
+    """The share of a full skb's per-skb costs that an skb of ``nbytes`` pays: ``fixed``
+    (``skb_fixed_share``) whatever its size, and of the rest its bytes' share of
+    ``SKB_COST_BYTES``, at most all of it (1 when every skb costs alike)."""
+    if fixed >= 1.0:
+        return 1.0
+    return fixed + (1.0 - fixed) * min(nbytes, SKB_COST_BYTES) / SKB_COST_BYTES
+
+
 def receive_window(p: Profile) -> bool:
     """Whether the run models the receiver's TCP window: a linux-6 loopback host, whose
     receiver is local (a remote receiver's buffer depends on its driver and GRO)."""

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable
 
 from iosim import events, net
-from iosim.config import SKB_COST_BYTES, skb_fixed_share
+from iosim.config import size_share, skb_fixed_share
 from iosim.hw.lanes import Lanes
 from iosim.timers import after
 
@@ -65,12 +65,6 @@ class LoopbackSplit:
         # what an skb pays whatever its size (cpu.split_tail_skb): the rest by its bytes
         self.fixed = skb_fixed_share(cpu_spec, split=True)
 
-    def size_share(self, skb) -> float:
-        """The share of its kind's full per-skb costs that ``skb`` pays."""
-        fixed = self.fixed
-        if fixed >= 1.0:
-            return 1.0
-        return fixed + (1.0 - fixed) * min(skb.len, SKB_COST_BYTES) / SKB_COST_BYTES
 
 
 SCHED_BASE_SLICE_S = 0.75e-3  # kernel/sched/fair.c:sysctl_sched_base_slice (0.75 ms)
@@ -211,7 +205,7 @@ class Nic:
         self.in_ring = 0
         self.dma_busy = False
         self.rx_skb_s = rx_skb_s  # loopback: the local receiver's work per skb and per frag
-        self.rx_byte_s = 0.0  # the part of rx_skb paid per byte (``share_core``), if any
+        self.rx_fixed = 1.0  # the share of rx_skb an skb pays whatever its size (one core)
         self.rx_frag_s = rx_frag_s
         self.orphan_page_s = orphan_page_s  # skb_copy_ubufs: a new page per 4 KiB copied
         self.split = split  # loopback: the receiver on another core
@@ -419,9 +413,9 @@ class Nic:
 
     def rx_cost_s(self, skb) -> float:
         """The local receiver's per-skb work for ``skb`` (``rx_skb``, or by its size)."""
-        if not self.rx_byte_s:
+        if self.rx_fixed >= 1.0:
             return self.rx_skb_s
-        return self.rx_fixed_s + self.rx_byte_s * skb.len
+        return self.rx_skb_s * size_share(self.rx_fixed, skb.len)
 
     def share_core(self, task, switch_s: float, input_s: float,
                    softirq_charged: bool, fixed: float = 1.0) -> None:
@@ -431,9 +425,7 @@ class Nic:
         socket. An skb's receive work is ``fixed`` of ``rx_skb`` whatever its size and the
         rest by its bytes (a 64 KiB call's worth pays it all: ``cpu.tail_skb``)."""
         self.core = SharedCore(self, task, switch_s, input_s, softirq_charged)
-        if fixed < 1.0:
-            self.rx_fixed_s = self.rx_skb_s * fixed
-            self.rx_byte_s = self.rx_skb_s * (1.0 - fixed) / SKB_COST_BYTES
+        self.rx_fixed = fixed
 
     def _loopback_queue(self, skb, ready_s: float) -> None:
         """lo, an skb whose frags are the sender's user pages (``borrowed``: vmsplice), in
@@ -516,7 +508,7 @@ class Nic:
         split = self.split
         now = self.env.now
         paged = bool(skb.frags)  # page references (file, user pages), not copied data
-        share = split.size_share(skb)
+        share = size_share(split.fixed, skb.len)
         tx_s = split.tx_paged_s if paged else split.tx_s
         tx_end = split.sender_cpu.run(max(now, ready_s), tx_s * share if share < 1.0 else tx_s,
                                       "net")
