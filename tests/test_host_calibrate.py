@@ -153,12 +153,48 @@ def test_placement_and_start_up_figures(report):
         assert f"host.tcp_startup_same_{default}" in m
 
 
-def test_the_tail_skb_measured_is_at_most_a_full_skb(report):
-    m = report.measurements
-    if "cpu.tail_skb" in m:  # (the tails may not have gone alone in a quick run)
-        full_s = m["cpu.per_skb"].value + m["cpu.rx_skb"].value
-        assert 0 < m["cpu.tail_skb"].value <= full_s
-        assert all(0 < v <= full_s for v in m["cpu.tail_skb"].samples)
+def test_a_quick_calibration_leaves_the_tail_skb_costs_to_their_defaults(report, tmp_path):
+    """Too few calls to tell a tail's few microseconds from noise: the quick profile costs
+    every skb alike (tail_skb = per_skb + rx_skb), as a profile without the keys does."""
+    assert not {"cpu.tail_skb", "cpu.split_tail_skb"} & set(report.measurements)
+    path = tmp_path / "host.toml"
+    path.write_text(report.to_profile_toml())
+    p = load_profile(str(path))
+    assert p.cpu.tail_skb_s == p.cpu.per_skb_s + p.cpu.rx_skb_s
+
+
+def test_a_full_calibration_measures_what_a_tail_skb_costs(monkeypatch):
+    """With tails asked for, the woken transfer gets its MSS-sized twin (one CPU and two),
+    and the tail's cost is written, at most a full skb's. Each fake transfer costs the same
+    CPU and sends two skbs a call if its calls are 64 KiB (a tail each), one if MSS-sized:
+    the 64 KiB calls, fewer, cost more each, and the extra skbs carry the difference."""
+    sizes: set[int] = set()
+
+    class Sock:  # what the send loops see: every byte taken at once
+        def send(self, data) -> int:
+            sizes.add(len(data))
+            return len(data)
+
+        def setsockopt(self, *args) -> None:
+            pass
+
+    def fake(cpu, total_bytes, loop, receiver_cpu=None, congestion=None):
+        sizes.clear()
+        try:
+            calls = loop(Sock())
+        except (AttributeError, OSError):  # a sendfile loop: it needs a real socket
+            calls = 64
+        tailed = (64 << 10) in sizes
+        return cal._PairCpu(0.1, 0.1, 0.0, calls, calls, 2 * calls if tailed else calls)
+
+    monkeypatch.setattr(cal, "_pinned_transfer", fake)
+    monkeypatch.setattr(cal, "_zerocopy_allowed", lambda: False)
+    found = cal.measure_loopback_costs(0, 1e-6, 10e9, 50e-9, repeats=1, total_bytes=4 << 20,
+                                       other_cpu=1)
+    assert cal.LOOPBACK_MSS_BYTES == 65483
+    for key, full in (("cpu.tail_skb", ("cpu.per_skb", "cpu.rx_skb")),
+                      ("cpu.split_tail_skb", ("cpu.split_tx_skb", "cpu.split_rx_skb"))):
+        assert 0 < found[key].value <= sum(found[k].value for k in full), key
 
 
 def test_the_kernels_skb_count_is_recorded(report):

@@ -720,7 +720,8 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
                            copy_bytes_per_s: float | None = None,
                            cached_region_bytes: int = 0, other_cpu: int | None = None,
                            congestion: str | None = None, page_pin_s: float | None = None,
-                           max_rounds: int | None = None) -> dict[str, Measurement]:
+                           max_rounds: int | None = None, tails: bool = True
+                           ) -> dict[str, Measurement]:
     """The TCP costs of a loopback pair: per sk_buff, per page-cache frag, and of
     MSG_ZEROCOPY per page; and how the work splits between sender and receiver.
 
@@ -847,7 +848,6 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
                 stack.callback(os.close, fds[-1])
         loops: dict[str, tuple[Callable[[socket.socket], int], int | None]] = {
             "linear": (send_loop, None), "woken": (paused(chunk_bytes), None),
-            "whole": (paused(whole_bytes), None),
             "hot": (region_loop(fds[0], chunk_bytes), None)}
         if source is not None:
             loops["paged"] = (file_loop(fds[1]), None)
@@ -855,10 +855,13 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
                 loops["cached"] = (region_loop(fds[1], cached_region_bytes), None)
         if _zerocopy_allowed():
             loops["zerocopy"] = (zerocopy_loop, None)
+        if tails:  # the woken transfer's twin of MSS-sized calls: what a tail skb costs
+            loops["whole"] = (paused(whole_bytes), None)
         if other_cpu is not None:
             loops["linear_split"] = (send_loop, other_cpu)
-            loops["woken_split"] = (paused(chunk_bytes), other_cpu)
-            loops["whole_split"] = (paused(whole_bytes), other_cpu)
+            if tails:
+                loops["woken_split"] = (paused(chunk_bytes), other_cpu)
+                loops["whole_split"] = (paused(whole_bytes), other_cpu)
             if source is not None:
                 loops["paged_split"] = (file_loop(fds[1]), other_cpu)
         rounds: list[tuple[bool, dict, dict, dict, list]] = []
@@ -959,7 +962,7 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
                     f"calls and in calls of one MSS ({whole_bytes} B)")
     tail = _tail_skb(runs, call, ("woken", "whole"), syscall_s, copy_s,
                      found["cpu.per_skb"].value + found["cpu.rx_skb"].value,
-                     f"send() of {both}, {paused_calls}")
+                     f"send() of {both}, {paused_calls}") if "whole" in call else None
     if tail is not None:
         found["cpu.tail_skb"] = tail
     if "paged" in call:
@@ -1632,7 +1635,10 @@ def calibrate(progress: Callable[[str], None] | None = None, repeats: int = 5,
                 cached_region_bytes=int(cache_bytes) // 4 // COPY_CHUNK_BYTES
                 * COPY_CHUNK_BYTES, other_cpu=other_cpu, congestion=model_cc,
                 page_pin_s=found["cpu.page_pin"].value if "cpu.page_pin" in found else None,
-                max_rounds=repeats if quick else None))
+                max_rounds=repeats if quick else None,
+                # a quick run's few 32 MiB rounds do not tell a 3 us tail from their noise
+                # (356 ns once, 1 ns .. 831 ns): its profile costs every skb alike
+                tails=not quick))
 
         def touch() -> None:
             if not sources:
