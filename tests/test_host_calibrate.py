@@ -198,7 +198,7 @@ def test_a_full_calibration_measures_what_a_tail_skb_costs(monkeypatch):
 
 
 def test_the_kernels_skb_count_is_recorded(report):
-    """A 64 KiB send() is a 65,484-byte skb and a 52-byte tail on lo: the kernel sends one
+    """A 64 KiB send() is a 65,483-byte skb and a 53-byte tail on lo: the kernel sends one
     or two skbs per call (tcpi_data_segs_out), never fewer than the full ones."""
     m = report.measurements
     calls = (32 << 20) // (64 << 10)  # --quick: 32 MiB per transfer in 64 KiB calls

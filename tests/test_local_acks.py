@@ -2,7 +2,7 @@
 
 from iosim.hw.acks import TCP_MAX_QUICKACKS, TCP_MSS_DEFAULT, LocalAcks
 
-MSS = 65484  # lo: 65536 MTU - 20 IP - 20 TCP - 12 timestamps
+MSS = 65483  # lo: the largest IPv4 packet (65535 B) - 20 IP - 20 TCP - 12 timestamps
 
 
 def _feed(acks: LocalAcks, sizes: list[int]) -> list[bool]:
@@ -28,11 +28,11 @@ def test_the_first_sixteen_acks_are_quick():
 
 def test_past_the_quick_acks_every_second_full_segment_or_a_write_s_tail():
     """__tcp_ack_snd_check: more than one full segment unACKed. 64 KiB writes on lo are a
-    65,484 B skb and a 52 B tail: the tail's arrival makes 65,536 B > 65,484, so one ACK per
+    65,483 B skb and a 53 B tail: the tail's arrival makes 65,536 B > 65,483, so one ACK per
     write, at its tail; full skbs alone (sendfile) are ACKed every second one."""
     acks = LocalAcks(MSS)
     _feed(acks, [MSS] * TCP_MAX_QUICKACKS)
-    assert _feed(acks, [MSS, 52] * 3) == [False, True] * 3
+    assert _feed(acks, [MSS, 53] * 3) == [False, True] * 3
     assert _feed(acks, [MSS] * 4) == [False, True] * 2
 
 

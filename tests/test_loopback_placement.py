@@ -161,7 +161,7 @@ def test_a_receiver_that_caught_up_is_woken_and_starts_late():
     """An skb that finds the receiver idle wakes it (sock_def_readable -> try_to_wake_up,
     an IPI to its idle core); it starts cpu.wakeup_remote later. A receiver that is the
     bottleneck never catches up while the window-limited sender keeps one skb queued
-    behind the one it copies: it is woken by the first skb only. The file's 30772 B tail
+    behind the one it copies: it is woken by the first skb only. The file's 30774 B tail
     is sub-MSS: Minshall holds it (tcp_nagle_check) until the small segment before it is
     ACKed, and the receiver ACKs at the arrival of the skb that makes more than a full
     segment unACKed (__tcp_ack_snd_check), before it has copied them: so the tail is
@@ -171,14 +171,14 @@ def test_a_receiver_that_caught_up_is_woken_and_starts_late():
     slow_receiver = {**SPLIT, "cpu.split_rx_paged_skb": "200us"}
     r, events = run("sendfile_sg", slow_receiver, size="1MiB")
     assert r.receiver_wakeups == 1
-    assert [e.nbytes for e in events if e.kind is Kind.DELIVER][-1] == 30772
-    held = [e.what for e in events if e.kind is Kind.HOLD and e.nbytes == 30772]
+    assert [e.nbytes for e in events if e.kind is Kind.DELIVER][-1] == 30774
+    held = [e.what for e in events if e.kind is Kind.HOLD and e.nbytes == 30774]
     assert held == [events_mod.HOLD_NAGLE]
     fast = {**SPLIT, "cpu.split_tx_paged_skb": "200us", "cpu.split_rx_paged_skb": "1us"}
     for wakeup in ("1ns", "50us"):
         r, events = run("sendfile_sg", {**fast, "cpu.wakeup_remote": wakeup}, size="1MiB")
         assert r.receiver_wakeups == delivered_skbs(events) > 16
-    # 32 KiB is two skbs, 32742 + 26 B (the MSS is half the SYN-ACK's one-MSS window,
+    # 32 KiB is two skbs, 32741 + 27 B (the MSS is half the SYN-ACK's one-MSS window,
     # tcp_bound_to_half_wnd), each finding the receiver caught up; the first is ACKed as it
     # is queued (quick-ACK mode), before the reader wakes, so the tail Nagle held goes then
     # and only the last wake-up delays the end: 50 us later; the sender's work is the same
@@ -191,7 +191,7 @@ def test_a_receiver_that_caught_up_is_woken_and_starts_late():
 
 ONE_CORE = {"nic.loopback": True, "cpu.cores": 1, "kernel.model": "linux-6",
             "nic.mtu": "64KiB", "cpu.per_skb": "2us", "cpu.context_switch": "3us"}
-MSS = 65536 - 40 - 12  # lo's MTU less the TCP/IP headers with timestamps
+MSS = 65535 - 40 - 12  # the largest IPv4 packet (lo's MTU is 64 KiB) less the headers
 
 
 def test_a_heavy_receiver_on_the_senders_core_waits_and_the_tails_merge():
@@ -222,12 +222,12 @@ def test_a_heavy_receiver_on_the_senders_core_waits_and_the_tails_merge():
 
 def test_a_light_receiver_preempts_at_each_skb_and_pays_the_switch():
     """A receiver cheaper than its sender has had less of the core whenever an skb wakes
-    it, so it preempts: it takes each send()'s first skb as it comes (the 52 B tail beyond
+    it, so it preempts: it takes each send()'s first skb as it comes (the 53 B tail beyond
     the MSS arrives while it runs, and its ACK lets that tail go at once: two skbs per
     call, once the receive window has grown. The first four calls go as six skbs: two of
-    32742 B (the MSS is half the SYN-ACK's one-MSS window, ``tcp_bound_to_half_wnd``), two
+    32741 B (the MSS is half the SYN-ACK's one-MSS window, ``tcp_bound_to_half_wnd``), two
     of 47616 B (half the 95232 B window the first skb's rcv_ssthresh growth opened), one
-    full MSS and the 35944 B rest, held by the window until the reader caught up)
+    full MSS and the 35947 B rest, held by the window until the reader caught up)
     and sleeps again before the next call, one wake-up per call, each costing the
     switch (cpu.context_switch). The first skb finds it asleep, not owning its socket, so
     the sender's softirq does that skb's TCP input (cpu.rx_input, the sender's ``net``
@@ -241,7 +241,7 @@ def test_a_light_receiver_preempts_at_each_skb_and_pays_the_switch():
     skbs = delivered_skbs(events)
     assert skbs == 6 + 2 * (calls - 4) and r.receiver_wakeups == calls
     sizes = [e.nbytes for e in events if e.kind is Kind.DELIVER]
-    assert sizes[:6] == [32742, 32742, 47616, 47616, MSS, 35944]
+    assert sizes[:6] == [32741, 32741, 47616, 47616, MSS, 35947]
     copy_s = r.bytes_requested / load_profile("teaching").cpu.copy_bandwidth_bytes_per_s
     assert r.cpu_time_by_category["receive"] == pytest.approx(
         skbs * rx_s - calls * input_s + calls * switch_s + copy_s)

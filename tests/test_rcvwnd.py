@@ -18,7 +18,7 @@ from iosim.kernel import tcp
 from iosim.kernel.rcvwnd import ReceiveWindow, initial_window
 from iosim.trace import Tracer
 
-MSS = 65484
+MSS = 65483  # lo: the largest IPv4 packet, 65535 B, less 40 B of headers and 12 of timestamps
 TRUESIZE = MSS + 960  # an skb of one MSS: SKB_TRUESIZE of its head + its bytes
 MIB = 1 << 20
 LO = {"kernel.model": "linux-6", "nic.loopback": True, "nic.mtu": "64KiB"}
@@ -54,9 +54,9 @@ def test_the_buffer_space_clamps_the_window_and_rcv_ssthresh():
 
 
 def test_one_unread_skb_closes_the_window_and_the_read_reopens_it():
-    """The first MSS-sized skb measures scaling_ratio = 65484 x 256 // 66444 = 252
+    """The first MSS-sized skb measures scaling_ratio = 65483 x 256 // 66443 = 252
     (tcp_measure_rcv_mss), so the clamp becomes 131072 x 252 / 256 = 129024. While it waits
-    for the reader, tcp_space = (131072 - 66444) x 252 / 256 = 63618: rcv_ssthresh cannot
+    for the reader, tcp_space = (131072 - 66443) x 252 / 256 = 63619: rcv_ssthresh cannot
     grow (tcp_grow_window: room < 0) and the free space, below half the full space and
     below an MSS, advertises zero (__tcp_select_window). Once it is read, the whole buffer
     is free: the window is rcv_ssthresh aligned to the 1024 B scale unit, 65536, and
@@ -64,7 +64,7 @@ def test_one_unread_skb_closes_the_window_and_the_read_reopens_it():
     w = ReceiveWindow(MSS, 131072, 32 * MIB)
     w.data(MSS, MSS, TRUESIZE, TRUESIZE, 10e-6)
     assert (w.ratio, w.window_clamp, w.rcv_ssthresh, w.rcv_mss) == (252, 129024, MSS, MSS)
-    assert w.space(TRUESIZE) == 63618
+    assert w.space(TRUESIZE) == 63619
     assert w.select(MSS, TRUESIZE) == 0
     assert w.update_due(MSS, 0)
     assert w.select(MSS, 0) == 65536
@@ -74,12 +74,12 @@ def test_one_unread_skb_closes_the_window_and_the_read_reopens_it():
 def test_drs_grows_the_buffer_once_per_receive_rtt():
     """The receive RTT is the time to receive one window (tcp_rcv_rtt_measure): skb 1 at
     10 us marks rcv_nxt + rcv_wnd = 2 MSS, skb 2 reaching it at 40 us gives 30 us. The read
-    at 40 us is an RTT after the connection began and copied 130968 B > rcvq_space (65484):
-    tcp_rcvbuf_grow (6.18.y) wants twice that, 261936 B of window, plus twice that window
-    times the reads' growth, 2 x 261936 x (130968 - 65484) / 65484 = 523872 (slow start):
-    785808 B, a buffer of 785808 x 256 // 252 = 798281 B, and the clamp follows
-    (798281 x 252 / 256 = 785807). The next skb finds room: rcv_ssthresh grows by 2 MSS
-    (its truesize x 252/256 < its length): 65484 + 130968 = 196452."""
+    at 40 us is an RTT after the connection began and copied 130966 B > rcvq_space (65483):
+    tcp_rcvbuf_grow (6.18.y) wants twice that, 261932 B of window, plus twice that window
+    times the reads' growth, 2 x 261932 x (130966 - 65483) / 65483 = 523864 (slow start):
+    785796 B, a buffer of 785796 x 256 // 252 = 798268 B, and the clamp follows
+    (798268 x 252 / 256 = 785795). The next skb finds room: rcv_ssthresh grows by 2 MSS
+    (its truesize x 252/256 < its length): 65483 + 130966 = 196449."""
     w = ReceiveWindow(MSS, 131072, 32 * MIB)
     w.data(MSS, MSS, TRUESIZE, TRUESIZE, 10e-6)
     w.copied(MSS, MSS, 10e-6)  # no RTT sample yet: nothing to adjust
@@ -87,9 +87,9 @@ def test_drs_grows_the_buffer_once_per_receive_rtt():
     w.data(2 * MSS, MSS, TRUESIZE, TRUESIZE, 40e-6)
     assert w.rtt_s == pytest.approx(30e-6)
     w.copied(2 * MSS, 2 * MSS, 40e-6)
-    assert (w.rcvbuf, w.window_clamp, w.rcvq_space, w.grows) == (798281, 785807, 2 * MSS, 1)
+    assert (w.rcvbuf, w.window_clamp, w.rcvq_space, w.grows) == (798268, 785795, 2 * MSS, 1)
     w.data(3 * MSS, MSS, TRUESIZE, TRUESIZE, 70e-6)
-    assert w.rcv_ssthresh == 196452
+    assert w.rcv_ssthresh == 196449
 
 
 def test_drs_stops_at_tcp_rmem_max():
@@ -106,7 +106,8 @@ def test_the_sender_never_sends_past_the_advertised_window(monkeypatch):
     segment is past snd_una + snd_wnd, and tcp_mss_split_point cuts a larger one at the
     window: every transmission ends within it. The first window is one MSS, and the MSS
     half of it (tcp_bound_to_half_wnd, from tcp_ack_update_window -> tcp_sync_mss): the
-    first skb is 32742 B, and what does not fit waits (HOLD "receive window")."""
+    first skb is 32741 B (the MSS is odd: two of them leave 1 B of the window), and what
+    does not fit waits (HOLD "receive window")."""
     sent = []
     original = tcp.Linux6Tcp._send
 
@@ -119,13 +120,13 @@ def test_the_sender_never_sends_past_the_advertised_window(monkeypatch):
     r = iosim.simulate("sendfile_sg", "4MiB", overrides=SPLIT, tracer=tracer)
     assert r.bytes_delivered == r.bytes_requested and r.invariant_violations == []
     assert all(end <= edge for end, edge in sent)
-    assert sent[:2] == [(MSS // 2, MSS), (MSS, MSS)]  # two half-MSS skbs fill the first
+    assert sent[:2] == [(MSS // 2, MSS), (2 * (MSS // 2), MSS)]  # two half-MSS skbs
     held = [e for e in tracer.sorted_events() if e.kind is Kind.HOLD and e.what == HOLD_RWND]
-    assert held and held[0].seq == MSS
+    assert held and held[0].seq == 2 * (MSS // 2)  # the third finds 1 B of window
 
 
 @pytest.mark.parametrize(("size", "max_window", "bounded"), [
-    (MSS, MSS, MSS // 2),  # the SYN-ACK's window: 32742
+    (MSS, MSS, MSS // 2),  # the SYN-ACK's window: 32741
     (MSS, 95232, 47616),
     (MSS, 2 * MSS, MSS),  # from two MSS on, the full MSS
     (1448, 400, 400),  # a window below 536 B bounds to all of it
@@ -217,7 +218,7 @@ def test_on_two_cpus_drs_opens_the_window_to_full_mss_skbs_within_the_first_mebi
     is 95232 B, then 65483 and a window of 1.9-3.9 MB within the first 4 MiB, after one DRS
     step (tcp_rcvbuf_grow with its slow-start term: rcv_space 65495 -> 270848, rcv_ssthresh
     growing 2 advmss per skb up to 3.9 MB). The model, from the first MiB on, sends each
-    64 KiB write() as one full-MSS skb and its 52 B tail (lo's MSS 65484: 65536 - 65484),
+    64 KiB write() as one full-MSS skb and its 53 B tail (lo's MSS 65483: 65536 - 65483),
     two skbs per call as the kernel does (tcpi_data_segs_out 7606 for 4096 calls)."""
     sent = []
     original = tcp.Linux6Tcp._send

@@ -661,7 +661,7 @@ class _PairCpu:
     """CPU seconds of one pinned loopback transfer: sender, receiver, deferred softirq (on
     both their CPUs), the receiver's wake-ups, and the skbs the sender's TCP sent
     (``tcpi_data_segs_out``; on loopback one segment per skb), which need not be one per
-    call: a 64 KiB ``send()`` is a full 65,484-byte skb and a 52-byte tail that leaves on
+    call: a 64 KiB ``send()`` is a full 65,483-byte skb and a 53-byte tail that leaves on
     its own unless Nagle holds it (``net/ipv4/tcp_output.c:tcp_nagle_check``)."""
 
     sender_s: float
@@ -730,7 +730,7 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
     receiver and ksoftirqd together is what each transfer cost, per call of
     ``chunk_bytes``: "per skb" is per such call, one skb in the model. The kernel's own
     count (``tcpi_data_segs_out``) is recorded as ``host.tcp_skbs_*``: a 64 KiB ``send()``
-    is a 65,484-byte skb and a 52-byte tail, which leaves on its own unless Nagle holds it,
+    is a 65,483-byte skb and a 53-byte tail, which leaves on its own unless Nagle holds it,
     so the kernel sends up to two per call where the model merges the tail into the next
     call's skb. Copies are subtracted at the speed the model gives them (a buffer or an skb just
     written: ``copy_cached_bytes_per_s``; a file beyond the cache: ``copy_bytes_per_s``):
@@ -1035,7 +1035,7 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
                 "syscalls and copies, per skb (sender, receiver and softirq together)")
     found["host.loopback_rounds"] = rounds_run
     for kind in ("linear", "linear_split", "paged"):
-        if kind in call:  # how many skbs its calls made: a 52-byte tail of their own, or not
+        if kind in call:  # how many skbs its calls made: a 53-byte tail of their own, or not
             sent = tuple(int(t[kind + SKBS]) for t in runs)
             found[f"host.tcp_skbs_{kind}"] = Measurement(
                 statistics.median_low(sent), "count", (min(sent), max(sent)),

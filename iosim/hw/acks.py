@@ -2,7 +2,7 @@
 
 The far end of a real wire is modelled as ACKing every skb; a loopback receiver is the
 same host's TCP, and when it ACKs decides how a sender cuts its stream: a 64 KiB
-``send()`` on lo is a 65,484-byte skb and a 52-byte tail, and Minshall's check
+``send()`` on lo is a 65,483-byte skb and a 53-byte tail, and Minshall's check
 (``tcp_output.c:tcp_minshall_check``) lets that tail go alone only if the previous small
 segment is ACKed. The receiver ACKs
 
