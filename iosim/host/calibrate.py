@@ -69,9 +69,9 @@ MIB = 1 << 20
 MODEL_CONGESTION = "cubic"  # the model's TCP is CUBIC-like and unpaced: its costs under cubic
 SKBS = "/skbs"  # a run's key suffix: the skbs (tcpi_data_segs_out) its transfer of a kind sent
 BEHIND = "/behind"  # and the windows its receiver wanted closed (TCPWantZeroWindowAdv)
-# lo's MSS: the largest IPv4 packet (65535 B, whatever lo's 64 KiB MTU) less the IPv4 and
-# TCP headers and the timestamps option: 65483 B, so a 64 KiB send() leaves a 53 B tail
-LOOPBACK_MSS_BYTES = net.mss_bytes(65535)
+# lo's MSS for its 64 KiB MTU: the largest IPv4 packet (65535 B) less the IPv4 and TCP
+# headers and the timestamps option, 65483 B, so a 64 KiB send() leaves a 53 B tail
+LOOPBACK_MSS_BYTES = net.mss_bytes(64 * 1024)
 MIN_TIME_S = 1e-9  # floor for a derived cost that the noise pushed to zero or below
 BUSY_SHARE = 0.10  # other tasks' share of the machine above which calibrate warns
 # The loopback transfers' CPU costs swing up to 2x from run to run on a 2-vCPU guest (where
@@ -731,8 +731,8 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
     ``chunk_bytes``: "per skb" is per such call, one skb in the model. The kernel's own
     count (``tcpi_data_segs_out``) is recorded as ``host.tcp_skbs_*``: a 64 KiB ``send()``
     is a 65,483-byte skb and a 53-byte tail, which leaves on its own unless Nagle holds it,
-    so the kernel sends up to two per call where the model merges the tail into the next
-    call's skb. Copies are subtracted at the speed the model gives them (a buffer or an skb just
+    so the kernel sends up to two per call (what such a tail costs: the ``whole`` pair
+    below). Copies are subtracted at the speed the model gives them (a buffer or an skb just
     written: ``copy_cached_bytes_per_s``; a file beyond the cache: ``copy_bytes_per_s``):
 
     - ``send()`` of one 64 KiB buffer (linear skbs): all CPU minus the syscalls and the two
@@ -744,6 +744,9 @@ def measure_loopback_costs(cpu: int, syscall_s: float, copy_cached_bytes_per_s: 
       and is woken for each skb, and what the pair spent beyond syscalls and copies, per
       skb, minus ``per_skb``, is ``host.rx_skb_woken`` (the model has one receive cost per
       skb, the backlog one: this is the evidence for a second);
+    - with ``tails``, its twin of calls of one MSS (no tail), paused alike: the first costs
+      beyond the second, per call, over its extra skbs per call, is ``cpu.tail_skb``
+      (``_tail_skb``; with ``other_cpu``, the pair again for ``cpu.split_tail_skb``);
     - ``sendfile()`` of the real file ``source`` (larger than the cache, as validate's
       large files are: cold pages and struct pages), asking for the rest of it: what it cost
       beyond syscalls, pipe ops, per-skb costs and the receiver's copy from DRAM, per 4 KiB
